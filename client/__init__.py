@@ -1,0 +1,1 @@
+"""Device-tier client: reads video, picks key frames, drives the services, writes video."""

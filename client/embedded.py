@@ -1,0 +1,114 @@
+"""The embedded default: start the services as local subprocesses on free loopback ports."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+STARTUP_TIMEOUT_S = 120.0
+
+
+class ServiceProcess:
+    """A service run as `python -m MODULE --host 127.0.0.1 --port 0`; learns its port from stdout."""
+
+    def __init__(self, module: str, extra_args: list[str] | None = None):
+        self.module = module
+        self._log = tempfile.NamedTemporaryFile(prefix=f"mvs-{module.split('.')[-1]}-", suffix=".log", delete=False)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", module, "--host", "127.0.0.1", "--port", "0", *(extra_args or [])],
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=REPO_ROOT,
+            text=True,
+        )
+        self.port: int | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.wait_listening()}"
+
+    def wait_listening(self) -> int:
+        """Block until the service announces its port (started processes run in parallel)."""
+        if self.port is None:
+            self.port = self._await_port()
+        return self.port
+
+    def _await_port(self) -> int:
+        found: dict = {}
+
+        def read_first_line() -> None:
+            line = self.process.stdout.readline()
+            if line:
+                found.update(json.loads(line))
+
+        reader = threading.Thread(target=read_first_line, daemon=True)
+        reader.start()
+        reader.join(STARTUP_TIMEOUT_S)
+        if "port" not in found:
+            self.stop()
+            raise RuntimeError(f"{self.module} did not start: {self.log_tail()}")
+        return int(found["port"])
+
+    def log_tail(self, lines: int = 5) -> str:
+        text = Path(self._log.name).read_text(errors="replace").strip().splitlines()
+        return " | ".join(text[-lines:]) or "(no output)"
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process.stdout:
+            self.process.stdout.close()
+        self._log.close()
+        Path(self._log.name).unlink(missing_ok=True)
+
+
+class EmbeddedServices:
+    """Context manager starting whichever services were not given an address."""
+
+    def __init__(self, stylizer: str | None, interpolator: str | None, stylizer_args: list[str] | None = None,
+                 need_interpolator: bool = True):
+        self._want_stylizer = stylizer is None
+        self._want_interpolator = interpolator is None and need_interpolator
+        self._stylizer_args = stylizer_args or []
+        self.stylizer = stylizer
+        self.interpolator = interpolator
+        self._processes: list[ServiceProcess] = []
+
+    def __enter__(self) -> EmbeddedServices:
+        try:
+            stylizer = interpolator = None
+            if self._want_stylizer:
+                stylizer = ServiceProcess("services.stylizer", self._stylizer_args)
+                self._processes.append(stylizer)
+            if self._want_interpolator:
+                interpolator = ServiceProcess("services.interpolator")
+                self._processes.append(interpolator)
+            if stylizer is not None:
+                self.stylizer = stylizer.address
+            if interpolator is not None:
+                self.interpolator = interpolator.address
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for process in reversed(self._processes):
+            process.stop()
+        self._processes.clear()

@@ -1,0 +1,274 @@
+"""The key-frame pipeline for one video: decode -> key frames -> stylize -> flow -> interpolate -> encode.
+
+Threads, all joined by bounded queues so memory follows the key-frame window,
+never the video's length:
+
+  main      decodes, picks key frames, submits them to the stylizer, queues work
+  flow pool computes optical flow and confidence for intermediate frames (ahead)
+  worker    waits for stylized keys and flows, feeds the interpolator in output order
+  writer    takes interpolated frames in order and encodes them with source timing
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+
+from client.interpolator_client import InterpolatorBackend
+from client.keyframes import KeyFrameSelector
+from client.sink import VideoSink
+from client.source import VideoSource
+from client.stylizer_client import StylizerSession
+from services.interpolator import flow as flowlib
+from services.interpolator.session import LIVE, OFFLINE, FrameInputs
+
+log = logging.getLogger(__name__)
+
+_END = object()
+_POLL_S = 0.2
+
+
+class PipelineAborted(RuntimeError):
+    """Another stage failed; this one stops quietly."""
+
+
+@dataclass
+class FrameRecord:
+    index: int
+    pts: int
+    rgb: np.ndarray
+    flow_long_side: int
+
+    @cached_property
+    def flow_frame(self) -> flowlib.FlowFrame:
+        return flowlib.prepare(self.rgb, self.flow_long_side)
+
+
+@dataclass
+class WorkItem:
+    """One output frame to produce, in output order."""
+
+    frame: FrameRecord
+    prev_key: FrameRecord
+    next_key: FrameRecord | None = None
+    # Resolves to (flow_prev, conf_prev, flow_next, conf_next); None for key frames.
+    flows: Future | None = None
+
+    @property
+    def is_key(self) -> bool:
+        return self.frame is self.prev_key
+
+
+@dataclass
+class PipelineOptions:
+    mode: str = OFFLINE
+    flow_long_side: int = flowlib.DEFAULT_FLOW_LONG_SIDE
+    # Send originals so the interpolator can colour-map content no key frame explains.
+    send_originals: bool = True
+    # Work items queued ahead of the worker (bounds memory and flow look-ahead).
+    max_queued: int = 48
+    flow_threads: int = 2
+
+
+@dataclass
+class PipelineResult:
+    frames_in: int = 0
+    frames_out: int = 0
+    key_frames: int = 0
+    wall_seconds: float = 0.0
+    damaged_packets: int = 0
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+
+def compute_flows(item: WorkItem) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Flow and confidence from the item's frame to its key frame(s), on the flow grid."""
+    current = item.frame.flow_frame
+    prev = item.prev_key.flow_frame
+    flow_prev = flowlib.estimate_flow(current, prev)
+    conf_prev = flowlib.photometric_confidence(current, prev, flow_prev)
+    if item.next_key is None:
+        return flow_prev, conf_prev, None, None
+    nxt = item.next_key.flow_frame
+    flow_next = flowlib.estimate_flow(current, nxt)
+    conf_next = flowlib.photometric_confidence(current, nxt, flow_next)
+    return flow_prev, conf_prev, flow_next, conf_next
+
+
+class KeyFramePipeline:
+    """Runs one video through a stylizer session and an interpolator backend."""
+
+    def __init__(
+        self,
+        source: VideoSource,
+        sink: VideoSink,
+        stylizer: StylizerSession,
+        interpolator: InterpolatorBackend,
+        selector: KeyFrameSelector,
+        options: PipelineOptions | None = None,
+        on_frame: Callable[[int], None] | None = None,
+    ):
+        self.source = source
+        self.sink = sink
+        self.stylizer = stylizer
+        self.interpolator = interpolator
+        self.selector = selector
+        self.options = options or PipelineOptions()
+        if self.options.mode not in (OFFLINE, LIVE):
+            raise ValueError(f"unknown mode {self.options.mode!r}")
+        self.on_frame = on_frame
+        self._work: queue.Queue = queue.Queue(maxsize=self.options.max_queued)
+        self._failed = threading.Event()
+        self._errors: list[BaseException] = []
+        self._result = PipelineResult()
+
+    def run(self) -> PipelineResult:
+        start = time.perf_counter()
+        flow_pool = ThreadPoolExecutor(self.options.flow_threads, thread_name_prefix="flow")
+        worker = threading.Thread(target=self._guard, args=(self._feed_interpolator,), name="worker")
+        writer = threading.Thread(target=self._guard, args=(self._write_outputs,), name="writer")
+        worker.start()
+        writer.start()
+        try:
+            self._guard(self._produce, flow_pool)
+        finally:
+            if self._failed.is_set():
+                self._cancel_streams()
+            worker.join()
+            writer.join()
+            flow_pool.shutdown(wait=True, cancel_futures=True)
+        if self._errors:
+            raise self._errors[0]
+        self.stylizer.close()
+        self._result.wall_seconds = time.perf_counter() - start
+        self._result.damaged_packets = self.source.report.damaged_packets
+        return self._result
+
+    # -- stages ---------------------------------------------------------------
+
+    def _produce(self, flow_pool: ThreadPoolExecutor) -> None:
+        """Decode, choose key frames, and queue work in output order."""
+        offline = self.options.mode == OFFLINE
+        last_key: FrameRecord | None = None
+        pending: list[FrameRecord] = []  # offline: intermediates waiting for their next key
+
+        def queue_intermediates(next_key: FrameRecord | None) -> None:
+            for record in pending:
+                item = WorkItem(record, last_key, next_key)
+                item.flows = flow_pool.submit(compute_flows, item)
+                self._put(item)
+            pending.clear()
+
+        def make_key(record: FrameRecord) -> None:
+            nonlocal last_key
+            self.stylizer.submit(record.index, record.pts, record.rgb)
+            self._result.key_frames += 1
+            if offline:
+                queue_intermediates(record)
+            last_key = record
+            self._put(WorkItem(record, record))
+
+        for frame in self.source.frames():
+            self._result.frames_in += 1
+            if self._failed.is_set():
+                raise PipelineAborted()
+            record = FrameRecord(frame.index, frame.pts, frame.rgb, self.options.flow_long_side)
+            if self.selector.is_key(frame.index, frame.rgb) or last_key is None:
+                make_key(record)
+            elif offline:
+                pending.append(record)
+            else:
+                item = WorkItem(record, last_key)
+                item.flows = flow_pool.submit(compute_flows, item)
+                self._put(item)
+        if pending:
+            # The last frame closes the video as a key frame, so no frame lacks a next key.
+            make_key(pending.pop())
+        self._put(_END)
+
+    def _feed_interpolator(self) -> None:
+        """Send stylized keys as they are needed, then each frame's request, in order."""
+        sent_keys: set[int] = set()
+        try:
+            while (item := self._get()) is not _END:
+                for key in (item.prev_key, item.next_key):
+                    if key is not None and key.index not in sent_keys:
+                        stylized = self.stylizer.result(key.index)
+                        original = key.rgb if self.options.send_originals else None
+                        self.interpolator.send_key(key.index, stylized, original)
+                        sent_keys.add(key.index)
+                if item.is_key:
+                    inputs = FrameInputs(index=item.frame.index, prev_key=item.frame.index)
+                else:
+                    flow_prev, conf_prev, flow_next, conf_next = item.flows.result()
+                    height, width = item.frame.rgb.shape[:2]
+                    inputs = FrameInputs(
+                        index=item.frame.index,
+                        prev_key=item.prev_key.index,
+                        next_key=item.next_key.index if item.next_key is not None else None,
+                        flow_to_prev=flow_prev,
+                        confidence_prev=conf_prev,
+                        flow_to_next=flow_next,
+                        confidence_next=conf_next,
+                        original=item.frame.rgb if self.options.send_originals else None,
+                        frame_size=(width, height),
+                    )
+                self.interpolator.request_frame(item.frame.pts, inputs)
+                sent_keys = {k for k in sent_keys if k >= item.prev_key.index}
+        finally:
+            self.interpolator.finish()
+
+    def _write_outputs(self) -> None:
+        """Encode interpolated frames; they must arrive one per input frame, in order."""
+        expected = 0
+        for output in self.interpolator.outputs():
+            if output.index != expected:
+                raise RuntimeError(f"interpolator returned frame {output.index}, expected {expected}")
+            self.sink.write(output.rgb, output.pts)
+            expected += 1
+            self._result.frames_out += 1
+            if self.on_frame is not None:
+                self.on_frame(expected)
+
+    # -- plumbing -------------------------------------------------------------
+
+    def _guard(self, stage: Callable, *args) -> None:
+        try:
+            stage(*args)
+        except PipelineAborted:
+            pass
+        except BaseException as error:  # noqa: BLE001  (re-raised by run())
+            if not self._failed.is_set():
+                self._errors.append(error)
+            self._failed.set()
+            self._cancel_streams()
+
+    def _cancel_streams(self) -> None:
+        self.stylizer.cancel()
+        self.interpolator.cancel()
+
+    def _put(self, item: object) -> None:
+        while True:
+            if self._failed.is_set():
+                raise PipelineAborted()
+            try:
+                self._work.put(item, timeout=_POLL_S)
+                return
+            except queue.Full:
+                continue
+
+    def _get(self) -> object:
+        while True:
+            if self._failed.is_set():
+                raise PipelineAborted()
+            try:
+                return self._work.get(timeout=_POLL_S)
+            except queue.Empty:
+                continue

@@ -1,0 +1,103 @@
+"""Video output with PyAV: H.264 MP4 with the source's size, rate and timestamps, audio copied."""
+
+from __future__ import annotations
+
+import logging
+from fractions import Fraction
+
+import av
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+class AudioPassthrough:
+    """Copies a source file's first audio stream into an output container, interleaved by time."""
+
+    def __init__(self, source_path: str, output: av.container.OutputContainer):
+        self._input = av.open(source_path)
+        in_stream = self._input.streams.audio[0]
+        self._stream = output.add_stream_from_template(in_stream)
+        self._time_base = in_stream.time_base
+        self._packets = self._input.demux(in_stream)
+        self._held: av.Packet | None = None
+        self._exhausted = False
+
+    def mux_until(self, output: av.container.OutputContainer, seconds: float | None) -> None:
+        """Mux audio packets that start before `seconds` (all remaining ones when None)."""
+        while not self._exhausted:
+            packet = self._held or self._next_packet()
+            self._held = None
+            if packet is None:
+                break
+            if seconds is not None and packet.pts is not None and packet.pts * self._time_base > seconds:
+                self._held = packet
+                break
+            packet.stream = self._stream
+            output.mux(packet)
+
+    def _next_packet(self) -> av.Packet | None:
+        try:
+            while True:
+                packet = next(self._packets)
+                if packet.size and packet.dts is not None:
+                    return packet
+        except (StopIteration, av.error.FFmpegError):
+            self._exhausted = True
+            return None
+
+    def close(self) -> None:
+        self._input.close()
+
+
+class VideoSink:
+    """Writes RGB frames with given pts to an H.264 MP4 (yuv420p, or yuv444p for odd sizes)."""
+
+    def __init__(
+        self,
+        path: str,
+        width: int,
+        height: int,
+        time_base: Fraction,
+        frame_rate: Fraction,
+        *,
+        audio_from: str | None = None,
+        crf: int = 18,
+        preset: str = "veryfast",
+    ):
+        self.path = path
+        self.time_base = time_base
+        self._output = av.open(path, "w")
+        self._stream = self._output.add_stream("libx264", rate=frame_rate)
+        self._stream.width = width
+        self._stream.height = height
+        even = width % 2 == 0 and height % 2 == 0
+        self._stream.pix_fmt = "yuv420p" if even else "yuv444p"
+        self._stream.time_base = time_base
+        self._stream.codec_context.time_base = time_base
+        self._stream.options = {"crf": str(crf), "preset": preset}
+        self._audio: AudioPassthrough | None = None
+        if audio_from is not None:
+            try:
+                self._audio = AudioPassthrough(audio_from, self._output)
+            except (av.error.FFmpegError, ValueError, IndexError) as error:
+                log.warning("audio not kept: %s", error)
+        self.frames_written = 0
+
+    def write(self, rgb: np.ndarray, pts: int) -> None:
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        frame.pts = pts
+        frame.time_base = self.time_base
+        if self._audio is not None:
+            self._audio.mux_until(self._output, float(pts * self.time_base))
+        for packet in self._stream.encode(frame):
+            self._output.mux(packet)
+        self.frames_written += 1
+
+    def close(self) -> None:
+        for packet in self._stream.encode(None):
+            self._output.mux(packet)
+        if self._audio is not None:
+            self._audio.mux_until(self._output, None)
+            self._audio.close()
+        self._output.close()

@@ -1,0 +1,1 @@
+"""Pieces shared by the client and both services: wire codecs, errors, gRPC options."""

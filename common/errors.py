@@ -1,0 +1,47 @@
+"""Domain errors, one small hierarchy, mapped to gRPC status codes at the boundary."""
+
+from __future__ import annotations
+
+import grpc
+
+
+class MvStylizerError(Exception):
+    """Base of every error the system raises on purpose."""
+
+    status_code = grpc.StatusCode.INTERNAL
+
+
+class InvalidInputError(MvStylizerError):
+    """The caller sent something unusable (bad frame, bad style photo, bad order)."""
+
+    status_code = grpc.StatusCode.INVALID_ARGUMENT
+
+
+class CorruptImageError(InvalidInputError):
+    """Image bytes that do not decode."""
+
+
+class BadStyleError(InvalidInputError):
+    """A style photo that cannot be used."""
+
+
+class UnknownModelError(InvalidInputError):
+    """A model name that is not registered."""
+
+
+class LimitExceededError(MvStylizerError):
+    """A size or count limit was hit."""
+
+    status_code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class OverloadedError(MvStylizerError):
+    """The service cannot take more work right now."""
+
+    status_code = grpc.StatusCode.UNAVAILABLE
+
+
+class WeightsError(MvStylizerError):
+    """A weight file is missing or does not match its model."""
+
+    status_code = grpc.StatusCode.FAILED_PRECONDITION

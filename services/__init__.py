@@ -1,0 +1,1 @@
+"""The two services: the edge-tier stylizer and the device-tier interpolator."""

@@ -1,0 +1,1 @@
+"""Device tier: optical flow and key-frame interpolation (pure core + gRPC adapter)."""

@@ -1,0 +1,38 @@
+"""Run the interpolator service: python -m services.interpolator --port 50052."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+
+from common.grpc_options import DEFAULT_MAX_MESSAGE_BYTES
+from common.serving import announce_listening, configure_logging, serve_until_signalled, set_serving
+from services.interpolator.server import SERVICE_NAME, create_server
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m services.interpolator", description="Interpolator gRPC service.")
+    parser.add_argument("--host", default=os.environ.get("MVS_INTERPOLATOR_HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("MVS_INTERPOLATOR_PORT", "50052")),
+                        help="0 picks a free port (announced on stdout)")
+    parser.add_argument("--max-message-mb", type=int, default=DEFAULT_MAX_MESSAGE_BYTES >> 20)
+    parser.add_argument("--grace-seconds", type=float, default=5.0)
+    parser.add_argument("--log-level", default=os.environ.get("MVS_LOG_LEVEL", "info"))
+    args = parser.parse_args(argv)
+    configure_logging(args.log_level)
+    asyncio.run(_serve(args))
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    server, port, health_servicer = create_server(
+        args.host, args.port, max_message_bytes=args.max_message_mb << 20
+    )
+    await server.start()
+    await set_serving(health_servicer, [SERVICE_NAME], serving=True)
+    announce_listening("interpolator", port)
+    await serve_until_signalled(server, health_servicer, [SERVICE_NAME], args.grace_seconds)
+
+
+if __name__ == "__main__":
+    main()

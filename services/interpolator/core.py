@@ -1,0 +1,142 @@
+"""Interpolation core: stylized key frames + flow -> stylized intermediate frames.
+
+Pure numpy/OpenCV, no gRPC. Images are HxWx3 uint8 RGB; flows are HxWx2 float32
+in frame pixels (the pixel at (x, y) of the current frame is at (x+dx, y+dy) in
+the key frame); confidences are HxW float32 in [0, 1].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from common.flowcodec import resize_field
+
+# Weight of the fallback in the blend: it dominates only where neither key is trusted.
+FALLBACK_WEIGHT = 0.04
+# Pixels sampled when fitting a colour transform (speed; the fit is global).
+_FIT_SAMPLES = 20_000
+
+
+@dataclass
+class HeldKey:
+    """A stylized key frame held for interpolation."""
+
+    index: int
+    stylized: np.ndarray
+    # 3x4 affine colour map original -> stylized, when the original was given.
+    colour_transform: np.ndarray | None = None
+
+
+def fit_colour_transform(original: np.ndarray, stylized: np.ndarray) -> np.ndarray:
+    """Least-squares affine map (3x4) from original colours to stylized colours.
+
+    Used as the fallback for pixels no key frame explains: the current frame's
+    own content, in the key frame's look.
+    """
+    if original.shape != stylized.shape:
+        original = cv2.resize(original, (stylized.shape[1], stylized.shape[0]), interpolation=cv2.INTER_AREA)
+    src = original.reshape(-1, 3).astype(np.float32) / 255.0
+    dst = stylized.reshape(-1, 3).astype(np.float32) / 255.0
+    if len(src) > _FIT_SAMPLES:
+        pick = np.linspace(0, len(src) - 1, _FIT_SAMPLES).astype(np.int64)
+        src, dst = src[pick], dst[pick]
+    design = np.hstack([src, np.ones((len(src), 1), np.float32)])
+    # A little ridge keeps flat (single-colour) frames well posed.
+    gram = design.T @ design + 1e-3 * np.eye(4, dtype=np.float32)
+    solution = np.linalg.solve(gram, design.T @ dst)  # 4x3
+    return solution.T.astype(np.float32)
+
+
+def apply_colour_transform(image: np.ndarray, transform: np.ndarray) -> np.ndarray:
+    """Apply a 3x4 affine colour map to an RGB uint8 image; returns float32 in [0, 255]."""
+    pixels = image.astype(np.float32) / 255.0
+    mapped = cv2.transform(pixels, transform)
+    return np.clip(mapped, 0.0, 1.0) * 255.0
+
+
+def warp_backward(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """Sample image at x + flow(x) (bilinear, borders replicated). flow is HxWx2 at image size."""
+    height, width = flow.shape[:2]
+    xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    map_x = xs + flow[..., 0]
+    map_y = ys + flow[..., 1]
+    return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+@dataclass
+class FlowToKey:
+    """How the current frame relates to one key frame."""
+
+    key: HeldKey
+    flow: np.ndarray  # on any grid, in frame pixels
+    confidence: np.ndarray | None  # on any grid; None = fully trusted
+
+
+def _warped_and_confidence(link: FlowToKey, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    flow = resize_field(link.flow, width, height)
+    warped = warp_backward(link.key.stylized, flow).astype(np.float32)
+    if link.confidence is None:
+        confidence = np.ones((height, width), np.float32)
+    else:
+        confidence = resize_field(link.confidence, width, height)
+    return warped, confidence
+
+
+def synthesize_frame(
+    index: int,
+    prev: FlowToKey,
+    next_: FlowToKey | None = None,
+    original: np.ndarray | None = None,
+) -> np.ndarray:
+    """Make the stylized frame `index` from its previous (and optionally next) key frame.
+
+    Each key's warped pixels are weighted by confidence times temporal closeness,
+    so the result moves smoothly from one key to the next (no pop). Where neither
+    key is trusted, the current original frame mapped by the keys' colour
+    transforms takes over, so new content appears in the right look.
+    """
+    height, width = prev.key.stylized.shape[:2]
+    warped_prev, conf_prev = _warped_and_confidence(prev, width, height)
+    if next_ is None:
+        alpha = 0.0
+        weighted_sum = warped_prev * conf_prev[..., None]
+        weight = conf_prev
+    else:
+        span = next_.key.index - prev.key.index
+        alpha = (index - prev.key.index) / span if span > 0 else 0.0
+        warped_next, conf_next = _warped_and_confidence(next_, width, height)
+        w_prev = conf_prev * (1.0 - alpha)
+        w_next = conf_next * alpha
+        weighted_sum = warped_prev * w_prev[..., None] + warped_next * w_next[..., None]
+        weight = w_prev + w_next
+
+    fallback = _fallback(prev, next_, alpha, original, warped_prev, width, height)
+    out = (weighted_sum + FALLBACK_WEIGHT * fallback) / (weight + FALLBACK_WEIGHT)[..., None]
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def _fallback(
+    prev: FlowToKey,
+    next_: FlowToKey | None,
+    alpha: float,
+    original: np.ndarray | None,
+    warped_prev: np.ndarray,
+    width: int,
+    height: int,
+) -> np.ndarray:
+    """The picture used where no key explains a pixel (float32 HxWx3)."""
+    transform = prev.key.colour_transform
+    if next_ is not None and next_.key.colour_transform is not None:
+        transform = (
+            next_.key.colour_transform
+            if transform is None
+            else (1.0 - alpha) * transform + alpha * next_.key.colour_transform
+        )
+    if original is None or transform is None:
+        return warped_prev
+    if original.shape[:2] != (height, width):
+        original = cv2.resize(original, (width, height), interpolation=cv2.INTER_LINEAR)
+    return apply_colour_transform(original, transform)

@@ -1,0 +1,91 @@
+"""Optical flow and confidence on the device, from original frames (OpenCV DIS).
+
+Flow is computed on downscaled grayscale frames and expressed in full-frame
+pixels, so the wire and the warp can use any grid size.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+DEFAULT_FLOW_LONG_SIDE = 480
+# Photometric tolerance on 0-255 grey levels: a difference of sigma gives confidence e^-1.
+DEFAULT_PHOTOMETRIC_SIGMA = 14.0
+
+_thread_local = threading.local()
+
+
+def _dis() -> cv2.DISOpticalFlow:
+    """One DIS instance per thread (instances keep internal buffers)."""
+    dis = getattr(_thread_local, "dis", None)
+    if dis is None:
+        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        _thread_local.dis = dis
+    return dis
+
+
+def flow_grid_size(width: int, height: int, long_side: int = DEFAULT_FLOW_LONG_SIDE) -> tuple[int, int]:
+    """(grid_width, grid_height) for a frame, never larger than the frame."""
+    factor = min(1.0, long_side / max(width, height))
+    return max(8, round(width * factor)), max(8, round(height * factor))
+
+
+@dataclass(frozen=True)
+class FlowFrame:
+    """A frame prepared once for flow: grayscale at the flow grid size."""
+
+    gray: np.ndarray  # gh x gw uint8
+    frame_width: int
+    frame_height: int
+
+
+def prepare(rgb: np.ndarray, long_side: int = DEFAULT_FLOW_LONG_SIDE) -> FlowFrame:
+    """Downscale and convert an HxWx3 RGB frame once, for every flow it takes part in."""
+    height, width = rgb.shape[:2]
+    grid = flow_grid_size(width, height, long_side)
+    small = cv2.resize(rgb, grid, interpolation=cv2.INTER_AREA) if grid != (width, height) else rgb
+    return FlowFrame(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), width, height)
+
+
+def estimate_flow(current: FlowFrame, reference: FlowFrame) -> np.ndarray:
+    """Flow on current's grid, in frame pixels: current(x) ~ reference(x + flow(x)). gh x gw x 2."""
+    grid_flow = _dis().calc(current.gray, reference.gray, None)
+    gh, gw = current.gray.shape
+    scale = np.array(
+        [current.frame_width / gw, current.frame_height / gh], dtype=np.float32
+    )
+    return grid_flow * scale
+
+
+def frame_to_grid_pixels(flow: np.ndarray, frame_width: int, frame_height: int) -> np.ndarray:
+    """Convert a flow in frame pixels to grid pixels of its own grid (for warping on the grid)."""
+    gh, gw = flow.shape[:2]
+    return flow * np.array([gw / frame_width, gh / frame_height], dtype=np.float32)
+
+
+def photometric_confidence(
+    current: FlowFrame,
+    reference: FlowFrame,
+    flow: np.ndarray,
+    sigma: float = DEFAULT_PHOTOMETRIC_SIGMA,
+) -> np.ndarray:
+    """Per-grid-pixel trust in [0, 1] that reference warped by flow explains current.
+
+    Low where the warped reference disagrees with the current frame (occlusion,
+    disocclusion, flow failure) or where the flow points outside the reference.
+    """
+    gh, gw = current.gray.shape
+    grid_flow = frame_to_grid_pixels(flow, current.frame_width, current.frame_height)
+    xs, ys = np.meshgrid(np.arange(gw, dtype=np.float32), np.arange(gh, dtype=np.float32))
+    map_x = xs + grid_flow[..., 0]
+    map_y = ys + grid_flow[..., 1]
+    warped = cv2.remap(reference.gray, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    diff = cv2.absdiff(warped, current.gray).astype(np.float32)
+    diff = cv2.blur(diff, (3, 3))
+    confidence = np.exp(-((diff / sigma) ** 2))
+    inside = (map_x >= -0.5) & (map_x <= gw - 0.5) & (map_y >= -0.5) & (map_y <= gh - 0.5)
+    return (confidence * inside).astype(np.float32)

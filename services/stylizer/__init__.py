@@ -1,0 +1,1 @@
+"""Edge tier: stylizes key frames (model registry, upsampling, gRPC adapter)."""

@@ -1,0 +1,62 @@
+"""Run the stylizer service: python -m services.stylizer --port 50051 [--device cuda]."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+
+from common.errors import MvStylizerError
+from common.grpc_options import DEFAULT_MAX_MESSAGE_BYTES
+from common.serving import announce_listening, configure_logging, serve_until_signalled, set_serving
+from services.stylizer.models import DEFAULT_MODEL, list_models
+from services.stylizer.server import SERVICE_NAME, create_server
+
+
+def main(argv: list[str] | None = None) -> None:
+    env = os.environ.get
+    parser = argparse.ArgumentParser(prog="python -m services.stylizer", description="Stylizer gRPC service.")
+    parser.add_argument("--host", default=env("MVS_STYLIZER_HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(env("MVS_STYLIZER_PORT", "50051")),
+                        help="0 picks a free port (announced on stdout)")
+    parser.add_argument("--model", default=env("MVS_MODEL", DEFAULT_MODEL),
+                        choices=[spec.name for spec in list_models()], help="default model for sessions")
+    parser.add_argument("--weights", action="append", default=[], metavar="MODEL=PATH",
+                        help="weight file for a model (repeatable)")
+    parser.add_argument("--device", default=env("MVS_DEVICE", "cpu"), help="cpu, cuda or cuda:N")
+    parser.add_argument("--max-message-mb", type=int, default=DEFAULT_MAX_MESSAGE_BYTES >> 20)
+    parser.add_argument("--grace-seconds", type=float, default=5.0)
+    parser.add_argument("--log-level", default=env("MVS_LOG_LEVEL", "info"))
+    args = parser.parse_args(argv)
+    weights = {}
+    for item in args.weights:
+        name, sep, path = item.partition("=")
+        if not sep:
+            parser.error(f"--weights expects MODEL=PATH, got {item!r}")
+        weights[name] = path
+    configure_logging(args.log_level)
+    try:
+        asyncio.run(_serve(args, weights))
+    except MvStylizerError as error:
+        print(f"stylizer: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+async def _serve(args: argparse.Namespace, weights: dict[str, str]) -> None:
+    server, port, health_servicer = create_server(
+        args.host,
+        args.port,
+        device=args.device,
+        default_model=args.model,
+        weights=weights,
+        max_message_bytes=args.max_message_mb << 20,
+    )
+    await server.start()
+    await set_serving(health_servicer, [SERVICE_NAME], serving=True)
+    announce_listening("stylizer", port)
+    await serve_until_signalled(server, health_servicer, [SERVICE_NAME], args.grace_seconds)
+
+
+if __name__ == "__main__":
+    main()

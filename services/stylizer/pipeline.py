@@ -1,0 +1,79 @@
+"""One session's stylization: style encoded once, then key frames at any output size."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from common.errors import BadStyleError, InvalidInputError
+from services.stylizer.models import StyleCode, StyleModel
+from services.stylizer.upsample import guided_upsample
+
+# Style photos smaller than this carry too little colour information to trust.
+MIN_STYLE_PIXELS = 16 * 16
+
+
+def to_tensor(rgb: np.ndarray, device: torch.device) -> torch.Tensor:
+    """HxWx3 uint8 -> 1x3xHxW float32 in [0, 1]."""
+    tensor = torch.from_numpy(np.ascontiguousarray(rgb)).to(device)
+    return tensor.permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
+
+
+def to_image(tensor: torch.Tensor) -> np.ndarray:
+    """1x3xHxW in [0, 1] -> HxWx3 uint8."""
+    scaled = tensor[0].clamp(0.0, 1.0).mul(255.0).add_(0.5).to(torch.uint8)
+    return scaled.permute(1, 2, 0).contiguous().cpu().numpy()
+
+
+def work_size(width: int, height: int, long_side: int) -> tuple[int, int]:
+    """Size with the given long side, never upscaling."""
+    factor = min(1.0, long_side / max(width, height))
+    return max(1, round(width * factor)), max(1, round(height * factor))
+
+
+@dataclass
+class StylizeSettings:
+    work_long_side: int
+    output_width: int = 0  # 0: the key frame's own width
+    output_height: int = 0  # 0: the key frame's own height
+
+
+class StylizationSession:
+    """Holds a model and an encoded style; stylizes frames one by one."""
+
+    def __init__(self, model: StyleModel, style_rgb: np.ndarray, settings: StylizeSettings, device: torch.device):
+        if style_rgb.shape[0] * style_rgb.shape[1] < MIN_STYLE_PIXELS:
+            raise BadStyleError(f"style photo of {style_rgb.shape[1]}x{style_rgb.shape[0]} is too small")
+        if settings.work_long_side < 16:
+            raise InvalidInputError(f"working long side {settings.work_long_side} is too small")
+        if (settings.output_width == 0) != (settings.output_height == 0):
+            raise InvalidInputError("output width and height must both be set or both be 0")
+        self.model = model
+        self.settings = settings
+        self.device = device
+        style_small = cv2.resize(
+            style_rgb,
+            work_size(style_rgb.shape[1], style_rgb.shape[0], settings.work_long_side),
+            interpolation=cv2.INTER_AREA,
+        )
+        with torch.inference_mode():
+            self.style_code: StyleCode = model.encode_style(to_tensor(style_small, device))
+
+    def stylize(self, content_rgb: np.ndarray) -> np.ndarray:
+        """HxWx3 uint8 content -> stylized uint8 at the output size."""
+        height, width = content_rgb.shape[:2]
+        out_w = self.settings.output_width or width
+        out_h = self.settings.output_height or height
+        low_w, low_h = work_size(width, height, self.settings.work_long_side)
+        low = cv2.resize(content_rgb, (low_w, low_h), interpolation=cv2.INTER_AREA)
+        high = content_rgb
+        if (out_w, out_h) != (width, height):
+            high = cv2.resize(content_rgb, (out_w, out_h), interpolation=cv2.INTER_AREA)
+        with torch.inference_mode():
+            low_t = to_tensor(low, self.device)
+            stylized_low = self.model(low_t, self.style_code)
+            result = guided_upsample(low_t, stylized_low, to_tensor(high, self.device))
+        return to_image(result)

@@ -1,0 +1,207 @@
+"""gRPC adapter for the stylizer: sessions over bidirectional streams, errors to status codes."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+import torch
+
+from common.errors import BadStyleError, CorruptImageError, InvalidInputError, MvStylizerError
+from common.grpc_options import DEFAULT_MAX_MESSAGE_BYTES, message_size_options
+from common.imagecodec import DEFAULT_JPEG_QUALITY, decode_image, encode_image
+from common.serving import abort_with, add_health_and_reflection, bind
+from protos.mvstylizer.v1 import media_pb2, stylizer_pb2, stylizer_pb2_grpc
+from services.stylizer.models import DEFAULT_MODEL, StyleModel, get_model, get_model_spec, list_models
+from services.stylizer.pipeline import StylizationSession, StylizeSettings
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = stylizer_pb2.DESCRIPTOR.services_by_name["Stylizer"].full_name
+# Key frames of one stream decoded/stylized ahead of the one being answered.
+DEFAULT_MAX_IN_FLIGHT = 4
+_END = object()
+
+
+class ModelPool:
+    """One instance per model name, built on first use and shared by every session."""
+
+    def __init__(self, device: torch.device, weights: dict[str, str] | None = None):
+        self.device = device
+        self.weights = dict(weights or {})
+        self._models: dict[str, StyleModel] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str) -> StyleModel:
+        with self._lock:
+            model = self._models.get(name)
+            if model is None:
+                model = get_model(name, weights=self.weights.get(name)).to(self.device)
+                self._models[name] = model
+            return model
+
+
+class StylizerServicer(stylizer_pb2_grpc.StylizerServicer):
+    def __init__(
+        self,
+        *,
+        device: torch.device,
+        default_model: str = DEFAULT_MODEL,
+        weights: dict[str, str] | None = None,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+    ):
+        get_model_spec(default_model)  # fail at start-up, not on the first session
+        self.default_model = default_model
+        self.pool = ModelPool(device, weights)
+        self.max_in_flight = max_in_flight
+        # The model runs on one thread at a time: torch already uses every core
+        # inside an operation, so more threads would only contend.
+        self._compute = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stylize")
+        self._session_ids = itertools.count(1)
+
+    async def ListModels(self, request, context):
+        return stylizer_pb2.ListModelsResponse(
+            models=[
+                stylizer_pb2.ModelInfo(
+                    name=spec.name,
+                    description=spec.description,
+                    weights=self.pool.weights.get(spec.name, ""),
+                    work_long_side=spec.work_long_side,
+                    is_default=spec.name == self.default_model,
+                )
+                for spec in list_models()
+            ]
+        )
+
+    async def Stylize(self, request_iterator, context: grpc.aio.ServicerContext):
+        loop = asyncio.get_running_loop()
+        reader: asyncio.Task | None = None
+        pending: asyncio.Queue = asyncio.Queue(maxsize=self.max_in_flight)
+        try:
+            first = await _first_request(request_iterator)
+            if first is None:
+                return
+            if first.WhichOneof("kind") != "config":
+                raise InvalidInputError("the first message of a stream must be a SessionConfig")
+            session_id = f"s{next(self._session_ids)}"
+            start = time.perf_counter()
+            session, model_name, long_side = await loop.run_in_executor(
+                self._compute, self._open_session, first.config
+            )
+            config = first.config
+            encoding = config.response_encoding or media_pb2.FRAME_ENCODING_JPEG
+            quality = config.jpeg_quality or DEFAULT_JPEG_QUALITY
+            log.info("session %s opened: model=%s work=%d label=%s", session_id, model_name, long_side,
+                     config.client_label)
+            yield stylizer_pb2.StylizeResponse(
+                ready=stylizer_pb2.SessionReady(
+                    session_id=session_id,
+                    model=model_name,
+                    work_long_side=long_side,
+                    style_encode_ms=(time.perf_counter() - start) * 1e3,
+                )
+            )
+
+            async def read_key_frames() -> None:
+                try:
+                    async for request in request_iterator:
+                        if request.WhichOneof("kind") != "key_frame":
+                            failed = loop.create_future()
+                            failed.set_exception(InvalidInputError("only key frames may follow the SessionConfig"))
+                            await pending.put(failed)
+                            return
+                        task = asyncio.ensure_future(self._stylize_one(session, request.key_frame, encoding, quality))
+                        await pending.put(task)
+                finally:
+                    await pending.put(_END)
+
+            reader = asyncio.create_task(read_key_frames())
+            while (item := await pending.get()) is not _END:
+                yield stylizer_pb2.StylizeResponse(key_frame=await item)
+            await reader
+            log.info("session %s closed", session_id)
+        except MvStylizerError as error:
+            log.info("stylize stream rejected: %s", error)
+            await abort_with(context, error)
+        finally:
+            if reader is not None and not reader.done():
+                reader.cancel()
+            while not pending.empty():
+                item = pending.get_nowait()
+                if isinstance(item, asyncio.Future):
+                    item.cancel()
+
+    def _open_session(self, config: stylizer_pb2.SessionConfig) -> tuple[StylizationSession, str, int]:
+        name = config.model or self.default_model
+        spec = get_model_spec(name)
+        long_side = config.work_long_side or spec.work_long_side
+        if not config.HasField("style"):
+            raise BadStyleError("the SessionConfig has no style photo")
+        try:
+            style = decode_image(config.style)
+        except CorruptImageError as error:
+            raise BadStyleError(f"style photo: {error}") from error
+        settings = StylizeSettings(long_side, config.output_width, config.output_height)
+        return StylizationSession(self.pool.get(name), style, settings, self.pool.device), name, long_side
+
+    async def _stylize_one(
+        self, session: StylizationSession, key_frame: stylizer_pb2.KeyFrame, encoding: int, quality: int
+    ) -> stylizer_pb2.StylizedKeyFrame:
+        loop = asyncio.get_running_loop()
+        received = time.perf_counter()
+        content = await loop.run_in_executor(None, decode_image, key_frame.image)
+        decoded = time.perf_counter()
+        started: list[float] = []
+
+        def compute():
+            started.append(time.perf_counter())
+            return session.stylize(content)
+
+        stylized = await loop.run_in_executor(self._compute, compute)
+        computed = time.perf_counter()
+        image = await loop.run_in_executor(None, encode_image, stylized, encoding, quality)
+        done = time.perf_counter()
+        return stylizer_pb2.StylizedKeyFrame(
+            index=key_frame.index,
+            pts=key_frame.pts,
+            image=image,
+            timings=media_pb2.Timings(
+                decode_ms=(decoded - received) * 1e3,
+                queue_ms=(started[0] - decoded) * 1e3,
+                compute_ms=(computed - started[0]) * 1e3,
+                encode_ms=(done - computed) * 1e3,
+                total_ms=(done - received) * 1e3,
+            ),
+        )
+
+
+async def _first_request(request_iterator):
+    async for request in request_iterator:
+        return request
+    return None
+
+
+def create_server(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    device: str = "cpu",
+    default_model: str = DEFAULT_MODEL,
+    weights: dict[str, str] | None = None,
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+) -> tuple[grpc.aio.Server, int, object]:
+    """Build (not start) the stylizer server. Returns (server, bound port, health servicer)."""
+    torch_device = torch.device(device)
+    if torch_device.type == "cuda" and not torch.cuda.is_available():
+        raise InvalidInputError("--device cuda asked for, but no CUDA device is available")
+    server = grpc.aio.server(options=message_size_options(max_message_bytes))
+    servicer = StylizerServicer(device=torch_device, default_model=default_model, weights=weights)
+    stylizer_pb2_grpc.add_StylizerServicer_to_server(servicer, server)
+    health_servicer = add_health_and_reflection(server, [SERVICE_NAME])
+    bound = bind(server, host, port)
+    return server, bound, health_servicer
