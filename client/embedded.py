@@ -20,7 +20,10 @@ class ServiceProcess:
 
     def __init__(self, module: str, extra_args: list[str] | None = None):
         self.module = module
-        self._log = tempfile.NamedTemporaryFile(prefix=f"mvs-{module.split('.')[-1]}-", suffix=".log", delete=False)
+        # The service's stderr, kept for the error message if it fails to start.
+        self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115  (closed in stop())
+            prefix=f"mvs-{module.split('.')[-1]}-", suffix=".log", delete=False
+        )
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
         self.process = subprocess.Popen(
@@ -81,8 +84,13 @@ class ServiceProcess:
 class EmbeddedServices:
     """Context manager starting whichever services were not given an address."""
 
-    def __init__(self, stylizer: str | None, interpolator: str | None, stylizer_args: list[str] | None = None,
-                 need_interpolator: bool = True):
+    def __init__(
+        self,
+        stylizer: str | None,
+        interpolator: str | None,
+        stylizer_args: list[str] | None = None,
+        need_interpolator: bool = True,
+    ):
         self._want_stylizer = stylizer is None
         self._want_interpolator = interpolator is None and need_interpolator
         self._stylizer_args = stylizer_args or []

@@ -36,7 +36,7 @@ _END = object()
 _POLL_S = 0.2
 
 
-class PipelineAborted(RuntimeError):
+class PipelineAbortedError(RuntimeError):
     """Another stage failed; this one stops quietly."""
 
 
@@ -178,7 +178,7 @@ class KeyFramePipeline:
         for frame in self.source.frames():
             self._result.frames_in += 1
             if self._failed.is_set():
-                raise PipelineAborted()
+                raise PipelineAbortedError()
             record = FrameRecord(frame.index, frame.pts, frame.rgb, self.options.flow_long_side)
             if self.selector.is_key(frame.index, frame.rgb) or last_key is None:
                 make_key(record)
@@ -227,24 +227,22 @@ class KeyFramePipeline:
 
     def _write_outputs(self) -> None:
         """Encode interpolated frames; they must arrive one per input frame, in order."""
-        expected = 0
-        for output in self.interpolator.outputs():
+        for expected, output in enumerate(self.interpolator.outputs()):
             if output.index != expected:
                 raise RuntimeError(f"interpolator returned frame {output.index}, expected {expected}")
             self.sink.write(output.rgb, output.pts)
-            expected += 1
             self._result.frames_out += 1
             if self.on_frame is not None:
-                self.on_frame(expected)
+                self.on_frame(expected + 1)
 
     # -- plumbing -------------------------------------------------------------
 
     def _guard(self, stage: Callable, *args) -> None:
         try:
             stage(*args)
-        except PipelineAborted:
+        except PipelineAbortedError:
             pass
-        except BaseException as error:  # noqa: BLE001  (re-raised by run())
+        except BaseException as error:
             if not self._failed.is_set():
                 self._errors.append(error)
             self._failed.set()
@@ -257,7 +255,7 @@ class KeyFramePipeline:
     def _put(self, item: object) -> None:
         while True:
             if self._failed.is_set():
-                raise PipelineAborted()
+                raise PipelineAbortedError()
             try:
                 self._work.put(item, timeout=_POLL_S)
                 return
@@ -267,7 +265,7 @@ class KeyFramePipeline:
     def _get(self) -> object:
         while True:
             if self._failed.is_set():
-                raise PipelineAborted()
+                raise PipelineAbortedError()
             try:
                 return self._work.get(timeout=_POLL_S)
             except queue.Empty:

@@ -78,14 +78,14 @@ class StylizerSession:
             self._raise_if_failed()
         self._raise_if_failed()
         image = encode_image(rgb, self.options.encoding, self.options.jpeg_quality or DEFAULT_JPEG_QUALITY)
-        self._requests.put(stylizer_pb2.StylizeRequest(key_frame=stylizer_pb2.KeyFrame(index=index, pts=pts, image=image)))
+        self._requests.put(
+            stylizer_pb2.StylizeRequest(key_frame=stylizer_pb2.KeyFrame(index=index, pts=pts, image=image))
+        )
 
     def result(self, index: int, timeout: float | None = None) -> np.ndarray:
         """The stylized key frame `index` (removed from the session once taken)."""
         with self._cond:
-            ok = self._cond.wait_for(
-                lambda: index in self._results or self._error is not None or self._done, timeout
-            )
+            ok = self._cond.wait_for(lambda: index in self._results or self._error is not None or self._done, timeout)
             if index in self._results:
                 return self._results.pop(index)
             if self._error is not None:

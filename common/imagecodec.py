@@ -49,14 +49,10 @@ def decode_image(message: media_pb2.EncodedImage, max_pixels: int = DEFAULT_MAX_
         if width * height > max_pixels:
             raise LimitExceededError(f"image of {width}x{height} exceeds {max_pixels} pixels")
         if width == 0 or height == 0 or len(message.data) != width * height * 3:
-            raise CorruptImageError(
-                f"raw image of {len(message.data)} bytes does not match {width}x{height}x3"
-            )
+            raise CorruptImageError(f"raw image of {len(message.data)} bytes does not match {width}x{height}x3")
         return np.frombuffer(message.data, np.uint8).reshape(height, width, 3).copy()
     if message.width and message.height and message.width * message.height > max_pixels:
-        raise LimitExceededError(
-            f"image of {message.width}x{message.height} exceeds {max_pixels} pixels"
-        )
+        raise LimitExceededError(f"image of {message.width}x{message.height} exceeds {max_pixels} pixels")
     bgr = cv2.imdecode(np.frombuffer(message.data, np.uint8), cv2.IMREAD_COLOR)
     if bgr is None:
         raise CorruptImageError("image bytes do not decode as JPEG or PNG")

@@ -18,9 +18,7 @@ from common.errors import MvStylizerError
 log = logging.getLogger(__name__)
 
 
-def add_health_and_reflection(
-    server: grpc.aio.Server, service_names: Iterable[str]
-) -> health.aio.HealthServicer:
+def add_health_and_reflection(server: grpc.aio.Server, service_names: Iterable[str]) -> health.aio.HealthServicer:
     """Register the standard health service (all SERVING) and server reflection."""
     names = list(service_names)
     health_servicer = health.aio.HealthServicer()
@@ -33,9 +31,7 @@ def add_health_and_reflection(
 
 
 async def set_serving(health_servicer: health.aio.HealthServicer, service_names: Iterable[str], serving: bool) -> None:
-    status = (
-        health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
-    )
+    status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
     for name in ["", *service_names]:
         await health_servicer.set(name, status)
 

@@ -14,8 +14,12 @@ from services.interpolator.server import SERVICE_NAME, create_server
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m services.interpolator", description="Interpolator gRPC service.")
     parser.add_argument("--host", default=os.environ.get("MVS_INTERPOLATOR_HOST", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("MVS_INTERPOLATOR_PORT", "50052")),
-                        help="0 picks a free port (announced on stdout)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("MVS_INTERPOLATOR_PORT", "50052")),
+        help="0 picks a free port (announced on stdout)",
+    )
     parser.add_argument("--max-message-mb", type=int, default=DEFAULT_MAX_MESSAGE_BYTES >> 20)
     parser.add_argument("--grace-seconds", type=float, default=5.0)
     parser.add_argument("--log-level", default=os.environ.get("MVS_LOG_LEVEL", "info"))
@@ -25,9 +29,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    server, port, health_servicer = create_server(
-        args.host, args.port, max_message_bytes=args.max_message_mb << 20
-    )
+    server, port, health_servicer = create_server(args.host, args.port, max_message_bytes=args.max_message_mb << 20)
     await server.start()
     await set_serving(health_servicer, [SERVICE_NAME], serving=True)
     announce_listening("interpolator", port)

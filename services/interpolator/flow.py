@@ -55,9 +55,7 @@ def estimate_flow(current: FlowFrame, reference: FlowFrame) -> np.ndarray:
     """Flow on current's grid, in frame pixels: current(x) ~ reference(x + flow(x)). gh x gw x 2."""
     grid_flow = _dis().calc(current.gray, reference.gray, None)
     gh, gw = current.gray.shape
-    scale = np.array(
-        [current.frame_width / gw, current.frame_height / gh], dtype=np.float32
-    )
+    scale = np.array([current.frame_width / gw, current.frame_height / gh], dtype=np.float32)
     return grid_flow * scale
 
 

@@ -33,13 +33,9 @@ def frame_inputs_from_message(request: interpolator_pb2.FrameRequest) -> FrameIn
         prev_key=request.prev_key,
         next_key=request.next_key if request.HasField("next_key") else None,
         flow_to_prev=decode_flow(request.flow_to_prev) if request.HasField("flow_to_prev") else None,
-        confidence_prev=(
-            decode_confidence(request.confidence_prev) if request.HasField("confidence_prev") else None
-        ),
+        confidence_prev=(decode_confidence(request.confidence_prev) if request.HasField("confidence_prev") else None),
         flow_to_next=decode_flow(request.flow_to_next) if request.HasField("flow_to_next") else None,
-        confidence_next=(
-            decode_confidence(request.confidence_next) if request.HasField("confidence_next") else None
-        ),
+        confidence_next=(decode_confidence(request.confidence_next) if request.HasField("confidence_next") else None),
         original=decode_image(request.original) if request.HasField("original") else None,
         frame_size=(
             (request.flow_to_prev.frame_width, request.flow_to_prev.frame_height)
@@ -68,9 +64,7 @@ class InterpolatorServicer(interpolator_pb2_grpc.InterpolatorServicer):
                 elif kind == "key":
                     await loop.run_in_executor(None, _add_key, session, request.key)
                 elif kind == "frame":
-                    output = await loop.run_in_executor(
-                        None, _make_frame, session, request.frame, encoding, quality
-                    )
+                    output = await loop.run_in_executor(None, _make_frame, session, request.frame, encoding, quality)
                     yield interpolator_pb2.InterpolateResponse(frame=output)
                 else:
                     raise InvalidInputError(f"unexpected message {kind!r} after the config")

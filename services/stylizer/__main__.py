@@ -18,12 +18,21 @@ def main(argv: list[str] | None = None) -> None:
     env = os.environ.get
     parser = argparse.ArgumentParser(prog="python -m services.stylizer", description="Stylizer gRPC service.")
     parser.add_argument("--host", default=env("MVS_STYLIZER_HOST", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(env("MVS_STYLIZER_PORT", "50051")),
-                        help="0 picks a free port (announced on stdout)")
-    parser.add_argument("--model", default=env("MVS_MODEL", DEFAULT_MODEL),
-                        choices=[spec.name for spec in list_models()], help="default model for sessions")
-    parser.add_argument("--weights", action="append", default=[], metavar="MODEL=PATH",
-                        help="weight file for a model (repeatable)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(env("MVS_STYLIZER_PORT", "50051")),
+        help="0 picks a free port (announced on stdout)",
+    )
+    parser.add_argument(
+        "--model",
+        default=env("MVS_MODEL", DEFAULT_MODEL),
+        choices=[spec.name for spec in list_models()],
+        help="default model for sessions",
+    )
+    parser.add_argument(
+        "--weights", action="append", default=[], metavar="MODEL=PATH", help="weight file for a model (repeatable)"
+    )
     parser.add_argument("--device", default=env("MVS_DEVICE", "cpu"), help="cpu, cuda or cuda:N")
     parser.add_argument("--max-message-mb", type=int, default=DEFAULT_MAX_MESSAGE_BYTES >> 20)
     parser.add_argument("--grace-seconds", type=float, default=5.0)

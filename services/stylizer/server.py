@@ -90,14 +90,13 @@ class StylizerServicer(stylizer_pb2_grpc.StylizerServicer):
                 raise InvalidInputError("the first message of a stream must be a SessionConfig")
             session_id = f"s{next(self._session_ids)}"
             start = time.perf_counter()
-            session, model_name, long_side = await loop.run_in_executor(
-                self._compute, self._open_session, first.config
-            )
+            session, model_name, long_side = await loop.run_in_executor(self._compute, self._open_session, first.config)
             config = first.config
             encoding = config.response_encoding or media_pb2.FRAME_ENCODING_JPEG
             quality = config.jpeg_quality or DEFAULT_JPEG_QUALITY
-            log.info("session %s opened: model=%s work=%d label=%s", session_id, model_name, long_side,
-                     config.client_label)
+            log.info(
+                "session %s opened: model=%s work=%d label=%s", session_id, model_name, long_side, config.client_label
+            )
             yield stylizer_pb2.StylizeResponse(
                 ready=stylizer_pb2.SessionReady(
                     session_id=session_id,

@@ -13,15 +13,35 @@ import torch
 import torch.nn.functional as F
 
 
+def _window_sum(x: torch.Tensor, radius: int, dim: int) -> torch.Tensor:
+    """Sum over [i-r, i+r] along dim, clipped at the borders, by differences of a cumulative sum."""
+    size = x.shape[dim]
+    radius = min(radius, size - 1)
+    edge_shape = list(x.shape)
+    edge_shape[dim] = 1
+    total = torch.cat([x.new_zeros(edge_shape), x.cumsum(dim)], dim)  # total[k]: sum of the first k
+    # Window i covers [max(i-r, 0), min(i+r+1, size)) in total's coordinates.
+    tail_shape = list(x.shape)
+    tail_shape[dim] = radius + 1
+    upper = torch.cat(
+        [total.narrow(dim, radius + 1, size - radius - 1), total.narrow(dim, size, 1).expand(tail_shape)], dim
+    )
+    head_shape = list(x.shape)
+    head_shape[dim] = radius
+    lower = torch.cat([x.new_zeros(head_shape), total.narrow(dim, 0, size - radius)], dim)
+    return upper - lower
+
+
 def box_mean(x: torch.Tensor, radius: int) -> torch.Tensor:
     """Mean over a (2r+1)^2 window, shrinking at the borders. x: BxCxHxW.
 
-    Separable (rows, then columns): O(r) per pixel instead of O(r^2), and exact,
-    since every row of a clipped window holds the same number of pixels.
+    O(1) per pixel whatever the radius (cumulative sums, as in He et al.'s guided filter).
     """
-    size = 2 * radius + 1
-    rows = F.avg_pool2d(x, (1, size), stride=1, padding=(0, radius), count_include_pad=False)
-    return F.avg_pool2d(rows, (size, 1), stride=1, padding=(radius, 0), count_include_pad=False)
+    height, width = x.shape[-2:]
+    sums = _window_sum(_window_sum(x, radius, 3), radius, 2)
+    rows = _window_sum(x.new_ones(1, 1, height, 1), radius, 2)
+    cols = _window_sum(x.new_ones(1, 1, 1, width), radius, 3)
+    return sums / (rows * cols)
 
 
 def invert_3x3(m: torch.Tensor) -> torch.Tensor:

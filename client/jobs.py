@@ -1,0 +1,188 @@
+"""The client's two jobs, callable from the CLI, the demo and the benchmarks."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+import numpy as np
+
+from client.embedded import EmbeddedServices
+from client.interpolator_client import GrpcInterpolator, InterpolatorBackend, LocalInterpolator
+from client.keyframes import FixedIntervalSelector
+from client.pipeline import KeyFramePipeline, PipelineOptions
+from client.sink import VideoSink
+from client.source import VideoSource
+from client.stylizer_client import StylizerOptions, StylizerSession, open_channel, wait_for_ready
+from common.errors import InvalidInputError
+from common.imagecodec import ENCODING_BY_NAME, PNG, load_image_file
+from services.interpolator.flow import DEFAULT_FLOW_LONG_SIDE
+from services.interpolator.session import OFFLINE
+
+INPROC = "inproc"
+CONNECT_TIMEOUT_S = 30.0
+
+
+@dataclass
+class ServiceOptions:
+    stylizer: str | None = None  # gRPC target; None starts one on loopback
+    interpolator: str | None = None  # gRPC target, INPROC, or None to start one on loopback
+    model: str = ""
+    work_size: int = 0
+    device: str = "cpu"  # for an embedded stylizer
+    wire_format: str = "jpeg"
+
+    def stylizer_args(self) -> list[str]:
+        extra = ["--device", self.device]
+        if self.model:
+            extra += ["--model", self.model]
+        return extra
+
+
+@dataclass
+class VideoJob:
+    input: str
+    style: str
+    output: str
+    services: ServiceOptions = field(default_factory=ServiceOptions)
+    key_interval: int = 10
+    mode: str = OFFLINE
+    flow_size: int = DEFAULT_FLOW_LONG_SIDE
+    crf: int = 18
+
+
+def check_output_path(path: str, inputs: list[str]) -> None:
+    out = Path(path)
+    if not out.parent.resolve().is_dir():
+        raise InvalidInputError(f"{path}: output folder does not exist")
+    if any(out.resolve() == Path(p).resolve() for p in inputs):
+        raise InvalidInputError(f"{path}: output would overwrite an input")
+
+
+def connect(target: str, what: str) -> grpc.Channel:
+    channel = open_channel(target)
+    try:
+        wait_for_ready(channel, CONNECT_TIMEOUT_S)
+    except grpc.FutureTimeoutError as error:
+        channel.close()
+        raise ConnectionError(f"{what} at {target} is not reachable") from error
+    return channel
+
+
+def stylize_video(job: VideoJob, on_frame: Callable[[int], None] | None = None) -> dict:
+    """Stylize job.input into job.output; returns the run's metrics. Raises InvalidInputError for bad input."""
+    if job.key_interval < 1:
+        raise InvalidInputError("--key-interval must be at least 1")
+    style_message, _ = load_image_file(job.style)
+    check_output_path(job.output, [job.input, job.style])
+    opts = job.services
+    encoding = ENCODING_BY_NAME[opts.wire_format]
+    inproc = opts.interpolator == INPROC
+    with VideoSource(job.input) as source:
+        if source.peek() is None:
+            raise InvalidInputError(f"{job.input}: no decodable video frames")
+        info = source.info
+        with EmbeddedServices(
+            opts.stylizer, opts.interpolator, opts.stylizer_args(), need_interpolator=not inproc
+        ) as services:
+            stylizer_channel = connect(services.stylizer, "stylizer")
+            interpolator_channel = None if inproc else connect(services.interpolator, "interpolator")
+            try:
+                stylizer = StylizerSession(
+                    stylizer_channel,
+                    style_message,
+                    StylizerOptions(
+                        model=opts.model,
+                        work_long_side=opts.work_size,
+                        encoding=encoding,
+                        label=os.path.basename(job.input),
+                    ),
+                )
+                interpolator: InterpolatorBackend
+                if inproc:
+                    interpolator = LocalInterpolator(job.mode, info.width, info.height)
+                else:
+                    interpolator = GrpcInterpolator(
+                        interpolator_channel, job.mode, info.width, info.height, encoding=encoding
+                    )
+                sink = VideoSink(
+                    job.output,
+                    info.width,
+                    info.height,
+                    info.time_base,
+                    info.frame_rate,
+                    audio_from=job.input if info.has_audio else None,
+                    crf=job.crf,
+                )
+                try:
+                    pipeline = KeyFramePipeline(
+                        source,
+                        sink,
+                        stylizer,
+                        interpolator,
+                        FixedIntervalSelector(job.key_interval),
+                        PipelineOptions(mode=job.mode, flow_long_side=job.flow_size),
+                        on_frame=on_frame,
+                    )
+                    result = pipeline.run()
+                finally:
+                    sink.close()
+            finally:
+                stylizer_channel.close()
+                if interpolator_channel is not None:
+                    interpolator_channel.close()
+    if result.damaged_packets:
+        print(
+            f"warning: {result.damaged_packets} damaged packet(s) skipped; "
+            f"{result.frames_out} decodable frames written",
+            file=sys.stderr,
+        )
+    server_ms = stylizer.server_ms
+    return {
+        "input": job.input,
+        "output": job.output,
+        "width": info.width,
+        "height": info.height,
+        "mode": job.mode,
+        "key_interval": job.key_interval,
+        "model": stylizer.ready.model,
+        "work_long_side": stylizer.ready.work_long_side,
+        "frames_in": result.frames_in,
+        "frames_out": result.frames_out,
+        "key_frames": result.key_frames,
+        "damaged_packets": result.damaged_packets,
+        "wall_seconds": round(result.wall_seconds, 4),
+        "fps": round(result.frames_out / result.wall_seconds, 3) if result.wall_seconds else 0.0,
+        "stylizer_server_ms_mean": round(sum(server_ms) / max(1, len(server_ms)), 3),
+    }
+
+
+def stylize_image(content_path: str, style_path: str, services_opts: ServiceOptions) -> np.ndarray:
+    """Stylize one photo; returns HxWx3 uint8 RGB at the content's size."""
+    style_message, _ = load_image_file(style_path)
+    _, content = load_image_file(content_path)
+    with EmbeddedServices(
+        services_opts.stylizer, None, services_opts.stylizer_args(), need_interpolator=False
+    ) as services:
+        channel = connect(services.stylizer, "stylizer")
+        try:
+            session = StylizerSession(
+                channel,
+                style_message,
+                StylizerOptions(
+                    model=services_opts.model,
+                    work_long_side=services_opts.work_size,
+                    encoding=PNG,
+                    label=os.path.basename(content_path),
+                ),
+            )
+            session.submit(0, 0, content)
+            stylized = session.result(0)
+            session.close()
+        finally:
+            channel.close()
+    return stylized
