@@ -14,8 +14,8 @@ import numpy as np
 
 from common.flowcodec import resize_field
 
-# Weight of the fallback in the blend: it dominates only where neither key is trusted.
-FALLBACK_WEIGHT = 0.04
+# Below this confidence in its best key, a pixel shifts toward the fallback (fully at 0).
+FALLBACK_BELOW = 0.25
 # Pixels sampled when fitting a colour transform (speed; the fit is global).
 _FIT_SAMPLES = 20_000
 
@@ -94,28 +94,35 @@ def synthesize_frame(
     """Make the stylized frame `index` from its previous (and optionally next) key frame.
 
     Each key's warped pixels are weighted by confidence times temporal closeness,
-    so the result moves smoothly from one key to the next (no pop). Where neither
-    key is trusted, the current original frame mapped by the keys' colour
-    transforms takes over, so new content appears in the right look.
+    so the result moves smoothly from one key to the next (no pop), and a region
+    only one key sees (occlusion) comes from that key. Where neither key is
+    trusted, the current original frame mapped by the keys' colour transforms
+    takes over, so new content appears in the right look.
     """
     height, width = prev.key.stylized.shape[:2]
     warped_prev, conf_prev = _warped_and_confidence(prev, width, height)
     if next_ is None:
         alpha = 0.0
-        weighted_sum = warped_prev * conf_prev[..., None]
-        weight = conf_prev
+        blended = warped_prev
+        trust = conf_prev
     else:
         span = next_.key.index - prev.key.index
         alpha = (index - prev.key.index) / span if span > 0 else 0.0
         warped_next, conf_next = _warped_and_confidence(next_, width, height)
         w_prev = conf_prev * (1.0 - alpha)
         w_next = conf_next * alpha
-        weighted_sum = warped_prev * w_prev[..., None] + warped_next * w_next[..., None]
-        weight = w_prev + w_next
+        total = w_prev + w_next
+        # Where both weights vanish the fallback below takes over entirely.
+        blended = (warped_prev * w_prev[..., None] + warped_next * w_next[..., None]) / np.maximum(total, 1e-6)[
+            ..., None
+        ]
+        trust = np.maximum(conf_prev, conf_next)
 
-    fallback = _fallback(prev, next_, alpha, original, warped_prev, width, height)
-    out = (weighted_sum + FALLBACK_WEIGHT * fallback) / (weight + FALLBACK_WEIGHT)[..., None]
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    fallback_share = np.clip(1.0 - trust / FALLBACK_BELOW, 0.0, 1.0)
+    if fallback_share.any():
+        fallback = _fallback(prev, next_, alpha, original, warped_prev, width, height)
+        blended = blended + (fallback - blended) * fallback_share[..., None]
+    return np.clip(blended + 0.5, 0, 255).astype(np.uint8)
 
 
 def _fallback(

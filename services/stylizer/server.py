@@ -128,12 +128,16 @@ class StylizerServicer(stylizer_pb2_grpc.StylizerServicer):
             log.info("stylize stream rejected: %s", error)
             await abort_with(context, error)
         finally:
-            if reader is not None and not reader.done():
-                reader.cancel()
+            # Free the session's queued work and collect every outcome, so nothing is left running
+            # or unretrieved when a stream ends early (error, cancellation, client gone).
+            leftovers = [reader] if reader is not None else []
             while not pending.empty():
                 item = pending.get_nowait()
                 if isinstance(item, asyncio.Future):
-                    item.cancel()
+                    leftovers.append(item)
+            for task in leftovers:
+                task.cancel()
+            await asyncio.gather(*leftovers, return_exceptions=True)
 
     def _open_session(self, config: stylizer_pb2.SessionConfig) -> tuple[StylizationSession, str, int]:
         name = config.model or self.default_model

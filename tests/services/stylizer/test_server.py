@@ -1,0 +1,169 @@
+"""The stylizer over real gRPC on a loopback port chosen by the OS."""
+
+import queue
+
+import grpc
+import numpy as np
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from common.grpc_options import message_size_options
+from common.imagecodec import JPEG, PNG, decode_image, encode_image
+from protos.mvstylizer.v1 import media_pb2, stylizer_pb2, stylizer_pb2_grpc
+from services.stylizer.server import SERVICE_NAME
+from tests.media import moving_square_frame, style_photo
+
+TIMEOUT = 60
+
+
+class Stream:
+    """A Stylize call whose requests are fed one at a time."""
+
+    def __init__(self, address: str, config: stylizer_pb2.SessionConfig):
+        self.channel = grpc.insecure_channel(address, options=message_size_options())
+        self._requests: queue.Queue = queue.Queue()
+        self._requests.put(stylizer_pb2.StylizeRequest(config=config))
+        self.call = stylizer_pb2_grpc.StylizerStub(self.channel).Stylize(
+            iter(self._requests.get, None), timeout=TIMEOUT
+        )
+
+    def send(self, request: stylizer_pb2.StylizeRequest) -> None:
+        self._requests.put(request)
+
+    def send_frame(self, index: int, image: media_pb2.EncodedImage) -> None:
+        self.send(
+            stylizer_pb2.StylizeRequest(key_frame=stylizer_pb2.KeyFrame(index=index, pts=index * 40, image=image))
+        )
+
+    def receive(self) -> stylizer_pb2.StylizeResponse:
+        return next(self.call)
+
+    def close(self) -> None:
+        self._requests.put(None)
+        self.channel.close()
+
+
+def config(**overrides) -> stylizer_pb2.SessionConfig:
+    base = dict(style=encode_image(style_photo(), PNG), response_encoding=PNG)
+    base.update(overrides)
+    return stylizer_pb2.SessionConfig(**base)
+
+
+def test_session_answers_ready_then_each_key_frame_in_order(stylizer_address):
+    stream = Stream(stylizer_address, config(output_width=48, output_height=32))
+    ready = stream.receive().ready
+    assert ready.model == "mkl" and ready.work_long_side == 512 and ready.session_id
+    for index in (0, 5, 10):
+        stream.send_frame(index, encode_image(moving_square_frame(index), JPEG))
+    answers = [stream.receive().key_frame for _ in range(3)]
+    stream.close()
+    assert [a.index for a in answers] == [0, 5, 10]
+    assert [a.pts for a in answers] == [0, 200, 400]
+    for answer in answers:
+        image = decode_image(answer.image)
+        assert image.shape == (32, 48, 3)
+        assert answer.timings.total_ms > 0 and answer.timings.compute_ms > 0
+    # The look changed: the stylized frame is bluer than the original (the style is a dusk gradient).
+    original = moving_square_frame(0).astype(float)
+    assert decode_image(answers[0].image)[..., 2].mean() != pytest.approx(original[..., 2].mean(), abs=2)
+
+
+def test_corrupt_jpeg_ends_that_session_only(stylizer_address):
+    good = Stream(stylizer_address, config())
+    bad = Stream(stylizer_address, config())
+    good.receive(), bad.receive()
+    bad.send_frame(0, encode_image(moving_square_frame(0), JPEG))
+    assert bad.receive().key_frame.index == 0
+    bad.send_frame(1, media_pb2.EncodedImage(encoding=JPEG, data=b"\xff\xd8\xff\xdb corrupt"))
+    with pytest.raises(grpc.RpcError) as failure:
+        bad.receive()
+    assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    bad.close()
+    # The other session goes on, and new sessions are still served.
+    good.send_frame(7, encode_image(moving_square_frame(7), JPEG))
+    assert good.receive().key_frame.index == 7
+    good.close()
+    fresh = Stream(stylizer_address, config())
+    fresh.receive()
+    fresh.send_frame(0, encode_image(moving_square_frame(0), JPEG))
+    assert fresh.receive().key_frame.index == 0
+    fresh.close()
+
+
+@pytest.mark.parametrize(
+    ("first", "code"),
+    [
+        (stylizer_pb2.StylizeRequest(key_frame=stylizer_pb2.KeyFrame(index=0)), grpc.StatusCode.INVALID_ARGUMENT),
+        (
+            stylizer_pb2.StylizeRequest(
+                config=stylizer_pb2.SessionConfig(style=media_pb2.EncodedImage(encoding=JPEG, data=b"not a photo"))
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (stylizer_pb2.StylizeRequest(config=config(model="no-such-model")), grpc.StatusCode.INVALID_ARGUMENT),
+        (stylizer_pb2.StylizeRequest(config=stylizer_pb2.SessionConfig()), grpc.StatusCode.INVALID_ARGUMENT),
+    ],
+    ids=["no-config-first", "bad-style-photo", "unknown-model", "no-style"],
+)
+def test_bad_session_openings_are_invalid_argument(stylizer_address, first, code):
+    with grpc.insecure_channel(stylizer_address) as channel:
+        call = stylizer_pb2_grpc.StylizerStub(channel).Stylize(iter([first]), timeout=TIMEOUT)
+        with pytest.raises(grpc.RpcError) as failure:
+            list(call)
+        assert failure.value.code() == code
+
+
+def test_config_twice_is_invalid(stylizer_address):
+    stream = Stream(stylizer_address, config())
+    stream.receive()
+    stream.send(stylizer_pb2.StylizeRequest(config=config()))
+    with pytest.raises(grpc.RpcError) as failure:
+        stream.receive()
+    assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    stream.close()
+
+
+def test_oversized_message_is_refused_with_resource_exhausted(stylizer_address):
+    """The server's receive limit is explicit; a client sending more is told so and the server lives on."""
+    big = media_pb2.EncodedImage(encoding=JPEG, data=b"\x00" * (65 * 1024 * 1024))
+    with grpc.insecure_channel(stylizer_address, options=message_size_options(128 * 1024 * 1024)) as channel:
+        call = stylizer_pb2_grpc.StylizerStub(channel).Stylize(
+            iter([stylizer_pb2.StylizeRequest(config=stylizer_pb2.SessionConfig(style=big))]), timeout=TIMEOUT
+        )
+        with pytest.raises(grpc.RpcError) as failure:
+            list(call)
+        assert failure.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    stream = Stream(stylizer_address, config())
+    assert stream.receive().HasField("ready")
+    stream.close()
+
+
+def test_list_models_health_and_reflection(stylizer_address):
+    with grpc.insecure_channel(stylizer_address) as channel:
+        models = stylizer_pb2_grpc.StylizerStub(channel).ListModels(stylizer_pb2.ListModelsRequest()).models
+        assert {m.name for m in models} >= {"mkl", "reinhard"}
+        assert [m.name for m in models if m.is_default] == ["mkl"]
+        assert all(m.work_long_side > 0 and m.description for m in models)
+
+        health = health_pb2_grpc.HealthStub(channel)
+        for service in ("", SERVICE_NAME):
+            status = health.Check(health_pb2.HealthCheckRequest(service=service)).status
+            assert status == health_pb2.HealthCheckResponse.SERVING
+
+        reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+        answers = reflection.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+        names = {s.name for s in next(answers).list_services_response.service}
+        assert SERVICE_NAME in names and "grpc.health.v1.Health" in names
+
+
+def test_raw_frames_are_accepted_and_returned(stylizer_address):
+    stream = Stream(stylizer_address, config(response_encoding=media_pb2.FRAME_ENCODING_RAW_RGB24))
+    stream.receive()
+    frame = moving_square_frame(3)
+    stream.send_frame(3, encode_image(frame, media_pb2.FRAME_ENCODING_RAW_RGB24))
+    answer = stream.receive().key_frame
+    stream.close()
+    assert answer.image.encoding == media_pb2.FRAME_ENCODING_RAW_RGB24
+    assert decode_image(answer.image).shape == frame.shape
+    assert np.isfinite(answer.timings.total_ms)
