@@ -14,7 +14,15 @@ from pathlib import Path
 import grpc
 
 from client import demo
-from client.jobs import INPROC, ServiceOptions, VideoJob, check_output_path, stylize_image, stylize_video
+from client.jobs import (
+    CONNECT_TIMEOUT_S,
+    INPROC,
+    ServiceOptions,
+    VideoJob,
+    check_output_path,
+    stylize_image,
+    stylize_video,
+)
 from client.stylizer_client import StylizerStreamError
 from common.errors import InvalidInputError
 from common.imagecodec import ENCODING_BY_NAME, write_image_file
@@ -42,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--model", default="", help="stylizer model (default: the server's)")
         sub.add_argument("--work-size", type=int, default=0, help="long side the model runs at (0: model default)")
         sub.add_argument("--device", default="cpu", help="device for an embedded stylizer: cpu or cuda")
+        sub.add_argument(
+            "--connect-timeout", type=float, default=CONNECT_TIMEOUT_S, help="seconds to wait for a service"
+        )
         sub.add_argument(
             "--wire-format",
             choices=sorted(ENCODING_BY_NAME),
@@ -93,6 +104,7 @@ def _services(args: argparse.Namespace) -> ServiceOptions:
         work_size=args.work_size,
         device=args.device,
         wire_format=args.wire_format,
+        connect_timeout=args.connect_timeout,
     )
 
 

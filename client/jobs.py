@@ -35,6 +35,7 @@ class ServiceOptions:
     work_size: int = 0
     device: str = "cpu"  # for an embedded stylizer
     wire_format: str = "jpeg"
+    connect_timeout: float = CONNECT_TIMEOUT_S  # seconds to wait for a service to answer
 
     def stylizer_args(self) -> list[str]:
         extra = ["--device", self.device]
@@ -63,10 +64,10 @@ def check_output_path(path: str, inputs: list[str]) -> None:
         raise InvalidInputError(f"{path}: output would overwrite an input")
 
 
-def connect(target: str, what: str) -> grpc.Channel:
+def connect(target: str, what: str, timeout: float = CONNECT_TIMEOUT_S) -> grpc.Channel:
     channel = open_channel(target)
     try:
-        wait_for_ready(channel, CONNECT_TIMEOUT_S)
+        wait_for_ready(channel, timeout)
     except grpc.FutureTimeoutError as error:
         channel.close()
         raise ConnectionError(f"{what} at {target} is not reachable") from error
@@ -89,8 +90,10 @@ def stylize_video(job: VideoJob, on_frame: Callable[[int], None] | None = None) 
         with EmbeddedServices(
             opts.stylizer, opts.interpolator, opts.stylizer_args(), need_interpolator=not inproc
         ) as services:
-            stylizer_channel = connect(services.stylizer, "stylizer")
-            interpolator_channel = None if inproc else connect(services.interpolator, "interpolator")
+            stylizer_channel = connect(services.stylizer, "stylizer", opts.connect_timeout)
+            interpolator_channel = (
+                None if inproc else connect(services.interpolator, "interpolator", opts.connect_timeout)
+            )
             try:
                 stylizer = StylizerSession(
                     stylizer_channel,
@@ -168,7 +171,7 @@ def stylize_image(content_path: str, style_path: str, services_opts: ServiceOpti
     with EmbeddedServices(
         services_opts.stylizer, None, services_opts.stylizer_args(), need_interpolator=False
     ) as services:
-        channel = connect(services.stylizer, "stylizer")
+        channel = connect(services.stylizer, "stylizer", services_opts.connect_timeout)
         try:
             session = StylizerSession(
                 channel,

@@ -66,7 +66,11 @@ class StylizerSession:
         )
         self._requests.put(stylizer_pb2.StylizeRequest(config=config))
         self._call = stub.Stylize(self._request_stream())
-        first = next(self._call)
+        try:
+            first = next(self._call)
+        except grpc.RpcError as error:
+            self._requests.put(_CLOSE)
+            raise StylizerStreamError(error) from None
         if first.WhichOneof("kind") != "ready":
             raise RuntimeError("stylizer did not answer the session config with SessionReady")
         self.ready = first.ready

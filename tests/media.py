@@ -30,8 +30,8 @@ def textured_background(width: int = WIDTH, height: int = HEIGHT, seed: int = 0)
 
 
 def moving_square_frame(index: int, width: int = WIDTH, height: int = HEIGHT, step: int = 2) -> np.ndarray:
-    """Frame `index` of a clip where a bright square moves right by `step` px per frame."""
-    frame = textured_background(width, height).copy()
+    """Frame `index` of a clip where a bright square moves right by `step` px per frame over a dim scene."""
+    frame = (textured_background(width, height) // 2).astype(np.uint8)
     x = 4 + index * step
     y = height // 2 - SQUARE // 2
     frame[y : y + SQUARE, x : x + SQUARE] = (250, 240, 40)
@@ -39,10 +39,10 @@ def moving_square_frame(index: int, width: int = WIDTH, height: int = HEIGHT, st
 
 
 def square_centroid_x(rgb: np.ndarray) -> float:
-    """x of the moving square, found as the most saturated-yellow blob (robust to colour grading)."""
-    r, g, b = (rgb[..., c].astype(np.float32) for c in range(3))
-    score = (r + g) / 2 - b
-    mask = score >= np.percentile(score, 100 * (1 - SQUARE * SQUARE / score.size))
+    """x of the moving square: by far the brightest thing in the frame, before and after grading."""
+    luma = rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    peak, typical = np.percentile(luma, 99.5), np.median(luma)
+    mask = luma > (peak + typical) / 2
     return float(np.nonzero(mask)[1].mean())
 
 

@@ -1,0 +1,171 @@
+"""The command line as a user runs it: a separate process, exit codes, files on disk."""
+
+import itertools
+import json
+import subprocess
+import sys
+from fractions import Fraction
+
+import pytest
+
+from client.embedded import REPO_ROOT
+from common.imagecodec import PNG, encode_image, read_image_file
+from tests.media import decode_all, encode_clip, moving_square_frame, square_centroid_x, style_photo
+
+VFR_PTS = [0, 40, 80, 150, 190, 230, 300, 340, 380, 420, 460, 530, 570, 610]
+
+
+def run_cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "client", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli")
+    clip = folder / "clip.mp4"
+    clip.write_bytes(encode_clip([moving_square_frame(i) for i in range(len(VFR_PTS))], pts=VFR_PTS, audio_seconds=0.7))
+    style = folder / "style.png"
+    style.write_bytes(encode_image(style_photo(), PNG).data)
+    return folder, str(clip), str(style)
+
+
+def test_stylize_with_embedded_services_keeps_frames_timing_size_and_audio(media):
+    folder, clip, style = media
+    out, metrics_path = folder / "out.mp4", folder / "metrics.json"
+    done = run_cli(
+        "stylize", clip, "--style", style, "-o", str(out), "--key-interval", "4", "--metrics-json", str(metrics_path)
+    )
+    assert done.returncode == 0, done.stderr
+    metrics = json.loads(metrics_path.read_text())
+    assert metrics["frames_in"] == metrics["frames_out"] == len(VFR_PTS)
+    assert metrics["key_frames"] == 5  # 0, 4, 8, 12 and the closing frame 13
+    assert metrics["wall_seconds"] > 0 and metrics["fps"] > 0
+    frames, pts, time_base, kinds = decode_all(str(out))
+    assert kinds == ["video", "audio"]
+    assert [p * time_base for p in pts] == [Fraction(p, 1000) for p in VFR_PTS]
+    assert frames[0].shape == (64, 96, 3)
+    xs = [square_centroid_x(f) for f in frames]
+    assert all(b - a == pytest.approx(2, abs=1) for a, b in itertools.pairwise(xs))
+
+
+def test_stylize_image(media, stylizer_address):
+    folder, _, style = media
+    content = folder / "content.png"
+    content.write_bytes(encode_image(moving_square_frame(3), PNG).data)
+    out = folder / "styled.png"
+    done = run_cli("stylize-image", str(content), "--style", style, "-o", str(out), "--stylizer", stylizer_address)
+    assert done.returncode == 0, done.stderr
+    result = read_image_file(str(out))
+    assert result.shape == (64, 96, 3)
+    assert abs(square_centroid_x(result) - square_centroid_x(moving_square_frame(3))) < 0.5
+
+
+def test_truncated_video_gives_every_decodable_frame(media, stylizer_address, interpolator_address):
+    folder, _, style = media
+    data = encode_clip([moving_square_frame(i) for i in range(20)], container="mpegts")
+    cut = folder / "cut.ts"
+    cut.write_bytes(data[: len(data) * 6 // 10])
+    decodable = len(decode_all(str(cut))[0])
+    out = folder / "cut_out.mp4"
+    done = run_cli(
+        "stylize",
+        str(cut),
+        "--style",
+        style,
+        "-o",
+        str(out),
+        "--stylizer",
+        stylizer_address,
+        "--interpolator",
+        interpolator_address,
+    )
+    assert done.returncode == 0, done.stderr
+    assert 0 < decodable < 20
+    assert len(decode_all(str(out))[0]) == decodable
+
+
+def bad_inputs(folder, clip, style):
+    corrupt = folder / "corrupt.mp4"
+    corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 4)
+    bad_style = folder / "bad_style.jpg"
+    bad_style.write_bytes(b"\xff\xd8 not a photo")
+    out = str(folder / "x.mp4")
+    return {
+        "missing-input": (["stylize", str(folder / "nope.mp4"), "--style", style, "-o", out], "nope.mp4"),
+        "corrupt-input": (["stylize", str(corrupt), "--style", style, "-o", out], "corrupt.mp4"),
+        "bad-style": (["stylize", clip, "--style", str(bad_style), "-o", out], "bad_style.jpg"),
+        "missing-style": (["stylize", clip, "--style", str(folder / "nostyle.png"), "-o", out], "nostyle.png"),
+        "bad-interval": (["stylize", clip, "--style", style, "-o", out, "--key-interval", "0"], "key-interval"),
+        "no-output-folder": (["stylize", clip, "--style", style, "-o", str(folder / "no" / "x.mp4")], "folder"),
+        "overwrite-input": (["stylize", clip, "--style", style, "-o", clip], "overwrite"),
+        "bad-usage": (["stylize", clip], "--style"),
+        "missing-content": (["stylize-image", str(folder / "none.png"), "--style", style, "-o", out], "none.png"),
+    }
+
+
+BAD_INPUT_CASES = [
+    "missing-input",
+    "corrupt-input",
+    "bad-style",
+    "missing-style",
+    "bad-interval",
+    "no-output-folder",
+    "overwrite-input",
+    "bad-usage",
+    "missing-content",
+]
+
+
+@pytest.mark.parametrize("case", BAD_INPUT_CASES)
+def test_bad_input_exits_2_with_one_line_and_no_traceback(media, case):
+    folder, clip, style = media
+    args, mention = bad_inputs(folder, clip, style)[case]
+    done = run_cli(*args, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert mention in done.stderr
+    assert not (folder / "x.mp4").exists()
+
+
+def test_unknown_model_is_bad_input(media, stylizer_address, interpolator_address):
+    folder, clip, style = media
+    done = run_cli(
+        "stylize",
+        clip,
+        "--style",
+        style,
+        "-o",
+        str(folder / "m.mp4"),
+        "--model",
+        "no-such-model",
+        "--stylizer",
+        stylizer_address,
+        "--interpolator",
+        interpolator_address,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "no-such-model" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_unreachable_stylizer_fails_with_exit_1(media):
+    folder, clip, style = media
+    done = run_cli(
+        "stylize",
+        clip,
+        "--style",
+        style,
+        "-o",
+        str(folder / "u.mp4"),
+        "--stylizer",
+        "127.0.0.1:1",
+        "--interpolator",
+        "inproc",
+        "--connect-timeout",
+        "2",
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "not reachable" in done.stderr and "Traceback" not in done.stderr
