@@ -8,6 +8,7 @@ the key frame); confidences are HxW float32 in [0, 1].
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -51,19 +52,25 @@ def fit_colour_transform(original: np.ndarray, stylized: np.ndarray) -> np.ndarr
 
 
 def apply_colour_transform(image: np.ndarray, transform: np.ndarray) -> np.ndarray:
-    """Apply a 3x4 affine colour map to an RGB uint8 image; returns float32 in [0, 255]."""
-    pixels = image.astype(np.float32) / 255.0
-    mapped = cv2.transform(pixels, transform)
-    return np.clip(mapped, 0.0, 1.0) * 255.0
+    """Apply a 3x4 affine colour map (fitted on [0, 1] colours) to an RGB uint8 image; uint8 out."""
+    scaled = transform.astype(np.float32).copy()
+    scaled[:, 3] *= 255.0  # the offset, in 0-255 units
+    return cv2.transform(image, scaled)
+
+
+@lru_cache(maxsize=8)
+def pixel_grid(height: int, width: int) -> np.ndarray:
+    """HxWx2 float32 (x, y) coordinates of every pixel, shared by every warp of that size."""
+    xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    grid = np.stack([xs, ys], axis=-1)
+    grid.setflags(write=False)
+    return grid
 
 
 def warp_backward(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
     """Sample image at x + flow(x) (bilinear, borders replicated). flow is HxWx2 at image size."""
-    height, width = flow.shape[:2]
-    xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
-    map_x = xs + flow[..., 0]
-    map_y = ys + flow[..., 1]
-    return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    sample_at = pixel_grid(*flow.shape[:2]) + flow
+    return cv2.remap(image, sample_at, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 @dataclass
@@ -76,8 +83,7 @@ class FlowToKey:
 
 
 def _warped_and_confidence(link: FlowToKey, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-    flow = resize_field(link.flow, width, height)
-    warped = warp_backward(link.key.stylized, flow).astype(np.float32)
+    warped = warp_backward(link.key.stylized, resize_field(link.flow, width, height))
     if link.confidence is None:
         confidence = np.ones((height, width), np.float32)
     else:
@@ -109,20 +115,15 @@ def synthesize_frame(
         span = next_.key.index - prev.key.index
         alpha = (index - prev.key.index) / span if span > 0 else 0.0
         warped_next, conf_next = _warped_and_confidence(next_, width, height)
-        w_prev = conf_prev * (1.0 - alpha)
-        w_next = conf_next * alpha
-        total = w_prev + w_next
-        # Where both weights vanish the fallback below takes over entirely.
-        blended = (warped_prev * w_prev[..., None] + warped_next * w_next[..., None]) / np.maximum(total, 1e-6)[
-            ..., None
-        ]
+        # Pixels where both weights vanish come out black here and wholly from the fallback below.
+        blended = cv2.blendLinear(warped_prev, warped_next, conf_prev * (1.0 - alpha), conf_next * alpha)
         trust = np.maximum(conf_prev, conf_next)
 
-    fallback_share = np.clip(1.0 - trust / FALLBACK_BELOW, 0.0, 1.0)
-    if fallback_share.any():
+    fallback_share = np.clip(1.0 - trust * (1.0 / FALLBACK_BELOW), 0.0, 1.0)
+    if fallback_share.max() > 0.0:
         fallback = _fallback(prev, next_, alpha, original, warped_prev, width, height)
-        blended = blended + (fallback - blended) * fallback_share[..., None]
-    return np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+        blended = cv2.blendLinear(blended, fallback, 1.0 - fallback_share, fallback_share)
+    return blended
 
 
 def _fallback(
@@ -134,7 +135,7 @@ def _fallback(
     width: int,
     height: int,
 ) -> np.ndarray:
-    """The picture used where no key explains a pixel (float32 HxWx3)."""
+    """The picture used where no key explains a pixel (uint8 HxWx3)."""
     transform = prev.key.colour_transform
     if next_ is not None and next_.key.colour_transform is not None:
         transform = (
