@@ -122,15 +122,11 @@ def _video_job(args: argparse.Namespace, input_path: str, style: str, output: st
 
 
 def run_video(args: argparse.Namespace) -> int:
-    progress = _progress()
+    progress = _Progress()
     try:
-        metrics = stylize_video(
-            _video_job(args, args.input, args.style, args.output),
-            on_frame=(lambda n: progress.update(1)) if progress else None,
-        )
+        metrics = stylize_video(_video_job(args, args.input, args.style, args.output), on_frame=progress.update)
     finally:
-        if progress:
-            progress.close()
+        progress.close()
     if args.metrics_json:
         Path(args.metrics_json).write_text(json.dumps(metrics, indent=2) + "\n")
     log.info("done: %s", metrics)
@@ -187,10 +183,22 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(code)
 
 
-def _progress():
-    """A progress bar on a terminal; None when stderr is not one."""
-    if not sys.stderr.isatty():
-        return None
-    from tqdm import tqdm
+class _Progress:
+    """A progress bar on a terminal (created at the first frame, when the total is known); silent otherwise."""
 
-    return tqdm(unit="frame", dynamic_ncols=True)
+    def __init__(self):
+        self._bar = None
+        self._enabled = sys.stderr.isatty()
+
+    def update(self, done: int, total: int) -> None:
+        if not self._enabled:
+            return
+        if self._bar is None:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total or None, unit="frame", dynamic_ncols=True)
+        self._bar.update(done - self._bar.n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()

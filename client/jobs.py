@@ -74,8 +74,12 @@ def connect(target: str, what: str, timeout: float = CONNECT_TIMEOUT_S) -> grpc.
     return channel
 
 
-def stylize_video(job: VideoJob, on_frame: Callable[[int], None] | None = None) -> dict:
-    """Stylize job.input into job.output; returns the run's metrics. Raises InvalidInputError for bad input."""
+def stylize_video(job: VideoJob, on_frame: Callable[[int, int], None] | None = None) -> dict:
+    """Stylize job.input into job.output and return the run's metrics.
+
+    on_frame(frames written, expected total or 0) is called after each output frame.
+    Raises InvalidInputError for bad input.
+    """
     if job.key_interval < 1:
         raise InvalidInputError("--key-interval must be at least 1")
     style_message, _ = load_image_file(job.style)

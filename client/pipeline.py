@@ -113,7 +113,7 @@ class KeyFramePipeline:
         interpolator: InterpolatorBackend,
         selector: KeyFrameSelector,
         options: PipelineOptions | None = None,
-        on_frame: Callable[[int], None] | None = None,
+        on_frame: Callable[[int, int], None] | None = None,
     ):
         self.source = source
         self.sink = sink
@@ -233,7 +233,7 @@ class KeyFramePipeline:
             self.sink.write(output.rgb, output.pts)
             self._result.frames_out += 1
             if self.on_frame is not None:
-                self.on_frame(expected + 1)
+                self.on_frame(expected + 1, self.source.info.frame_count)
 
     # -- plumbing -------------------------------------------------------------
 
