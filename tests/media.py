@@ -24,8 +24,8 @@ def textured_background(width: int = WIDTH, height: int = HEIGHT, seed: int = 0)
         ],
         axis=-1,
     )
-    noise = rng.normal(0, 6, size=(height // 4, width // 4, 3))
-    noise = np.kron(noise, np.ones((4, 4, 1)))
+    noise = rng.normal(0, 6, size=(-(-height // 4), -(-width // 4), 3))
+    noise = np.kron(noise, np.ones((4, 4, 1)))[:height, :width]
     return np.clip(base + noise, 0, 255).astype(np.uint8)
 
 

@@ -1,0 +1,148 @@
+"""Quality metrics, exactly as DESIGN.md defines them. Frames are HxWx3 uint8 RGB.
+
+- warping_error: temporal consistency (Lai et al., ECCV'18). Flow is computed on
+  the *input* frames with Farneback (not DIS, which the system itself uses), and
+  occlusions and motion boundaries are masked by the forward-backward test of
+  Ruder et al. (GCPR'16). E = mean_t sum(M * ||O_t - warp(O_t+1)||^2) / sum(M),
+  images in [0, 1], the squared norm taken over the three channels.
+- psnr: of a frame against a reference (dB, 8-bit peak).
+- edge_ssim: SSIM between the Sobel-magnitude maps of content and output
+  (1.0 = structure untouched).
+- style_distance_ratio: sliced Wasserstein distance between the Lab colour
+  distributions of output and style photo, over the same distance for the
+  unstyled content (lower = closer to the style).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+# -- temporal consistency ---------------------------------------------------------
+
+
+def farneback_flow(current: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Flow on current's grid: current(x) ~ target(x + flow(x)). HxWx2 float32, pixels."""
+    a = cv2.cvtColor(current, cv2.COLOR_RGB2GRAY)
+    b = cv2.cvtColor(target, cv2.COLOR_RGB2GRAY)
+    return cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 4, 21, 5, 7, 1.5, cv2.OPTFLOW_FARNEBACK_GAUSSIAN)
+
+
+def _sample(image: np.ndarray, flow: np.ndarray, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+    height, width = flow.shape[:2]
+    xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    return cv2.remap(image, xs + flow[..., 0], ys + flow[..., 1], interpolation, borderMode=cv2.BORDER_REPLICATE)
+
+
+def consistency_mask(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
+    """Ruder et al.'s mask: 1 where the forward flow is trusted, 0 at occlusions and motion boundaries.
+
+    forward: t -> t+1 on t's grid; backward: t+1 -> t on t+1's grid.
+    """
+    height, width = forward.shape[:2]
+    back_at = _sample(backward, forward)
+    round_trip = forward + back_at
+    occluded = (round_trip**2).sum(-1) > 0.01 * ((forward**2).sum(-1) + (back_at**2).sum(-1)) + 0.5
+    du_dy, du_dx = np.gradient(forward[..., 0])
+    dv_dy, dv_dx = np.gradient(forward[..., 1])
+    boundary = du_dx**2 + du_dy**2 + dv_dx**2 + dv_dy**2 > 0.01 * (forward**2).sum(-1) + 0.002
+    xs, ys = np.meshgrid(np.arange(width), np.arange(height))
+    target_x, target_y = xs + forward[..., 0], ys + forward[..., 1]
+    outside = (target_x < 0) | (target_x > width - 1) | (target_y < 0) | (target_y > height - 1)
+    return (~(occluded | boundary | outside)).astype(np.float32)
+
+
+def warping_error(outputs: Sequence[np.ndarray], inputs: Sequence[np.ndarray]) -> float:
+    """Mean over consecutive pairs of the masked squared difference between O_t and warped O_t+1."""
+    if len(outputs) != len(inputs) or len(inputs) < 2:
+        raise ValueError("need as many outputs as inputs, at least two")
+    errors = []
+    for t in range(len(inputs) - 1):
+        forward = farneback_flow(inputs[t], inputs[t + 1])
+        backward = farneback_flow(inputs[t + 1], inputs[t])
+        mask = consistency_mask(forward, backward)
+        if mask.sum() == 0:
+            continue
+        current = outputs[t].astype(np.float32) / 255.0
+        warped = _sample(outputs[t + 1].astype(np.float32) / 255.0, forward)
+        squared = ((current - warped) ** 2).sum(-1)
+        errors.append(float((mask * squared).sum() / mask.sum()))
+    return float(np.mean(errors)) if errors else 0.0
+
+
+# -- fidelity ---------------------------------------------------------------------
+
+
+def psnr(image: np.ndarray, reference: np.ndarray) -> float:
+    mse = np.mean((image.astype(np.float64) - reference.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else float(10.0 * np.log10(255.0**2 / mse))
+
+
+def mean_psnr(images: Sequence[np.ndarray], references: Sequence[np.ndarray]) -> float:
+    """PSNR of the pooled squared error over all frames (identical frames would not give inf per frame)."""
+    mse = np.mean(
+        [np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2) for a, b in zip(images, references, strict=True)]
+    )
+    return float("inf") if mse == 0 else float(10.0 * np.log10(255.0**2 / mse))
+
+
+# -- photorealism -----------------------------------------------------------------
+
+
+def sobel_magnitude(rgb: np.ndarray) -> np.ndarray:
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+    gx = cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3)
+    return np.sqrt(gx * gx + gy * gy)
+
+
+def ssim(a: np.ndarray, b: np.ndarray, data_range: float) -> float:
+    """Mean SSIM (Wang et al. 2004) of two single-channel float maps, 11x11 Gaussian window, sigma 1.5."""
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+
+    def blur(x):
+        return cv2.GaussianBlur(x, (11, 11), 1.5)
+
+    mu_a, mu_b = blur(a), blur(b)
+    var_a = blur(a * a) - mu_a**2
+    var_b = blur(b * b) - mu_b**2
+    cov = blur(a * b) - mu_a * mu_b
+    score = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+    return float(score.mean())
+
+
+def edge_ssim(content: np.ndarray, output: np.ndarray) -> float:
+    """SSIM of Sobel-magnitude maps; the range is the content map's (a Sobel of [0, 1] images)."""
+    if content.shape != output.shape:
+        output = cv2.resize(output, (content.shape[1], content.shape[0]), interpolation=cv2.INTER_AREA)
+    edges_content, edges_output = sobel_magnitude(content), sobel_magnitude(output)
+    return ssim(edges_content, edges_output, data_range=max(float(edges_content.max()), 1e-6))
+
+
+# -- style strength ---------------------------------------------------------------
+
+
+def lab_pixels(rgb: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
+    lab = cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB).reshape(-1, 3)
+    return lab[rng.choice(len(lab), size=min(count, len(lab)), replace=len(lab) < count)]
+
+
+def sliced_wasserstein(a: np.ndarray, b: np.ndarray, projections: int = 64, seed: int = 0) -> float:
+    """Sliced 1-Wasserstein distance between two Nx3 point sets (equal quantiles on random directions)."""
+    rng = np.random.default_rng(seed)
+    directions = rng.normal(size=(projections, 3))
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    quantiles = np.linspace(0.0, 1.0, 256)
+    pa = np.quantile(a @ directions.T, quantiles, axis=0)
+    pb = np.quantile(b @ directions.T, quantiles, axis=0)
+    return float(np.abs(pa - pb).mean())
+
+
+def style_distance_ratio(output: np.ndarray, style: np.ndarray, content: np.ndarray, samples: int = 50_000) -> float:
+    """SWD(output, style) / SWD(content, style) in Lab; 1.0 = no closer to the style than the input."""
+    rng = np.random.default_rng(0)
+    style_lab = lab_pixels(style, samples, rng)
+    baseline = sliced_wasserstein(lab_pixels(content, samples, rng), style_lab)
+    return sliced_wasserstein(lab_pixels(output, samples, rng), style_lab) / max(baseline, 1e-9)
