@@ -61,7 +61,17 @@ def build_parser() -> argparse.ArgumentParser:
         )
 
     def add_video_options(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--key-interval", type=int, default=10, help="a key frame every N frames (1: every frame)")
+        sub.add_argument(
+            "--keyframes",
+            choices=["auto", "fixed"],
+            help="auto (default unless --key-interval is given): a key frame when motion or occlusion "
+            "since the last one grows too large; fixed: every --key-interval frames. "
+            "Scene cuts are key frames either way",
+        )
+        sub.add_argument(
+            "--key-interval", type=int, help="a key frame every N frames (implies --keyframes fixed; 1: every frame)"
+        )
+        sub.add_argument("--max-gap", type=int, default=30, help="auto policy: at most N frames between key frames")
         sub.add_argument(
             "--mode",
             choices=[OFFLINE, LIVE],
@@ -114,7 +124,9 @@ def _video_job(args: argparse.Namespace, input_path: str, style: str, output: st
         style=style,
         output=output,
         services=_services(args),
-        key_interval=args.key_interval,
+        keyframes=args.keyframes or ("fixed" if args.key_interval is not None else "auto"),
+        key_interval=args.key_interval if args.key_interval is not None else 10,
+        max_gap=args.max_gap,
         mode=args.mode,
         flow_size=args.flow_size,
         crf=args.crf,

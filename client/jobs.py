@@ -7,13 +7,14 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import grpc
 import numpy as np
 
 from client.embedded import EmbeddedServices
 from client.interpolator_client import GrpcInterpolator, InterpolatorBackend, LocalInterpolator
-from client.keyframes import FixedIntervalSelector
+from client.keyframes import make_selector
 from client.pipeline import KeyFramePipeline, PipelineOptions
 from client.sink import VideoSink
 from client.source import VideoSource
@@ -24,6 +25,16 @@ from services.interpolator.flow import DEFAULT_FLOW_LONG_SIDE
 from services.interpolator.session import OFFLINE
 
 INPROC = "inproc"
+
+
+class FrameSink(Protocol):
+    """Where output frames go: the MP4 writer, or a benchmark's capture."""
+
+    def write(self, rgb: np.ndarray, pts: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
 CONNECT_TIMEOUT_S = 30.0
 
 
@@ -50,7 +61,9 @@ class VideoJob:
     style: str
     output: str
     services: ServiceOptions = field(default_factory=ServiceOptions)
-    key_interval: int = 10
+    keyframes: str = "auto"  # "auto" (adaptive) or "fixed"
+    key_interval: int = 10  # fixed policy: a key every N frames (1 = every frame)
+    max_gap: int = 30  # auto policy: at most this many frames between keys
     mode: str = OFFLINE
     flow_size: int = DEFAULT_FLOW_LONG_SIDE
     crf: int = 18
@@ -74,16 +87,22 @@ def connect(target: str, what: str, timeout: float = CONNECT_TIMEOUT_S) -> grpc.
     return channel
 
 
-def stylize_video(job: VideoJob, on_frame: Callable[[int, int], None] | None = None) -> dict:
+def stylize_video(
+    job: VideoJob, on_frame: Callable[[int, int], None] | None = None, sink: FrameSink | None = None
+) -> dict:
     """Stylize job.input into job.output and return the run's metrics.
 
     on_frame(frames written, expected total or 0) is called after each output frame.
+    `sink` replaces the MP4 writer (benchmarks capture frames with it); job.output is then unused.
     Raises InvalidInputError for bad input.
     """
     if job.key_interval < 1:
         raise InvalidInputError("--key-interval must be at least 1")
+    if job.max_gap < 1:
+        raise InvalidInputError("--max-gap must be at least 1")
     style_message, _ = load_image_file(job.style)
-    check_output_path(job.output, [job.input, job.style])
+    if sink is None:
+        check_output_path(job.output, [job.input, job.style])
     opts = job.services
     encoding = ENCODING_BY_NAME[opts.wire_format]
     inproc = opts.interpolator == INPROC
@@ -116,22 +135,25 @@ def stylize_video(job: VideoJob, on_frame: Callable[[int, int], None] | None = N
                     interpolator = GrpcInterpolator(
                         interpolator_channel, job.mode, info.width, info.height, encoding=encoding
                     )
-                sink = VideoSink(
-                    job.output,
-                    info.width,
-                    info.height,
-                    info.time_base,
-                    info.frame_rate,
-                    audio_from=job.input if info.has_audio else None,
-                    crf=job.crf,
-                )
+                if sink is None:
+                    sink = VideoSink(
+                        job.output,
+                        info.width,
+                        info.height,
+                        info.time_base,
+                        info.frame_rate,
+                        audio_from=job.input if info.has_audio else None,
+                        crf=job.crf,
+                    )
                 try:
                     pipeline = KeyFramePipeline(
                         source,
                         sink,
                         stylizer,
                         interpolator,
-                        FixedIntervalSelector(job.key_interval),
+                        make_selector(
+                            "fixed" if job.key_interval == 1 else job.keyframes, job.key_interval, job.max_gap
+                        ),
                         PipelineOptions(mode=job.mode, flow_long_side=job.flow_size),
                         on_frame=on_frame,
                     )
@@ -155,12 +177,15 @@ def stylize_video(job: VideoJob, on_frame: Callable[[int, int], None] | None = N
         "width": info.width,
         "height": info.height,
         "mode": job.mode,
+        "keyframes": "fixed" if job.key_interval == 1 else job.keyframes,
         "key_interval": job.key_interval,
+        "max_gap": job.max_gap,
         "model": stylizer.ready.model,
         "work_long_side": stylizer.ready.work_long_side,
         "frames_in": result.frames_in,
         "frames_out": result.frames_out,
         "key_frames": result.key_frames,
+        "key_reasons": result.key_reasons,
         "damaged_packets": result.damaged_packets,
         "wall_seconds": round(result.wall_seconds, 4),
         "fps": round(result.frames_out / result.wall_seconds, 3) if result.wall_seconds else 0.0,

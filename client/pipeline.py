@@ -71,8 +71,6 @@ class WorkItem:
 class PipelineOptions:
     mode: str = OFFLINE
     flow_long_side: int = flowlib.DEFAULT_FLOW_LONG_SIDE
-    # Send originals so the interpolator can colour-map content no key frame explains.
-    send_originals: bool = True
     # Work items queued ahead of the worker (bounds memory and flow look-ahead).
     max_queued: int = 48
     flow_threads: int = 2
@@ -83,6 +81,7 @@ class PipelineResult:
     frames_in: int = 0
     frames_out: int = 0
     key_frames: int = 0
+    key_reasons: dict[str, int] = field(default_factory=dict)
     wall_seconds: float = 0.0
     damaged_packets: int = 0
     stage_seconds: dict[str, float] = field(default_factory=dict)
@@ -166,10 +165,11 @@ class KeyFramePipeline:
                 self._put(item)
             pending.clear()
 
-        def make_key(record: FrameRecord) -> None:
+        def make_key(record: FrameRecord, reason: str) -> None:
             nonlocal last_key
             self.stylizer.submit(record.index, record.pts, record.rgb)
             self._result.key_frames += 1
+            self._result.key_reasons[reason] = self._result.key_reasons.get(reason, 0) + 1
             if offline:
                 queue_intermediates(record)
             last_key = record
@@ -180,8 +180,12 @@ class KeyFramePipeline:
             if self._failed.is_set():
                 raise PipelineAbortedError()
             record = FrameRecord(frame.index, frame.pts, frame.rgb, self.options.flow_long_side)
-            if self.selector.is_key(frame.index, frame.rgb) or last_key is None:
-                make_key(record)
+            decision = self.selector.decide(frame.index, frame.rgb)
+            if decision.is_key or last_key is None:
+                if decision.cut and pending:
+                    # Never blend across a cut: the shot's last frame closes it as a key.
+                    make_key(pending.pop(), "shot end")
+                make_key(record, decision.reason or "first")
             elif offline:
                 pending.append(record)
             else:
@@ -190,7 +194,7 @@ class KeyFramePipeline:
                 self._put(item)
         if pending:
             # The last frame closes the video as a key frame, so no frame lacks a next key.
-            make_key(pending.pop())
+            make_key(pending.pop(), "video end")
         self._put(_END)
 
     def _feed_interpolator(self) -> None:
@@ -200,9 +204,7 @@ class KeyFramePipeline:
             while (item := self._get()) is not _END:
                 for key in (item.prev_key, item.next_key):
                     if key is not None and key.index not in sent_keys:
-                        stylized = self.stylizer.result(key.index)
-                        original = key.rgb if self.options.send_originals else None
-                        self.interpolator.send_key(key.index, stylized, original)
+                        self.interpolator.send_key(key.index, self.stylizer.result(key.index), key.rgb)
                         sent_keys.add(key.index)
                 if item.is_key:
                     inputs = FrameInputs(index=item.frame.index, prev_key=item.frame.index)
@@ -217,7 +219,7 @@ class KeyFramePipeline:
                         confidence_prev=conf_prev,
                         flow_to_next=flow_next,
                         confidence_next=conf_next,
-                        original=item.frame.rgb if self.options.send_originals else None,
+                        original=item.frame.rgb,
                         frame_size=(width, height),
                     )
                 self.interpolator.request_frame(item.frame.pts, inputs)

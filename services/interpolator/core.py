@@ -1,8 +1,13 @@
 """Interpolation core: stylized key frames + flow -> stylized intermediate frames.
 
-Pure numpy/OpenCV, no gRPC. Images are HxWx3 uint8 RGB; flows are HxWx2 float32
-in frame pixels (the pixel at (x, y) of the current frame is at (x+dx, y+dy) in
-the key frame); confidences are HxW float32 in [0, 1].
+Pure numpy/OpenCV, no gRPC. Images are HxWx3 uint8 RGB; flows are float32 in
+frame pixels on any grid (the pixel at (x, y) of the current frame is at
+(x+dx, y+dy) in the key frame); confidences are float32 in [0, 1] on any grid.
+
+What moves along the flow is not pixels but each key frame's local colour map
+(see affine.py): every output frame, key frames included, is its own original
+frame under a map, so detail always comes from the frame itself and the look
+changes smoothly from one key frame to the next (no pop at key frames).
 """
 
 from __future__ import annotations
@@ -14,29 +19,29 @@ import cv2
 import numpy as np
 
 from common.flowcodec import resize_field
+from services.interpolator import affine
 
-# Below this confidence in its best key, a pixel shifts toward the fallback (fully at 0).
+# Below this confidence in its best key, a pixel's map shifts toward the global one (fully at 0).
 FALLBACK_BELOW = 0.25
-# Pixels sampled when fitting a colour transform (speed; the fit is global).
+# Every key keeps this much weight: flickering confidences must not make colours flicker.
+CONFIDENCE_FLOOR = 0.2
+# Confidence maps are smoothed over this many grid pixels (per 320 of the grid's long side).
+CONFIDENCE_BLUR = 3.0
+# Pixels sampled when fitting the global colour transform.
 _FIT_SAMPLES = 20_000
 
 
-@dataclass
-class HeldKey:
-    """A stylized key frame held for interpolation."""
-
-    index: int
-    stylized: np.ndarray
-    # 3x4 affine colour map original -> stylized, when the original was given.
-    colour_transform: np.ndarray | None = None
+@lru_cache(maxsize=8)
+def pixel_grid(height: int, width: int) -> np.ndarray:
+    """HxWx2 float32 (x, y) coordinates of every pixel, shared by every warp of that size."""
+    xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    grid = np.stack([xs, ys], axis=-1)
+    grid.setflags(write=False)
+    return grid
 
 
 def fit_colour_transform(original: np.ndarray, stylized: np.ndarray) -> np.ndarray:
-    """Least-squares affine map (3x4) from original colours to stylized colours.
-
-    Used as the fallback for pixels no key frame explains: the current frame's
-    own content, in the key frame's look.
-    """
+    """Least-squares affine map (3x4, on [0, 1] colours) from original colours to stylized colours."""
     if original.shape != stylized.shape:
         original = cv2.resize(original, (stylized.shape[1], stylized.shape[0]), interpolation=cv2.INTER_AREA)
     src = original.reshape(-1, 3).astype(np.float32) / 255.0
@@ -58,19 +63,36 @@ def apply_colour_transform(image: np.ndarray, transform: np.ndarray) -> np.ndarr
     return cv2.transform(image, scaled)
 
 
-@lru_cache(maxsize=8)
-def pixel_grid(height: int, width: int) -> np.ndarray:
-    """HxWx2 float32 (x, y) coordinates of every pixel, shared by every warp of that size."""
-    xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
-    grid = np.stack([xs, ys], axis=-1)
-    grid.setflags(write=False)
-    return grid
+@dataclass
+class HeldKey:
+    """A key frame as the interpolator keeps it: its own original and its colour maps."""
+
+    index: int
+    original: np.ndarray  # full resolution, output size
+    local_map: np.ndarray  # grid x 12, see affine.py
+    transform: np.ndarray  # 3x4 global map, on [0, 1] colours
 
 
-def warp_backward(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """Sample image at x + flow(x) (bilinear, borders replicated). flow is HxWx2 at image size."""
-    sample_at = pixel_grid(*flow.shape[:2]) + flow
-    return cv2.remap(image, sample_at, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+def grid_size(width: int, height: int, long_side: int) -> tuple[int, int]:
+    """(grid_width, grid_height) of the maps for a frame size; never larger than the frame."""
+    factor = min(1.0, long_side / max(width, height))
+    return max(8, round(width * factor)), max(8, round(height * factor))
+
+
+def prepare_key(index: int, original: np.ndarray, stylized: np.ndarray, grid: tuple[int, int]) -> HeldKey:
+    """Fit a key frame's maps. original and stylized: HxWx3 uint8 of the same (output) size."""
+    grid_w, grid_h = grid
+    small_original = cv2.resize(original, grid, interpolation=cv2.INTER_AREA)
+    small_stylized = cv2.resize(stylized, grid, interpolation=cv2.INTER_AREA)
+    transform = fit_colour_transform(small_original, small_stylized)
+    radius = max(2, round(affine.DEFAULT_RADIUS * max(grid_w, grid_h) / 480))
+    local_map = affine.fit_local_affine(small_original, small_stylized, radius=radius, prior=transform)
+    return HeldKey(index, original, local_map, transform)
+
+
+def key_output(key: HeldKey) -> np.ndarray:
+    """A key frame's own output: its original under its own map (as every other frame is made)."""
+    return affine.apply_detail(key.local_map, key.original)
 
 
 @dataclass
@@ -78,73 +100,75 @@ class FlowToKey:
     """How the current frame relates to one key frame."""
 
     key: HeldKey
-    flow: np.ndarray  # on any grid, in frame pixels
+    flow: np.ndarray  # on any grid, in frame pixels of the output size
     confidence: np.ndarray | None  # on any grid; None = fully trusted
 
 
-def _warped_and_confidence(link: FlowToKey, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-    warped = warp_backward(link.key.stylized, resize_field(link.flow, width, height))
+def warp_map(local_map: np.ndarray, flow: np.ndarray, frame_width: int, frame_height: int) -> np.ndarray:
+    """Sample a key's map at x + flow(x), on the map's grid. flow: any grid, in frame pixels."""
+    grid_h, grid_w = local_map.shape[:2]
+    flow = resize_field(flow, grid_w, grid_h) * np.array(
+        [grid_w / frame_width, grid_h / frame_height], dtype=np.float32
+    )
+    sample_at = pixel_grid(grid_h, grid_w) + flow
+    parts = [
+        cv2.remap(
+            np.ascontiguousarray(local_map[..., i : i + 4]),
+            sample_at,
+            None,
+            cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
+        for i in range(0, affine.COEFFS, 4)
+    ]
+    return np.concatenate(parts, axis=-1)
+
+
+def _confidence_on_grid(link: FlowToKey, grid_w: int, grid_h: int) -> np.ndarray:
     if link.confidence is None:
-        confidence = np.ones((height, width), np.float32)
-    else:
-        confidence = resize_field(link.confidence, width, height)
-    return warped, confidence
+        return np.ones((grid_h, grid_w), np.float32)
+    confidence = resize_field(link.confidence, grid_w, grid_h)
+    sigma = CONFIDENCE_BLUR * max(grid_w, grid_h) / 320
+    return cv2.GaussianBlur(confidence, (0, 0), sigma) if sigma >= 0.5 else confidence
 
 
-def synthesize_frame(
-    index: int,
-    prev: FlowToKey,
-    next_: FlowToKey | None = None,
-    original: np.ndarray | None = None,
-) -> np.ndarray:
-    """Make the stylized frame `index` from its previous (and optionally next) key frame.
+def blend_maps(index: int, prev: FlowToKey, next_: FlowToKey | None, frame_width: int, frame_height: int) -> np.ndarray:
+    """The current frame's map: keys' maps moved along the flow, blended, with a global fallback.
 
-    Each key's warped pixels are weighted by confidence times temporal closeness,
-    so the result moves smoothly from one key to the next (no pop), and a region
-    only one key sees (occlusion) comes from that key. Where neither key is
-    trusted, the current original frame mapped by the keys' colour transforms
-    takes over, so new content appears in the right look.
+    Weights are confidence (floored) times temporal closeness, so the look moves
+    smoothly from one key to the next, and a region only one key sees comes
+    mostly from that key. Where neither key is trusted, the keys' global
+    transforms take over.
     """
-    height, width = prev.key.stylized.shape[:2]
-    warped_prev, conf_prev = _warped_and_confidence(prev, width, height)
+    grid_h, grid_w = prev.key.local_map.shape[:2]
+    map_prev = warp_map(prev.key.local_map, prev.flow, frame_width, frame_height)
+    conf_prev = _confidence_on_grid(prev, grid_w, grid_h)
     if next_ is None:
         alpha = 0.0
-        blended = warped_prev
+        blended = map_prev
         trust = conf_prev
     else:
         span = next_.key.index - prev.key.index
         alpha = (index - prev.key.index) / span if span > 0 else 0.0
-        warped_next, conf_next = _warped_and_confidence(next_, width, height)
-        # Pixels where both weights vanish come out black here and wholly from the fallback below.
-        blended = cv2.blendLinear(warped_prev, warped_next, conf_prev * (1.0 - alpha), conf_next * alpha)
+        map_next = warp_map(next_.key.local_map, next_.flow, frame_width, frame_height)
+        conf_next = _confidence_on_grid(next_, grid_w, grid_h)
+        w_prev = (CONFIDENCE_FLOOR + (1.0 - CONFIDENCE_FLOOR) * conf_prev) * (1.0 - alpha)
+        w_next = (CONFIDENCE_FLOOR + (1.0 - CONFIDENCE_FLOOR) * conf_next) * alpha
+        total = w_prev + w_next
+        blended = map_prev * (w_prev / total)[..., None] + map_next * (w_next / total)[..., None]
         trust = np.maximum(conf_prev, conf_next)
 
     fallback_share = np.clip(1.0 - trust * (1.0 / FALLBACK_BELOW), 0.0, 1.0)
     if fallback_share.max() > 0.0:
-        fallback = _fallback(prev, next_, alpha, original, warped_prev, width, height)
-        blended = cv2.blendLinear(blended, fallback, 1.0 - fallback_share, fallback_share)
+        transform = prev.key.transform
+        if next_ is not None:
+            transform = (1.0 - alpha) * transform + alpha * next_.key.transform
+        fallback = affine.global_map_coeffs(transform)
+        blended = blended + (fallback - blended) * fallback_share[..., None]
     return blended
 
 
-def _fallback(
-    prev: FlowToKey,
-    next_: FlowToKey | None,
-    alpha: float,
-    original: np.ndarray | None,
-    warped_prev: np.ndarray,
-    width: int,
-    height: int,
-) -> np.ndarray:
-    """The picture used where no key explains a pixel (uint8 HxWx3)."""
-    transform = prev.key.colour_transform
-    if next_ is not None and next_.key.colour_transform is not None:
-        transform = (
-            next_.key.colour_transform
-            if transform is None
-            else (1.0 - alpha) * transform + alpha * next_.key.colour_transform
-        )
-    if original is None or transform is None:
-        return warped_prev
-    if original.shape[:2] != (height, width):
-        original = cv2.resize(original, (width, height), interpolation=cv2.INTER_LINEAR)
-    return apply_colour_transform(original, transform)
+def synthesize_frame(index: int, prev: FlowToKey, next_: FlowToKey | None, original: np.ndarray) -> np.ndarray:
+    """The stylized frame `index`: its original under the map blended from its key frames. uint8."""
+    height, width = original.shape[:2]
+    return affine.apply_detail(blend_maps(index, prev, next_, width, height), original)

@@ -8,12 +8,14 @@ import cv2
 import numpy as np
 
 from common.errors import InvalidInputError, LimitExceededError
-from services.interpolator.core import FlowToKey, HeldKey, fit_colour_transform, synthesize_frame
+from services.interpolator.core import FlowToKey, HeldKey, grid_size, key_output, prepare_key, synthesize_frame
 
 OFFLINE = "offline"
 LIVE = "live"
 # Offline needs two keys; a few more let a client send keys ahead of their frames.
 DEFAULT_MAX_HELD_KEYS = 8
+# Long side of the grid the colour maps live on (they are smooth; the frame supplies detail).
+DEFAULT_MAP_LONG_SIDE = 320
 
 
 @dataclass
@@ -35,7 +37,14 @@ class FrameInputs:
 class InterpolationSession:
     """Holds stylized key frames and turns frame requests into stylized frames, in order."""
 
-    def __init__(self, mode: str, width: int, height: int, max_held_keys: int = DEFAULT_MAX_HELD_KEYS):
+    def __init__(
+        self,
+        mode: str,
+        width: int,
+        height: int,
+        max_held_keys: int = DEFAULT_MAX_HELD_KEYS,
+        map_long_side: int = DEFAULT_MAP_LONG_SIDE,
+    ):
         if mode not in (OFFLINE, LIVE):
             raise InvalidInputError(f"unknown mode {mode!r}")
         if width <= 0 or height <= 0:
@@ -44,20 +53,21 @@ class InterpolationSession:
         self.width = width
         self.height = height
         self.max_held_keys = max_held_keys
+        self.grid = grid_size(width, height, map_long_side)
         self._keys: dict[int, HeldKey] = {}
         self._last_index = -1
 
-    def add_key(self, index: int, stylized: np.ndarray, original: np.ndarray | None = None) -> None:
-        """Hold a stylized key frame (resized to the output size if needed)."""
+    def add_key(self, index: int, stylized: np.ndarray, original: np.ndarray | None) -> None:
+        """Hold a key frame: its stylization and its original (both resized to the output size if needed)."""
         if index in self._keys:
             raise InvalidInputError(f"key frame {index} sent twice")
         if index <= self._last_index:
             raise InvalidInputError(f"key frame {index} is older than frame {self._last_index} already made")
         if len(self._keys) >= self.max_held_keys:
             raise LimitExceededError(f"more than {self.max_held_keys} key frames held")
-        stylized = self._fit(stylized)
-        transform = fit_colour_transform(original, stylized) if original is not None else None
-        self._keys[index] = HeldKey(index, stylized, transform)
+        if original is None:
+            raise InvalidInputError(f"key frame {index} has no original frame")
+        self._keys[index] = prepare_key(index, self._fit(original), self._fit(stylized), self.grid)
 
     def make_frame(self, inputs: FrameInputs) -> np.ndarray:
         """Produce the stylized frame for inputs.index (HxWx3 uint8 at the output size)."""
@@ -76,8 +86,10 @@ class InterpolationSession:
             next_key = self._held(inputs.next_key, "next_key")
 
         if index == prev.index:
-            frame = prev.stylized
+            frame = key_output(prev)
         else:
+            if inputs.original is None:
+                raise InvalidInputError(f"frame {index} has no original frame")
             if inputs.flow_to_prev is None:
                 raise InvalidInputError(f"frame {index} has no flow to its key frame")
             prev_link = FlowToKey(prev, self._to_output_pixels(inputs.flow_to_prev, inputs), inputs.confidence_prev)
@@ -88,7 +100,7 @@ class InterpolationSession:
                 next_link = FlowToKey(
                     next_key, self._to_output_pixels(inputs.flow_to_next, inputs), inputs.confidence_next
                 )
-            frame = synthesize_frame(index, prev_link, next_link, inputs.original)
+            frame = synthesize_frame(index, prev_link, next_link, self._fit(inputs.original))
 
         self._last_index = index
         # Keys older than the one this frame used are never needed again.

@@ -2,6 +2,7 @@
 
 from fractions import Fraction
 
+import numpy as np
 import pytest
 
 from client.jobs import INPROC, ServiceOptions, VideoJob, stylize_video
@@ -21,6 +22,11 @@ def clip_and_style(tmp_path_factory):
     style = folder / "style.png"
     style.write_bytes(encode_image(style_photo(), PNG).data)
     return str(clip), str(style)
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return 10 * np.log10(255.0**2 / max(mse, 1e-12))
 
 
 def check_output(path: str, expected_frames: int = FRAMES) -> None:
@@ -46,10 +52,31 @@ def test_every_frame_comes_out_once_in_order_with_its_timing(
     services = ServiceOptions(
         stylizer=stylizer_address, interpolator=interpolator_address if interpolator == "grpc" else INPROC
     )
-    metrics = stylize_video(VideoJob(clip, style, str(out), services, key_interval=interval, mode=mode))
+    job = VideoJob(clip, style, str(out), services, keyframes="fixed", key_interval=interval, mode=mode)
+    metrics = stylize_video(job)
     assert metrics["frames_in"] == metrics["frames_out"] == FRAMES
     # Offline closes the video with a key frame so every frame has a next key; live never looks ahead.
     closing_key = mode == OFFLINE and (FRAMES - 1) % interval != 0
     expected_keys = len(range(0, FRAMES, interval)) + closing_key
     assert metrics["key_frames"] == expected_keys
     check_output(str(out))
+
+
+def test_adaptive_key_frames_and_a_hard_cut(tmp_path, clip_and_style, stylizer_address):
+    """Two shots: the cut and the frame before it are key frames, and every frame still comes out in place."""
+    _, style = clip_and_style
+    first = [moving_square_frame(i, step=STEP) for i in range(12)]
+    second = [np.ascontiguousarray(255 - moving_square_frame(i, step=STEP)[:, ::-1]) for i in range(12, FRAMES)]
+    clip = tmp_path / "cut.mp4"
+    clip.write_bytes(encode_clip(first + second))
+    out = tmp_path / "out.mp4"
+    services = ServiceOptions(stylizer=stylizer_address, interpolator=INPROC)
+    metrics = stylize_video(VideoJob(str(clip), style, str(out), services, keyframes="auto", max_gap=8))
+    assert metrics["frames_out"] == FRAMES
+    assert metrics["key_reasons"].get("cut") == 1 and metrics["key_reasons"].get("shot end") == 1
+    frames, _, _, _ = decode_all(str(out))
+    assert len(frames) == FRAMES
+    # Frames just before the cut look like their neighbours in the same shot; blending in the next
+    # shot's colour maps (fitted on inverted content) would throw their colours far off.
+    for index in (8, 9, 10):
+        assert psnr(frames[index], frames[index + 1]) > 24, index

@@ -24,11 +24,9 @@ def config(mode=interpolator_pb2.INTERPOLATION_MODE_OFFLINE):
 
 
 def key(index, value):
-    return req(
-        key=interpolator_pb2.StylizedKey(
-            index=index, stylized=encode_image(np.full((HEIGHT, WIDTH, 3), value, np.uint8), PNG)
-        )
-    )
+    stylized = encode_image(np.full((HEIGHT, WIDTH, 3), value, np.uint8), PNG)
+    original = encode_image(textured_background(), PNG)
+    return req(key=interpolator_pb2.StylizedKey(index=index, stylized=stylized, original=original))
 
 
 def frame(index, prev_key, next_key=None, pts=None):
@@ -71,8 +69,9 @@ def test_live_stream_warps_forward_only(interpolator_address):
         [config(), frame(0, 0)],  # key never sent
         [config(), key(0, 1), frame(1, 0), frame(1, 0)],  # index repeated
         [config(), req(key=interpolator_pb2.StylizedKey(index=0, stylized=interpolator_pb2.StylizedKey().stylized))],
+        [config(), req(key=interpolator_pb2.StylizedKey(index=0, stylized=encode_image(textured_background(), PNG)))],
     ],
-    ids=["no-config", "unknown-key", "repeated-index", "empty-image"],
+    ids=["no-config", "unknown-key", "repeated-index", "empty-image", "key-without-original"],
 )
 def test_protocol_violations_are_invalid_argument(interpolator_address, requests):
     with pytest.raises(grpc.RpcError) as failure:

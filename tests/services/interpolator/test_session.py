@@ -7,55 +7,76 @@ from tests.media import textured_background
 
 W, H = 96, 64
 ZERO_FLOW = np.zeros((H, W, 2), np.float32)
+ORIGINAL = textured_background()
 
 
 def session(mode=OFFLINE):
     s = InterpolationSession(mode, W, H)
-    s.add_key(0, np.full((H, W, 3), 50, np.uint8), textured_background())
-    s.add_key(4, np.full((H, W, 3), 150, np.uint8), textured_background())
+    s.add_key(0, np.full((H, W, 3), 50, np.uint8), ORIGINAL)
+    s.add_key(4, np.full((H, W, 3), 150, np.uint8), ORIGINAL)
     return s
 
 
-def test_key_frames_come_back_as_themselves_and_old_keys_are_dropped():
+def frame(index, prev_key, next_key=None):
+    flows = {} if index == prev_key else {"flow_to_prev": ZERO_FLOW, "original": ORIGINAL}
+    if next_key is not None:
+        flows["flow_to_next"] = ZERO_FLOW
+    return FrameInputs(index, prev_key=prev_key, next_key=next_key, **flows)
+
+
+def test_key_frames_keep_their_look_and_old_keys_are_dropped():
     s = session()
-    np.testing.assert_array_equal(s.make_frame(FrameInputs(0, prev_key=0)), np.full((H, W, 3), 50, np.uint8))
-    mid = s.make_frame(FrameInputs(2, prev_key=0, next_key=4, flow_to_prev=ZERO_FLOW, flow_to_next=ZERO_FLOW))
-    assert abs(mid.mean() - 100) < 2
-    s.make_frame(FrameInputs(4, prev_key=4))
+    assert abs(s.make_frame(frame(0, 0)).mean() - 50) < 2
+    assert abs(s.make_frame(frame(2, 0, 4)).mean() - 100) < 2
+    assert abs(s.make_frame(frame(4, 4)).mean() - 150) < 2
     assert s.held_keys == [4]
 
 
 def test_requests_out_of_order_or_for_unknown_keys_are_invalid():
     s = session()
-    s.make_frame(FrameInputs(1, prev_key=0, flow_to_prev=ZERO_FLOW))
+    s.make_frame(frame(1, 0))
     with pytest.raises(InvalidInputError):
-        s.make_frame(FrameInputs(1, prev_key=0, flow_to_prev=ZERO_FLOW))  # repeated index
+        s.make_frame(frame(1, 0))  # repeated index
     with pytest.raises(InvalidInputError):
-        s.make_frame(FrameInputs(2, prev_key=3, flow_to_prev=ZERO_FLOW))  # not a key held
+        s.make_frame(frame(2, 3))  # not a key held
     with pytest.raises(InvalidInputError):
-        s.make_frame(FrameInputs(2, prev_key=0))  # no flow for an intermediate frame
+        s.make_frame(FrameInputs(2, prev_key=0, original=ORIGINAL))  # no flow for an intermediate frame
+    with pytest.raises(InvalidInputError):
+        s.make_frame(FrameInputs(2, prev_key=0, flow_to_prev=ZERO_FLOW))  # no original
+    with pytest.raises(InvalidInputError):
+        s.add_key(9, ORIGINAL, None)  # a key without its original
 
 
 def test_live_mode_refuses_a_next_key():
     s = session(LIVE)
     with pytest.raises(InvalidInputError):
-        s.make_frame(FrameInputs(1, prev_key=0, next_key=4, flow_to_prev=ZERO_FLOW, flow_to_next=ZERO_FLOW))
+        s.make_frame(frame(1, 0, 4))
 
 
 def test_held_keys_are_bounded():
     s = InterpolationSession(OFFLINE, W, H, max_held_keys=2)
-    s.add_key(0, np.zeros((H, W, 3), np.uint8))
-    s.add_key(1, np.zeros((H, W, 3), np.uint8))
+    s.add_key(0, ORIGINAL, ORIGINAL)
+    s.add_key(1, ORIGINAL, ORIGINAL)
     with pytest.raises(LimitExceededError):
-        s.add_key(2, np.zeros((H, W, 3), np.uint8))
+        s.add_key(2, ORIGINAL, ORIGINAL)
 
 
 def test_flow_measured_at_another_size_is_rescaled_to_the_output():
+    """A look boundary attached to the scene moves by the flow, measured on a frame twice the size."""
+    key_original = textured_background(W + 20, H)[:, :W]
+    stylized = key_original.copy()
+    stylized[:, 48:] = 255 - stylized[:, 48:]  # a different look right of x=48
     s = InterpolationSession(LIVE, W, H)
-    key = textured_background()
-    s.add_key(0, key)
-    # Flow measured on a frame twice the output size: 4 px there is 2 px here.
+    s.add_key(0, stylized, key_original)
     flow = np.zeros((H, W, 2), np.float32)
-    flow[..., 0] = 4.0
-    out = s.make_frame(FrameInputs(1, prev_key=0, flow_to_prev=flow, frame_size=(2 * W, 2 * H)))
-    np.testing.assert_array_equal(out[:, 10:-10], key[:, 12:-8])
+    flow[..., 0] = 16.0  # 16 px at twice the size: 8 px here, so the boundary is now at x=40
+    current = textured_background(W + 20, H)[:, 8 : 8 + W]
+    out = s.make_frame(FrameInputs(1, prev_key=0, flow_to_prev=flow, original=current, frame_size=(2 * W, 2 * H)))
+
+    def looks_inverted(columns: slice) -> bool:
+        got = out[8:-8, columns].astype(int)
+        plain = current[8:-8, columns].astype(int)
+        return np.abs(got - (255 - plain)).mean() < np.abs(got - plain).mean()
+
+    assert looks_inverted(slice(43, 47))  # the boundary moved left of 48...
+    assert not looks_inverted(slice(31, 37))  # ...by 8 px, not by the unscaled 16

@@ -1,0 +1,133 @@
+"""Local affine colour maps on a coarse grid: fitted on key frames, applied to any frame.
+
+A stylization that keeps content photo-real is, locally, an affine map of colours
+(out = A @ rgb + b, A 3x3 and b 3-vector, varying smoothly over the image). The
+interpolator moves these smooth maps along the flow instead of moving pixels,
+and applies them to the current frame, so detail always comes from the frame
+itself: nothing smears, drifts or ghosts where the flow is wrong, it only gets
+the colour slightly wrong.
+
+Maps are HxWx12 float32 arrays on a grid: for output channel c, entries 4c..4c+2
+are the coefficients of input R, G, B and 4c+3 is the offset, all for colours in
+[0, 255].
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+COEFFS = 12
+# Window radius (grid pixels) and regularisation (on [0, 1] colours) of the fit.
+DEFAULT_RADIUS = 4
+DEFAULT_EPS = 1e-3
+
+
+def _box(x: np.ndarray, radius: int) -> np.ndarray:
+    """Mean over (2r+1)^2 windows, shrinking at the borders, for HxWxC float32 (any C)."""
+    size = (2 * radius + 1, 2 * radius + 1)
+    channels = x.shape[2] if x.ndim == 3 else 1
+    out = np.empty_like(x)
+    counts = cv2.boxFilter(np.ones(x.shape[:2], np.float32), -1, size, normalize=False, borderType=cv2.BORDER_CONSTANT)
+    for start in range(0, channels, 4):
+        part = np.ascontiguousarray(x[..., start : start + 4]) if x.ndim == 3 else x
+        summed = cv2.boxFilter(part, -1, size, normalize=False, borderType=cv2.BORDER_CONSTANT)
+        if x.ndim == 3:
+            out[..., start : start + 4] = summed.reshape(*x.shape[:2], -1) / counts[..., None]
+        else:
+            out[...] = summed / counts
+    return out
+
+
+def fit_local_affine(
+    original: np.ndarray,
+    stylized: np.ndarray,
+    radius: int = DEFAULT_RADIUS,
+    eps: float = DEFAULT_EPS,
+    prior: np.ndarray | None = None,
+) -> np.ndarray:
+    """The map taking original to stylized in every window (a colour guided filter). uint8 HxWx3 in, HxWx12 out.
+
+    The ridge term pulls each window's A toward `prior` (3x4, e.g. the frame's global
+    colour transform) rather than toward zero, so flat windows, which cannot tell
+    their own A, inherit the frame's look instead of a flat paint that would be
+    wrong wherever texture later moves in.
+    """
+    guide = original.astype(np.float32) / 255.0
+    target = stylized.astype(np.float32) / 255.0
+    height, width = guide.shape[:2]
+    products = np.concatenate(
+        [
+            guide,
+            target,
+            (guide[..., :, None] * guide[..., None, :]).reshape(height, width, 9),
+            (guide[..., :, None] * target[..., None, :]).reshape(height, width, 9),
+        ],
+        axis=-1,
+    )
+    means = _box(products, radius)
+    mean_i, mean_p = means[..., 0:3], means[..., 3:6]
+    cov_ii = means[..., 6:15].reshape(height, width, 3, 3) - mean_i[..., :, None] * mean_i[..., None, :]
+    cov_ip = means[..., 15:24].reshape(height, width, 3, 3) - mean_i[..., :, None] * mean_p[..., None, :]
+    cov_ii += eps * np.eye(3, dtype=np.float32)
+    if prior is not None:
+        cov_ip += eps * prior[:, :3].T.astype(np.float32)
+    # a[c, k]: coefficient of guide channel k in output channel c.
+    a = np.einsum("hwkj,hwjc->hwck", np.linalg.inv(cov_ii), cov_ip)
+    b = mean_p - np.einsum("hwck,hwk->hwc", a, mean_i)
+    coeffs = np.concatenate([a, b[..., None] * 255.0], axis=-1).reshape(height, width, COEFFS)
+    return _box(np.ascontiguousarray(coeffs, dtype=np.float32), radius)
+
+
+def global_map_coeffs(transform: np.ndarray) -> np.ndarray:
+    """The 12 map coefficients (broadcastable to a grid) of a 3x4 transform fitted on [0, 1] colours."""
+    coeffs = transform.astype(np.float32).copy()
+    coeffs[:, 3] *= 255.0
+    return coeffs.reshape(1, 1, COEFFS)
+
+
+def apply_on_grid(coeffs: np.ndarray, image: np.ndarray) -> np.ndarray:
+    """Apply a map to an image of the grid's size; float32 HxWx3 in [0, 255] (unclipped)."""
+    rgb1 = np.concatenate([image.astype(np.float32), np.ones((*image.shape[:2], 1), np.float32)], axis=-1)
+    return np.einsum("hwck,hwk->hwc", coeffs.reshape(*coeffs.shape[:2], 3, 4), rgb1)
+
+
+def resize_map(coeffs: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Bilinear resize of an HxWx12 map, four channels at a time (OpenCV's fast path)."""
+    if coeffs.shape[:2] == (height, width):
+        return coeffs
+    parts = [
+        cv2.resize(np.ascontiguousarray(coeffs[..., i : i + 4]), (width, height), interpolation=cv2.INTER_LINEAR)
+        for i in range(0, COEFFS, 4)
+    ]
+    return np.concatenate(parts, axis=-1)
+
+
+def apply_full(coeffs: np.ndarray, frame: np.ndarray) -> np.ndarray:
+    """Exact: the map upsampled to the frame and applied per pixel. uint8 out."""
+    height, width = frame.shape[:2]
+    out = apply_on_grid(resize_map(coeffs, width, height), frame)
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def apply_detail(coeffs: np.ndarray, frame: np.ndarray) -> np.ndarray:
+    """Fast: apply the map on the grid, upsample, and add the frame's own luma detail.
+
+    out = up(map(frame on the grid)) + up(gain) * (Y - up(Y on the grid)), where
+    gain_c is the map's response to grey (the row sum of A). Exact for grey
+    detail, which is what the fine detail of natural images mostly is.
+    """
+    height, width = frame.shape[:2]
+    grid_h, grid_w = coeffs.shape[:2]
+    small = cv2.resize(frame, (grid_w, grid_h), interpolation=cv2.INTER_AREA)
+    low = apply_on_grid(coeffs, small)
+    gain = coeffs.reshape(grid_h, grid_w, 3, 4)[..., :3].sum(-1)
+    luma = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+    luma_small = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+    detail = luma.astype(np.float32) - cv2.resize(
+        luma_small.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR
+    )
+    low_up = cv2.resize(low, (width, height), interpolation=cv2.INTER_LINEAR)
+    gain_up = cv2.resize(np.ascontiguousarray(gain), (width, height), interpolation=cv2.INTER_LINEAR)
+    out = low_up + gain_up * detail[..., None]
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
