@@ -39,6 +39,44 @@ def _box(x: np.ndarray, radius: int) -> np.ndarray:
     return out
 
 
+def invert_3x3(m: np.ndarray) -> np.ndarray:
+    """Inverse of ...x3x3 matrices by the adjugate (several times faster than batched LAPACK here)."""
+    c00 = m[..., 1, 1] * m[..., 2, 2] - m[..., 1, 2] * m[..., 2, 1]
+    c01 = m[..., 1, 2] * m[..., 2, 0] - m[..., 1, 0] * m[..., 2, 2]
+    c02 = m[..., 1, 0] * m[..., 2, 1] - m[..., 1, 1] * m[..., 2, 0]
+    det = m[..., 0, 0] * c00 + m[..., 0, 1] * c01 + m[..., 0, 2] * c02
+    adjugate = np.stack(
+        [
+            np.stack(
+                [
+                    c00,
+                    m[..., 0, 2] * m[..., 2, 1] - m[..., 0, 1] * m[..., 2, 2],
+                    m[..., 0, 1] * m[..., 1, 2] - m[..., 0, 2] * m[..., 1, 1],
+                ],
+                axis=-1,
+            ),
+            np.stack(
+                [
+                    c01,
+                    m[..., 0, 0] * m[..., 2, 2] - m[..., 0, 2] * m[..., 2, 0],
+                    m[..., 0, 2] * m[..., 1, 0] - m[..., 0, 0] * m[..., 1, 2],
+                ],
+                axis=-1,
+            ),
+            np.stack(
+                [
+                    c02,
+                    m[..., 0, 1] * m[..., 2, 0] - m[..., 0, 0] * m[..., 2, 1],
+                    m[..., 0, 0] * m[..., 1, 1] - m[..., 0, 1] * m[..., 1, 0],
+                ],
+                axis=-1,
+            ),
+        ],
+        axis=-2,
+    )
+    return adjugate / det[..., None, None]
+
+
 def fit_local_affine(
     original: np.ndarray,
     stylized: np.ndarray,
@@ -73,7 +111,7 @@ def fit_local_affine(
     if prior is not None:
         cov_ip += eps * prior[:, :3].T.astype(np.float32)
     # a[c, k]: coefficient of guide channel k in output channel c.
-    a = np.einsum("hwkj,hwjc->hwck", np.linalg.inv(cov_ii), cov_ip)
+    a = np.einsum("hwkj,hwjc->hwck", invert_3x3(cov_ii), cov_ip)
     b = mean_p - np.einsum("hwck,hwk->hwc", a, mean_i)
     coeffs = np.concatenate([a, b[..., None] * 255.0], axis=-1).reshape(height, width, COEFFS)
     return _box(np.ascontiguousarray(coeffs, dtype=np.float32), radius)
@@ -133,8 +171,8 @@ def apply_detail(coeffs: np.ndarray, frame: np.ndarray) -> np.ndarray:
     gain16 = np.clip(gain * _GAIN_SCALE, -32768, 32767).astype(np.int16)
     offset_up = cv2.resize(offset16, (width, height), interpolation=cv2.INTER_LINEAR)
     gain_up = cv2.resize(gain16, (width, height), interpolation=cv2.INTER_LINEAR)
-    luma = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-    detail = cv2.multiply(gain_up, cv2.merge([luma, luma, luma]), scale=_OFFSET_SCALE / _GAIN_SCALE, dtype=cv2.CV_16S)
+    luma3 = cv2.cvtColor(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB).astype(np.int16)
+    detail = cv2.multiply(gain_up, luma3, scale=_OFFSET_SCALE / _GAIN_SCALE)
     total = cv2.add(detail, offset_up)
     # Negative values clamp to 0 first, so the absolute value taken by convertScaleAbs changes nothing.
     return cv2.convertScaleAbs(cv2.max(total, 0), alpha=1.0 / _OFFSET_SCALE)

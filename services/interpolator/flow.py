@@ -15,11 +15,11 @@ import numpy as np
 from services.interpolator.core import pixel_grid
 
 DEFAULT_FLOW_LONG_SIDE = 320
-# DIS "fast" refined down to half resolution (finest scale 1, as "medium" does): "fast" alone
-# stops at quarter resolution and misses motion on small grids; "medium" costs more for
+# DIS "fast", refined down to a pyramid level at least this wide: "fast" alone stops at quarter
+# resolution, which misses motion on small grids; "medium" costs several times more for
 # accuracy that smooth colour maps do not need.
 DEFAULT_DIS_PRESET = cv2.DISOPTICAL_FLOW_PRESET_FAST
-DEFAULT_DIS_FINEST_SCALE = 1
+FINEST_LEVEL_MIN_WIDTH = 80
 # Photometric tolerance on 0-255 grey levels: a difference of sigma gives confidence e^-1.
 DEFAULT_PHOTOMETRIC_SIGMA = 14.0
 
@@ -32,10 +32,7 @@ def _dis(preset: int) -> cv2.DISOpticalFlow:
     if instances is None:
         instances = _thread_local.dis = {}
     if preset not in instances:
-        dis = cv2.DISOpticalFlow_create(preset)
-        if preset == DEFAULT_DIS_PRESET:
-            dis.setFinestScale(DEFAULT_DIS_FINEST_SCALE)
-        instances[preset] = dis
+        instances[preset] = cv2.DISOpticalFlow_create(preset)
     return instances[preset]
 
 
@@ -64,7 +61,13 @@ def prepare(rgb: np.ndarray, long_side: int = DEFAULT_FLOW_LONG_SIDE) -> FlowFra
 
 def estimate_flow(current: FlowFrame, reference: FlowFrame, preset: int | None = None) -> np.ndarray:
     """Flow on current's grid, in frame pixels: current(x) ~ reference(x + flow(x)). gh x gw x 2."""
-    grid_flow = _dis(DEFAULT_DIS_PRESET if preset is None else preset).calc(current.gray, reference.gray, None)
+    if preset is None:
+        dis = _dis(DEFAULT_DIS_PRESET)
+        width = current.gray.shape[1]
+        dis.setFinestScale(max(0, min(2, int(np.log2(max(1.0, width / FINEST_LEVEL_MIN_WIDTH))))))
+    else:
+        dis = _dis(preset)
+    grid_flow = dis.calc(current.gray, reference.gray, None)
     gh, gw = current.gray.shape
     scale = np.array([current.frame_width / gw, current.frame_height / gh], dtype=np.float32)
     return grid_flow * scale

@@ -179,3 +179,8 @@ def test_flow_pointing_outside_the_key_is_not_trusted():
     flow = np.zeros((*cur.gray.shape, 2), np.float32)
     flow[:, :, 0] = 500.0  # everything maps beyond the right edge
     assert flowlib.photometric_confidence(cur, ref, flow).max() == 0.0
+
+
+def test_adjugate_inverse_matches_linalg():
+    m = np.random.default_rng(0).random((4, 5, 3, 3)) + 2 * np.eye(3)
+    np.testing.assert_allclose(affine.invert_3x3(m), np.linalg.inv(m), atol=1e-10)
