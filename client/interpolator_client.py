@@ -59,6 +59,7 @@ class GrpcInterpolator(InterpolatorBackend):
         encoding: int = JPEG,
         jpeg_quality: int = DEFAULT_JPEG_QUALITY,
         max_in_flight: int = 8,
+        exact_keys: bool = False,
     ):
         self._encoding = encoding
         self._quality = jpeg_quality
@@ -66,7 +67,12 @@ class GrpcInterpolator(InterpolatorBackend):
         self._slots = threading.Semaphore(max_in_flight)
         self._cancelled = False
         config = interpolator_pb2.InterpolatorConfig(
-            mode=_MODE_TO_PROTO[mode], width=width, height=height, output_encoding=encoding, jpeg_quality=jpeg_quality
+            mode=_MODE_TO_PROTO[mode],
+            width=width,
+            height=height,
+            output_encoding=encoding,
+            jpeg_quality=jpeg_quality,
+            exact_keys=exact_keys,
         )
         self._requests.put(interpolator_pb2.InterpolateRequest(config=config))
         self._call = interpolator_pb2_grpc.InterpolatorStub(channel).Interpolate(self._request_stream())
@@ -122,8 +128,8 @@ class GrpcInterpolator(InterpolatorBackend):
 class LocalInterpolator(InterpolatorBackend):
     """The same core, in-process: no encoding, no copies over a socket."""
 
-    def __init__(self, mode: str, width: int, height: int, *, max_in_flight: int = 8):
-        self._session = InterpolationSession(mode, width, height)
+    def __init__(self, mode: str, width: int, height: int, *, max_in_flight: int = 8, exact_keys: bool = False):
+        self._session = InterpolationSession(mode, width, height, exact_keys=exact_keys)
         self._outputs: queue.Queue = queue.Queue(maxsize=max_in_flight)
         self._cancelled = False
 

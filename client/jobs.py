@@ -129,11 +129,18 @@ def stylize_video(
                     ),
                 )
                 interpolator: InterpolatorBackend
+                # Frame-by-frame: every frame is a key, output exactly as the stylizer made it.
+                every_frame = job.key_interval == 1
                 if inproc:
-                    interpolator = LocalInterpolator(job.mode, info.width, info.height)
+                    interpolator = LocalInterpolator(job.mode, info.width, info.height, exact_keys=every_frame)
                 else:
                     interpolator = GrpcInterpolator(
-                        interpolator_channel, job.mode, info.width, info.height, encoding=encoding
+                        interpolator_channel,
+                        job.mode,
+                        info.width,
+                        info.height,
+                        encoding=encoding,
+                        exact_keys=every_frame,
                     )
                 if sink is None:
                     sink = VideoSink(

@@ -68,9 +68,9 @@ class HeldKey:
     """A key frame as the interpolator keeps it: its own original and its colour maps."""
 
     index: int
-    original: np.ndarray  # full resolution, output size
-    local_map: np.ndarray  # grid x 12, see affine.py
-    transform: np.ndarray  # 3x4 global map, on [0, 1] colours
+    original: np.ndarray  # full resolution, output size (the stylized frame itself when maps are not used)
+    local_map: np.ndarray | None  # grid x 12, see affine.py
+    transform: np.ndarray | None  # 3x4 global map, on [0, 1] colours
 
 
 def grid_size(width: int, height: int, long_side: int) -> tuple[int, int]:

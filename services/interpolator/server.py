@@ -58,7 +58,9 @@ class InterpolatorServicer(interpolator_pb2_grpc.InterpolatorServicer):
                     if kind != "config":
                         raise InvalidInputError("the first message of a stream must be an InterpolatorConfig")
                     config = request.config
-                    session = InterpolationSession(_MODES.get(config.mode, OFFLINE), config.width, config.height)
+                    session = InterpolationSession(
+                        _MODES.get(config.mode, OFFLINE), config.width, config.height, exact_keys=config.exact_keys
+                    )
                     encoding = config.output_encoding or media_pb2.FRAME_ENCODING_JPEG
                     quality = config.jpeg_quality or DEFAULT_JPEG_QUALITY
                 elif kind == "key":

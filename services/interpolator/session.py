@@ -44,6 +44,7 @@ class InterpolationSession:
         height: int,
         max_held_keys: int = DEFAULT_MAX_HELD_KEYS,
         map_long_side: int = DEFAULT_MAP_LONG_SIDE,
+        exact_keys: bool = False,
     ):
         if mode not in (OFFLINE, LIVE):
             raise InvalidInputError(f"unknown mode {mode!r}")
@@ -54,6 +55,8 @@ class InterpolationSession:
         self.height = height
         self.max_held_keys = max_held_keys
         self.grid = grid_size(width, height, map_long_side)
+        # Frame-by-frame runs: keys are output as stylized, and no maps are fitted.
+        self.exact_keys = exact_keys
         self._keys: dict[int, HeldKey] = {}
         self._last_index = -1
 
@@ -65,6 +68,9 @@ class InterpolationSession:
             raise InvalidInputError(f"key frame {index} is older than frame {self._last_index} already made")
         if len(self._keys) >= self.max_held_keys:
             raise LimitExceededError(f"more than {self.max_held_keys} key frames held")
+        if self.exact_keys:
+            self._keys[index] = HeldKey(index, self._fit(stylized), None, None)
+            return
         if original is None:
             raise InvalidInputError(f"key frame {index} has no original frame")
         self._keys[index] = prepare_key(index, self._fit(original), self._fit(stylized), self.grid)
@@ -86,7 +92,9 @@ class InterpolationSession:
             next_key = self._held(inputs.next_key, "next_key")
 
         if index == prev.index:
-            frame = key_output(prev)
+            frame = prev.original if self.exact_keys else key_output(prev)
+        elif self.exact_keys:
+            raise InvalidInputError("a stream with exact_keys carries key frames only")
         else:
             if inputs.original is None:
                 raise InvalidInputError(f"frame {index} has no original frame")

@@ -25,27 +25,27 @@ _sym_db = _symbol_database.Default()
 from protos.mvstylizer.v1 import media_pb2 as protos_dot_mvstylizer_dot_v1_dot_media__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'protos/mvstylizer/v1/interpolator.proto\x12\rmvstylizer.v1\x1a protos/mvstylizer/v1/media.proto\"\xb0\x01\n\x12InterpolatorConfig\x12.\n\x04mode\x18\x01 \x01(\x0e\x32 .mvstylizer.v1.InterpolationMode\x12\r\n\x05width\x18\x02 \x01(\r\x12\x0e\n\x06height\x18\x03 \x01(\r\x12\x35\n\x0foutput_encoding\x18\x04 \x01(\x0e\x32\x1c.mvstylizer.v1.FrameEncoding\x12\x14\n\x0cjpeg_quality\x18\x05 \x01(\r\"z\n\x0bStylizedKey\x12\r\n\x05index\x18\x01 \x01(\x04\x12-\n\x08stylized\x18\x02 \x01(\x0b\x32\x1b.mvstylizer.v1.EncodedImage\x12-\n\x08original\x18\x03 \x01(\x0b\x32\x1b.mvstylizer.v1.EncodedImage\"\xdd\x02\n\x0c\x46rameRequest\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x0b\n\x03pts\x18\x02 \x01(\x03\x12\x10\n\x08prev_key\x18\x03 \x01(\x04\x12\x15\n\x08next_key\x18\x04 \x01(\x04H\x00\x88\x01\x01\x12.\n\x0c\x66low_to_prev\x18\x05 \x01(\x0b\x32\x18.mvstylizer.v1.FlowField\x12.\n\x0c\x66low_to_next\x18\x06 \x01(\x0b\x32\x18.mvstylizer.v1.FlowField\x12\x35\n\x0f\x63onfidence_prev\x18\x07 \x01(\x0b\x32\x1c.mvstylizer.v1.ConfidenceMap\x12\x35\n\x0f\x63onfidence_next\x18\x08 \x01(\x0b\x32\x1c.mvstylizer.v1.ConfidenceMap\x12-\n\x08original\x18\t \x01(\x0b\x32\x1b.mvstylizer.v1.EncodedImageB\x0b\n\t_next_key\"\xaa\x01\n\x12InterpolateRequest\x12\x33\n\x06\x63onfig\x18\x01 \x01(\x0b\x32!.mvstylizer.v1.InterpolatorConfigH\x00\x12)\n\x03key\x18\x02 \x01(\x0b\x32\x1a.mvstylizer.v1.StylizedKeyH\x00\x12,\n\x05\x66rame\x18\x03 \x01(\x0b\x32\x1b.mvstylizer.v1.FrameRequestH\x00\x42\x06\n\x04kind\"~\n\x0bOutputFrame\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x0b\n\x03pts\x18\x02 \x01(\x03\x12*\n\x05image\x18\x03 \x01(\x0b\x32\x1b.mvstylizer.v1.EncodedImage\x12\'\n\x07timings\x18\x04 \x01(\x0b\x32\x16.mvstylizer.v1.Timings\"@\n\x13InterpolateResponse\x12)\n\x05\x66rame\x18\x01 \x01(\x0b\x32\x1a.mvstylizer.v1.OutputFrame*t\n\x11InterpolationMode\x12\"\n\x1eINTERPOLATION_MODE_UNSPECIFIED\x10\x00\x12\x1e\n\x1aINTERPOLATION_MODE_OFFLINE\x10\x01\x12\x1b\n\x17INTERPOLATION_MODE_LIVE\x10\x02\x32h\n\x0cInterpolator\x12X\n\x0bInterpolate\x12!.mvstylizer.v1.InterpolateRequest\x1a\".mvstylizer.v1.InterpolateResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'protos/mvstylizer/v1/interpolator.proto\x12\rmvstylizer.v1\x1a protos/mvstylizer/v1/media.proto\"\xc4\x01\n\x12InterpolatorConfig\x12.\n\x04mode\x18\x01 \x01(\x0e\x32 .mvstylizer.v1.InterpolationMode\x12\r\n\x05width\x18\x02 \x01(\r\x12\x0e\n\x06height\x18\x03 \x01(\r\x12\x35\n\x0foutput_encoding\x18\x04 \x01(\x0e\x32\x1c.mvstylizer.v1.FrameEncoding\x12\x14\n\x0cjpeg_quality\x18\x05 \x01(\r\x12\x12\n\nexact_keys\x18\x06 \x01(\x08\"z\n\x0bStylizedKey\x12\r\n\x05index\x18\x01 \x01(\x04\x12-\n\x08stylized\x18\x02 \x01(\x0b\x32\x1b.mvstylizer.v1.EncodedImage\x12-\n\x08original\x18\x03 \x01(\x0b\x32\x1b.mvstylizer.v1.EncodedImage\"\xdd\x02\n\x0c\x46rameRequest\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x0b\n\x03pts\x18\x02 \x01(\x03\x12\x10\n\x08prev_key\x18\x03 \x01(\x04\x12\x15\n\x08next_key\x18\x04 \x01(\x04H\x00\x88\x01\x01\x12.\n\x0c\x66low_to_prev\x18\x05 \x01(\x0b\x32\x18.mvstylizer.v1.FlowField\x12.\n\x0c\x66low_to_next\x18\x06 \x01(\x0b\x32\x18.mvstylizer.v1.FlowField\x12\x35\n\x0f\x63onfidence_prev\x18\x07 \x01(\x0b\x32\x1c.mvstylizer.v1.ConfidenceMap\x12\x35\n\x0f\x63onfidence_next\x18\x08 \x01(\x0b\x32\x1c.mvstylizer.v1.ConfidenceMap\x12-\n\x08original\x18\t \x01(\x0b\x32\x1b.mvstylizer.v1.EncodedImageB\x0b\n\t_next_key\"\xaa\x01\n\x12InterpolateRequest\x12\x33\n\x06\x63onfig\x18\x01 \x01(\x0b\x32!.mvstylizer.v1.InterpolatorConfigH\x00\x12)\n\x03key\x18\x02 \x01(\x0b\x32\x1a.mvstylizer.v1.StylizedKeyH\x00\x12,\n\x05\x66rame\x18\x03 \x01(\x0b\x32\x1b.mvstylizer.v1.FrameRequestH\x00\x42\x06\n\x04kind\"~\n\x0bOutputFrame\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x0b\n\x03pts\x18\x02 \x01(\x03\x12*\n\x05image\x18\x03 \x01(\x0b\x32\x1b.mvstylizer.v1.EncodedImage\x12\'\n\x07timings\x18\x04 \x01(\x0b\x32\x16.mvstylizer.v1.Timings\"@\n\x13InterpolateResponse\x12)\n\x05\x66rame\x18\x01 \x01(\x0b\x32\x1a.mvstylizer.v1.OutputFrame*t\n\x11InterpolationMode\x12\"\n\x1eINTERPOLATION_MODE_UNSPECIFIED\x10\x00\x12\x1e\n\x1aINTERPOLATION_MODE_OFFLINE\x10\x01\x12\x1b\n\x17INTERPOLATION_MODE_LIVE\x10\x02\x32h\n\x0cInterpolator\x12X\n\x0bInterpolate\x12!.mvstylizer.v1.InterpolateRequest\x1a\".mvstylizer.v1.InterpolateResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protos.mvstylizer.v1.interpolator_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_INTERPOLATIONMODE']._serialized_start=1114
-  _globals['_INTERPOLATIONMODE']._serialized_end=1230
+  _globals['_INTERPOLATIONMODE']._serialized_start=1134
+  _globals['_INTERPOLATIONMODE']._serialized_end=1250
   _globals['_INTERPOLATORCONFIG']._serialized_start=93
-  _globals['_INTERPOLATORCONFIG']._serialized_end=269
-  _globals['_STYLIZEDKEY']._serialized_start=271
-  _globals['_STYLIZEDKEY']._serialized_end=393
-  _globals['_FRAMEREQUEST']._serialized_start=396
-  _globals['_FRAMEREQUEST']._serialized_end=745
-  _globals['_INTERPOLATEREQUEST']._serialized_start=748
-  _globals['_INTERPOLATEREQUEST']._serialized_end=918
-  _globals['_OUTPUTFRAME']._serialized_start=920
-  _globals['_OUTPUTFRAME']._serialized_end=1046
-  _globals['_INTERPOLATERESPONSE']._serialized_start=1048
-  _globals['_INTERPOLATERESPONSE']._serialized_end=1112
-  _globals['_INTERPOLATOR']._serialized_start=1232
-  _globals['_INTERPOLATOR']._serialized_end=1336
+  _globals['_INTERPOLATORCONFIG']._serialized_end=289
+  _globals['_STYLIZEDKEY']._serialized_start=291
+  _globals['_STYLIZEDKEY']._serialized_end=413
+  _globals['_FRAMEREQUEST']._serialized_start=416
+  _globals['_FRAMEREQUEST']._serialized_end=765
+  _globals['_INTERPOLATEREQUEST']._serialized_start=768
+  _globals['_INTERPOLATEREQUEST']._serialized_end=938
+  _globals['_OUTPUTFRAME']._serialized_start=940
+  _globals['_OUTPUTFRAME']._serialized_end=1066
+  _globals['_INTERPOLATERESPONSE']._serialized_start=1068
+  _globals['_INTERPOLATERESPONSE']._serialized_end=1132
+  _globals['_INTERPOLATOR']._serialized_start=1252
+  _globals['_INTERPOLATOR']._serialized_end=1356
 # @@protoc_insertion_point(module_scope)

@@ -17,18 +17,20 @@ INTERPOLATION_MODE_OFFLINE: InterpolationMode
 INTERPOLATION_MODE_LIVE: InterpolationMode
 
 class InterpolatorConfig(_message.Message):
-    __slots__ = ("mode", "width", "height", "output_encoding", "jpeg_quality")
+    __slots__ = ("mode", "width", "height", "output_encoding", "jpeg_quality", "exact_keys")
     MODE_FIELD_NUMBER: _ClassVar[int]
     WIDTH_FIELD_NUMBER: _ClassVar[int]
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_ENCODING_FIELD_NUMBER: _ClassVar[int]
     JPEG_QUALITY_FIELD_NUMBER: _ClassVar[int]
+    EXACT_KEYS_FIELD_NUMBER: _ClassVar[int]
     mode: InterpolationMode
     width: int
     height: int
     output_encoding: _media_pb2.FrameEncoding
     jpeg_quality: int
-    def __init__(self, mode: _Optional[_Union[InterpolationMode, str]] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., output_encoding: _Optional[_Union[_media_pb2.FrameEncoding, str]] = ..., jpeg_quality: _Optional[int] = ...) -> None: ...
+    exact_keys: bool
+    def __init__(self, mode: _Optional[_Union[InterpolationMode, str]] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., output_encoding: _Optional[_Union[_media_pb2.FrameEncoding, str]] = ..., jpeg_quality: _Optional[int] = ..., exact_keys: _Optional[bool] = ...) -> None: ...
 
 class StylizedKey(_message.Message):
     __slots__ = ("index", "stylized", "original")

@@ -80,3 +80,13 @@ def test_flow_measured_at_another_size_is_rescaled_to_the_output():
 
     assert looks_inverted(slice(43, 47))  # the boundary moved left of 48...
     assert not looks_inverted(slice(31, 37))  # ...by 8 px, not by the unscaled 16
+
+
+def test_exact_keys_come_out_as_stylized_for_frame_by_frame_runs():
+    s = InterpolationSession(OFFLINE, W, H, exact_keys=True)
+    stylized = textured_background(seed=5)
+    s.add_key(0, stylized, None)  # no original needed: no map is fitted
+    np.testing.assert_array_equal(s.make_frame(frame(0, 0)), stylized)
+    s.add_key(1, stylized, None)
+    with pytest.raises(InvalidInputError):
+        s.make_frame(frame(2, 1))  # only key frames on such a stream
