@@ -71,5 +71,7 @@ def virtual_camera_clip(out_dir: Path, width: int, height: int, count: int, phot
     """A clip over a real photo (made once, kept in out_dir)."""
     path = out_dir / f"vcam_{Path(photo).stem}_{width}x{height}_{count}.mp4"
     if not path.exists():
-        write_clip(virtual_camera_frames(camera_photo(photo), width, height, count), path, width, height)
+        partial = path.with_suffix(".partial.mp4")
+        write_clip(virtual_camera_frames(camera_photo(photo), width, height, count), partial, width, height)
+        partial.rename(path)  # a run killed half-way leaves no broken clip behind
     return path

@@ -43,7 +43,7 @@ def run(
     label = "auto" if keyframes == "auto" else f"k{key_interval}"
     output = out_dir / f"{clip.stem}_{label}_{mode}.mp4"
     job = VideoJob(
-        str(clip), str(style), str(output), services, keyframes=keyframes, key_interval=max(1, key_interval), mode=mode
+        str(clip), str(style), str(output), services, keyframes=keyframes, key_interval=key_interval, mode=mode
     )
     metrics = stylize_video(job)
     print(
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
             width, height = (int(v) for v in size.split("x"))
             vcam = virtual_camera_clip(args.out, width, height, args.sweep_frames)
             fbf = run(vcam, style, args.out, 1, OFFLINE, options)
-            auto = run(vcam, style, args.out, 0, OFFLINE, options, keyframes="auto")
+            auto = run(vcam, style, args.out, 10, OFFLINE, options, keyframes="auto")
             sweep.append(
                 {
                     "width": width,
