@@ -164,7 +164,8 @@ def main(argv: list[str] | None = None) -> None:
         clips.append(virtual_camera_clip(args.out, 1920, 1080, 60))
     results = []
     with EmbeddedServices(None, INPROC, [], need_interpolator=False) as services:
-        options = ServiceOptions(stylizer=services.stylizer, interpolator=INPROC)
+        # Lossless frames on the wire: the reference must not carry JPEG artefacts the others lack.
+        options = ServiceOptions(stylizer=services.stylizer, interpolator=INPROC, wire_format="png")
         for clip in clips:
             results.append(evaluate_clip(clip, style, options, args.frames))
     (args.out / "quality.json").write_text(json.dumps(results, indent=2) + "\n")
