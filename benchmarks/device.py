@@ -17,12 +17,12 @@ from client.pipeline import FrameRecord, WorkItem, compute_flows
 from services.interpolator.core import (
     FlowToKey,
     apply_colour_transform,
-    grid_size,
     key_output,
     prepare_key,
     synthesize_frame,
 )
 from services.interpolator.flow import DEFAULT_FLOW_LONG_SIDE
+from services.interpolator.grids import grid_size
 from services.interpolator.session import DEFAULT_MAP_LONG_SIDE
 
 GRADE = np.array([[0.55, 0.25, 0.1, 0.02], [0.1, 0.6, 0.15, 0.0], [0.2, 0.1, 0.75, 0.12]], np.float32)

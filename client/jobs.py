@@ -25,6 +25,7 @@ from services.interpolator.flow import DEFAULT_FLOW_LONG_SIDE
 from services.interpolator.session import OFFLINE
 
 INPROC = "inproc"
+CONNECT_TIMEOUT_S = 30.0
 
 
 class FrameSink(Protocol):
@@ -33,9 +34,6 @@ class FrameSink(Protocol):
     def write(self, rgb: np.ndarray, pts: int) -> None: ...
 
     def close(self) -> None: ...
-
-
-CONNECT_TIMEOUT_S = 30.0
 
 
 @dataclass
@@ -67,6 +65,15 @@ class VideoJob:
     mode: str = OFFLINE
     flow_size: int = DEFAULT_FLOW_LONG_SIDE
     crf: int = 18
+
+    @property
+    def every_frame(self) -> bool:
+        """Frame-by-frame: every frame is a key frame, whatever the policy says."""
+        return self.key_interval == 1
+
+    @property
+    def policy(self) -> str:
+        return "fixed" if self.every_frame else self.keyframes
 
 
 def check_output_path(path: str, inputs: list[str]) -> None:
@@ -130,9 +137,8 @@ def stylize_video(
                 )
                 interpolator: InterpolatorBackend
                 # Frame-by-frame: every frame is a key, output exactly as the stylizer made it.
-                every_frame = job.key_interval == 1
                 if inproc:
-                    interpolator = LocalInterpolator(job.mode, info.width, info.height, exact_keys=every_frame)
+                    interpolator = LocalInterpolator(job.mode, info.width, info.height, exact_keys=job.every_frame)
                 else:
                     interpolator = GrpcInterpolator(
                         interpolator_channel,
@@ -140,7 +146,7 @@ def stylize_video(
                         info.width,
                         info.height,
                         encoding=encoding,
-                        exact_keys=every_frame,
+                        exact_keys=job.every_frame,
                     )
                 if sink is None:
                     sink = VideoSink(
@@ -158,9 +164,7 @@ def stylize_video(
                         sink,
                         stylizer,
                         interpolator,
-                        make_selector(
-                            "fixed" if job.key_interval == 1 else job.keyframes, job.key_interval, job.max_gap
-                        ),
+                        make_selector(job.policy, job.key_interval, job.max_gap),
                         PipelineOptions(mode=job.mode, flow_long_side=job.flow_size),
                         on_frame=on_frame,
                     )
@@ -184,7 +188,7 @@ def stylize_video(
         "width": info.width,
         "height": info.height,
         "mode": job.mode,
-        "keyframes": "fixed" if job.key_interval == 1 else job.keyframes,
+        "keyframes": job.policy,
         "key_interval": job.key_interval,
         "max_gap": job.max_gap,
         "model": stylizer.ready.model,

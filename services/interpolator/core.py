@@ -13,13 +13,13 @@ changes smoothly from one key frame to the next (no pop at key frames).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import cv2
 import numpy as np
 
 from common.flowcodec import resize_field
 from services.interpolator import affine
+from services.interpolator.grids import frame_to_grid_pixels, pixel_grid
 
 # Below this confidence in its best key, a pixel's map shifts toward the global one (fully at 0).
 FALLBACK_BELOW = 0.25
@@ -29,15 +29,6 @@ CONFIDENCE_FLOOR = 0.2
 CONFIDENCE_BLUR = 3.0
 # Pixels sampled when fitting the global colour transform.
 _FIT_SAMPLES = 20_000
-
-
-@lru_cache(maxsize=8)
-def pixel_grid(height: int, width: int) -> np.ndarray:
-    """HxWx2 float32 (x, y) coordinates of every pixel, shared by every warp of that size."""
-    xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
-    grid = np.stack([xs, ys], axis=-1)
-    grid.setflags(write=False)
-    return grid
 
 
 def fit_colour_transform(original: np.ndarray, stylized: np.ndarray) -> np.ndarray:
@@ -73,12 +64,6 @@ class HeldKey:
     transform: np.ndarray | None  # 3x4 global map, on [0, 1] colours
 
 
-def grid_size(width: int, height: int, long_side: int) -> tuple[int, int]:
-    """(grid_width, grid_height) of the maps for a frame size; never larger than the frame."""
-    factor = min(1.0, long_side / max(width, height))
-    return max(8, round(width * factor)), max(8, round(height * factor))
-
-
 def prepare_key(index: int, original: np.ndarray, stylized: np.ndarray, grid: tuple[int, int]) -> HeldKey:
     """Fit a key frame's maps. original and stylized: HxWx3 uint8 of the same (output) size."""
     grid_w, grid_h = grid
@@ -107,9 +92,7 @@ class FlowToKey:
 def warp_map(local_map: np.ndarray, flow: np.ndarray, frame_width: int, frame_height: int) -> np.ndarray:
     """Sample a key's map at x + flow(x), on the map's grid. flow: any grid, in frame pixels."""
     grid_h, grid_w = local_map.shape[:2]
-    flow = resize_field(flow, grid_w, grid_h) * np.array(
-        [grid_w / frame_width, grid_h / frame_height], dtype=np.float32
-    )
+    flow = frame_to_grid_pixels(resize_field(flow, grid_w, grid_h), frame_width, frame_height)
     sample_at = pixel_grid(grid_h, grid_w) + flow
     parts = [
         cv2.remap(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from services.interpolator.core import pixel_grid
+from services.interpolator.grids import frame_to_grid_pixels, grid_size, pixel_grid
 
 DEFAULT_FLOW_LONG_SIDE = 320
 # DIS "fast", refined down to a pyramid level at least this wide: "fast" alone stops at quarter
@@ -36,12 +36,6 @@ def _dis(preset: int) -> cv2.DISOpticalFlow:
     return instances[preset]
 
 
-def flow_grid_size(width: int, height: int, long_side: int = DEFAULT_FLOW_LONG_SIDE) -> tuple[int, int]:
-    """(grid_width, grid_height) for a frame, never larger than the frame."""
-    factor = min(1.0, long_side / max(width, height))
-    return max(8, round(width * factor)), max(8, round(height * factor))
-
-
 @dataclass(frozen=True)
 class FlowFrame:
     """A frame prepared once for flow: grayscale at the flow grid size."""
@@ -54,7 +48,7 @@ class FlowFrame:
 def prepare(rgb: np.ndarray, long_side: int = DEFAULT_FLOW_LONG_SIDE) -> FlowFrame:
     """Downscale and convert an HxWx3 RGB frame once, for every flow it takes part in."""
     height, width = rgb.shape[:2]
-    grid = flow_grid_size(width, height, long_side)
+    grid = grid_size(width, height, long_side)
     small = cv2.resize(rgb, grid, interpolation=cv2.INTER_AREA) if grid != (width, height) else rgb
     return FlowFrame(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), width, height)
 
@@ -71,12 +65,6 @@ def estimate_flow(current: FlowFrame, reference: FlowFrame, preset: int | None =
     gh, gw = current.gray.shape
     scale = np.array([current.frame_width / gw, current.frame_height / gh], dtype=np.float32)
     return grid_flow * scale
-
-
-def frame_to_grid_pixels(flow: np.ndarray, frame_width: int, frame_height: int) -> np.ndarray:
-    """Convert a flow in frame pixels to grid pixels of its own grid (for warping on the grid)."""
-    gh, gw = flow.shape[:2]
-    return flow * np.array([gw / frame_width, gh / frame_height], dtype=np.float32)
 
 
 def photometric_confidence(

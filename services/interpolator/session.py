@@ -8,7 +8,8 @@ import cv2
 import numpy as np
 
 from common.errors import InvalidInputError, LimitExceededError
-from services.interpolator.core import FlowToKey, HeldKey, grid_size, key_output, prepare_key, synthesize_frame
+from services.interpolator.core import FlowToKey, HeldKey, key_output, prepare_key, synthesize_frame
+from services.interpolator.grids import grid_size
 
 OFFLINE = "offline"
 LIVE = "live"

@@ -1,0 +1,28 @@
+"""Coarse grids that flows, confidences and colour maps live on, and their pixel coordinates."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+
+def grid_size(width: int, height: int, long_side: int) -> tuple[int, int]:
+    """(grid_width, grid_height) with the given long side for a frame size; never larger than the frame."""
+    factor = min(1.0, long_side / max(width, height))
+    return max(8, round(width * factor)), max(8, round(height * factor))
+
+
+@lru_cache(maxsize=8)
+def pixel_grid(height: int, width: int) -> np.ndarray:
+    """HxWx2 float32 (x, y) coordinates of every pixel, shared by every warp of that size."""
+    xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    grid = np.stack([xs, ys], axis=-1)
+    grid.setflags(write=False)
+    return grid
+
+
+def frame_to_grid_pixels(flow: np.ndarray, frame_width: int, frame_height: int) -> np.ndarray:
+    """Convert a flow in frame pixels to pixels of its own grid (for warping on the grid)."""
+    gh, gw = flow.shape[:2]
+    return flow * np.array([gw / frame_width, gh / frame_height], dtype=np.float32)
