@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
                 "(default: start one on loopback)",
             )
         sub.add_argument("--model", default="", help="stylizer model (default: the server's)")
+        sub.add_argument(
+            "--weights", default="", help="weight file for --model in an embedded stylizer (e.g. photo_wct.pth)"
+        )
         sub.add_argument("--work-size", type=int, default=0, help="long side the model runs at (0: model default)")
         sub.add_argument("--device", default="cpu", help="device for an embedded stylizer: cpu or cuda")
         sub.add_argument(
@@ -113,6 +116,7 @@ def _services(args: argparse.Namespace) -> ServiceOptions:
         model=args.model,
         work_size=args.work_size,
         device=args.device,
+        weights=args.weights,
         wire_format=args.wire_format,
         connect_timeout=args.connect_timeout,
     )

@@ -43,6 +43,7 @@ class ServiceOptions:
     model: str = ""
     work_size: int = 0
     device: str = "cpu"  # for an embedded stylizer
+    weights: str = ""  # weight file for an embedded stylizer's model (e.g. photo_wct.pth)
     wire_format: str = "jpeg"
     connect_timeout: float = CONNECT_TIMEOUT_S  # seconds to wait for a service to answer
 
@@ -50,6 +51,8 @@ class ServiceOptions:
         extra = ["--device", self.device]
         if self.model:
             extra += ["--model", self.model]
+        if self.weights:
+            extra += ["--weights", self.weights]
         return extra
 
 

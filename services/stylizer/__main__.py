@@ -31,7 +31,16 @@ def main(argv: list[str] | None = None) -> None:
         help="default model for sessions",
     )
     parser.add_argument(
-        "--weights", action="append", default=[], metavar="MODEL=PATH", help="weight file for a model (repeatable)"
+        "--weights",
+        action="append",
+        default=[],
+        metavar="[MODEL=]PATH",
+        help="weight file for a model (repeatable); a bare PATH is for the --model model",
+    )
+    parser.add_argument(
+        "--smoothing-weights",
+        default=env("MVS_SMOOTHING_WEIGHTS"),
+        help="meta-smoothing weight file (default: shipped)",
     )
     parser.add_argument("--device", default=env("MVS_DEVICE", "cpu"), help="cpu, cuda or cuda:N")
     parser.add_argument("--max-message-mb", type=int, default=DEFAULT_MAX_MESSAGE_BYTES >> 20)
@@ -39,10 +48,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--log-level", default=env("MVS_LOG_LEVEL", "info"))
     args = parser.parse_args(argv)
     weights = {}
+    model_names = {spec.name for spec in list_models()}
     for item in args.weights:
         name, sep, path = item.partition("=")
-        if not sep:
-            parser.error(f"--weights expects MODEL=PATH, got {item!r}")
+        if not sep or name not in model_names:
+            name, path = args.model, item
         weights[name] = path
     configure_logging(args.log_level)
     try:
@@ -59,6 +69,7 @@ async def _serve(args: argparse.Namespace, weights: dict[str, str]) -> None:
         device=args.device,
         default_model=args.model,
         weights=weights,
+        smoothing_weights=args.smoothing_weights,
         max_message_bytes=args.max_message_mb << 20,
     )
     await server.start()

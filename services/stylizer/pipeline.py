@@ -10,7 +10,7 @@ import torch
 
 from common.errors import BadStyleError, InvalidInputError
 from services.stylizer.models import StyleCode, StyleModel
-from services.stylizer.upsample import guided_upsample
+from services.stylizer.smoothing import MetaSmoothing
 
 # Style photos smaller than this carry too little colour information to trust.
 MIN_STYLE_PIXELS = 16 * 16
@@ -42,9 +42,16 @@ class StylizeSettings:
 
 
 class StylizationSession:
-    """Holds a model and an encoded style; stylizes frames one by one."""
+    """Holds a model and an encoded style; stylizes frames one by one (model, then meta-smoothing)."""
 
-    def __init__(self, model: StyleModel, style_rgb: np.ndarray, settings: StylizeSettings, device: torch.device):
+    def __init__(
+        self,
+        model: StyleModel,
+        style_rgb: np.ndarray,
+        settings: StylizeSettings,
+        device: torch.device,
+        smoothing: MetaSmoothing,
+    ):
         if style_rgb.shape[0] * style_rgb.shape[1] < MIN_STYLE_PIXELS:
             raise BadStyleError(f"style photo of {style_rgb.shape[1]}x{style_rgb.shape[0]} is too small")
         if settings.work_long_side < 16:
@@ -52,6 +59,7 @@ class StylizationSession:
         if (settings.output_width == 0) != (settings.output_height == 0):
             raise InvalidInputError("output width and height must both be set or both be 0")
         self.model = model
+        self.smoothing = smoothing
         self.settings = settings
         self.device = device
         style_small = cv2.resize(
@@ -74,6 +82,6 @@ class StylizationSession:
             high = cv2.resize(content_rgb, (out_w, out_h), interpolation=cv2.INTER_AREA)
         with torch.inference_mode():
             low_t = to_tensor(low, self.device)
-            stylized_low = self.model(low_t, self.style_code)
-            result = guided_upsample(low_t, stylized_low, to_tensor(high, self.device))
-        return to_image(result)
+            stylized_low, state = self.model.render_parts(low_t, self.style_code)
+            smoothed = self.smoothing.render(low_t, stylized_low, high)
+        return self.model.finish(high, smoothed, state)

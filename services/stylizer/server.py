@@ -19,6 +19,9 @@ from common.serving import abort_with, add_health_and_reflection, bind
 from protos.mvstylizer.v1 import media_pb2, stylizer_pb2, stylizer_pb2_grpc
 from services.stylizer.models import DEFAULT_MODEL, StyleModel, get_model, get_model_spec, list_models
 from services.stylizer.pipeline import StylizationSession, StylizeSettings
+from services.stylizer.smoothing import SHIPPED as SHIPPED_SMOOTHING
+from services.stylizer.smoothing import load_smoothing
+from services.stylizer.weight_files import shipped_weights
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +34,20 @@ _END = object()
 class ModelPool:
     """One instance per model name, built on first use and shared by every session."""
 
-    def __init__(self, device: torch.device, weights: dict[str, str] | None = None):
+    def __init__(
+        self, device: torch.device, weights: dict[str, str] | None = None, smoothing_weights: str | None = None
+    ):
         self.device = device
         self.weights = dict(weights or {})
         self._models: dict[str, StyleModel] = {}
         self._lock = threading.Lock()
+        self.smoothing_weights = smoothing_weights or str(shipped_weights(SHIPPED_SMOOTHING))
+        # One meta-smoothing module serves every model and session.
+        self.smoothing = load_smoothing(self.smoothing_weights).to(device)
+
+    def weights_for(self, name: str) -> str:
+        """The weight file a model runs with: the one given, else the shipped one, else ""."""
+        return self.weights.get(name) or get_model_spec(name).default_weights
 
     def get(self, name: str) -> StyleModel:
         with self._lock:
@@ -53,11 +65,15 @@ class StylizerServicer(stylizer_pb2_grpc.StylizerServicer):
         device: torch.device,
         default_model: str = DEFAULT_MODEL,
         weights: dict[str, str] | None = None,
+        smoothing_weights: str | None = None,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
     ):
         get_model_spec(default_model)  # fail at start-up, not on the first session
         self.default_model = default_model
-        self.pool = ModelPool(device, weights)
+        self.pool = ModelPool(device, weights, smoothing_weights)
+        # Build the default model and every model given weights now: a bad file fails at start-up.
+        for name in {default_model, *(weights or {})}:
+            self.pool.get(name)
         self.max_in_flight = max_in_flight
         # The model runs on one thread at a time: torch already uses every core
         # inside an operation, so more threads would only contend.
@@ -70,7 +86,7 @@ class StylizerServicer(stylizer_pb2_grpc.StylizerServicer):
                 stylizer_pb2.ModelInfo(
                     name=spec.name,
                     description=spec.description,
-                    weights=self.pool.weights.get(spec.name, ""),
+                    weights=self.pool.weights_for(spec.name),
                     work_long_side=spec.work_long_side,
                     is_default=spec.name == self.default_model,
                 )
@@ -150,7 +166,8 @@ class StylizerServicer(stylizer_pb2_grpc.StylizerServicer):
         except CorruptImageError as error:
             raise BadStyleError(f"style photo: {error}") from error
         settings = StylizeSettings(long_side, config.output_width, config.output_height)
-        return StylizationSession(self.pool.get(name), style, settings, self.pool.device), name, long_side
+        session = StylizationSession(self.pool.get(name), style, settings, self.pool.device, self.pool.smoothing)
+        return session, name, long_side
 
     async def _stylize_one(
         self, session: StylizationSession, key_frame: stylizer_pb2.KeyFrame, encoding: int, quality: int
@@ -196,6 +213,7 @@ def create_server(
     device: str = "cpu",
     default_model: str = DEFAULT_MODEL,
     weights: dict[str, str] | None = None,
+    smoothing_weights: str | None = None,
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
 ) -> tuple[grpc.aio.Server, int, object]:
     """Build (not start) the stylizer server. Returns (server, bound port, health servicer)."""
@@ -203,7 +221,9 @@ def create_server(
     if torch_device.type == "cuda" and not torch.cuda.is_available():
         raise InvalidInputError("--device cuda asked for, but no CUDA device is available")
     server = grpc.aio.server(options=message_size_options(max_message_bytes))
-    servicer = StylizerServicer(device=torch_device, default_model=default_model, weights=weights)
+    servicer = StylizerServicer(
+        device=torch_device, default_model=default_model, weights=weights, smoothing_weights=smoothing_weights
+    )
     stylizer_pb2_grpc.add_StylizerServicer_to_server(servicer, server)
     health_servicer = add_health_and_reflection(server, [SERVICE_NAME])
     bound = bind(server, host, port)

@@ -1,16 +1,16 @@
-"""Guided upsampling: bring a working-resolution stylization to any output size.
+"""Guided-filter building blocks (He et al. 2013) used by the meta-smoothing module.
 
-Fits, in every local window at working resolution, the affine colour map that
-takes the content to its stylization (a colour guided filter, He et al. 2013),
-smooths and upsamples the map's coefficients, and applies them to the content at
-the output resolution (as in the fast guided filter, Wu et al. 2018). Detail and
-edges therefore come from the full-resolution content; the look from the model.
+Box means with windows shrinking at the borders, a closed-form 3x3 inverse, and the
+per-window affine colour fit from a guide image to a target image.
 """
 
 from __future__ import annotations
 
+import functools
+
+import cv2
+import numpy as np
 import torch
-import torch.nn.functional as F
 
 
 def _window_sum(x: torch.Tensor, radius: int, dim: int) -> torch.Tensor:
@@ -35,13 +35,36 @@ def _window_sum(x: torch.Tensor, radius: int, dim: int) -> torch.Tensor:
 def box_mean(x: torch.Tensor, radius: int) -> torch.Tensor:
     """Mean over a (2r+1)^2 window, shrinking at the borders. x: BxCxHxW.
 
-    O(1) per pixel whatever the radius (cumulative sums, as in He et al.'s guided filter).
+    O(1) per pixel whatever the radius (cumulative sums, as in He et al.'s guided filter);
+    on the CPU, when no gradient is needed, OpenCV's box filter does it several times faster.
     """
     height, width = x.shape[-2:]
+    if x.device.type == "cpu" and not x.requires_grad and x.dtype == torch.float32 and x.dim() == 4:
+        return _box_mean_opencv(x, radius)
     sums = _window_sum(_window_sum(x, radius, 3), radius, 2)
     rows = _window_sum(x.new_ones(1, 1, height, 1), radius, 2)
     cols = _window_sum(x.new_ones(1, 1, 1, width), radius, 3)
     return sums / (rows * cols)
+
+
+def _box_mean_opencv(x: torch.Tensor, radius: int) -> torch.Tensor:
+    batch, channels, height, width = x.shape
+    planes = x.detach().contiguous().numpy().reshape(batch * channels, height, width)
+    size = (2 * radius + 1, 2 * radius + 1)
+    inverse = inverse_window_counts(height, width, radius)
+    out = np.empty_like(planes)
+    for i, plane in enumerate(planes):
+        cv2.boxFilter(plane, -1, size, dst=out[i], normalize=False, borderType=cv2.BORDER_CONSTANT)
+        out[i] *= inverse
+    return torch.from_numpy(out).view(batch, channels, height, width)
+
+
+@functools.lru_cache(maxsize=16)
+def inverse_window_counts(height: int, width: int, radius: int) -> np.ndarray:
+    """1 / (pixels in each (2r+1)^2 window clipped to an HxW image), float32 HxW."""
+    rows = np.minimum(np.arange(height), radius) + np.minimum(np.arange(height)[::-1], radius) + 1
+    cols = np.minimum(np.arange(width), radius) + np.minimum(np.arange(width)[::-1], radius) + 1
+    return (1.0 / np.outer(rows, cols)).astype(np.float32)
 
 
 def invert_3x3(m: torch.Tensor) -> torch.Tensor:
@@ -78,30 +101,3 @@ def fit_local_affine(
     a = box_mean(a.flatten(1, 2), radius).view(batch, 3, 3, height, width)
     b = box_mean(b, radius)
     return a, b
-
-
-def guided_upsample(
-    low_content: torch.Tensor,
-    low_stylized: torch.Tensor,
-    high_content: torch.Tensor,
-    radius: int | None = None,
-    eps: float = 1e-3,
-) -> torch.Tensor:
-    """Stylization at high_content's size. low_*: Bx3xhxw, high_content: Bx3xHxW, all in [0, 1]."""
-    height, width = high_content.shape[-2:]
-    if radius is None:
-        radius = max(2, round(max(low_content.shape[-2:]) / 64))
-    a, b = fit_local_affine(low_content, low_stylized, radius, eps)
-    batch = a.shape[0]
-    coeffs = torch.cat([a.flatten(1, 2), b], dim=1)
-    if coeffs.shape[-2:] != (height, width):
-        # channels_last makes the CPU bilinear kernel markedly faster for 12 channels.
-        coeffs = F.interpolate(
-            coeffs.contiguous(memory_format=torch.channels_last),
-            size=(height, width),
-            mode="bilinear",
-            align_corners=False,
-        )
-    a_high = coeffs[:, :9].reshape(batch, 3, 3, height, width)
-    b_high = coeffs[:, 9:]
-    return (torch.einsum("bckhw,bkhw->bchw", a_high, high_content) + b_high).clamp(0.0, 1.0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -24,3 +25,13 @@ class StyleModel(nn.Module):
     def forward(self, content: torch.Tensor, style: StyleCode) -> torch.Tensor:
         """Bx3xHxW content -> Bx3xHxW stylized, same size."""
         raise NotImplementedError
+
+    def render_parts(self, content: torch.Tensor, style: StyleCode) -> tuple[torch.Tensor, Any]:
+        """(working-resolution output for the meta-smoothing, state for finish()).
+
+        Models with a step best done at the output resolution return its state here."""
+        return self(content, style), None
+
+    def finish(self, content_rgb: np.ndarray, smoothed_rgb: np.ndarray, state: Any) -> np.ndarray:
+        """Last step on the meta-smoothed HxWx3 uint8 output, at output resolution (default: none)."""
+        return smoothed_rgb

@@ -16,7 +16,7 @@ from services.stylizer.models.registry import register_model
 _VARIANCE_FLOOR = 1e-5
 
 
-def _mean_cov(pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def mean_cov(pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """pixels Bx3xN -> mean Bx3x1, covariance Bx3x3."""
     mean = pixels.mean(dim=2, keepdim=True)
     centred = pixels - mean
@@ -37,6 +37,17 @@ def _sqrt_and_inv_sqrt(matrix: torch.Tensor, floor: float) -> tuple[torch.Tensor
     return sqrt, inv_sqrt
 
 
+def mkl_transform(
+    content: torch.Tensor, style_mean: torch.Tensor, style_cov: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Monge-Kantorovich map for Bx3xN content pixels: (Bx3x3 T, Bx3x1 shift), y = T @ x + shift."""
+    mean, cov = mean_cov(content)
+    c_sqrt, c_inv_sqrt = _sqrt_and_inv_sqrt(cov, _VARIANCE_FLOOR)
+    middle, _ = _sqrt_and_inv_sqrt(c_sqrt @ style_cov.to(cov) @ c_sqrt, 1e-12)
+    transform = c_inv_sqrt @ middle @ c_inv_sqrt
+    return transform, style_mean.to(mean) - transform @ mean
+
+
 class MongeKantorovichTransfer(StyleModel):
     """Linear Monge-Kantorovich colour transfer (Pitie & Kokaram, 2007), in RGB.
 
@@ -46,16 +57,12 @@ class MongeKantorovichTransfer(StyleModel):
     """
 
     def encode_style(self, style: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return _mean_cov(style.flatten(2).double())
+        return mean_cov(style.flatten(2).double())
 
     def forward(self, content: torch.Tensor, style: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        style_mean, style_cov = style
         flat = content.flatten(2).double()
-        mean, cov = _mean_cov(flat)
-        c_sqrt, c_inv_sqrt = _sqrt_and_inv_sqrt(cov, _VARIANCE_FLOOR)
-        middle, _ = _sqrt_and_inv_sqrt(c_sqrt @ style_cov.to(cov) @ c_sqrt, 1e-12)
-        transform = c_inv_sqrt @ middle @ c_inv_sqrt
-        mapped = transform @ (flat - mean) + style_mean.to(mean)
+        transform, shift = mkl_transform(flat, *style)
+        mapped = transform @ flat + shift
         return mapped.to(content.dtype).reshape(content.shape).clamp(0.0, 1.0)
 
 

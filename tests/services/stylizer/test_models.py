@@ -5,8 +5,9 @@ import torch
 from common.errors import BadStyleError, UnknownModelError
 from services.stylizer.colour import lab_to_rgb, rgb_to_lab
 from services.stylizer.models import DEFAULT_MODEL, get_model, list_models
-from services.stylizer.models.colour_transfer import _mean_cov
+from services.stylizer.models.colour_transfer import mean_cov
 from services.stylizer.pipeline import StylizationSession, StylizeSettings, to_tensor
+from services.stylizer.smoothing import load_smoothing
 from tests.media import style_photo, textured_background
 
 
@@ -29,8 +30,8 @@ def test_mkl_maps_content_colour_statistics_onto_the_style():
     style = mid_range(1, [0.45, 0.5, 0.55], [0.002, 0.004, 0.003])
     model = get_model("mkl")
     out = model(content, model.encode_style(style))
-    out_mean, out_cov = _mean_cov(out.flatten(2).double())
-    style_mean, style_cov = _mean_cov(style.flatten(2).double())
+    out_mean, out_cov = mean_cov(out.flatten(2).double())
+    style_mean, style_cov = mean_cov(style.flatten(2).double())
     torch.testing.assert_close(out_mean, style_mean, atol=2e-3, rtol=0)
     torch.testing.assert_close(out_cov, style_cov, atol=2e-4, rtol=0)
 
@@ -65,8 +66,9 @@ def test_lab_round_trip():
 
 
 def test_session_output_size_and_bad_style():
-    session = StylizationSession(get_model("mkl"), style_photo(), StylizeSettings(64, 120, 80), torch.device("cpu"))
+    cpu, smoothing = torch.device("cpu"), load_smoothing()
+    session = StylizationSession(get_model("mkl"), style_photo(), StylizeSettings(64, 120, 80), cpu, smoothing)
     out = session.stylize(textured_background())
     assert out.shape == (80, 120, 3) and out.dtype == np.uint8
     with pytest.raises(BadStyleError):
-        StylizationSession(get_model("mkl"), np.zeros((4, 4, 3), np.uint8), StylizeSettings(64), torch.device("cpu"))
+        StylizationSession(get_model("mkl"), np.zeros((4, 4, 3), np.uint8), StylizeSettings(64), cpu, smoothing)

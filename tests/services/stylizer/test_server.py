@@ -5,14 +5,18 @@ import queue
 import grpc
 import numpy as np
 import pytest
+import torch
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from common.errors import WeightsError
 from common.grpc_options import message_size_options
 from common.imagecodec import JPEG, PNG, decode_image, encode_image
 from protos.mvstylizer.v1 import media_pb2, stylizer_pb2, stylizer_pb2_grpc
-from services.stylizer.server import SERVICE_NAME
+from services.stylizer.models.photo_wct import PhotoWCT
+from services.stylizer.server import SERVICE_NAME, create_server
 from tests.media import moving_square_frame, style_photo
+from tests.servers import ServerThread
 
 TIMEOUT = 60
 
@@ -53,7 +57,7 @@ def config(**overrides) -> stylizer_pb2.SessionConfig:
 def test_session_answers_ready_then_each_key_frame_in_order(stylizer_address):
     stream = Stream(stylizer_address, config(output_width=48, output_height=32))
     ready = stream.receive().ready
-    assert ready.model == "mkl" and ready.work_long_side == 512 and ready.session_id
+    assert ready.model == "preset" and ready.work_long_side == 512 and ready.session_id
     for index in (0, 5, 10):
         stream.send_frame(index, encode_image(moving_square_frame(index), JPEG))
     answers = [stream.receive().key_frame for _ in range(3)]
@@ -142,9 +146,13 @@ def test_oversized_message_is_refused_with_resource_exhausted(stylizer_address):
 def test_list_models_health_and_reflection(stylizer_address):
     with grpc.insecure_channel(stylizer_address) as channel:
         models = stylizer_pb2_grpc.StylizerStub(channel).ListModels(stylizer_pb2.ListModelsRequest()).models
-        assert {m.name for m in models} >= {"mkl", "reinhard"}
-        assert [m.name for m in models if m.is_default] == ["mkl"]
+        by_name = {m.name: m for m in models}
+        assert set(by_name) >= {"preset", "mkl", "reinhard", "photowct"}
+        assert [m.name for m in models if m.is_default] == ["preset"]
         assert all(m.work_long_side > 0 and m.description for m in models)
+        # Each model reports the weight file it runs with: shipped, none, or none given yet.
+        assert by_name["preset"].weights.endswith("preset.pt")
+        assert by_name["mkl"].weights == "" and by_name["photowct"].weights == ""
 
         health = health_pb2_grpc.HealthStub(channel)
         for service in ("", SERVICE_NAME):
@@ -167,3 +175,29 @@ def test_raw_frames_are_accepted_and_returned(stylizer_address):
     assert answer.image.encoding == media_pb2.FRAME_ENCODING_RAW_RGB24
     assert decode_image(answer.image).shape == frame.shape
     assert np.isfinite(answer.timings.total_ms)
+
+
+def test_a_photowct_checkpoint_is_served_by_path(tmp_path):
+    """--weights photowct=PATH: built at start-up, reported by ListModels, used by sessions asking for it."""
+    torch.manual_seed(0)
+    path = tmp_path / "photo_wct.pth"
+    torch.save(PhotoWCT().state_dict(), path)
+    thread = ServerThread(lambda host, port: create_server(host, port, weights={"photowct": str(path)}), SERVICE_NAME)
+    try:
+        with grpc.insecure_channel(thread.address) as channel:
+            models = stylizer_pb2_grpc.StylizerStub(channel).ListModels(stylizer_pb2.ListModelsRequest()).models
+            assert {m.name: m.weights for m in models}["photowct"] == str(path)
+        stream = Stream(thread.address, config(model="photowct", work_long_side=48))
+        assert stream.receive().ready.model == "photowct"
+        stream.send_frame(0, encode_image(moving_square_frame(0), JPEG))
+        answer = stream.receive().key_frame
+        stream.close()
+        assert answer.index == 0 and decode_image(answer.image).shape == moving_square_frame(0).shape
+    finally:
+        thread.stop()
+
+
+def test_a_bad_weight_file_fails_at_start_up(tmp_path):
+    (tmp_path / "bad.pth").write_bytes(b"junk")
+    with pytest.raises(WeightsError, match="could not be read"):
+        create_server("127.0.0.1", 0, weights={"photowct": str(tmp_path / "bad.pth")})

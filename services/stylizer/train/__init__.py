@@ -1,0 +1,1 @@
+"""Reproducible training of the stylizer's shipped weights (`python -m services.stylizer.train`)."""
