@@ -1,0 +1,217 @@
+"""Stylizer benchmark on real photo pairs: quality against classical peers, 1080p latency, meta-smoothing.
+
+    python -m benchmarks.stylizer --out out/bench [--pairs ../shared/data/photo_pairs]
+
+Writes stylizer.json and stylizer_pairs.png (content | style | peers | ours, per pair).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from benchmarks.metrics import edge_ssim, psnr, style_distance_ratio
+from common.imagecodec import load_image_file
+from services.stylizer.models import get_model
+from services.stylizer.pipeline import StylizationSession, StylizeSettings, to_image, to_tensor, work_size
+from services.stylizer.smoothing import MetaSmoothing, load_smoothing
+
+DEFAULT_PAIRS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "photo_pairs"
+OUR_MODELS = ("preset", "mkl", "reinhard")
+PEERS = ("mkl", "hm")  # color-matcher methods
+WORK_LONG_SIDE = 512
+CPU = torch.device("cpu")
+
+
+def load_pairs(directory: Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    pairs = []
+    for content_path in sorted(directory.glob("content_*.png"), key=lambda p: int(p.stem.split("_")[1])):
+        style_path = directory / content_path.name.replace("content_", "style_")
+        if style_path.exists():
+            pairs.append(
+                (
+                    content_path.stem.split("_")[1],
+                    load_image_file(str(content_path))[1],
+                    load_image_file(str(style_path))[1],
+                )
+            )
+    if not pairs:
+        raise SystemExit(f"no content_N.png/style_N.png pairs in {directory}")
+    return pairs
+
+
+def color_matcher(content: np.ndarray, style: np.ndarray, method: str) -> np.ndarray:
+    from color_matcher import ColorMatcher
+
+    out = ColorMatcher().transfer(src=content.astype(np.float64), ref=style.astype(np.float64), method=method)
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def session(model_name: str, style: np.ndarray, smoothing: MetaSmoothing, long_side: int = WORK_LONG_SIDE):
+    return StylizationSession(get_model(model_name), style, StylizeSettings(long_side), CPU, smoothing)
+
+
+def quality(pairs, smoothing: MetaSmoothing) -> tuple[dict, dict[str, dict[str, np.ndarray]]]:
+    """Per pair and median style ratio / edge-SSIM for our models and the peers; also the images."""
+    rows: dict[str, list[dict]] = {}
+    images: dict[str, dict[str, np.ndarray]] = {}
+    for name, content, style in pairs:
+        outputs = {f"color-matcher {m}": color_matcher(content, style, m) for m in PEERS}
+        for model in OUR_MODELS:
+            outputs[model] = session(model, style, smoothing).stylize(content)
+        images[name] = outputs
+        for method, output in outputs.items():
+            rows.setdefault(method, []).append(
+                {
+                    "pair": name,
+                    "style_ratio": style_distance_ratio(output, style, content),
+                    "edge_ssim": edge_ssim(content, output),
+                }
+            )
+        print(
+            f"pair {name}: "
+            + ", ".join(f"{m} {r[-1]['style_ratio']:.3f}/{r[-1]['edge_ssim']:.3f}" for m, r in rows.items())
+        )
+    summary = {
+        method: {
+            "median_style_ratio": float(np.median([r["style_ratio"] for r in results])),
+            "median_edge_ssim": float(np.median([r["edge_ssim"] for r in results])),
+            "pairs": results,
+        }
+        for method, results in rows.items()
+    }
+    return summary, images
+
+
+def latency_1080p(pairs, smoothing: MetaSmoothing, repeats: int) -> dict:
+    """Key frame (1920x1080 uint8) to 1920x1080 stylized output, the default model: median milliseconds."""
+    _, content, style = pairs[0]
+    frame = cv2.resize(content, (1920, 1080), interpolation=cv2.INTER_CUBIC)
+    sess = session("preset", style, smoothing)
+    low_w, low_h = work_size(1920, 1080, WORK_LONG_SIDE)
+    totals, models, smooths = [], [], []
+    for _ in range(repeats + 2):
+        started = time.perf_counter()
+        sess.stylize(frame)
+        totals.append(time.perf_counter() - started)
+        low = cv2.resize(frame, (low_w, low_h), interpolation=cv2.INTER_AREA)
+        with torch.inference_mode():
+            low_t = to_tensor(low, CPU)
+            started = time.perf_counter()
+            stylized = sess.model(low_t, sess.style_code)
+            models.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            smoothing.render(low_t, stylized, frame)
+            smooths.append(time.perf_counter() - started)
+    trim = slice(2, None)  # warm-up runs left out
+    return {
+        "model": "preset",
+        "size": "1920x1080",
+        "work_size": f"{low_w}x{low_h}",
+        "threads": torch.get_num_threads(),
+        "median_ms": 1e3 * float(np.median(totals[trim])),
+        "p90_ms": 1e3 * float(np.percentile(totals[trim], 90)),
+        "median_model_ms": 1e3 * float(np.median(models[trim])),
+        "median_smoothing_ms": 1e3 * float(np.median(smooths[trim])),
+        "repeats": repeats,
+    }
+
+
+def smoothing_vs_bicubic(pairs, smoothing: MetaSmoothing, model_name: str = "preset") -> dict:
+    """Working-resolution stylization brought to 1920x1080 by meta-smoothing vs bicubic, scored against
+    the model run at full resolution (PSNR dB and edge-SSIM, medians over the pairs)."""
+    scores: dict[str, list[tuple[float, float]]] = {"meta_smoothing": [], "bicubic": []}
+    model = get_model(model_name)
+    for _, content, style in pairs:
+        full = cv2.resize(content, (1920, 1080), interpolation=cv2.INTER_CUBIC)
+        low_w, low_h = work_size(1920, 1080, WORK_LONG_SIDE)
+        low = cv2.resize(full, (low_w, low_h), interpolation=cv2.INTER_AREA)
+        with torch.inference_mode():
+            code = model.encode_style(to_tensor(style, CPU))
+            reference = to_image(model(to_tensor(full, CPU), code))
+            low_t = to_tensor(low, CPU)
+            stylized_low = model(low_t, code)
+            ours = smoothing.render(low_t, stylized_low, full)
+        bicubic = cv2.resize(to_image(stylized_low), (1920, 1080), interpolation=cv2.INTER_CUBIC)
+        for name, image in (("meta_smoothing", ours), ("bicubic", bicubic)):
+            scores[name].append((psnr(image, reference), edge_ssim(reference, image)))
+    return {
+        "model": model_name,
+        "scale": f"{WORK_LONG_SIDE} -> 1920 long side",
+        **{
+            name: {
+                "median_psnr_db": float(np.median([s[0] for s in values])),
+                "median_edge_ssim": float(np.median([s[1] for s in values])),
+            }
+            for name, values in scores.items()
+        },
+    }
+
+
+def save_grid(pairs, images: dict[str, dict[str, np.ndarray]], path: Path, height: int = 160) -> None:
+    """One row per pair: content, style, the peers and ours, all scaled to the same height."""
+    columns = ["content", "style", "color-matcher mkl", "color-matcher hm", "mkl", "preset"]
+    rows, first_widths = [], []
+    for name, content, style in pairs:
+        tiles = []
+        for column in columns:
+            image = {"content": content, "style": style}.get(column)
+            image = images[name][column] if image is None else image
+            width = round(image.shape[1] * height / image.shape[0])
+            tiles.append(
+                np.pad(cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA), ((0, 4), (0, 4), (0, 0)))
+            )
+        first_widths = first_widths or [t.shape[1] for t in tiles]
+        rows.append(np.concatenate(tiles, axis=1))
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
+    header = np.full((24, width, 3), 255, np.uint8)
+    for column, x in zip(columns, np.cumsum([0, *first_widths[:-1]]), strict=True):
+        cv2.putText(header, column, (int(x) + 4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.imwrite(str(path), cv2.cvtColor(np.concatenate([header, *rows], axis=0), cv2.COLOR_RGB2BGR))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.stylizer", description=__doc__)
+    parser.add_argument("--pairs", type=Path, default=DEFAULT_PAIRS)
+    parser.add_argument("--out", type=Path, default=Path("out/bench"))
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    args.out.mkdir(parents=True, exist_ok=True)
+    pairs = load_pairs(args.pairs)
+    smoothing = load_smoothing()
+    summary, images = quality(pairs, smoothing)
+    result = {
+        "pairs": len(pairs),
+        "quality": summary,
+        "latency_1080p": latency_1080p(pairs, smoothing, args.repeats),
+        "smoothing_vs_bicubic": smoothing_vs_bicubic(pairs, smoothing),
+    }
+    (args.out / "stylizer.json").write_text(json.dumps(result, indent=2) + "\n")
+    save_grid(pairs, images, args.out / "stylizer_pairs.png")
+    print(f"{'method':22s} {'median style ratio':>19s} {'median edge-SSIM':>17s}")
+    for method, row in summary.items():
+        print(f"{method:22s} {row['median_style_ratio']:19.3f} {row['median_edge_ssim']:17.3f}")
+    lat = result["latency_1080p"]
+    print(
+        f"1080p key frame: {lat['median_ms']:.1f} ms median"
+        f" (model {lat['median_model_ms']:.1f}, smoothing {lat['median_smoothing_ms']:.1f})"
+    )
+    meta, bicubic = result["smoothing_vs_bicubic"]["meta_smoothing"], result["smoothing_vs_bicubic"]["bicubic"]
+    print(
+        f"meta-smoothing {meta['median_psnr_db']:.2f} dB / {meta['median_edge_ssim']:.3f}"
+        f" vs bicubic {bicubic['median_psnr_db']:.2f} dB / {bicubic['median_edge_ssim']:.3f}"
+    )
+    print(f"wrote {args.out / 'stylizer.json'} and {args.out / 'stylizer_pairs.png'}")
+
+
+if __name__ == "__main__":
+    main()
