@@ -11,7 +11,11 @@ import tempfile
 import threading
 from pathlib import Path
 
+from common.errors import InvalidInputError
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# Exit status of a service that refused its arguments (as the CLI's own bad-input status).
+EXIT_BAD_INPUT = 2
 STARTUP_TIMEOUT_S = 120.0
 
 
@@ -59,11 +63,16 @@ class ServiceProcess:
         reader.start()
         reader.join(STARTUP_TIMEOUT_S)
         if "port" not in found:
+            tail = self.log_tail()
             self.stop()
-            raise RuntimeError(f"{self.module} did not start: {self.log_tail()}")
+            if self.process.returncode == EXIT_BAD_INPUT:
+                # The service refused its arguments (e.g. a missing or mismatched weight file).
+                raise InvalidInputError(tail)
+            raise RuntimeError(f"{self.module} did not start: {tail}")
         return int(found["port"])
 
     def log_tail(self, lines: int = 5) -> str:
+        self.process.poll()
         text = Path(self._log.name).read_text(errors="replace").strip().splitlines()
         return " | ".join(text[-lines:]) or "(no output)"
 

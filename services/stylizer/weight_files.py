@@ -25,7 +25,11 @@ def read_checkpoint(path: str | Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a bad file; all mean "not a usable checkpoint"
-        raise WeightsError(f"weight file {path} could not be read: {exc.__class__.__name__}: {exc}") from exc
+        # torch's own text suggests loading arbitrary pickles; not something to pass on.
+        raise WeightsError(
+            f"weight file {path} could not be read: not a PyTorch checkpoint of plain tensors"
+            f" ({exc.__class__.__name__})"
+        ) from exc
 
 
 def load_weight_file(path: str | Path, expected_format: str) -> dict:

@@ -7,9 +7,11 @@ import sys
 from fractions import Fraction
 
 import pytest
+import torch
 
 from client.embedded import REPO_ROOT
 from common.imagecodec import PNG, encode_image, read_image_file
+from services.stylizer.models.photo_wct import PhotoWCT
 from tests.media import decode_all, encode_clip, moving_square_frame, square_centroid_x, style_photo
 
 VFR_PTS = [0, 40, 80, 150, 190, 230, 300, 340, 380, 420, 460, 530, 570, 610]
@@ -148,6 +150,27 @@ def test_unknown_model_is_bad_input(media, stylizer_address, interpolator_addres
     )
     assert done.returncode == 2
     assert "no-such-model" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_byo_weights_reach_the_embedded_stylizer_and_bad_ones_are_bad_input(media):
+    """--model photowct --weights PATH starts the embedded stylizer with that file; a missing or
+    mismatched file is a one-line error (exit 2) from the service's own check."""
+    folder, _, style = media
+    content = folder / "content_wct.png"
+    content.write_bytes(encode_image(moving_square_frame(2), PNG).data)
+    torch.manual_seed(0)
+    weights = folder / "photo_wct.pth"
+    torch.save(PhotoWCT().state_dict(), weights)
+    out = folder / "wct.png"
+    common = ("stylize-image", str(content), "--style", style, "--model", "photowct", "--work-size", "48")
+    done = run_cli(*common, "-o", str(out), "--weights", str(weights), timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert read_image_file(str(out)).shape == (64, 96, 3)
+    for bad in (folder / "missing.pth", content):
+        done = run_cli(*common, "-o", str(folder / "bad.png"), "--weights", str(bad), timeout=120)
+        assert done.returncode == 2, done.stderr
+        assert str(bad) in done.stderr and "Traceback" not in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
 
 
 def test_unreachable_stylizer_fails_with_exit_1(media):
