@@ -11,7 +11,7 @@ from common.serving import announce_listening, configure_logging, serve_until_si
 from services.interpolator.server import SERVICE_NAME, create_server
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m services.interpolator", description="Interpolator gRPC service.")
     parser.add_argument("--host", default=os.environ.get("MVS_INTERPOLATOR_HOST", "127.0.0.1"))
     parser.add_argument(
@@ -23,6 +23,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-message-mb", type=int, default=DEFAULT_MAX_MESSAGE_BYTES >> 20)
     parser.add_argument("--grace-seconds", type=float, default=5.0)
     parser.add_argument("--log-level", default=os.environ.get("MVS_LOG_LEVEL", "info"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(args.log_level)
     asyncio.run(_serve(args))

@@ -14,7 +14,7 @@ from services.stylizer.models import DEFAULT_MODEL, list_models
 from services.stylizer.server import SERVICE_NAME, create_server
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     env = os.environ.get
     parser = argparse.ArgumentParser(prog="python -m services.stylizer", description="Stylizer gRPC service.")
     parser.add_argument("--host", default=env("MVS_STYLIZER_HOST", "127.0.0.1"))
@@ -46,6 +46,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-message-mb", type=int, default=DEFAULT_MAX_MESSAGE_BYTES >> 20)
     parser.add_argument("--grace-seconds", type=float, default=5.0)
     parser.add_argument("--log-level", default=env("MVS_LOG_LEVEL", "info"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
     args = parser.parse_args(argv)
     weights = {}
     model_names = {spec.name for spec in list_models()}
