@@ -53,12 +53,56 @@ def decode_image(message: media_pb2.EncodedImage, max_pixels: int = DEFAULT_MAX_
         return np.frombuffer(message.data, np.uint8).reshape(height, width, 3).copy()
     if message.width and message.height and message.width * message.height > max_pixels:
         raise LimitExceededError(f"image of {message.width}x{message.height} exceeds {max_pixels} pixels")
+    # The size the bytes claim, read from the header before anything is decoded: a small file
+    # that decodes to a huge image (a decompression bomb) is refused without being decoded.
+    size = encoded_size(message.data)
+    if size is None:
+        raise CorruptImageError("image bytes are not a JPEG or PNG")
+    if size[0] * size[1] > max_pixels:
+        raise LimitExceededError(f"image of {size[0]}x{size[1]} exceeds {max_pixels} pixels")
     bgr = cv2.imdecode(np.frombuffer(message.data, np.uint8), cv2.IMREAD_COLOR)
     if bgr is None:
         raise CorruptImageError("image bytes do not decode as JPEG or PNG")
     if bgr.shape[0] * bgr.shape[1] > max_pixels:
         raise LimitExceededError(f"image of {bgr.shape[1]}x{bgr.shape[0]} exceeds {max_pixels} pixels")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# JPEG start-of-frame markers (baseline, progressive, lossless...); C4, C8 and CC are not frames.
+_JPEG_FRAME_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def encoded_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) declared by a PNG or JPEG header, without decoding; None if neither."""
+    if data[:8] == _PNG_SIGNATURE:
+        if len(data) < 24 or data[12:16] != b"IHDR":
+            return None
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if data[:2] != b"\xff\xd8":
+        return None
+    position = 2
+    while position + 4 <= len(data):
+        if data[position] != 0xFF:
+            return None
+        marker = data[position + 1]
+        if marker == 0xFF:  # fill byte
+            position += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # markers without a length
+            position += 2
+            continue
+        length = int.from_bytes(data[position + 2 : position + 4], "big")
+        if marker in _JPEG_FRAME_MARKERS:
+            if position + 9 > len(data):
+                return None
+            height = int.from_bytes(data[position + 5 : position + 7], "big")
+            width = int.from_bytes(data[position + 7 : position + 9], "big")
+            return width, height
+        if marker == 0xDA or length < 2:  # image data before any frame header
+            return None
+        position += 2 + length
+    return None
 
 
 def read_image_file(path: str) -> np.ndarray:
@@ -79,9 +123,13 @@ def load_image_file(path: str) -> tuple[media_pb2.EncodedImage, np.ndarray]:
     bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
     if bgr is None:
         raise CorruptImageError(f"{path}: not a readable image")
-    encoding = PNG if data[:8] == b"\x89PNG\r\n\x1a\n" else JPEG
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    if encoded_size(data) is None:
+        # Other formats (BMP, TIFF, WebP...) travel as PNG: the wire carries JPEG and PNG only.
+        return encode_image(rgb, PNG), rgb
+    encoding = PNG if data[:8] == _PNG_SIGNATURE else JPEG
     message = media_pb2.EncodedImage(encoding=encoding, data=data, width=bgr.shape[1], height=bgr.shape[0])
-    return message, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return message, rgb
 
 
 def write_image_file(path: str, rgb: np.ndarray) -> None:

@@ -1,8 +1,9 @@
+import cv2
 import numpy as np
 import pytest
 
 from common.errors import CorruptImageError, LimitExceededError
-from common.imagecodec import JPEG, PNG, RAW, decode_image, encode_image, load_image_file
+from common.imagecodec import JPEG, PNG, RAW, decode_image, encode_image, encoded_size, load_image_file
 from protos.mvstylizer.v1 import media_pb2
 from tests.media import textured_background
 
@@ -60,3 +61,39 @@ def test_load_image_file_keeps_bytes_and_names_bad_files(tmp_path):
         load_image_file(str(bad))
     with pytest.raises(CorruptImageError, match=r"missing\.png"):
         load_image_file(str(tmp_path / "missing.png"))
+
+
+def test_encoded_size_reads_png_and_jpeg_headers_without_decoding():
+    image = np.zeros((37, 53, 3), np.uint8)
+    assert encoded_size(encode_image(image, PNG).data) == (53, 37)
+    assert encoded_size(encode_image(image, JPEG).data) == (53, 37)
+    progressive = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])[1].tobytes()
+    assert encoded_size(progressive) == (53, 37)
+    assert encoded_size(cv2.imencode(".bmp", image)[1].tobytes()) is None
+    assert encoded_size(b"\xff\xd8\xff") is None
+
+
+def test_a_decompression_bomb_is_refused_before_it_is_decoded(monkeypatch):
+    """A few kilobytes of PNG that would decode to far more pixels than allowed."""
+    bomb = encode_image(np.zeros((400, 500, 3), np.uint8), PNG)
+    bomb.ClearField("width"), bomb.ClearField("height")  # the sender does not declare the size
+    assert len(bomb.data) < 5000  # 600 KB once decoded
+
+    def must_not_decode(*args):
+        raise AssertionError("decoded before the size check")
+
+    monkeypatch.setattr(cv2, "imdecode", must_not_decode)
+    with pytest.raises(LimitExceededError, match="500x400"):
+        decode_image(bomb, max_pixels=100_000)
+
+
+def test_only_jpeg_and_png_are_decoded_from_the_wire_but_any_photo_file_can_be_sent(tmp_path):
+    image = (np.arange(20 * 30 * 3) % 251).astype(np.uint8).reshape(20, 30, 3)
+    bmp = cv2.imencode(".bmp", image)[1].tobytes()
+    with pytest.raises(CorruptImageError, match="not a JPEG or PNG"):
+        decode_image(media_pb2.EncodedImage(encoding=PNG, data=bmp))
+    path = tmp_path / "photo.bmp"
+    path.write_bytes(bmp)
+    message, rgb = load_image_file(str(path))
+    assert message.encoding == PNG and encoded_size(message.data) == (30, 20)
+    np.testing.assert_array_equal(decode_image(message), rgb)
