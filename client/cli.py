@@ -24,6 +24,7 @@ from client.jobs import (
     stylize_video,
 )
 from client.stylizer_client import StylizerStreamError
+from common.auth import resolve_token
 from common.errors import InvalidInputError
 from common.imagecodec import ENCODING_BY_NAME, write_image_file
 from services.interpolator.flow import DEFAULT_FLOW_LONG_SIDE
@@ -50,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--model", default="", help="stylizer model (default: the server's)")
         sub.add_argument(
             "--weights", default="", help="weight file for --model in an embedded stylizer (e.g. photo_wct.pth)"
+        )
+        sub.add_argument(
+            "--auth-token-file",
+            help="send 'authorization: Bearer <token>' (first line of this file; default: $MVS_AUTH_TOKEN)",
         )
         sub.add_argument("--work-size", type=int, default=0, help="long side the model runs at (0: model default)")
         sub.add_argument("--device", default="cpu", help="device for an embedded stylizer: cpu or cuda")
@@ -117,6 +122,7 @@ def _services(args: argparse.Namespace) -> ServiceOptions:
         work_size=args.work_size,
         device=args.device,
         weights=args.weights,
+        auth_token=resolve_token(args.auth_token_file),
         wire_format=args.wire_format,
         connect_timeout=args.connect_timeout,
     )

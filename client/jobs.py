@@ -44,6 +44,7 @@ class ServiceOptions:
     work_size: int = 0
     device: str = "cpu"  # for an embedded stylizer
     weights: str = ""  # weight file for an embedded stylizer's model (e.g. photo_wct.pth)
+    auth_token: str | None = None  # bearer token sent on every call (None: none)
     wire_format: str = "jpeg"
     connect_timeout: float = CONNECT_TIMEOUT_S  # seconds to wait for a service to answer
 
@@ -87,8 +88,8 @@ def check_output_path(path: str, inputs: list[str]) -> None:
         raise InvalidInputError(f"{path}: output would overwrite an input")
 
 
-def connect(target: str, what: str, timeout: float = CONNECT_TIMEOUT_S) -> grpc.Channel:
-    channel = open_channel(target)
+def connect(target: str, what: str, timeout: float = CONNECT_TIMEOUT_S, token: str | None = None) -> grpc.Channel:
+    channel = open_channel(target, token=token)
     try:
         wait_for_ready(channel, timeout)
     except grpc.FutureTimeoutError as error:
@@ -123,9 +124,11 @@ def stylize_video(
         with EmbeddedServices(
             opts.stylizer, opts.interpolator, opts.stylizer_args(), need_interpolator=not inproc
         ) as services:
-            stylizer_channel = connect(services.stylizer, "stylizer", opts.connect_timeout)
+            stylizer_channel = connect(services.stylizer, "stylizer", opts.connect_timeout, opts.auth_token)
             interpolator_channel = (
-                None if inproc else connect(services.interpolator, "interpolator", opts.connect_timeout)
+                None
+                if inproc
+                else connect(services.interpolator, "interpolator", opts.connect_timeout, opts.auth_token)
             )
             try:
                 stylizer = StylizerSession(
@@ -214,7 +217,7 @@ def stylize_image(content_path: str, style_path: str, services_opts: ServiceOpti
     with EmbeddedServices(
         services_opts.stylizer, None, services_opts.stylizer_args(), need_interpolator=False
     ) as services:
-        channel = connect(services.stylizer, "stylizer", services_opts.connect_timeout)
+        channel = connect(services.stylizer, "stylizer", services_opts.connect_timeout, services_opts.auth_token)
         try:
             session = StylizerSession(
                 channel,

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import grpc
 import numpy as np
 
+from common.auth import with_token
 from common.grpc_options import DEFAULT_MAX_MESSAGE_BYTES, message_size_options
 from common.imagecodec import DEFAULT_JPEG_QUALITY, JPEG, decode_image, encode_image
 from protos.mvstylizer.v1 import media_pb2, stylizer_pb2, stylizer_pb2_grpc
@@ -28,9 +29,11 @@ class StylizerOptions:
     label: str = ""
 
 
-def open_channel(target: str, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> grpc.Channel:
-    """A channel to any gRPC target string, with the shared message limits."""
-    return grpc.insecure_channel(target, options=message_size_options(max_message_bytes))
+def open_channel(
+    target: str, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, token: str | None = None
+) -> grpc.Channel:
+    """A channel to any gRPC target string, with the shared message limits (and a bearer token)."""
+    return with_token(grpc.insecure_channel(target, options=message_size_options(max_message_bytes)), token)
 
 
 def wait_for_ready(channel: grpc.Channel, timeout: float) -> None:

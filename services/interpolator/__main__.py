@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sys
 
+from common.auth import resolve_token
+from common.errors import MvStylizerError
 from common.grpc_options import DEFAULT_MAX_MESSAGE_BYTES
 from common.serving import announce_listening, configure_logging, serve_until_signalled, set_serving
 from services.interpolator.server import SERVICE_NAME, create_server
@@ -23,6 +26,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-message-mb", type=int, default=DEFAULT_MAX_MESSAGE_BYTES >> 20)
     parser.add_argument("--grace-seconds", type=float, default=5.0)
     parser.add_argument("--log-level", default=os.environ.get("MVS_LOG_LEVEL", "info"))
+    parser.add_argument(
+        "--auth-token-file",
+        help="require 'authorization: Bearer <token>' on calls (token: first line of this file; "
+        "default: $MVS_AUTH_TOKEN when set); health and reflection stay open",
+    )
     return parser
 
 
@@ -30,11 +38,20 @@ def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(args.log_level)
-    asyncio.run(_serve(args))
+    try:
+        asyncio.run(_serve(args))
+    except MvStylizerError as error:
+        print(f"interpolator: {error}", file=sys.stderr)
+        sys.exit(2)
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    server, port, health_servicer = create_server(args.host, args.port, max_message_bytes=args.max_message_mb << 20)
+    server, port, health_servicer = create_server(
+        args.host,
+        args.port,
+        max_message_bytes=args.max_message_mb << 20,
+        auth_token=resolve_token(args.auth_token_file),
+    )
     await server.start()
     await set_serving(health_servicer, [SERVICE_NAME], serving=True)
     announce_listening("interpolator", port)

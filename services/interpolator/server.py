@@ -8,6 +8,7 @@ import time
 
 import grpc
 
+from common.auth import server_interceptors
 from common.errors import InvalidInputError, MvStylizerError
 from common.flowcodec import decode_confidence, decode_flow
 from common.grpc_options import DEFAULT_MAX_MESSAGE_BYTES, message_size_options
@@ -100,10 +101,18 @@ def _make_frame(
 
 
 def create_server(
-    host: str = "127.0.0.1", port: int = 0, *, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    auth_token: str | None = None,
 ) -> tuple[grpc.aio.Server, int, object]:
-    """Build (not start) the interpolator server. Returns (server, bound port, health servicer)."""
-    server = grpc.aio.server(options=message_size_options(max_message_bytes))
+    """Build (not start) the interpolator server; calls need `auth_token` when one is set.
+
+    Returns (server, bound port, health servicer)."""
+    server = grpc.aio.server(
+        options=message_size_options(max_message_bytes), interceptors=server_interceptors(auth_token)
+    )
     interpolator_pb2_grpc.add_InterpolatorServicer_to_server(InterpolatorServicer(), server)
     health_servicer = add_health_and_reflection(server, [SERVICE_NAME])
     bound = bind(server, host, port)

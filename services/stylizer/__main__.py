@@ -7,6 +7,7 @@ import asyncio
 import os
 import sys
 
+from common.auth import resolve_token
 from common.errors import MvStylizerError
 from common.grpc_options import DEFAULT_MAX_MESSAGE_BYTES
 from common.serving import announce_listening, configure_logging, serve_until_signalled, set_serving
@@ -46,6 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-message-mb", type=int, default=DEFAULT_MAX_MESSAGE_BYTES >> 20)
     parser.add_argument("--grace-seconds", type=float, default=5.0)
     parser.add_argument("--log-level", default=env("MVS_LOG_LEVEL", "info"))
+    parser.add_argument(
+        "--auth-token-file",
+        help="require 'authorization: Bearer <token>' on calls (token: first line of this file; "
+        "default: $MVS_AUTH_TOKEN when set); health and reflection stay open",
+    )
     return parser
 
 
@@ -76,6 +82,7 @@ async def _serve(args: argparse.Namespace, weights: dict[str, str]) -> None:
         weights=weights,
         smoothing_weights=args.smoothing_weights,
         max_message_bytes=args.max_message_mb << 20,
+        auth_token=resolve_token(args.auth_token_file),
     )
     await server.start()
     await set_serving(health_servicer, [SERVICE_NAME], serving=True)

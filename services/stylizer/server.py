@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 import torch
 
+from common.auth import server_interceptors
 from common.errors import BadStyleError, CorruptImageError, InvalidInputError, MvStylizerError
 from common.grpc_options import DEFAULT_MAX_MESSAGE_BYTES, message_size_options
 from common.imagecodec import DEFAULT_JPEG_QUALITY, decode_image, encode_image
@@ -215,12 +216,17 @@ def create_server(
     weights: dict[str, str] | None = None,
     smoothing_weights: str | None = None,
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    auth_token: str | None = None,
 ) -> tuple[grpc.aio.Server, int, object]:
-    """Build (not start) the stylizer server. Returns (server, bound port, health servicer)."""
+    """Build (not start) the stylizer server; calls need `auth_token` when one is set.
+
+    Returns (server, bound port, health servicer)."""
     torch_device = torch.device(device)
     if torch_device.type == "cuda" and not torch.cuda.is_available():
         raise InvalidInputError("--device cuda asked for, but no CUDA device is available")
-    server = grpc.aio.server(options=message_size_options(max_message_bytes))
+    server = grpc.aio.server(
+        options=message_size_options(max_message_bytes), interceptors=server_interceptors(auth_token)
+    )
     servicer = StylizerServicer(
         device=torch_device, default_model=default_model, weights=weights, smoothing_weights=smoothing_weights
     )
