@@ -11,6 +11,7 @@ from common.auth import resolve_token
 from common.errors import MvStylizerError
 from common.grpc_options import DEFAULT_MAX_MESSAGE_BYTES
 from common.serving import announce_listening, configure_logging, serve_until_signalled, set_serving
+from services.stylizer.metrics import StylizerMetrics
 from services.stylizer.models import DEFAULT_MODEL, list_models
 from services.stylizer.server import SERVICE_NAME, create_server
 
@@ -48,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--grace-seconds", type=float, default=5.0)
     parser.add_argument("--log-level", default=env("MVS_LOG_LEVEL", "info"))
     parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=int(env("MVS_METRICS_PORT", "-1")),
+        help="serve Prometheus metrics at http://HOST:PORT/metrics (0 picks a free port; default: off)",
+    )
+    parser.add_argument(
         "--auth-token-file",
         help="require 'authorization: Bearer <token>' on calls (token: first line of this file; "
         "default: $MVS_AUTH_TOKEN when set); health and reflection stay open",
@@ -74,6 +81,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 async def _serve(args: argparse.Namespace, weights: dict[str, str]) -> None:
+    metrics = StylizerMetrics()
     server, port, health_servicer = create_server(
         args.host,
         args.port,
@@ -83,7 +91,11 @@ async def _serve(args: argparse.Namespace, weights: dict[str, str]) -> None:
         smoothing_weights=args.smoothing_weights,
         max_message_bytes=args.max_message_mb << 20,
         auth_token=resolve_token(args.auth_token_file),
+        metrics=metrics,
     )
+    if args.metrics_port >= 0:
+        bound_metrics_port = metrics.serve(args.host, args.metrics_port)
+        print(f"stylizer: metrics at http://{args.host}:{bound_metrics_port}/metrics", file=sys.stderr)
     await server.start()
     await set_serving(health_servicer, [SERVICE_NAME], serving=True)
     announce_listening("stylizer", port)

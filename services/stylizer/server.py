@@ -18,6 +18,7 @@ from common.grpc_options import DEFAULT_MAX_MESSAGE_BYTES, message_size_options
 from common.imagecodec import DEFAULT_JPEG_QUALITY, decode_image, encode_image
 from common.serving import abort_with, add_health_and_reflection, bind
 from protos.mvstylizer.v1 import media_pb2, stylizer_pb2, stylizer_pb2_grpc
+from services.stylizer.metrics import StylizerMetrics
 from services.stylizer.models import DEFAULT_MODEL, StyleModel, get_model, get_model_spec, list_models
 from services.stylizer.pipeline import StylizationSession, StylizeSettings
 from services.stylizer.smoothing import SHIPPED as SHIPPED_SMOOTHING
@@ -68,6 +69,7 @@ class StylizerServicer(stylizer_pb2_grpc.StylizerServicer):
         weights: dict[str, str] | None = None,
         smoothing_weights: str | None = None,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        metrics: StylizerMetrics | None = None,
     ):
         get_model_spec(default_model)  # fail at start-up, not on the first session
         self.default_model = default_model
@@ -76,6 +78,7 @@ class StylizerServicer(stylizer_pb2_grpc.StylizerServicer):
         for name in {default_model, *(weights or {})}:
             self.pool.get(name)
         self.max_in_flight = max_in_flight
+        self.metrics = metrics or StylizerMetrics()
         # The model runs on one thread at a time: torch already uses every core
         # inside an operation, so more threads would only contend.
         self._compute = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stylize")
@@ -98,6 +101,7 @@ class StylizerServicer(stylizer_pb2_grpc.StylizerServicer):
     async def Stylize(self, request_iterator, context: grpc.aio.ServicerContext):
         loop = asyncio.get_running_loop()
         reader: asyncio.Task | None = None
+        opened = False
         pending: asyncio.Queue = asyncio.Queue(maxsize=self.max_in_flight)
         try:
             first = await _first_request(request_iterator)
@@ -106,6 +110,9 @@ class StylizerServicer(stylizer_pb2_grpc.StylizerServicer):
             if first.WhichOneof("kind") != "config":
                 raise InvalidInputError("the first message of a stream must be a SessionConfig")
             session_id = f"s{next(self._session_ids)}"
+            self.metrics.sessions.inc()
+            self.metrics.active_sessions.inc()
+            opened = True
             start = time.perf_counter()
             session, model_name, long_side = await loop.run_in_executor(self._compute, self._open_session, first.config)
             config = first.config
@@ -143,8 +150,11 @@ class StylizerServicer(stylizer_pb2_grpc.StylizerServicer):
             log.info("session %s closed", session_id)
         except MvStylizerError as error:
             log.info("stylize stream rejected: %s", error)
+            self.metrics.errors.labels(error.status_code.name).inc()
             await abort_with(context, error)
         finally:
+            if opened:
+                self.metrics.active_sessions.dec()
             # Free the session's queued work and collect every outcome, so nothing is left running
             # or unretrieved when a stream ends early (error, cancellation, client gone).
             leftovers = [reader] if reader is not None else []
@@ -181,12 +191,23 @@ class StylizerServicer(stylizer_pb2_grpc.StylizerServicer):
 
         def compute():
             started.append(time.perf_counter())
+            self.metrics.queue_depth.dec()
             return session.stylize(content)
 
-        stylized = await loop.run_in_executor(self._compute, compute)
+        self.metrics.queue_depth.inc()
+        try:
+            stylized = await loop.run_in_executor(self._compute, compute)
+        except asyncio.CancelledError:
+            if not started:  # cancelled while still queued
+                self.metrics.queue_depth.dec()
+            raise
         computed = time.perf_counter()
+        self.metrics.batch_size.observe(1)  # one key frame per model call: no batching yet
         image = await loop.run_in_executor(None, encode_image, stylized, encoding, quality)
         done = time.perf_counter()
+        self.metrics.key_frames.inc()
+        self.metrics.latency.observe(done - received)
+        self.metrics.queue_wait.observe(started[0] - decoded)
         return stylizer_pb2.StylizedKeyFrame(
             index=key_frame.index,
             pts=key_frame.pts,
@@ -217,6 +238,7 @@ def create_server(
     smoothing_weights: str | None = None,
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     auth_token: str | None = None,
+    metrics: StylizerMetrics | None = None,
 ) -> tuple[grpc.aio.Server, int, object]:
     """Build (not start) the stylizer server; calls need `auth_token` when one is set.
 
@@ -228,7 +250,11 @@ def create_server(
         options=message_size_options(max_message_bytes), interceptors=server_interceptors(auth_token)
     )
     servicer = StylizerServicer(
-        device=torch_device, default_model=default_model, weights=weights, smoothing_weights=smoothing_weights
+        device=torch_device,
+        default_model=default_model,
+        weights=weights,
+        smoothing_weights=smoothing_weights,
+        metrics=metrics,
     )
     stylizer_pb2_grpc.add_StylizerServicer_to_server(servicer, server)
     health_servicer = add_health_and_reflection(server, [SERVICE_NAME])
