@@ -27,6 +27,7 @@ from client.stylizer_client import StylizerStreamError
 from common.auth import resolve_token
 from common.errors import InvalidInputError
 from common.imagecodec import ENCODING_BY_NAME, write_image_file
+from common.tls import ClientTls, add_tls_flags
 from services.interpolator.flow import DEFAULT_FLOW_LONG_SIDE
 from services.interpolator.session import LIVE, OFFLINE
 
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
             "--auth-token-file",
             help="send 'authorization: Bearer <token>' (first line of this file; default: $MVS_AUTH_TOKEN)",
         )
+        add_tls_flags(sub, client=True)
         sub.add_argument("--work-size", type=int, default=0, help="long side the model runs at (0: model default)")
         sub.add_argument("--device", default="cpu", help="device for an embedded stylizer: cpu or cuda")
         sub.add_argument(
@@ -123,6 +125,7 @@ def _services(args: argparse.Namespace) -> ServiceOptions:
         device=args.device,
         weights=args.weights,
         auth_token=resolve_token(args.auth_token_file),
+        tls=ClientTls(args.tls_ca, args.tls_cert, args.tls_key) if (args.tls_ca or args.tls_cert) else None,
         wire_format=args.wire_format,
         connect_timeout=args.connect_timeout,
     )

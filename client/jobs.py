@@ -21,6 +21,7 @@ from client.source import VideoSource
 from client.stylizer_client import StylizerOptions, StylizerSession, open_channel, wait_for_ready
 from common.errors import InvalidInputError
 from common.imagecodec import ENCODING_BY_NAME, PNG, load_image_file
+from common.tls import ClientTls
 from services.interpolator.flow import DEFAULT_FLOW_LONG_SIDE
 from services.interpolator.session import OFFLINE
 
@@ -45,8 +46,14 @@ class ServiceOptions:
     device: str = "cpu"  # for an embedded stylizer
     weights: str = ""  # weight file for an embedded stylizer's model (e.g. photo_wct.pth)
     auth_token: str | None = None  # bearer token sent on every call (None: none)
+    tls: ClientTls | None = None  # TLS to services given by address (None: plaintext)
     wire_format: str = "jpeg"
     connect_timeout: float = CONNECT_TIMEOUT_S  # seconds to wait for a service to answer
+
+    def tls_for(self, given_address: str | None) -> ClientTls | None:
+        """TLS applies to services given by address; the ones the client starts itself listen on
+        loopback in plaintext."""
+        return self.tls if given_address else None
 
     def stylizer_args(self) -> list[str]:
         extra = ["--device", self.device]
@@ -88,8 +95,14 @@ def check_output_path(path: str, inputs: list[str]) -> None:
         raise InvalidInputError(f"{path}: output would overwrite an input")
 
 
-def connect(target: str, what: str, timeout: float = CONNECT_TIMEOUT_S, token: str | None = None) -> grpc.Channel:
-    channel = open_channel(target, token=token)
+def connect(
+    target: str,
+    what: str,
+    timeout: float = CONNECT_TIMEOUT_S,
+    token: str | None = None,
+    tls: ClientTls | None = None,
+) -> grpc.Channel:
+    channel = open_channel(target, token=token, tls=tls)
     try:
         wait_for_ready(channel, timeout)
     except grpc.FutureTimeoutError as error:
@@ -124,11 +137,19 @@ def stylize_video(
         with EmbeddedServices(
             opts.stylizer, opts.interpolator, opts.stylizer_args(), need_interpolator=not inproc
         ) as services:
-            stylizer_channel = connect(services.stylizer, "stylizer", opts.connect_timeout, opts.auth_token)
+            stylizer_channel = connect(
+                services.stylizer, "stylizer", opts.connect_timeout, opts.auth_token, opts.tls_for(opts.stylizer)
+            )
             interpolator_channel = (
                 None
                 if inproc
-                else connect(services.interpolator, "interpolator", opts.connect_timeout, opts.auth_token)
+                else connect(
+                    services.interpolator,
+                    "interpolator",
+                    opts.connect_timeout,
+                    opts.auth_token,
+                    opts.tls_for(opts.interpolator),
+                )
             )
             try:
                 stylizer = StylizerSession(
@@ -217,7 +238,13 @@ def stylize_image(content_path: str, style_path: str, services_opts: ServiceOpti
     with EmbeddedServices(
         services_opts.stylizer, None, services_opts.stylizer_args(), need_interpolator=False
     ) as services:
-        channel = connect(services.stylizer, "stylizer", services_opts.connect_timeout, services_opts.auth_token)
+        channel = connect(
+            services.stylizer,
+            "stylizer",
+            services_opts.connect_timeout,
+            services_opts.auth_token,
+            services_opts.tls_for(services_opts.stylizer),
+        )
         try:
             session = StylizerSession(
                 channel,

@@ -12,6 +12,7 @@ import numpy as np
 from common.auth import with_token
 from common.grpc_options import DEFAULT_MAX_MESSAGE_BYTES, message_size_options
 from common.imagecodec import DEFAULT_JPEG_QUALITY, JPEG, decode_image, encode_image
+from common.tls import ClientTls
 from protos.mvstylizer.v1 import media_pb2, stylizer_pb2, stylizer_pb2_grpc
 
 _CLOSE = object()
@@ -30,10 +31,19 @@ class StylizerOptions:
 
 
 def open_channel(
-    target: str, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, token: str | None = None
+    target: str,
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    token: str | None = None,
+    tls: ClientTls | None = None,
 ) -> grpc.Channel:
-    """A channel to any gRPC target string, with the shared message limits (and a bearer token)."""
-    return with_token(grpc.insecure_channel(target, options=message_size_options(max_message_bytes)), token)
+    """A channel to any gRPC target string, with the shared message limits (TLS and a bearer token
+    when given)."""
+    options = message_size_options(max_message_bytes)
+    if tls is None:
+        return with_token(grpc.insecure_channel(target, options=options), token)
+    if tls.server_name:
+        options = [*options, ("grpc.ssl_target_name_override", tls.server_name)]
+    return with_token(grpc.secure_channel(target, tls.credentials(), options=options), token)
 
 
 def wait_for_ready(channel: grpc.Channel, timeout: float) -> None:

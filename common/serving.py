@@ -41,10 +41,10 @@ async def abort_with(context: grpc.aio.ServicerContext, error: MvStylizerError) 
     await context.abort(error.status_code, str(error))
 
 
-def bind(server: grpc.aio.Server, host: str, port: int) -> int:
-    """Bind an insecure port; returns the port actually bound (port 0 picks a free one)."""
+def bind(server: grpc.aio.Server, host: str, port: int, credentials: grpc.ServerCredentials | None = None) -> int:
+    """Bind a port (TLS when credentials are given); returns the port bound (port 0 picks a free one)."""
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    bound = server.add_insecure_port(address)
+    bound = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
     if bound == 0:
         raise OSError(f"could not bind {address}")
     return bound

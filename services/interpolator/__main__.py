@@ -11,6 +11,7 @@ from common.auth import resolve_token
 from common.errors import MvStylizerError
 from common.grpc_options import DEFAULT_MAX_MESSAGE_BYTES
 from common.serving import announce_listening, configure_logging, serve_until_signalled, set_serving
+from common.tls import add_tls_flags, server_tls_from_flags
 from services.interpolator.server import SERVICE_NAME, create_server
 
 
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="require 'authorization: Bearer <token>' on calls (token: first line of this file; "
         "default: $MVS_AUTH_TOKEN when set); health and reflection stay open",
     )
+    add_tls_flags(parser)
     return parser
 
 
@@ -51,6 +53,7 @@ async def _serve(args: argparse.Namespace) -> None:
         args.port,
         max_message_bytes=args.max_message_mb << 20,
         auth_token=resolve_token(args.auth_token_file),
+        tls=server_tls_from_flags(args.tls_cert, args.tls_key, args.tls_client_ca),
     )
     await server.start()
     await set_serving(health_servicer, [SERVICE_NAME], serving=True)

@@ -14,6 +14,7 @@ from common.flowcodec import decode_confidence, decode_flow
 from common.grpc_options import DEFAULT_MAX_MESSAGE_BYTES, message_size_options
 from common.imagecodec import DEFAULT_JPEG_QUALITY, decode_image, encode_image
 from common.serving import abort_with, add_health_and_reflection, bind
+from common.tls import ServerTls
 from protos.mvstylizer.v1 import interpolator_pb2, interpolator_pb2_grpc, media_pb2
 from services.interpolator.session import LIVE, OFFLINE, FrameInputs, InterpolationSession
 
@@ -106,6 +107,7 @@ def create_server(
     *,
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     auth_token: str | None = None,
+    tls: ServerTls | None = None,
 ) -> tuple[grpc.aio.Server, int, object]:
     """Build (not start) the interpolator server; calls need `auth_token` when one is set.
 
@@ -115,5 +117,5 @@ def create_server(
     )
     interpolator_pb2_grpc.add_InterpolatorServicer_to_server(InterpolatorServicer(), server)
     health_servicer = add_health_and_reflection(server, [SERVICE_NAME])
-    bound = bind(server, host, port)
+    bound = bind(server, host, port, tls.credentials() if tls else None)
     return server, bound, health_servicer

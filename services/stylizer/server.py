@@ -17,6 +17,7 @@ from common.errors import BadStyleError, CorruptImageError, InvalidInputError, M
 from common.grpc_options import DEFAULT_MAX_MESSAGE_BYTES, message_size_options
 from common.imagecodec import DEFAULT_JPEG_QUALITY, decode_image, encode_image
 from common.serving import abort_with, add_health_and_reflection, bind
+from common.tls import ServerTls
 from protos.mvstylizer.v1 import media_pb2, stylizer_pb2, stylizer_pb2_grpc
 from services.stylizer.metrics import StylizerMetrics
 from services.stylizer.models import DEFAULT_MODEL, StyleModel, get_model, get_model_spec, list_models
@@ -238,6 +239,7 @@ def create_server(
     smoothing_weights: str | None = None,
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     auth_token: str | None = None,
+    tls: ServerTls | None = None,
     metrics: StylizerMetrics | None = None,
 ) -> tuple[grpc.aio.Server, int, object]:
     """Build (not start) the stylizer server; calls need `auth_token` when one is set.
@@ -258,5 +260,5 @@ def create_server(
     )
     stylizer_pb2_grpc.add_StylizerServicer_to_server(servicer, server)
     health_servicer = add_health_and_reflection(server, [SERVICE_NAME])
-    bound = bind(server, host, port)
+    bound = bind(server, host, port, tls.credentials() if tls else None)
     return server, bound, health_servicer
