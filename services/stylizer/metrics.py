@@ -27,6 +27,9 @@ class StylizerMetrics:
             "mvs_stylizer_queue_wait_seconds", "Key frame decoded to model start", buckets=LATENCY_BUCKETS, registry=r
         )
         self.queue_depth = Gauge("mvs_stylizer_queue_depth", "Key frames waiting for the model", registry=r)
+        self.style_cache = Counter(
+            "mvs_stylizer_style_cache", "Session style lookups, by result (hit or miss)", ["result"], registry=r
+        )
         self.batch_size = Histogram(
             "mvs_stylizer_batch_size", "Key frames per model call", buckets=(1, 2, 4, 8, 16, 32), registry=r
         )

@@ -51,8 +51,10 @@ class StylizationSession:
         settings: StylizeSettings,
         device: torch.device,
         smoothing: MetaSmoothing,
+        style_code: StyleCode | None = None,
     ):
-        if style_rgb.shape[0] * style_rgb.shape[1] < MIN_STYLE_PIXELS:
+        """style_code: the style already encoded (e.g. from a cache); style_rgb is then not used."""
+        if style_code is None and style_rgb.shape[0] * style_rgb.shape[1] < MIN_STYLE_PIXELS:
             raise BadStyleError(f"style photo of {style_rgb.shape[1]}x{style_rgb.shape[0]} is too small")
         if settings.work_long_side < 16:
             raise InvalidInputError(f"working long side {settings.work_long_side} is too small")
@@ -62,13 +64,16 @@ class StylizationSession:
         self.smoothing = smoothing
         self.settings = settings
         self.device = device
+        if style_code is not None:
+            self.style_code: StyleCode = style_code
+            return
         style_small = cv2.resize(
             style_rgb,
             work_size(style_rgb.shape[1], style_rgb.shape[0], settings.work_long_side),
             interpolation=cv2.INTER_AREA,
         )
         with torch.inference_mode():
-            self.style_code: StyleCode = model.encode_style(to_tensor(style_small, device))
+            self.style_code = model.encode_style(to_tensor(style_small, device))
 
     def stylize(self, content_rgb: np.ndarray) -> np.ndarray:
         """HxWx3 uint8 content -> stylized uint8 at the output size."""

@@ -24,11 +24,14 @@ from services.stylizer.models import DEFAULT_MODEL, StyleModel, get_model, get_m
 from services.stylizer.pipeline import StylizationSession, StylizeSettings
 from services.stylizer.smoothing import SHIPPED as SHIPPED_SMOOTHING
 from services.stylizer.smoothing import load_smoothing
+from services.stylizer.style_cache import StyleCache, style_key
 from services.stylizer.weight_files import shipped_weights
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = stylizer_pb2.DESCRIPTOR.services_by_name["Stylizer"].full_name
+# Encoded styles kept for reuse by later sessions (least recently used dropped first).
+DEFAULT_STYLE_CACHE_ENTRIES = 64
 # Key frames of one stream decoded/stylized ahead of the one being answered.
 DEFAULT_MAX_IN_FLIGHT = 4
 _END = object()
@@ -71,6 +74,7 @@ class StylizerServicer(stylizer_pb2_grpc.StylizerServicer):
         smoothing_weights: str | None = None,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         metrics: StylizerMetrics | None = None,
+        style_cache_entries: int = DEFAULT_STYLE_CACHE_ENTRIES,
     ):
         get_model_spec(default_model)  # fail at start-up, not on the first session
         self.default_model = default_model
@@ -80,6 +84,7 @@ class StylizerServicer(stylizer_pb2_grpc.StylizerServicer):
             self.pool.get(name)
         self.max_in_flight = max_in_flight
         self.metrics = metrics or StylizerMetrics()
+        self.style_cache = StyleCache(style_cache_entries)
         # The model runs on one thread at a time: torch already uses every core
         # inside an operation, so more threads would only contend.
         self._compute = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stylize")
@@ -173,12 +178,21 @@ class StylizerServicer(stylizer_pb2_grpc.StylizerServicer):
         long_side = config.work_long_side or spec.work_long_side
         if not config.HasField("style"):
             raise BadStyleError("the SessionConfig has no style photo")
+        settings = StylizeSettings(long_side, config.output_width, config.output_height)
+        model = self.pool.get(name)
+        key = style_key(name, long_side, config.style.data)
+        code = self.style_cache.get(key)
+        if code is not None:
+            self.metrics.style_cache.labels("hit").inc()
+            session = StylizationSession(model, None, settings, self.pool.device, self.pool.smoothing, style_code=code)
+            return session, name, long_side
+        self.metrics.style_cache.labels("miss").inc()
         try:
             style = decode_image(config.style)
         except CorruptImageError as error:
             raise BadStyleError(f"style photo: {error}") from error
-        settings = StylizeSettings(long_side, config.output_width, config.output_height)
-        session = StylizationSession(self.pool.get(name), style, settings, self.pool.device, self.pool.smoothing)
+        session = StylizationSession(model, style, settings, self.pool.device, self.pool.smoothing)
+        self.style_cache.put(key, session.style_code)
         return session, name, long_side
 
     async def _stylize_one(
