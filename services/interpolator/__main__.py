@@ -32,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="require 'authorization: Bearer <token>' on calls (token: first line of this file; "
         "default: $MVS_AUTH_TOKEN when set); health and reflection stay open",
     )
+    parser.add_argument(
+        "--log-format", choices=["text", "json"], default=os.environ.get("MVS_LOG_FORMAT", "text"), help="log lines"
+    )
     add_tls_flags(parser)
     return parser
 
@@ -39,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
-    configure_logging(args.log_level)
+    configure_logging(args.log_level, args.log_format)
     try:
         asyncio.run(_serve(args))
     except MvStylizerError as error:

@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="require 'authorization: Bearer <token>' on calls (token: first line of this file; "
         "default: $MVS_AUTH_TOKEN when set); health and reflection stay open",
     )
+    parser.add_argument(
+        "--log-format", choices=["text", "json"], default=os.environ.get("MVS_LOG_FORMAT", "text"), help="log lines"
+    )
     add_tls_flags(parser)
     return parser
 
@@ -74,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
         if not sep or name not in model_names:
             name, path = args.model, item
         weights[name] = path
-    configure_logging(args.log_level)
+    configure_logging(args.log_level, args.log_format)
     try:
         asyncio.run(_serve(args, weights))
     except MvStylizerError as error:
