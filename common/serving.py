@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Iterable
@@ -14,6 +16,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from common.errors import MvStylizerError
+from common.grpc_options import DEFAULT_MAX_MESSAGE_BYTES
+from common.tls import add_tls_flags
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +91,33 @@ class JsonLogFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry)
+
+
+def add_service_flags(parser: argparse.ArgumentParser, service: str, default_port: int) -> None:
+    """The flags every service has: address, message limit, shutdown grace, logs, access, TLS.
+
+    Defaults come from MVS_<SERVICE>_HOST / MVS_<SERVICE>_PORT and the shared MVS_* variables."""
+    env = os.environ.get
+    prefix = f"MVS_{service.upper()}"
+    parser.add_argument("--host", default=env(f"{prefix}_HOST", "127.0.0.1"))
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(env(f"{prefix}_PORT", str(default_port))),
+        help="0 picks a free port (announced on stdout)",
+    )
+    parser.add_argument("--max-message-mb", type=int, default=DEFAULT_MAX_MESSAGE_BYTES >> 20)
+    parser.add_argument("--grace-seconds", type=float, default=5.0)
+    parser.add_argument("--log-level", default=env("MVS_LOG_LEVEL", "info"))
+    parser.add_argument(
+        "--log-format", choices=["text", "json"], default=env("MVS_LOG_FORMAT", "text"), help="log lines"
+    )
+    parser.add_argument(
+        "--auth-token-file",
+        help="require 'authorization: Bearer <token>' on calls (token: first line of this file; "
+        "default: $MVS_AUTH_TOKEN when set); health and reflection stay open",
+    )
+    add_tls_flags(parser)
 
 
 def configure_logging(level: str, log_format: str = "text") -> None:

@@ -4,38 +4,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 
 from common.auth import resolve_token
 from common.errors import MvStylizerError
-from common.grpc_options import DEFAULT_MAX_MESSAGE_BYTES
-from common.serving import announce_listening, configure_logging, serve_until_signalled, set_serving
-from common.tls import add_tls_flags, server_tls_from_flags
+from common.serving import (
+    add_service_flags,
+    announce_listening,
+    configure_logging,
+    serve_until_signalled,
+    set_serving,
+)
+from common.tls import server_tls_from_flags
 from services.interpolator.server import SERVICE_NAME, create_server
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m services.interpolator", description="Interpolator gRPC service.")
-    parser.add_argument("--host", default=os.environ.get("MVS_INTERPOLATOR_HOST", "127.0.0.1"))
-    parser.add_argument(
-        "--port",
-        type=int,
-        default=int(os.environ.get("MVS_INTERPOLATOR_PORT", "50052")),
-        help="0 picks a free port (announced on stdout)",
-    )
-    parser.add_argument("--max-message-mb", type=int, default=DEFAULT_MAX_MESSAGE_BYTES >> 20)
-    parser.add_argument("--grace-seconds", type=float, default=5.0)
-    parser.add_argument("--log-level", default=os.environ.get("MVS_LOG_LEVEL", "info"))
-    parser.add_argument(
-        "--auth-token-file",
-        help="require 'authorization: Bearer <token>' on calls (token: first line of this file; "
-        "default: $MVS_AUTH_TOKEN when set); health and reflection stay open",
-    )
-    parser.add_argument(
-        "--log-format", choices=["text", "json"], default=os.environ.get("MVS_LOG_FORMAT", "text"), help="log lines"
-    )
-    add_tls_flags(parser)
+    add_service_flags(parser, "interpolator", 50052)
     return parser
 
 

@@ -9,9 +9,14 @@ import sys
 
 from common.auth import resolve_token
 from common.errors import MvStylizerError
-from common.grpc_options import DEFAULT_MAX_MESSAGE_BYTES
-from common.serving import announce_listening, configure_logging, serve_until_signalled, set_serving
-from common.tls import add_tls_flags, server_tls_from_flags
+from common.serving import (
+    add_service_flags,
+    announce_listening,
+    configure_logging,
+    serve_until_signalled,
+    set_serving,
+)
+from common.tls import server_tls_from_flags
 from services.stylizer.metrics import StylizerMetrics
 from services.stylizer.models import DEFAULT_MODEL, list_models
 from services.stylizer.server import SERVICE_NAME, create_server
@@ -20,13 +25,7 @@ from services.stylizer.server import SERVICE_NAME, create_server
 def build_parser() -> argparse.ArgumentParser:
     env = os.environ.get
     parser = argparse.ArgumentParser(prog="python -m services.stylizer", description="Stylizer gRPC service.")
-    parser.add_argument("--host", default=env("MVS_STYLIZER_HOST", "127.0.0.1"))
-    parser.add_argument(
-        "--port",
-        type=int,
-        default=int(env("MVS_STYLIZER_PORT", "50051")),
-        help="0 picks a free port (announced on stdout)",
-    )
+    add_service_flags(parser, "stylizer", 50051)
     parser.add_argument(
         "--model",
         default=env("MVS_MODEL", DEFAULT_MODEL),
@@ -46,24 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="meta-smoothing weight file (default: shipped)",
     )
     parser.add_argument("--device", default=env("MVS_DEVICE", "cpu"), help="cpu, cuda or cuda:N")
-    parser.add_argument("--max-message-mb", type=int, default=DEFAULT_MAX_MESSAGE_BYTES >> 20)
-    parser.add_argument("--grace-seconds", type=float, default=5.0)
-    parser.add_argument("--log-level", default=env("MVS_LOG_LEVEL", "info"))
     parser.add_argument(
         "--metrics-port",
         type=int,
         default=int(env("MVS_METRICS_PORT", "-1")),
         help="serve Prometheus metrics at http://HOST:PORT/metrics (0 picks a free port; default: off)",
     )
-    parser.add_argument(
-        "--auth-token-file",
-        help="require 'authorization: Bearer <token>' on calls (token: first line of this file; "
-        "default: $MVS_AUTH_TOKEN when set); health and reflection stay open",
-    )
-    parser.add_argument(
-        "--log-format", choices=["text", "json"], default=os.environ.get("MVS_LOG_FORMAT", "text"), help="log lines"
-    )
-    add_tls_flags(parser)
     return parser
 
 
