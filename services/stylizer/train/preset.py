@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from services.stylizer.models.preset import PresetConfig, PresetStyle, PresetStylizer
 from services.stylizer.train.data import random_crop
 from services.stylizer.train.grades import RandomGrade
+from services.stylizer.train.loop import optimise
 
 
 @dataclass(frozen=True)
@@ -85,24 +86,22 @@ def train_preset(photos: list[torch.Tensor], settings: PresetTraining, log=print
         for _ in range(settings.validation_batches)
     ]
     affine_only_error = evaluate(model, validation)  # the untrained model is exactly the affine (mkl) map
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, settings.learning_rate, total_steps=settings.steps)
     started = time.perf_counter()
-    running = 0.0
-    model.train()
-    for step in range(1, settings.steps + 1):
+
+    def loss_at(_step: int) -> torch.Tensor:
         content, style, target = make_batch(photos, settings.batch, size, generator, settings.same_view)
         fidelity, structure = loss_terms(model(content, encode_batch(model, style)), content, target)
-        loss = fidelity + settings.structure_weight * structure
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        value = loss.item()
-        running = 0.98 * running + 0.02 * value if step > 1 else value
-        if step % 250 == 0 or step == settings.steps:
-            log(f"preset step {step}/{settings.steps} loss {running:.4f} ({time.perf_counter() - started:.0f} s)")
-    model.eval()
+        return fidelity + settings.structure_weight * structure
+
+    optimise(
+        model,
+        loss_at,
+        steps=settings.steps,
+        learning_rate=settings.learning_rate,
+        name="preset",
+        log=log,
+        log_every=250,
+    )
     trained_error = evaluate(model, validation)
     log(f"validation L1: affine only {affine_only_error:.4f}, trained {trained_error:.4f}")
     report = {

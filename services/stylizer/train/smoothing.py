@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from services.stylizer.smoothing import MetaSmoothing, SmoothingConfig
 from services.stylizer.train.data import random_crop
 from services.stylizer.train.grades import RandomGrade
+from services.stylizer.train.loop import optimise
 
 MAX_SCALE = 4.0
 
@@ -103,25 +104,23 @@ def train_smoothing(photos: list[torch.Tensor], settings: SmoothingTraining, log
         for scale in (1.0, 2.0, 4.0)
     }
     before = {scale: evaluate(module, batches) for scale, batches in validation.items()}
-    optimizer = torch.optim.Adam(module.parameters(), lr=settings.learning_rate)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, settings.learning_rate, total_steps=settings.steps)
     started = time.perf_counter()
-    running = 0.0
-    module.train()
-    for step in range(1, settings.steps + 1):
+
+    def loss_at(_step: int) -> torch.Tensor:
         # Log-uniform scale in [1, MAX_SCALE].
         scale = math.exp(math.log(MAX_SCALE) * torch.rand((), generator=generator).item())
         low, stylized, high, target = make_batch(photos, settings, scale, generator)
-        loss = F.l1_loss(module(low, stylized, high), target)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        value = loss.item()
-        running = 0.98 * running + 0.02 * value if step > 1 else value
-        if step % 100 == 0 or step == settings.steps:
-            log(f"smoothing step {step}/{settings.steps} loss {running:.4f} ({time.perf_counter() - started:.0f} s)")
-    module.eval()
+        return F.l1_loss(module(low, stylized, high), target)
+
+    optimise(
+        module,
+        loss_at,
+        steps=settings.steps,
+        learning_rate=settings.learning_rate,
+        name="smoothing",
+        log=log,
+        log_every=100,
+    )
     after = {scale: evaluate(module, batches) for scale, batches in validation.items()}
     for scale in validation:
         log(
