@@ -47,15 +47,20 @@ def box_mean(x: torch.Tensor, radius: int) -> torch.Tensor:
     return sums / (rows * cols)
 
 
+def box_mean_plane(plane: np.ndarray, radius: int, out: np.ndarray | None = None) -> np.ndarray:
+    """box_mean for one HxW float32 array, with OpenCV (windows shrinking at the borders too)."""
+    size = (2 * radius + 1, 2 * radius + 1)
+    out = cv2.boxFilter(plane, -1, size, dst=out, normalize=False, borderType=cv2.BORDER_CONSTANT)
+    out *= inverse_window_counts(plane.shape[0], plane.shape[1], radius)
+    return out
+
+
 def _box_mean_opencv(x: torch.Tensor, radius: int) -> torch.Tensor:
     batch, channels, height, width = x.shape
     planes = x.detach().contiguous().numpy().reshape(batch * channels, height, width)
-    size = (2 * radius + 1, 2 * radius + 1)
-    inverse = inverse_window_counts(height, width, radius)
     out = np.empty_like(planes)
     for i, plane in enumerate(planes):
-        cv2.boxFilter(plane, -1, size, dst=out[i], normalize=False, borderType=cv2.BORDER_CONSTANT)
-        out[i] *= inverse
+        box_mean_plane(plane, radius, out=out[i])
     return torch.from_numpy(out).view(batch, channels, height, width)
 
 

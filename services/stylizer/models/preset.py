@@ -37,7 +37,7 @@ from torch import nn
 from services.stylizer.models.base import StyleModel
 from services.stylizer.models.colour_transfer import mean_cov, mkl_transform
 from services.stylizer.models.registry import register_model
-from services.stylizer.upsample import box_mean, inverse_window_counts
+from services.stylizer.upsample import box_mean, box_mean_plane
 from services.stylizer.weight_files import load_weight_file, shipped_weights
 
 FORMAT = "mvstylizer-preset-v1"
@@ -241,13 +241,6 @@ def detail_radius(size: tuple[int, int] | torch.Size, fraction: float) -> int:
     return max(1, round(max(size) * fraction))
 
 
-def _box_mean_image(image: np.ndarray, radius: int) -> np.ndarray:
-    """OpenCV box mean with windows shrinking at the borders (the same as upsample.box_mean)."""
-    size = (2 * radius + 1, 2 * radius + 1)
-    sums = cv2.boxFilter(image, -1, size, normalize=False, borderType=cv2.BORDER_CONSTANT)
-    return sums * inverse_window_counts(image.shape[0], image.shape[1], radius)
-
-
 def fine_detail_image(rgb: np.ndarray, radius: int, eps: float, subsample: int | None = None) -> np.ndarray:
     """HxWx3 uint8 -> HxW float32: fine_detail() for one image, with OpenCV.
 
@@ -263,11 +256,11 @@ def fine_detail_image(rgb: np.ndarray, radius: int, eps: float, subsample: int |
         size = (max(1, width // subsample), max(1, height // subsample))
         small = cv2.resize(luma, size, interpolation=cv2.INTER_AREA)
     small_radius = max(1, round(radius / subsample))
-    mean = _box_mean_image(small, small_radius)
-    variance = np.maximum(_box_mean_image(small * small, small_radius) - mean * mean, 0.0)
+    mean = box_mean_plane(small, small_radius)
+    variance = np.maximum(box_mean_plane(small * small, small_radius) - mean * mean, 0.0)
     gain = variance / (variance + eps)
-    gain_mean = _box_mean_image(gain, small_radius)
-    offset_mean = _box_mean_image(mean - gain * mean, small_radius)
+    gain_mean = box_mean_plane(gain, small_radius)
+    offset_mean = box_mean_plane(mean - gain * mean, small_radius)
     if subsample > 1:
         gain_mean = cv2.resize(gain_mean, (width, height), interpolation=cv2.INTER_LINEAR)
         offset_mean = cv2.resize(offset_mean, (width, height), interpolation=cv2.INTER_LINEAR)
@@ -277,9 +270,14 @@ def fine_detail_image(rgb: np.ndarray, radius: int, eps: float, subsample: int |
 _LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
 
 
+def luminance(images: torch.Tensor) -> torch.Tensor:
+    """Bx3xHxW -> Bx1xHxW, with the weights of OpenCV's RGB2GRAY (which the detail step uses at 1080p)."""
+    return (images * _LUMA.to(images)).sum(dim=1, keepdim=True)
+
+
 def fine_detail(images: torch.Tensor, radius: int, eps: float) -> torch.Tensor:
     """Bx3xHxW -> Bx1xHxW luminance minus its edge-preserving (self-guided filter) base layer."""
-    luma = (images * _LUMA.to(images)).sum(dim=1, keepdim=True)
+    luma = luminance(images)
     mean = box_mean(luma, radius)
     variance = (box_mean(luma * luma, radius) - mean * mean).clamp_min(0.0)
     gain = variance / (variance + eps)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from services.stylizer.models.preset import PresetConfig, PresetStyle, PresetStylizer
+from services.stylizer.models.preset import PresetConfig, PresetStyle, PresetStylizer, luminance
 from services.stylizer.train.data import random_crop
 from services.stylizer.train.grades import RandomGrade
 from services.stylizer.train.loop import optimise
@@ -47,12 +47,9 @@ def make_batch(
     return content_grade.apply(crops), style_grade.apply(style_crops), style_grade.apply(crops)
 
 
-_LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
-
-
 def gradient_magnitude(images: torch.Tensor) -> torch.Tensor:
     """Bx3xHxW -> Bx1x(H-1)x(W-1) magnitude of the grey image's finite-difference gradient."""
-    grey = (images * _LUMA).sum(dim=1, keepdim=True)
+    grey = luminance(images)
     dx = grey[:, :, :-1, 1:] - grey[:, :, :-1, :-1]
     dy = grey[:, :, 1:, :-1] - grey[:, :, :-1, :-1]
     return torch.sqrt(dx * dx + dy * dy + 1e-8)
