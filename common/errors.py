@@ -35,10 +35,10 @@ class LimitExceededError(MvStylizerError):
     status_code = grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
-class OverloadedError(MvStylizerError):
-    """The service cannot take more work right now."""
+class ServerBusyError(LimitExceededError):
+    """Too much work queued on this server right now; the same request may succeed later or elsewhere."""
 
-    status_code = grpc.StatusCode.UNAVAILABLE
+    retry_after_ms = 100
 
 
 class WeightsError(MvStylizerError):

@@ -40,8 +40,15 @@ async def set_serving(health_servicer: health.aio.HealthServicer, service_names:
         await health_servicer.set(name, status)
 
 
+# Trailing metadata on a refusal that is worth retrying (a busy server): milliseconds to wait first.
+RETRY_AFTER_KEY = "mvs-retry-after-ms"
+
+
 async def abort_with(context: grpc.aio.ServicerContext, error: MvStylizerError) -> None:
-    """End the call with the status code the error class maps to."""
+    """End the call with the status code the error class maps to (and a retry hint when it has one)."""
+    retry_after_ms = getattr(error, "retry_after_ms", None)
+    if retry_after_ms is not None:
+        context.set_trailing_metadata(((RETRY_AFTER_KEY, str(retry_after_ms)),))
     await context.abort(error.status_code, str(error))
 
 

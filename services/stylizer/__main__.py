@@ -8,7 +8,7 @@ import os
 import sys
 
 from common.auth import resolve_token
-from common.errors import MvStylizerError
+from common.errors import InvalidInputError, MvStylizerError
 from common.serving import (
     add_service_flags,
     announce_listening,
@@ -17,6 +17,7 @@ from common.serving import (
     set_serving,
 )
 from common.tls import server_tls_from_flags
+from services.stylizer.batcher import BatchSettings
 from services.stylizer.metrics import StylizerMetrics
 from services.stylizer.models import DEFAULT_MODEL, list_models
 from services.stylizer.server import SERVICE_NAME, create_server
@@ -51,7 +52,37 @@ def build_parser() -> argparse.ArgumentParser:
         default=int(env("MVS_METRICS_PORT", "-1")),
         help="serve Prometheus metrics at http://HOST:PORT/metrics (0 picks a free port; default: off)",
     )
+    batching = parser.add_argument_group("batching of key frames across sessions")
+    batching.add_argument(
+        "--max-batch", type=int, default=int(env("MVS_MAX_BATCH", "8")), help="key frames per batch (1: no batching)"
+    )
+    batching.add_argument(
+        "--max-batch-delay-ms",
+        type=float,
+        default=float(env("MVS_MAX_BATCH_DELAY_MS", "2")),
+        help="longest a key frame waits for a batch to fill",
+    )
+    batching.add_argument(
+        "--max-queue",
+        type=int,
+        default=int(env("MVS_MAX_QUEUE", "64")),
+        help="key frames waiting across all sessions before new ones are refused with RESOURCE_EXHAUSTED",
+    )
+    batching.add_argument(
+        "--workers",
+        type=int,
+        default=int(env("MVS_WORKERS", "0")),
+        help="threads running a batch's key frames (0: one per core on the CPU, 1 on a GPU)",
+    )
     return parser
+
+
+def batch_settings(args: argparse.Namespace) -> BatchSettings:
+    workers = args.workers or (0 if args.device == "cpu" else 1)
+    try:
+        return BatchSettings(args.max_batch, args.max_batch_delay_ms / 1e3, args.max_queue, workers)
+    except ValueError as error:
+        raise InvalidInputError(str(error)) from None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -85,6 +116,7 @@ async def _serve(args: argparse.Namespace, weights: dict[str, str]) -> None:
         auth_token=resolve_token(args.auth_token_file),
         tls=server_tls_from_flags(args.tls_cert, args.tls_key, args.tls_client_ca),
         metrics=metrics,
+        batching=batch_settings(args),
     )
     if args.metrics_port >= 0:
         bound_metrics_port = metrics.serve(args.host, args.metrics_port)

@@ -7,7 +7,6 @@ import itertools
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import torch
@@ -19,6 +18,7 @@ from common.imagecodec import DEFAULT_JPEG_QUALITY, decode_image, encode_image
 from common.serving import abort_with, add_health_and_reflection, bind
 from common.tls import ServerTls
 from protos.mvstylizer.v1 import media_pb2, stylizer_pb2, stylizer_pb2_grpc
+from services.stylizer.batcher import BatchSettings, KeyFrameBatcher
 from services.stylizer.metrics import StylizerMetrics
 from services.stylizer.models import DEFAULT_MODEL, StyleModel, get_model, get_model_spec, list_models
 from services.stylizer.pipeline import StylizationSession, StylizeSettings
@@ -75,6 +75,7 @@ class StylizerServicer(stylizer_pb2_grpc.StylizerServicer):
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         metrics: StylizerMetrics | None = None,
         style_cache_entries: int = DEFAULT_STYLE_CACHE_ENTRIES,
+        batching: BatchSettings | None = None,
     ):
         get_model_spec(default_model)  # fail at start-up, not on the first session
         self.default_model = default_model
@@ -85,9 +86,10 @@ class StylizerServicer(stylizer_pb2_grpc.StylizerServicer):
         self.max_in_flight = max_in_flight
         self.metrics = metrics or StylizerMetrics()
         self.style_cache = StyleCache(style_cache_entries)
-        # The model runs on one thread at a time: torch already uses every core
-        # inside an operation, so more threads would only contend.
-        self._compute = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stylize")
+        if batching is None and device.type != "cpu":
+            # One accelerator: its key frames run one after another; batches still form under load.
+            batching = BatchSettings(workers=1)
+        self.batcher = KeyFrameBatcher(batching, self.metrics)
         self._session_ids = itertools.count(1)
 
     async def ListModels(self, request, context):
@@ -120,7 +122,7 @@ class StylizerServicer(stylizer_pb2_grpc.StylizerServicer):
             self.metrics.active_sessions.inc()
             opened = True
             start = time.perf_counter()
-            session, model_name, long_side = await loop.run_in_executor(self._compute, self._open_session, first.config)
+            session, model_name, long_side = await loop.run_in_executor(None, self._open_session, first.config)
             config = first.config
             encoding = config.response_encoding or media_pb2.FRAME_ENCODING_JPEG
             quality = config.jpeg_quality or DEFAULT_JPEG_QUALITY
@@ -202,35 +204,23 @@ class StylizerServicer(stylizer_pb2_grpc.StylizerServicer):
         received = time.perf_counter()
         content = await loop.run_in_executor(None, decode_image, key_frame.image)
         decoded = time.perf_counter()
-        started: list[float] = []
-
-        def compute():
-            started.append(time.perf_counter())
-            self.metrics.queue_depth.dec()
-            return session.stylize(content)
-
-        self.metrics.queue_depth.inc()
-        try:
-            stylized = await loop.run_in_executor(self._compute, compute)
-        except asyncio.CancelledError:
-            if not started:  # cancelled while still queued
-                self.metrics.queue_depth.dec()
-            raise
+        done_by_batch = await self.batcher.run(lambda: session.stylize(content))
+        stylized = done_by_batch.value
         computed = time.perf_counter()
-        self.metrics.batch_size.observe(1)  # one key frame per model call: no batching yet
+        queue_s = done_by_batch.queue_wait_s
         image = await loop.run_in_executor(None, encode_image, stylized, encoding, quality)
         done = time.perf_counter()
         self.metrics.key_frames.inc()
         self.metrics.latency.observe(done - received)
-        self.metrics.queue_wait.observe(started[0] - decoded)
+        self.metrics.queue_wait.observe(queue_s)
         return stylizer_pb2.StylizedKeyFrame(
             index=key_frame.index,
             pts=key_frame.pts,
             image=image,
             timings=media_pb2.Timings(
                 decode_ms=(decoded - received) * 1e3,
-                queue_ms=(started[0] - decoded) * 1e3,
-                compute_ms=(computed - started[0]) * 1e3,
+                queue_ms=queue_s * 1e3,
+                compute_ms=(computed - decoded) * 1e3 - queue_s * 1e3,
                 encode_ms=(done - computed) * 1e3,
                 total_ms=(done - received) * 1e3,
             ),
@@ -255,6 +245,7 @@ def create_server(
     auth_token: str | None = None,
     tls: ServerTls | None = None,
     metrics: StylizerMetrics | None = None,
+    batching: BatchSettings | None = None,
 ) -> tuple[grpc.aio.Server, int, object]:
     """Build (not start) the stylizer server; calls need `auth_token` when one is set.
 
@@ -271,6 +262,7 @@ def create_server(
         weights=weights,
         smoothing_weights=smoothing_weights,
         metrics=metrics,
+        batching=batching,
     )
     stylizer_pb2_grpc.add_StylizerServicer_to_server(servicer, server)
     health_servicer = add_health_and_reflection(server, [SERVICE_NAME])
