@@ -41,6 +41,12 @@ class ServerBusyError(LimitExceededError):
     retry_after_ms = 100
 
 
+class TooSlowError(MvStylizerError):
+    """The caller did not send what was expected in time."""
+
+    status_code = grpc.StatusCode.DEADLINE_EXCEEDED
+
+
 class WeightsError(MvStylizerError):
     """A weight file is missing or does not match its model."""
 

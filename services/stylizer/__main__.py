@@ -52,6 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=int(env("MVS_METRICS_PORT", "-1")),
         help="serve Prometheus metrics at http://HOST:PORT/metrics (0 picks a free port; default: off)",
     )
+    parser.add_argument(
+        "--config-timeout-seconds",
+        type=float,
+        default=float(env("MVS_CONFIG_TIMEOUT_SECONDS", "30")),
+        help="end streams that send no SessionConfig within this time (DEADLINE_EXCEEDED)",
+    )
     batching = parser.add_argument_group("batching of key frames across sessions")
     batching.add_argument(
         "--max-batch", type=int, default=int(env("MVS_MAX_BATCH", "8")), help="key frames per batch (1: no batching)"
@@ -117,6 +123,7 @@ async def _serve(args: argparse.Namespace, weights: dict[str, str]) -> None:
         tls=server_tls_from_flags(args.tls_cert, args.tls_key, args.tls_client_ca),
         metrics=metrics,
         batching=batch_settings(args),
+        config_timeout_s=args.config_timeout_seconds,
     )
     if args.metrics_port >= 0:
         bound_metrics_port = metrics.serve(args.host, args.metrics_port)

@@ -79,6 +79,7 @@ class KeyFrameBatcher:
         return len(self._queue)
 
     async def run(self, work: Callable[[], Any]) -> BatchResult:
+        self._drop_abandoned()
         if len(self._queue) >= self.settings.max_queue:
             raise ServerBusyError(f"server busy: {len(self._queue)} key frames queued; retry later")
         loop = asyncio.get_running_loop()

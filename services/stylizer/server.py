@@ -12,7 +12,7 @@ import grpc
 import torch
 
 from common.auth import server_interceptors
-from common.errors import BadStyleError, CorruptImageError, InvalidInputError, MvStylizerError
+from common.errors import BadStyleError, CorruptImageError, InvalidInputError, MvStylizerError, TooSlowError
 from common.grpc_options import DEFAULT_MAX_MESSAGE_BYTES, message_size_options
 from common.imagecodec import DEFAULT_JPEG_QUALITY, decode_image, encode_image
 from common.serving import abort_with, add_health_and_reflection, bind
@@ -34,6 +34,8 @@ SERVICE_NAME = stylizer_pb2.DESCRIPTOR.services_by_name["Stylizer"].full_name
 DEFAULT_STYLE_CACHE_ENTRIES = 64
 # Key frames of one stream decoded/stylized ahead of the one being answered.
 DEFAULT_MAX_IN_FLIGHT = 4
+# A stream that has sent no SessionConfig by then is ended (it would hold a session slot for nothing).
+DEFAULT_CONFIG_TIMEOUT_S = 30.0
 _END = object()
 
 
@@ -76,6 +78,7 @@ class StylizerServicer(stylizer_pb2_grpc.StylizerServicer):
         metrics: StylizerMetrics | None = None,
         style_cache_entries: int = DEFAULT_STYLE_CACHE_ENTRIES,
         batching: BatchSettings | None = None,
+        config_timeout_s: float = DEFAULT_CONFIG_TIMEOUT_S,
     ):
         get_model_spec(default_model)  # fail at start-up, not on the first session
         self.default_model = default_model
@@ -84,6 +87,7 @@ class StylizerServicer(stylizer_pb2_grpc.StylizerServicer):
         for name in {default_model, *(weights or {})}:
             self.pool.get(name)
         self.max_in_flight = max_in_flight
+        self.config_timeout_s = config_timeout_s
         self.metrics = metrics or StylizerMetrics()
         self.style_cache = StyleCache(style_cache_entries)
         if batching is None and device.type != "cpu":
@@ -112,7 +116,10 @@ class StylizerServicer(stylizer_pb2_grpc.StylizerServicer):
         opened = False
         pending: asyncio.Queue = asyncio.Queue(maxsize=self.max_in_flight)
         try:
-            first = await _first_request(request_iterator)
+            try:
+                first = await asyncio.wait_for(_first_request(request_iterator), self.config_timeout_s)
+            except TimeoutError:
+                raise TooSlowError(f"no SessionConfig within {self.config_timeout_s:g}s") from None
             if first is None:
                 return
             if first.WhichOneof("kind") != "config":
@@ -246,6 +253,7 @@ def create_server(
     tls: ServerTls | None = None,
     metrics: StylizerMetrics | None = None,
     batching: BatchSettings | None = None,
+    config_timeout_s: float = DEFAULT_CONFIG_TIMEOUT_S,
 ) -> tuple[grpc.aio.Server, int, object]:
     """Build (not start) the stylizer server; calls need `auth_token` when one is set.
 
@@ -263,6 +271,7 @@ def create_server(
         smoothing_weights=smoothing_weights,
         metrics=metrics,
         batching=batching,
+        config_timeout_s=config_timeout_s,
     )
     stylizer_pb2_grpc.add_StylizerServicer_to_server(servicer, server)
     health_servicer = add_health_and_reflection(server, [SERVICE_NAME])
