@@ -261,9 +261,7 @@ def create_server(
     torch_device = torch.device(device)
     if torch_device.type == "cuda" and not torch.cuda.is_available():
         raise InvalidInputError("--device cuda asked for, but no CUDA device is available")
-    server = grpc.aio.server(
-        options=message_size_options(max_message_bytes), interceptors=server_interceptors(auth_token)
-    )
+    # Models and weights first: a bad file fails before anything else is set up.
     servicer = StylizerServicer(
         device=torch_device,
         default_model=default_model,
@@ -272,6 +270,9 @@ def create_server(
         metrics=metrics,
         batching=batching,
         config_timeout_s=config_timeout_s,
+    )
+    server = grpc.aio.server(
+        options=message_size_options(max_message_bytes), interceptors=server_interceptors(auth_token)
     )
     stylizer_pb2_grpc.add_StylizerServicer_to_server(servicer, server)
     health_servicer = add_health_and_reflection(server, [SERVICE_NAME])
