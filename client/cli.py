@@ -42,7 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     def add_services(sub: argparse.ArgumentParser, video: bool) -> None:
         sub.add_argument("-v", "--verbose", action="store_true", help="log details (and tracebacks) to stderr")
-        sub.add_argument("--stylizer", help="stylizer gRPC target (default: start one on loopback)")
+        sub.add_argument(
+            "--stylizer",
+            help="stylizer gRPC target: HOST:PORT, ipv4:HOST:PORT,HOST:PORT or dns:///NAME:PORT (sessions are "
+            "spread round-robin over replicas; a lost one is replaced mid-video); default: start one on loopback",
+        )
         if video:
             sub.add_argument(
                 "--interpolator",

@@ -228,6 +228,8 @@ def stylize_video(
         "wall_seconds": round(result.wall_seconds, 4),
         "fps": round(result.frames_out / result.wall_seconds, 3) if result.wall_seconds else 0.0,
         "stylizer_server_ms_mean": round(sum(server_ms) / max(1, len(server_ms)), 3),
+        "stylizer_reconnects": stylizer.reconnects,
+        "stylizer_server": stylizer.ready.server_id,
     }
 
 

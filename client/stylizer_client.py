@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import queue
 import threading
+import time
 from dataclasses import dataclass
 
 import grpc
 import numpy as np
 
 from common.auth import with_token
+from common.errors import RETRY_AFTER_KEY
 from common.grpc_options import DEFAULT_MAX_MESSAGE_BYTES, message_size_options
 from common.imagecodec import DEFAULT_JPEG_QUALITY, JPEG, decode_image, encode_image
 from common.tls import ClientTls
 from protos.mvstylizer.v1 import media_pb2, stylizer_pb2, stylizer_pb2_grpc
 
+log = logging.getLogger(__name__)
 _CLOSE = object()
+# Sessions spread over every address a target resolves to (replicas), not pinned to the first.
+ROUND_ROBIN = ("grpc.service_config", json.dumps({"loadBalancingConfig": [{"round_robin": {}}]}))
 
 
 @dataclass
@@ -36,9 +43,10 @@ def open_channel(
     token: str | None = None,
     tls: ClientTls | None = None,
 ) -> grpc.Channel:
-    """A channel to any gRPC target string, with the shared message limits (TLS and a bearer token
-    when given)."""
-    options = message_size_options(max_message_bytes)
+    """A channel to any gRPC target string (`host:port`, `ipv4:a:p,b:q`, `dns:///name:port`...), with
+    round-robin over the addresses it resolves to, the shared message limits, and TLS and a bearer
+    token when given."""
+    options = [*message_size_options(max_message_bytes), ROUND_ROBIN]
     if tls is None:
         return with_token(grpc.insecure_channel(target, options=options), token)
     if tls.server_name:
@@ -50,43 +58,72 @@ def wait_for_ready(channel: grpc.Channel, timeout: float) -> None:
     grpc.channel_ready_future(channel).result(timeout=timeout)
 
 
+@dataclass(frozen=True)
+class ReconnectPolicy:
+    """How a session survives a lost stream: it opens a new one (on another replica when the
+    target names several), re-sends its config and every key frame not yet answered."""
+
+    timeout_s: float = 30.0  # give up when no stream could be opened for this long
+    first_backoff_s: float = 0.1
+    max_backoff_s: float = 2.0
+
+
+def retry_delay(error: grpc.RpcError) -> float | None:
+    """Seconds to wait before retrying after `error`, or None when retrying cannot help."""
+    code = error.code()
+    if code == grpc.StatusCode.UNAVAILABLE:  # server gone, restarting or draining
+        return 0.0
+    hint = dict(error.trailing_metadata() or ()).get(RETRY_AFTER_KEY)
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED and hint is not None:  # busy, not too big
+        return int(hint) / 1e3
+    return None
+
+
 class StylizerSession:
     """Sends key frames, receives stylized key frames by index.
 
     `submit` blocks while `max_in_flight` key frames await an answer (backpressure);
-    `result` blocks until the stylized frame for an index has arrived.
+    `result` blocks until the stylized frame for an index has arrived. When the stream
+    breaks in a way a retry can mend (UNAVAILABLE, or a busy server's RESOURCE_EXHAUSTED),
+    a new stream is opened on the same channel (gRPC's round-robin picks a live replica),
+    with the config and the unanswered key frames sent again, in order.
     """
 
-    def __init__(self, channel: grpc.Channel, style: media_pb2.EncodedImage, options: StylizerOptions):
+    def __init__(
+        self,
+        channel: grpc.Channel,
+        style: media_pb2.EncodedImage,
+        options: StylizerOptions,
+        reconnect: ReconnectPolicy | None = None,
+    ):
         self.options = options
-        self._requests: queue.Queue = queue.Queue()
+        self.reconnect = reconnect or ReconnectPolicy()
+        self.reconnects = 0
+        self._stub = stylizer_pb2_grpc.StylizerStub(channel)
+        self._channel = channel
         self._slots = threading.Semaphore(options.max_in_flight)
         self._results: dict[int, np.ndarray] = {}
+        self._unanswered: dict[int, stylizer_pb2.StylizeRequest] = {}  # in sending order
         self._timings: list[float] = []
         self._error: BaseException | None = None
         self._done = False
+        self._closing = False
+        self._cancelled = False
         self._cond = threading.Condition()
-        stub = stylizer_pb2_grpc.StylizerStub(channel)
-        config = stylizer_pb2.SessionConfig(
-            style=style,
-            model=options.model,
-            work_long_side=options.work_long_side,
-            output_width=options.output_width,
-            output_height=options.output_height,
-            response_encoding=options.encoding,
-            jpeg_quality=options.jpeg_quality,
-            client_label=options.label,
+        self._config = stylizer_pb2.StylizeRequest(
+            config=stylizer_pb2.SessionConfig(
+                style=style,
+                model=options.model,
+                work_long_side=options.work_long_side,
+                output_width=options.output_width,
+                output_height=options.output_height,
+                response_encoding=options.encoding,
+                jpeg_quality=options.jpeg_quality,
+                client_label=options.label,
+            )
         )
-        self._requests.put(stylizer_pb2.StylizeRequest(config=config))
-        self._call = stub.Stylize(self._request_stream())
-        try:
-            first = next(self._call)
-        except grpc.RpcError as error:
-            self._requests.put(_CLOSE)
-            raise StylizerStreamError(error) from None
-        if first.WhichOneof("kind") != "ready":
-            raise RuntimeError("stylizer did not answer the session config with SessionReady")
-        self.ready = first.ready
+        self._requests: queue.Queue = queue.Queue()
+        self._call, self.ready = self._open_with_retries(wait_ready=False)
         self._receiver = threading.Thread(target=self._receive, name="stylizer-recv", daemon=True)
         self._receiver.start()
 
@@ -95,9 +132,10 @@ class StylizerSession:
             self._raise_if_failed()
         self._raise_if_failed()
         image = encode_image(rgb, self.options.encoding, self.options.jpeg_quality or DEFAULT_JPEG_QUALITY)
-        self._requests.put(
-            stylizer_pb2.StylizeRequest(key_frame=stylizer_pb2.KeyFrame(index=index, pts=pts, image=image))
-        )
+        request = stylizer_pb2.StylizeRequest(key_frame=stylizer_pb2.KeyFrame(index=index, pts=pts, image=image))
+        with self._cond:
+            self._unanswered[index] = request
+            self._requests.put(request)
 
     def result(self, index: int, timeout: float | None = None) -> np.ndarray:
         """The stylized key frame `index` (removed from the session once taken)."""
@@ -118,30 +156,92 @@ class StylizerSession:
 
     def close(self) -> None:
         """Half-close the stream and wait for outstanding answers."""
-        self._requests.put(_CLOSE)
+        with self._cond:
+            self._closing = True
+            self._requests.put(_CLOSE)
         self._receiver.join()
 
     def cancel(self) -> None:
+        with self._cond:
+            self._cancelled = True
+            self._requests.put(_CLOSE)
         self._call.cancel()
-        self._requests.put(_CLOSE)
 
-    def _request_stream(self):
-        while (item := self._requests.get()) is not _CLOSE:
-            yield item
+    def _open_stream(self):
+        """A new stream carrying the config, then every unanswered key frame; its SessionReady."""
+        with self._cond:
+            self._requests.put(_CLOSE)  # ends the previous stream's request iterator, if any
+            requests: queue.Queue = queue.Queue()
+            requests.put(self._config)
+            for request in self._unanswered.values():
+                requests.put(request)
+            if self._closing or self._cancelled:
+                requests.put(_CLOSE)
+            self._requests = requests
+        call = self._stub.Stylize(_drain(requests), wait_for_ready=True)
+        try:
+            first = next(call)
+        except grpc.RpcError:
+            requests.put(_CLOSE)
+            raise
+        if first.WhichOneof("kind") != "ready":
+            call.cancel()
+            raise RuntimeError("stylizer did not answer the session config with SessionReady")
+        return call, first.ready
+
+    def _open_with_retries(self, wait_ready: bool = True):
+        deadline = time.monotonic() + self.reconnect.timeout_s
+        backoff = self.reconnect.first_backoff_s
+        while True:
+            try:
+                if wait_ready:
+                    left = deadline - time.monotonic()
+                    grpc.channel_ready_future(self._channel).result(timeout=max(left, 0.0))
+                return self._open_stream()
+            except grpc.FutureTimeoutError:
+                raise StylizerUnreachableError(f"no stylizer reachable for {self.reconnect.timeout_s:g}s") from None
+            except grpc.RpcError as error:
+                delay = retry_delay(error)
+                if delay is None or self._cancelled or time.monotonic() + delay > deadline:
+                    raise StylizerStreamError(error) from None
+                log.info("stylizer stream could not open (%s); retrying", error.code().name)
+                time.sleep(max(delay, backoff))
+                backoff = min(backoff * 2, self.reconnect.max_backoff_s)
 
     def _receive(self) -> None:
         try:
-            for response in self._call:
-                frame = response.key_frame
-                rgb = decode_image(frame.image)
-                with self._cond:
-                    self._results[frame.index] = rgb
-                    self._timings.append(frame.timings.total_ms)
-                    self._cond.notify_all()
-                self._slots.release()
+            while True:
+                try:
+                    for response in self._call:
+                        frame = response.key_frame
+                        rgb = decode_image(frame.image)
+                        with self._cond:
+                            if self._unanswered.pop(frame.index, None) is None:
+                                continue  # answered already, before a reconnection
+                            self._results[frame.index] = rgb
+                            self._timings.append(frame.timings.total_ms)
+                            self._cond.notify_all()
+                        self._slots.release()
+                    return
+                except grpc.RpcError as error:
+                    if self._cancelled or retry_delay(error) is None:
+                        raise
+                    log.warning(
+                        "stylizer stream lost (%s: %s); reconnecting with %d key frames to re-send",
+                        error.code().name,
+                        error.details(),
+                        len(self._unanswered),
+                    )
+                    time.sleep(retry_delay(error))
+                    self._call, self.ready = self._open_with_retries()
+                    self.reconnects += 1
         except grpc.RpcError as error:
             with self._cond:
                 self._error = StylizerStreamError(error)
+                self._cond.notify_all()
+        except Exception as error:  # a failed reconnection, a bad answer
+            with self._cond:
+                self._error = error
                 self._cond.notify_all()
         finally:
             with self._cond:
@@ -155,6 +255,15 @@ class StylizerSession:
             raise self._error
         if self._done:
             raise RuntimeError("stylizer stream has ended")
+
+
+def _drain(requests: queue.Queue):
+    while (item := requests.get()) is not _CLOSE:
+        yield item
+
+
+class StylizerUnreachableError(ConnectionError):
+    """No stylizer could be reached within the reconnection timeout."""
 
 
 class StylizerStreamError(RuntimeError):

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import grpc
 
+# Trailing metadata on a refusal that is worth retrying (a busy server): milliseconds to wait first.
+RETRY_AFTER_KEY = "mvs-retry-after-ms"
+
 
 class MvStylizerError(Exception):
     """Base of every error the system raises on purpose."""

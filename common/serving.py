@@ -15,7 +15,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from common.errors import MvStylizerError
+from common.errors import RETRY_AFTER_KEY, MvStylizerError
 from common.grpc_options import DEFAULT_MAX_MESSAGE_BYTES
 from common.tls import add_tls_flags
 
@@ -38,10 +38,6 @@ async def set_serving(health_servicer: health.aio.HealthServicer, service_names:
     status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
     for name in ["", *service_names]:
         await health_servicer.set(name, status)
-
-
-# Trailing metadata on a refusal that is worth retrying (a busy server): milliseconds to wait first.
-RETRY_AFTER_KEY = "mvs-retry-after-ms"
 
 
 async def abort_with(context: grpc.aio.ServicerContext, error: MvStylizerError) -> None:

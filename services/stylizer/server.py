@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
+import socket
 import threading
 import time
 
@@ -37,6 +39,7 @@ DEFAULT_MAX_IN_FLIGHT = 4
 # A stream that has sent no SessionConfig by then is ended (it would hold a session slot for nothing).
 DEFAULT_CONFIG_TIMEOUT_S = 30.0
 _END = object()
+SERVER_ID = f"{socket.gethostname()}:{os.getpid()}"
 
 
 class ModelPool:
@@ -142,6 +145,7 @@ class StylizerServicer(stylizer_pb2_grpc.StylizerServicer):
                     model=model_name,
                     work_long_side=long_side,
                     style_encode_ms=(time.perf_counter() - start) * 1e3,
+                    server_id=SERVER_ID,
                 )
             )
 

@@ -46,16 +46,18 @@ class StylizeRequest(_message.Message):
     def __init__(self, config: _Optional[_Union[SessionConfig, _Mapping]] = ..., key_frame: _Optional[_Union[KeyFrame, _Mapping]] = ...) -> None: ...
 
 class SessionReady(_message.Message):
-    __slots__ = ("session_id", "model", "work_long_side", "style_encode_ms")
+    __slots__ = ("session_id", "model", "work_long_side", "style_encode_ms", "server_id")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     WORK_LONG_SIDE_FIELD_NUMBER: _ClassVar[int]
     STYLE_ENCODE_MS_FIELD_NUMBER: _ClassVar[int]
+    SERVER_ID_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     model: str
     work_long_side: int
     style_encode_ms: float
-    def __init__(self, session_id: _Optional[str] = ..., model: _Optional[str] = ..., work_long_side: _Optional[int] = ..., style_encode_ms: _Optional[float] = ...) -> None: ...
+    server_id: str
+    def __init__(self, session_id: _Optional[str] = ..., model: _Optional[str] = ..., work_long_side: _Optional[int] = ..., style_encode_ms: _Optional[float] = ..., server_id: _Optional[str] = ...) -> None: ...
 
 class StylizedKeyFrame(_message.Message):
     __slots__ = ("index", "pts", "image", "timings")
