@@ -205,3 +205,31 @@ def test_a_full_queue_answers_resource_exhausted_with_a_retry_hint():
         stream.close()
     finally:
         running.stop()
+
+
+def test_a_stream_past_its_deadline_takes_its_queued_work_with_it():
+    metrics = StylizerMetrics()
+
+    def factory(host, port):
+        settings = BatchSettings(max_batch=1, max_delay_s=0.0, workers=1)
+        return create_server(host, port, batching=settings, metrics=metrics)
+
+    def batches_run() -> float:
+        return next(s.value for m in metrics.registry.collect() for s in m.samples if s.name.endswith("size_sum"))
+
+    running = ServerThread(factory, SERVICE_NAME)
+    try:
+        frame = encode_image(moving_square_frame(0, width=1920, height=1080), JPEG)
+        requests = [stylizer_pb2.StylizeRequest(config=config()), *(key_frame(i, frame) for i in range(12))]
+        with grpc.insecure_channel(running.address, options=message_size_options()) as channel:
+            call = stylizer_pb2_grpc.StylizerStub(channel).Stylize(iter(requests), timeout=0.4)
+            with pytest.raises(grpc.RpcError) as failure:
+                list(call)
+        assert failure.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        time.sleep(0.25)  # the key frame running at the deadline may finish; queued ones must not start
+        settled = batches_run()
+        time.sleep(1.0)
+        # Nothing more runs for the expired stream, and not all of its key frames ever ran.
+        assert batches_run() == settled < 12
+    finally:
+        running.stop()
