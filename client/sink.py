@@ -64,6 +64,7 @@ class VideoSink:
         audio_from: str | None = None,
         crf: int = 18,
         preset: str = "veryfast",
+        tune: str | None = None,
     ):
         self.path = path
         self.time_base = time_base
@@ -75,7 +76,7 @@ class VideoSink:
         self._stream.pix_fmt = "yuv420p" if even else "yuv444p"
         self._stream.time_base = time_base
         self._stream.codec_context.time_base = time_base
-        self._stream.options = {"crf": str(crf), "preset": preset}
+        self._stream.options = {"crf": str(crf), "preset": preset, **({"tune": tune} if tune else {})}
         self._audio: AudioPassthrough | None = None
         if audio_from is not None:
             try:

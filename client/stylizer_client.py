@@ -20,6 +20,9 @@ from common.tls import ClientTls
 from protos.mvstylizer.v1 import media_pb2, stylizer_pb2, stylizer_pb2_grpc
 
 log = logging.getLogger(__name__)
+# Try a lost server again within a second, not gRPC's default of up to two minutes: a restarted
+# edge server is back in use at once.
+FAST_RECONNECT = [("grpc.initial_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 1000)]
 _CLOSE = object()
 # Sessions spread over every address a target resolves to (replicas), not pinned to the first.
 ROUND_ROBIN = ("grpc.service_config", json.dumps({"loadBalancingConfig": [{"round_robin": {}}]}))
@@ -46,7 +49,7 @@ def open_channel(
     """A channel to any gRPC target string (`host:port`, `ipv4:a:p,b:q`, `dns:///name:port`...), with
     round-robin over the addresses it resolves to, the shared message limits, and TLS and a bearer
     token when given."""
-    options = [*message_size_options(max_message_bytes), ROUND_ROBIN]
+    options = [*message_size_options(max_message_bytes), ROUND_ROBIN, *FAST_RECONNECT]
     if tls is None:
         return with_token(grpc.insecure_channel(target, options=options), token)
     if tls.server_name:
@@ -66,6 +69,8 @@ class ReconnectPolicy:
     timeout_s: float = 30.0  # give up when no stream could be opened for this long
     first_backoff_s: float = 0.1
     max_backoff_s: float = 2.0
+    # Live video has no use for stale key frames: False forgets them instead of re-sending them.
+    resend_unanswered: bool = True
 
 
 def retry_delay(error: grpc.RpcError) -> float | None:
@@ -99,6 +104,8 @@ class StylizerSession:
         self.options = options
         self.reconnect = reconnect or ReconnectPolicy()
         self.reconnects = 0
+        self.connected = False  # a stream is open (False while reconnecting)
+        self.abandoned: list[int] = []  # key frames given up on at a reconnection (resend_unanswered=False)
         self._stub = stylizer_pb2_grpc.StylizerStub(channel)
         self._channel = channel
         self._slots = threading.Semaphore(options.max_in_flight)
@@ -124,6 +131,7 @@ class StylizerSession:
         )
         self._requests: queue.Queue = queue.Queue()
         self._call, self.ready = self._open_with_retries(wait_ready=False)
+        self.connected = True
         self._receiver = threading.Thread(target=self._receive, name="stylizer-recv", daemon=True)
         self._receiver.start()
 
@@ -136,6 +144,30 @@ class StylizerSession:
         with self._cond:
             self._unanswered[index] = request
             self._requests.put(request)
+
+    def try_submit(self, index: int, pts: int, rgb: np.ndarray) -> bool:
+        """submit() without waiting: False (nothing sent) when max_in_flight key frames are unanswered
+        or the stream is down."""
+        if not self.connected or self._error is not None or self._done or not self._slots.acquire(blocking=False):
+            return False
+        image = encode_image(rgb, self.options.encoding, self.options.jpeg_quality or DEFAULT_JPEG_QUALITY)
+        request = stylizer_pb2.StylizeRequest(key_frame=stylizer_pb2.KeyFrame(index=index, pts=pts, image=image))
+        with self._cond:
+            self._unanswered[index] = request
+            self._requests.put(request)
+        return True
+
+    def take_results(self) -> list[tuple[int, np.ndarray]]:
+        """Every stylized key frame arrived and not yet taken, oldest first."""
+        with self._cond:
+            taken = sorted(self._results.items())
+            self._results.clear()
+            return taken
+
+    @property
+    def failed(self) -> BaseException | None:
+        """The error that ended the session for good, if any."""
+        return self._error
 
     def result(self, index: int, timeout: float | None = None) -> np.ndarray:
         """The stylized key frame `index` (removed from the session once taken)."""
@@ -173,6 +205,11 @@ class StylizerSession:
             self._requests.put(_CLOSE)  # ends the previous stream's request iterator, if any
             requests: queue.Queue = queue.Queue()
             requests.put(self._config)
+            if not self.reconnect.resend_unanswered:
+                self.abandoned.extend(self._unanswered)
+                for _ in self._unanswered:
+                    self._slots.release()
+                self._unanswered.clear()
             for request in self._unanswered.values():
                 requests.put(request)
             if self._closing or self._cancelled:
@@ -232,8 +269,10 @@ class StylizerSession:
                         error.details(),
                         len(self._unanswered),
                     )
+                    self.connected = False
                     time.sleep(retry_delay(error))
                     self._call, self.ready = self._open_with_retries()
+                    self.connected = True
                     self.reconnects += 1
         except grpc.RpcError as error:
             with self._cond:
@@ -244,6 +283,7 @@ class StylizerSession:
                 self._error = error
                 self._cond.notify_all()
         finally:
+            self.connected = False
             with self._cond:
                 self._done = True
                 self._cond.notify_all()

@@ -120,11 +120,25 @@ def load_image_file(path: str) -> tuple[media_pb2.EncodedImage, np.ndarray]:
             data = handle.read()
     except OSError as error:
         raise CorruptImageError(f"{path}: {error.strerror or error}") from error
+    return load_image_bytes(data, path)
+
+
+def load_image_bytes(
+    data: bytes, label: str = "image", max_pixels: int = DEFAULT_MAX_PIXELS
+) -> tuple[media_pb2.EncodedImage, np.ndarray]:
+    """Photo bytes in any format OpenCV reads, as a wire message and as RGB; JPEG and PNG keep
+    their bytes, others are re-encoded as PNG. A JPEG or PNG whose header claims more than
+    max_pixels is refused before decoding."""
+    size = encoded_size(data)
+    if size is not None and size[0] * size[1] > max_pixels:
+        raise LimitExceededError(f"{label}: image of {size[0]}x{size[1]} exceeds {max_pixels} pixels")
     bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
     if bgr is None:
-        raise CorruptImageError(f"{path}: not a readable image")
+        raise CorruptImageError(f"{label}: not a readable image")
+    if bgr.shape[0] * bgr.shape[1] > max_pixels:
+        raise LimitExceededError(f"{label}: image of {bgr.shape[1]}x{bgr.shape[0]} exceeds {max_pixels} pixels")
     rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    if encoded_size(data) is None:
+    if size is None:
         # Other formats (BMP, TIFF, WebP...) travel as PNG: the wire carries JPEG and PNG only.
         return encode_image(rgb, PNG), rgb
     encoding = PNG if data[:8] == _PNG_SIGNATURE else JPEG

@@ -1,0 +1,126 @@
+"""`python -m client live`: a camera, a paced file or a synthetic scene, stylized as it comes."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from client.capture import CameraSource, LiveSource, PacedFileSource, SyntheticSource
+from client.embedded import EmbeddedServices
+from client.jobs import ServiceOptions, check_output_path
+from client.live import LiveEngine, LiveOptions
+from client.live_link import StylizerLink
+from client.live_sinks import LiveFileSink
+from client.preview import PreviewServer, PreviewSink
+from client.stylizer_client import StylizerOptions, open_channel
+from common.errors import InvalidInputError
+from common.imagecodec import ENCODING_BY_NAME, load_image_file
+
+SYNTHETIC = "synthetic"
+
+
+@dataclass
+class LiveJob:
+    style: str
+    camera: int | None = None
+    source: str | None = None  # a video file, or SYNTHETIC
+    output: str | None = None
+    preview_port: int | None = None  # None: no preview page
+    seconds: float | None = None  # None: until the source ends or Ctrl-C
+    size: tuple[int, int] = (1280, 720)  # synthetic source only
+    fps: float = 30.0  # synthetic source only
+    services: ServiceOptions = field(default_factory=ServiceOptions)
+    options: LiveOptions = field(default_factory=LiveOptions)
+
+
+def open_source(job: LiveJob) -> LiveSource:
+    if job.camera is not None:
+        return CameraSource(job.camera, job.seconds)
+    if job.source == SYNTHETIC:
+        return SyntheticSource(job.size[0], job.size[1], job.fps, job.seconds)
+    if job.source:
+        if not Path(job.source).is_file():
+            raise InvalidInputError(f"{job.source}: no such file")
+        return PacedFileSource(job.source, job.seconds)
+    raise InvalidInputError("give --camera INDEX or --source FILE|synthetic")
+
+
+def run_live(job: LiveJob, on_started=None, stop: threading.Event | None = None) -> dict:
+    """Run until the source ends, `seconds` pass, `stop` is set or SIGINT; returns the metrics.
+
+    on_started(engine, preview_url or None) is called once everything runs (tests use it)."""
+    style_message, style_rgb = load_image_file(job.style)
+    if job.output:
+        check_output_path(job.output, [job.style, job.source or ""])
+    source = open_source(job)
+    opts = job.services
+    with EmbeddedServices(opts.stylizer, None, opts.stylizer_args(), need_interpolator=False) as services:
+        channel = open_channel(services.stylizer, token=opts.auth_token, tls=opts.tls_for(opts.stylizer))
+        link = StylizerLink(
+            channel,
+            style_message,
+            StylizerOptions(
+                model=opts.model,
+                work_long_side=opts.work_size,
+                encoding=ENCODING_BY_NAME[opts.wire_format],
+                max_in_flight=1,
+                label="live",
+            ),
+        )
+        sinks: list = []
+        file_sink = LiveFileSink(job.output, source.width, source.height, source.fps) if job.output else None
+        if file_sink is not None:
+            sinks.append(file_sink)
+        preview_sink = PreviewSink()
+        sinks.append(preview_sink)
+        engine = LiveEngine(source, link, style_rgb, sinks, job.options)
+        preview = None
+        watcher = _StopWatcher(engine, stop)
+        try:
+            if job.preview_port is not None:
+                preview = PreviewServer(preview_sink, engine.report, engine.change_style, port=job.preview_port)
+                preview.start()
+            if on_started is not None:
+                on_started(engine, preview.url if preview else None)
+            engine.run()
+            report = engine.report()
+        finally:
+            watcher.done()
+            if preview is not None:
+                preview.stop()
+            link.close()
+            channel.close()
+            if file_sink is not None:
+                file_sink.close()
+    return report
+
+
+class _StopWatcher:
+    """Stops the engine on SIGINT (main thread only) or when `stop` is set."""
+
+    def __init__(self, engine: LiveEngine, stop: threading.Event | None):
+        self._engine = engine
+        self._finished = threading.Event()
+        self._previous = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, lambda *_: engine.stop())
+        if stop is not None:
+            threading.Thread(target=self._watch, args=(stop,), daemon=True).start()
+
+    def _watch(self, stop: threading.Event) -> None:
+        while not self._finished.is_set():
+            if stop.wait(0.1):
+                self._engine.stop()
+                return
+
+    def done(self) -> None:
+        self._finished.set()
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def write_metrics(path: str, report: dict) -> None:
+    Path(path).write_text(json.dumps(report, indent=2) + "\n")

@@ -1,0 +1,124 @@
+"""Live mode: sources, every captured frame out once, the stylizer lost and back, the closed form."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from client.capture import FrameMailbox, PacedFileSource
+from client.jobs import ServiceOptions
+from client.live import LiveOptions, closed_form_transform, style_statistics
+from client.live_job import LiveJob, run_live
+from common.imagecodec import write_image_file
+from services.interpolator.core import apply_colour_transform
+from services.stylizer import server as stylizer_server
+from tests.media import decode_all, encode_clip, moving_square_frame, style_photo
+from tests.servers import ServerThread
+
+
+def warm_style(path) -> str:
+    write_image_file(str(path), style_photo())
+    return str(path)
+
+
+def test_mailbox_drops_the_oldest_frame_and_counts_it():
+    from client.capture import CapturedFrame
+
+    box = FrameMailbox(capacity=2)
+    for index in range(3):
+        box.put(CapturedFrame(index, np.zeros((2, 2, 3), np.uint8), 0.0, 0.0), "consumer behind")
+    assert box.dropped == {"consumer behind": 1}
+    assert [box.get(0).index, box.get(0).index] == [1, 2]
+    box.close()
+    assert box.get(0) is None and box.closed
+
+
+def test_paced_file_source_releases_frames_at_their_own_rate(tmp_path):
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(encode_clip([moving_square_frame(i) for i in range(15)], rate=30))
+    source = PacedFileSource(str(clip))
+    assert (source.width, source.height) == (96, 64) and source.fps == pytest.approx(30, rel=0.02)
+    source.start()
+    frames = []
+    while (frame := source.mailbox.get(timeout=5)) is not None:
+        frames.append(frame)
+    assert [f.index for f in frames] == list(range(15))
+    # 15 frames at 30 fps: the last is released about half a second after the first, not at once.
+    assert 0.4 <= frames[-1].captured_at - frames[0].captured_at <= 1.5
+    assert frames[-1].pts_s == pytest.approx(14 * 0.033, abs=1e-3)  # the clip ticks in whole milliseconds
+
+
+def test_closed_form_moves_the_colours_to_the_style():
+    rng = np.random.default_rng(0)
+    content = rng.integers(0, 255, (72, 128, 3), dtype=np.uint8)
+    style = np.zeros((60, 80, 3), np.uint8)
+    style[..., 0] = rng.integers(150, 250, (60, 80))  # reds
+    style[..., 2] = rng.integers(0, 40, (60, 80))
+    out = apply_colour_transform(content, closed_form_transform(content, style_statistics(style)))
+    assert abs(out[..., 0].mean() - style[..., 0].mean()) < 10
+    assert abs(out[..., 2].mean() - style[..., 2].mean()) < 10
+
+
+def test_every_captured_frame_comes_out_once_in_order(stylizer_address, tmp_path):
+    out = tmp_path / "live.mp4"
+    job = LiveJob(
+        style=warm_style(tmp_path / "style.png"),
+        source="synthetic",
+        size=(192, 108),
+        fps=30.0,
+        seconds=3.0,
+        output=str(out),
+        services=ServiceOptions(stylizer=stylizer_address),
+    )
+    report = run_live(job)
+    assert report["captured"] == 90
+    assert report["output"] == report["captured"] and report["dropped"] == 0
+    assert report["key_frames_answered"] > 0
+    assert report["frames_by_method"].get("interpolated", 0) > 0
+    assert report["latency_ms"]["p50"] is not None and report["latency_ms"]["p50"] > 0
+    frames, pts, _, _ = decode_all(str(out))
+    assert len(frames) == 90 and pts == sorted(pts) and len(set(pts)) == 90
+
+
+def test_frames_keep_coming_while_the_stylizer_is_away_and_full_quality_returns(tmp_path):
+    first = ServerThread(stylizer_server.create_server, stylizer_server.SERVICE_NAME)
+    port = first.port
+    events: dict = {}
+    engine_ready = threading.Event()
+
+    def started(engine, _url):
+        events["engine"] = engine
+        engine_ready.set()
+
+    job = LiveJob(
+        style=warm_style(tmp_path / "style.png"),
+        source="synthetic",
+        size=(192, 108),
+        fps=30.0,
+        seconds=7.0,
+        services=ServiceOptions(stylizer=f"127.0.0.1:{port}"),
+        options=LiveOptions(fallback_after_s=0.5),
+    )
+    result: dict = {}
+    runner = threading.Thread(target=lambda: result.update(report=run_live(job, on_started=started)))
+    runner.start()
+    assert engine_ready.wait(30)
+    time.sleep(1.5)
+    first.stop()
+    events["stopped"] = time.perf_counter()
+    time.sleep(2.0)
+    second = ServerThread(lambda host, _port: stylizer_server.create_server(host, port), stylizer_server.SERVICE_NAME)
+    events["restarted"] = time.perf_counter()
+    runner.join(60)
+    second.stop()
+    report = result["report"]
+    stats = events["engine"].stats
+    assert report["dropped"] == 0 and report["output"] == report["captured"] == 210
+    assert report["frames_by_method"].get("closed form", 0) > 0, report["frames_by_method"]
+    after_restart = [t for t in stats.answer_times if t > events["restarted"]]
+    assert after_restart, "no stylized key frame after the stylizer came back"
+    assert after_restart[0] - events["restarted"] < 2.0
+    assert not [t for t in stats.answer_times if events["stopped"] + 0.2 < t < events["restarted"]]
