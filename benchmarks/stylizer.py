@@ -18,6 +18,7 @@ import torch
 
 from benchmarks.metrics import edge_ssim, psnr, style_distance_ratio
 from common.imagecodec import load_image_file
+from common.malloc import keep_large_buffers
 from services.stylizer.models import get_model
 from services.stylizer.pipeline import StylizationSession, StylizeSettings, to_image, to_tensor, work_size
 from services.stylizer.smoothing import MetaSmoothing, load_smoothing
@@ -178,6 +179,7 @@ def save_grid(pairs, images: dict[str, dict[str, np.ndarray]], path: Path, heigh
 
 
 def main(argv: list[str] | None = None) -> None:
+    keep_large_buffers()
     parser = argparse.ArgumentParser(prog="python -m benchmarks.stylizer", description=__doc__)
     parser.add_argument("--pairs", type=Path, default=DEFAULT_PAIRS)
     parser.add_argument("--out", type=Path, default=Path("out/bench"))

@@ -29,6 +29,7 @@ from client.stylizer_client import StylizerStreamError
 from common.auth import resolve_token
 from common.errors import InvalidInputError
 from common.imagecodec import ENCODING_BY_NAME, write_image_file
+from common.malloc import keep_large_buffers
 from common.tls import ClientTls, add_tls_flags
 from services.interpolator.flow import DEFAULT_FLOW_LONG_SIDE
 from services.interpolator.session import LIVE, OFFLINE
@@ -248,6 +249,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
+    keep_large_buffers()
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"

@@ -18,7 +18,14 @@ class LiveFileSink:
 
     def __init__(self, path: str, width: int, height: int, fps: float):
         self._video = VideoSink(
-            path, width, height, LIVE_TIME_BASE, Fraction(round(fps * 1000), 1000), crf=20, tune="zerolatency"
+            path,
+            width,
+            height,
+            LIVE_TIME_BASE,
+            Fraction(round(fps * 1000), 1000),
+            crf=20,
+            preset="ultrafast",
+            tune="zerolatency",
         )
         self._last_pts = -1
 

@@ -8,6 +8,7 @@ import sys
 
 from common.auth import resolve_token
 from common.errors import MvStylizerError
+from common.malloc import keep_large_buffers
 from common.serving import (
     add_service_flags,
     announce_listening,
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    keep_large_buffers()
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(args.log_level, args.log_format)

@@ -9,6 +9,7 @@ import sys
 
 from common.auth import resolve_token
 from common.errors import InvalidInputError, MvStylizerError
+from common.malloc import keep_large_buffers
 from common.serving import (
     add_service_flags,
     announce_listening,
@@ -92,6 +93,7 @@ def batch_settings(args: argparse.Namespace) -> BatchSettings:
 
 
 def main(argv: list[str] | None = None) -> None:
+    keep_large_buffers()
     parser = build_parser()
     args = parser.parse_args(argv)
     weights = {}
