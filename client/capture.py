@@ -57,6 +57,10 @@ class FrameMailbox:
             self._cond.wait_for(lambda: self._frames or self._closed, timeout)
             return self._frames.popleft() if self._frames else None
 
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._frames)
+
     @property
     def closed(self) -> bool:
         with self._cond:

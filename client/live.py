@@ -76,6 +76,7 @@ class LiveStats:
     key_interval: int = 0
     last_answer_at: float | None = None
     answer_times: list[float] = field(default_factory=list)  # perf_counter() of each stylized key's arrival
+    method_changes: list[tuple[float, str]] = field(default_factory=list)  # (perf_counter(), new method)
 
 
 def closed_form_transform(content: np.ndarray, style_stats: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
@@ -137,10 +138,11 @@ class LiveEngine:
         self._outputs: queue.Queue = queue.Queue(maxsize=self.options.output_queue)
         self._stop = threading.Event()
         self._last_key_sent = -(10**9)
+        self._pressure = 1.0  # >1 while frames back up (see _note_backlog)
         self.error: BaseException | None = None
 
     # --- control -------------------------------------------------------------------------
-    def change_style(self, style_rgb: np.ndarray, style_message) -> None:
+    def change_style(self, style_message, style_rgb: np.ndarray) -> None:
         with self._style_lock:
             self._style_stats = style_statistics(style_rgb)
         if self.link is not None:
@@ -176,6 +178,7 @@ class LiveEngine:
                         raise self.source.error
                     return
                 continue
+            self._note_backlog(len(mailbox) + self._outputs.qsize())
             self._take_answers()
             self._maybe_send_key(frame)
             self._outputs.put(self._make(frame))
@@ -189,7 +192,6 @@ class LiveEngine:
             self.stats.round_trips_s.append(answer.round_trip_s)
             self.stats.last_answer_at = time.perf_counter()
             self.stats.answer_times.append(self.stats.last_answer_at)
-        self._adapt_interval()
         current = [a for a in answers if a.style_generation == self.link.style_generation]
         if current and not self._fitting:
             # Only the newest answer matters; fitting its maps runs beside the video.
@@ -219,14 +221,25 @@ class LiveEngine:
         finally:
             self._fitting = False
 
+    def _note_backlog(self, waiting: int) -> None:
+        """Frames waiting mean the device is short of time: key frames (a round trip on the stylizer
+        and a map fit here, on the same cores) become rarer until the backlog is gone."""
+        if waiting >= 2:
+            self._pressure = min(self._pressure * 1.25, 8.0)
+        else:
+            self._pressure = max(1.0, self._pressure * 0.99)
+        self._adapt_interval()
+
     def _adapt_interval(self) -> None:
-        """One key frame per round trip (the link keeps one in flight), within the bounds."""
+        """One key frame per round trip (the link keeps one in flight), within the bounds, stretched
+        while frames are backing up."""
         recent = self.stats.round_trips_s[-5:]
-        if not recent:
-            return
         fps = self.source.fps or 30.0
-        wanted = math.ceil(float(np.median(recent)) * fps)
-        self.stats.key_interval = int(np.clip(wanted, self.options.min_key_interval, self.options.max_key_interval))
+        by_round_trip = math.ceil(float(np.median(recent)) * fps) if recent else 0
+        wanted = max(by_round_trip, self.options.min_key_interval) * self._pressure
+        self.stats.key_interval = int(
+            np.clip(round(wanted), self.options.min_key_interval, self.options.max_key_interval)
+        )
 
     def _maybe_send_key(self, frame: CapturedFrame) -> None:
         if self.link is None or frame.index - self._last_key_sent < self.stats.key_interval:
@@ -261,7 +274,10 @@ class LiveEngine:
             rgb = item.image if item.image is not None else affine.apply_detail(item.coeffs, item.frame.rgb)
             for sink in self.sinks:
                 sink.write(item, rgb)
-            self.stats.latencies_s.append(time.perf_counter() - item.frame.captured_at)
+            now = time.perf_counter()
+            self.stats.latencies_s.append(now - item.frame.captured_at)
+            if not self.stats.method_changes or self.stats.method_changes[-1][1] != item.how:
+                self.stats.method_changes.append((now, item.how))
             self.stats.how[item.how] += 1
             self.stats.output += 1
 

@@ -1,0 +1,135 @@
+"""Live mode on this machine: a 1280x720 30 fps file played at its own pace, stylizer on loopback.
+
+    python -m benchmarks.live --out out/bench [--seconds 60] [--outage-at 15 --outage 10]
+
+Run 1 (steady): the whole clip live, output written to MP4 too; captured, output, dropped,
+capture-to-output latency. Run 2 (outage): the stylizer process is killed mid-stream and a
+new one started on the same port `--outage` seconds later; dropped frames, how frames were
+made meanwhile, and how long after the new stylizer listened its first stylized key frame
+arrived. The clip is made once by a virtual camera over a real photo (benchmarks.clips).
+Writes live.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import socket
+import threading
+import time
+from pathlib import Path
+
+from benchmarks.clips import camera_photo, virtual_camera_stream, write_clip
+from client.demo import sample_style
+from client.embedded import ServiceProcess
+from client.jobs import ServiceOptions
+from client.live_job import LiveJob, run_live
+from common.malloc import keep_large_buffers
+
+WIDTH, HEIGHT, FPS = 1280, 720, 30
+
+
+def live_clip(out: Path, seconds: float) -> Path:
+    frames = round(seconds * FPS)
+    path = out / f"live_{HEIGHT}p{FPS}_{frames}.mp4"
+    if not path.exists():
+        partial = path.with_suffix(".partial.mp4")
+        photo = camera_photo("content_1.png")
+        write_clip(virtual_camera_stream(photo, WIDTH, HEIGHT, frames, period=10 * FPS), partial, WIDTH, HEIGHT, FPS)
+        partial.rename(path)
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def steady(clip: Path, style: str, out: Path, seconds: float) -> dict:
+    service = ServiceProcess("services.stylizer")
+    try:
+        job = LiveJob(
+            style=style,
+            source=str(clip),
+            seconds=seconds,
+            output=str(out / "live_steady.mp4"),
+            services=ServiceOptions(stylizer=service.address),
+        )
+        return run_live(job)
+    finally:
+        service.stop()
+
+
+def outage(clip: Path, style: str, seconds: float, outage_at: float, outage_s: float) -> dict:
+    port = free_port()
+    services = [ServiceProcess("services.stylizer", ["--port", str(port)])]
+    services[0].wait_listening()
+    found: dict = {}
+    started = threading.Event()
+
+    def on_started(engine, _url):
+        found["engine"] = engine
+        found["t0"] = time.perf_counter()
+        started.set()
+
+    def break_and_mend() -> None:
+        started.wait()
+        time.sleep(max(0.0, outage_at - (time.perf_counter() - found["t0"])))
+        services[0].process.send_signal(signal.SIGKILL)
+        services[0].process.wait()
+        found["killed"] = time.perf_counter()
+        time.sleep(outage_s)
+        found["restart_launched"] = time.perf_counter()
+        services.append(ServiceProcess("services.stylizer", ["--port", str(port)]))
+        services[-1].wait_listening()
+        found["restarted"] = time.perf_counter()
+
+    chaos = threading.Thread(target=break_and_mend, daemon=True)
+    chaos.start()
+    try:
+        job = LiveJob(
+            style=style, source=str(clip), seconds=seconds, services=ServiceOptions(stylizer=f"127.0.0.1:{port}")
+        )
+        report = run_live(job, on_started=on_started)
+        chaos.join(60)
+    finally:
+        for service in services:
+            service.stop()
+    stats = found["engine"].stats
+    answers = stats.answer_times
+    after = [t for t in answers if t > found["restarted"]]
+    back = [t for t, how in stats.method_changes if how == "interpolated" and t > found["restarted"]]
+    report["outage"] = {
+        "killed_at_s": round(found["killed"] - found["t0"], 2),
+        "down_for_s": round(found["restart_launched"] - found["killed"], 2),
+        "new_stylizer_start_s": round(found["restarted"] - found["restart_launched"], 2),
+        "first_stylized_key_after_listening_s": round(after[0] - found["restarted"], 3) if after else None,
+        "full_stylization_after_listening_s": round(back[0] - found["restarted"], 3) if back else None,
+        "answers_while_down": len([t for t in answers if found["killed"] + 0.5 < t < found["restarted"]]),
+    }
+    return report
+
+
+def main(argv: list[str] | None = None) -> None:
+    keep_large_buffers()
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.live", description=__doc__)
+    parser.add_argument("--out", type=Path, default=Path("out/bench"))
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--outage-seconds-total", type=float, default=40.0, help="length of the outage run")
+    parser.add_argument("--outage-at", type=float, default=15.0)
+    parser.add_argument("--outage", type=float, default=10.0)
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    clip = live_clip(args.out, args.seconds)
+    style = str(sample_style("rocket.jpg"))
+    report = {"steady": steady(clip, style, args.out, args.seconds)}
+    print("steady:", json.dumps(report["steady"]))
+    report["outage"] = outage(clip, style, args.outage_seconds_total, args.outage_at, args.outage)
+    print("outage:", json.dumps(report["outage"]))
+    (args.out / "live.json").write_text(json.dumps(report, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
