@@ -198,15 +198,16 @@ class SyntheticSource(LiveSource):
 
 
 class CameraSource(LiveSource):
-    """An OpenCV camera. Its reader keeps only the newest frame: one the consumer never took is
-    dropped ("camera overrun") rather than delayed."""
+    """An OpenCV capture: a camera index, or anything VideoCapture opens (an RTSP or HTTP stream
+    URL, a file). Its reader keeps only the newest frame: one the consumer never took is dropped
+    ("camera overrun") rather than delayed."""
 
-    def __init__(self, index: int, seconds: float | None = None):
+    def __init__(self, device: int | str, seconds: float | None = None):
         super().__init__(capacity=1)
         self.seconds = seconds
-        self._capture = cv2.VideoCapture(index)
+        self._capture = cv2.VideoCapture(device)
         if not self._capture.isOpened():
-            raise InvalidInputError(f"camera {index} could not be opened")
+            raise InvalidInputError(f"camera {device} could not be opened")
         self.width = int(self._capture.get(cv2.CAP_PROP_FRAME_WIDTH))
         self.height = int(self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
         self.fps = float(self._capture.get(cv2.CAP_PROP_FPS) or 30.0)

@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     live = commands.add_parser("live", help="stylize a camera, a paced video file or a synthetic scene live")
     where = live.add_mutually_exclusive_group(required=True)
-    where.add_argument("--camera", type=int, metavar="INDEX", help="OpenCV camera index")
+    where.add_argument("--camera", metavar="INDEX|URL", help="OpenCV camera index, or a stream URL it opens")
     where.add_argument("--source", metavar="FILE|synthetic", help="a video file played at its own rate, or 'synthetic'")
     live.add_argument("--style", required=True, help="style photo (JPEG, PNG, ...)")
     live.add_argument("-o", "--output", help="also write the stylized video here (.mp4)")
@@ -206,7 +206,7 @@ def run_live_command(args: argparse.Namespace) -> int:
         raise InvalidInputError("--min-key-interval must be at least 1")
     job = LiveJob(
         style=args.style,
-        camera=args.camera,
+        camera=int(args.camera) if args.camera is not None and args.camera.isdigit() else args.camera,
         source=args.source,
         output=args.output,
         preview_port=args.preview,

@@ -252,11 +252,9 @@ class LiveEngine:
 
     def _make(self, frame: CapturedFrame) -> OutputItem:
         key = self._key
-        link_up = self.link is not None and self.link.status == "connected"
         fresh_style = key is not None and (self.link is None or key.generation == self.link.style_generation)
         if key is not None and fresh_style:
-            stale_for = time.perf_counter() - max(key.arrived_at, self.stats.last_answer_at or 0.0)
-            if link_up or stale_for < self.options.fallback_after_s:
+            if self._answers_flowing():
                 current = flowlib.prepare(frame.rgb)
                 flow = flowlib.estimate_flow(current, key.flow_frame)
                 confidence = flowlib.photometric_confidence(current, key.flow_frame, flow)
@@ -267,6 +265,19 @@ class LiveEngine:
             stats = self._style_stats
         transform = closed_form_transform(frame.rgb, stats)
         return OutputItem(frame, None, apply_colour_transform(frame.rgb, transform), "closed form (no key yet)")
+
+    def _answers_flowing(self) -> bool:
+        """Whether the stylizer answered recently enough for its last key to describe this frame:
+        within --fallback-after, or two round trips when the stylizer is slow but alive. A link
+        that has just come back does not count until it answers again."""
+        if self.link is None:
+            return True
+        last = self.stats.last_answer_at
+        if last is None:
+            return False
+        recent = self.stats.round_trips_s[-5:]
+        patience = max(self.options.fallback_after_s, 2.0 * float(np.median(recent)) if recent else 0.0)
+        return time.perf_counter() - last < patience
 
     # --- output thread -------------------------------------------------------------------
     def _output_loop(self) -> None:

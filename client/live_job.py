@@ -25,7 +25,7 @@ SYNTHETIC = "synthetic"
 @dataclass
 class LiveJob:
     style: str
-    camera: int | None = None
+    camera: int | str | None = None  # index or capture URL
     source: str | None = None  # a video file, or SYNTHETIC
     output: str | None = None
     preview_port: int | None = None  # None: no preview page

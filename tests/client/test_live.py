@@ -8,10 +8,11 @@ import time
 import numpy as np
 import pytest
 
-from client.capture import FrameMailbox, PacedFileSource
+from client.capture import CameraSource, FrameMailbox, PacedFileSource
 from client.jobs import ServiceOptions
 from client.live import LiveOptions, closed_form_transform, style_statistics
 from client.live_job import LiveJob, run_live
+from common.errors import InvalidInputError
 from common.imagecodec import write_image_file
 from services.interpolator.core import apply_colour_transform
 from services.stylizer import server as stylizer_server
@@ -49,6 +50,28 @@ def test_paced_file_source_releases_frames_at_their_own_rate(tmp_path):
     # 15 frames at 30 fps: the last is released about half a second after the first, not at once.
     assert 0.4 <= frames[-1].captured_at - frames[0].captured_at <= 1.5
     assert frames[-1].pts_s == pytest.approx(14 * 0.033, abs=1e-3)  # the clip ticks in whole milliseconds
+
+
+def test_a_camera_reader_keeps_only_the_newest_frame(tmp_path):
+    # VideoCapture on a file delivers frames as fast as it decodes: a consumer that waits loses
+    # frames, each one counted, instead of falling behind.
+    clip = tmp_path / "camera.mp4"
+    clip.write_bytes(encode_clip([moving_square_frame(i % 30) for i in range(60)], rate=30))
+    source = CameraSource(str(clip))
+    source.start()
+    taken = []
+    while (frame := source.mailbox.get(timeout=5)) is not None:
+        taken.append(frame.index)
+        time.sleep(0.02)
+    dropped = source.mailbox.dropped
+    assert set(dropped) <= {"camera overrun"}
+    assert len(taken) + dropped["camera overrun"] == source.captured == 60
+    assert dropped["camera overrun"] > 0 and taken == sorted(taken)
+
+
+def test_a_camera_that_does_not_open_is_a_clear_error(tmp_path):
+    with pytest.raises(InvalidInputError, match="could not be opened"):
+        CameraSource(str(tmp_path / "no-such-camera.mp4"))
 
 
 def test_closed_form_moves_the_colours_to_the_style():
@@ -121,4 +144,7 @@ def test_frames_keep_coming_while_the_stylizer_is_away_and_full_quality_returns(
     after_restart = [t for t in stats.answer_times if t > events["restarted"]]
     assert after_restart, "no stylized key frame after the stylizer came back"
     assert after_restart[0] - events["restarted"] < 2.0
+    # Full quality returns with the first fresh answer, not with the old key once the link is up.
+    back = [t for t, how in stats.method_changes if how == "interpolated" and t > events["stopped"]]
+    assert back and back[0] >= after_restart[0]
     assert not [t for t in stats.answer_times if events["stopped"] + 0.2 < t < events["restarted"]]
