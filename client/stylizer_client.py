@@ -264,10 +264,11 @@ class StylizerSession:
                     if self._cancelled or retry_delay(error) is None:
                         raise
                     log.warning(
-                        "stylizer stream lost (%s: %s); reconnecting with %d key frames to re-send",
+                        "stylizer stream lost (%s: %s); reconnecting (%d unanswered key frames %s)",
                         error.code().name,
                         error.details(),
                         len(self._unanswered),
+                        "to send again" if self.reconnect.resend_unanswered else "given up",
                     )
                     self.connected = False
                     time.sleep(retry_delay(error))
