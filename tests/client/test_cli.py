@@ -192,3 +192,42 @@ def test_unreachable_stylizer_fails_with_exit_1(media):
     )
     assert done.returncode == 1
     assert "not reachable" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_live_from_a_paced_file_writes_metrics_and_video(media, stylizer_address):
+    folder, clip, style = media
+    out, metrics_path = folder / "live.mp4", folder / "live.json"
+    done = run_cli(
+        "live",
+        "--source",
+        clip,
+        "--style",
+        style,
+        "--stylizer",
+        stylizer_address,
+        "-o",
+        str(out),
+        "--metrics-json",
+        str(metrics_path),
+    )
+    assert done.returncode == 0, done.stderr
+    metrics = json.loads(metrics_path.read_text())
+    assert metrics["captured"] == metrics["output"] == len(VFR_PTS) and metrics["dropped"] == 0
+    assert {"p50", "p95", "p99"} <= set(metrics["latency_ms"])
+    frames, pts, _, _ = decode_all(str(out))
+    assert len(frames) == len(VFR_PTS)
+    # Capture times become timestamps: the source's uneven spacing survives.
+    gaps = [b - a for a, b in itertools.pairwise(pts)]
+    assert max(gaps) > 1.4 * min(gaps)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [["--source", "synthetic", "--size", "big"], ["--source", "/no/such/clip.mp4"], ["--camera", "/no/such/camera"]],
+    ids=["bad-size", "missing-file", "camera-not-opened"],
+)
+def test_live_bad_input_exits_2(media, stylizer_address, extra):
+    _, _, style = media
+    done = run_cli("live", *extra, "--style", style, "--stylizer", stylizer_address, "--seconds", "1")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("error:") and "Traceback" not in done.stderr
