@@ -90,31 +90,83 @@ def fit_local_affine(
     colour transform) rather than toward zero, so flat windows, which cannot tell
     their own A, inherit the frame's look instead of a flat paint that would be
     wrong wherever texture later moves in.
+
+    Computed plane by plane (each statistic a contiguous HxW array): several times faster
+    than on interleaved HxWxC arrays, whose short last axis defeats vectorisation.
     """
-    guide = original.astype(np.float32) / 255.0
-    target = stylized.astype(np.float32) / 255.0
-    height, width = guide.shape[:2]
-    products = np.concatenate(
-        [
-            guide,
-            target,
-            (guide[..., :, None] * guide[..., None, :]).reshape(height, width, 9),
-            (guide[..., :, None] * target[..., None, :]).reshape(height, width, 9),
-        ],
-        axis=-1,
-    )
-    means = _box(products, radius)
-    mean_i, mean_p = means[..., 0:3], means[..., 3:6]
-    cov_ii = means[..., 6:15].reshape(height, width, 3, 3) - mean_i[..., :, None] * mean_i[..., None, :]
-    cov_ip = means[..., 15:24].reshape(height, width, 3, 3) - mean_i[..., :, None] * mean_p[..., None, :]
-    cov_ii += eps * np.eye(3, dtype=np.float32)
+    height, width = original.shape[:2]
+    guide = [plane.astype(np.float32) * (1.0 / 255.0) for plane in cv2.split(original)]
+    target = [plane.astype(np.float32) * (1.0 / 255.0) for plane in cv2.split(stylized)]
+    inverse_counts = _inverse_counts(height, width, radius)
+
+    def box(plane: np.ndarray) -> np.ndarray:
+        return _box_plane(plane, radius, inverse_counts)
+
+    mean_i = [box(g) for g in guide]
+    mean_p = [box(t) for t in target]
+    # Covariances of the guide (symmetric) and between guide and target, window by window.
+    cov_ii = [[None] * 3 for _ in range(3)]
+    for k in range(3):
+        for j in range(k, 3):
+            cov_ii[k][j] = box(guide[k] * guide[j]) - mean_i[k] * mean_i[j]
+            if k == j:
+                cov_ii[k][j] += eps
+            cov_ii[j][k] = cov_ii[k][j]
+    cov_ip = [[box(guide[j] * target[c]) - mean_i[j] * mean_p[c] for c in range(3)] for j in range(3)]
     if prior is not None:
-        cov_ip += eps * prior[:, :3].T.astype(np.float32)
-    # a[c, k]: coefficient of guide channel k in output channel c.
-    a = np.einsum("hwkj,hwjc->hwck", invert_3x3(cov_ii), cov_ip)
-    b = mean_p - np.einsum("hwck,hwk->hwc", a, mean_i)
-    coeffs = np.concatenate([a, b[..., None] * 255.0], axis=-1).reshape(height, width, COEFFS)
-    return _box(np.ascontiguousarray(coeffs, dtype=np.float32), radius)
+        for j in range(3):
+            for c in range(3):
+                cov_ip[j][c] += eps * float(prior[c, j])
+    inverse = _invert_3x3_planes(cov_ii)
+    coeffs = np.empty((height, width, COEFFS), np.float32)
+    for c in range(3):
+        offset = mean_p[c].copy()
+        for k in range(3):
+            # a[c, k] = sum_j inverse[k, j] * cov_ip[j, c]: coefficient of guide channel k in target c.
+            a_ck = inverse[k][0] * cov_ip[0][c] + inverse[k][1] * cov_ip[1][c] + inverse[k][2] * cov_ip[2][c]
+            offset -= a_ck * mean_i[k]
+            coeffs[..., 4 * c + k] = box(a_ck)
+        coeffs[..., 4 * c + 3] = box(offset * 255.0)
+    return coeffs
+
+
+def _inverse_counts(height: int, width: int, radius: int) -> np.ndarray:
+    """1 / (pixels in each (2r+1)^2 window clipped to the image)."""
+    rows = np.minimum(np.arange(height), radius) + np.minimum(np.arange(height)[::-1], radius) + 1
+    cols = np.minimum(np.arange(width), radius) + np.minimum(np.arange(width)[::-1], radius) + 1
+    return (1.0 / np.outer(rows, cols)).astype(np.float32)
+
+
+def _box_plane(plane: np.ndarray, radius: int, inverse_counts: np.ndarray) -> np.ndarray:
+    size = (2 * radius + 1, 2 * radius + 1)
+    summed = cv2.boxFilter(plane, -1, size, normalize=False, borderType=cv2.BORDER_CONSTANT)
+    summed *= inverse_counts
+    return summed
+
+
+def _invert_3x3_planes(m: list[list[np.ndarray]]) -> list[list[np.ndarray]]:
+    """Inverse of a field of 3x3 matrices given as 3x3 planes, by the adjugate."""
+    c00 = m[1][1] * m[2][2] - m[1][2] * m[2][1]
+    c01 = m[1][2] * m[2][0] - m[1][0] * m[2][2]
+    c02 = m[1][0] * m[2][1] - m[1][1] * m[2][0]
+    inv_det = 1.0 / (m[0][0] * c00 + m[0][1] * c01 + m[0][2] * c02)
+    return [
+        [
+            c00 * inv_det,
+            (m[0][2] * m[2][1] - m[0][1] * m[2][2]) * inv_det,
+            (m[0][1] * m[1][2] - m[0][2] * m[1][1]) * inv_det,
+        ],
+        [
+            c01 * inv_det,
+            (m[0][0] * m[2][2] - m[0][2] * m[2][0]) * inv_det,
+            (m[0][2] * m[1][0] - m[0][0] * m[1][2]) * inv_det,
+        ],
+        [
+            c02 * inv_det,
+            (m[0][1] * m[2][0] - m[0][0] * m[2][1]) * inv_det,
+            (m[0][0] * m[1][1] - m[0][1] * m[1][0]) * inv_det,
+        ],
+    ]
 
 
 def global_map_coeffs(transform: np.ndarray) -> np.ndarray:
@@ -127,7 +179,7 @@ def global_map_coeffs(transform: np.ndarray) -> np.ndarray:
 def apply_on_grid(coeffs: np.ndarray, image: np.ndarray) -> np.ndarray:
     """Apply a map to an image of the grid's size; float32 HxWx3 in [0, 255] (unclipped)."""
     rgb1 = np.concatenate([image.astype(np.float32), np.ones((*image.shape[:2], 1), np.float32)], axis=-1)
-    return np.einsum("hwck,hwk->hwc", coeffs.reshape(*coeffs.shape[:2], 3, 4), rgb1)
+    return (coeffs.reshape(*coeffs.shape[:2], 3, 4) @ rgb1[..., None])[..., 0]
 
 
 def resize_map(coeffs: np.ndarray, width: int, height: int) -> np.ndarray:
