@@ -193,10 +193,12 @@ class LiveEngine:
             self.stats.last_answer_at = time.perf_counter()
             self.stats.answer_times.append(self.stats.last_answer_at)
         current = [a for a in answers if a.style_generation == self.link.style_generation]
-        if current and not self._fitting:
+        newest = current[-1] if current else None
+        original = self._key_originals.get(newest.index) if newest is not None else None
+        if original is not None and not self._fitting:
             # Only the newest answer matters; fitting its maps runs beside the video.
             self._fitting = True
-            self._fitter.submit(self._fit_key, current[-1])
+            self._fitter.submit(self._fit_key, newest, original)
         for answer in answers:
             self._key_originals.pop(answer.index, None)
         # Originals of keys that will never be answered (lost at a reconnection) are not kept.
@@ -204,11 +206,8 @@ class LiveEngine:
             for index in sorted(self._key_originals)[:-8]:
                 del self._key_originals[index]
 
-    def _fit_key(self, answer: KeyAnswer) -> None:
+    def _fit_key(self, answer: KeyAnswer, original: np.ndarray) -> None:
         try:
-            original = self._key_originals.get(answer.index)
-            if original is None:
-                return
             stylized = answer.stylized
             if stylized.shape[:2] != original.shape[:2]:
                 stylized = cv2.resize(stylized, original.shape[1::-1], interpolation=cv2.INTER_AREA)

@@ -40,7 +40,7 @@ class PreviewSink:
 
     def __init__(self, fps: float = PREVIEW_FPS):
         self.interval = 1.0 / fps
-        self.viewers = 0
+        self.viewers = 0  # MJPEG streams open now (changed under _cond)
         self.snapshot_wanted = False
         self._cond = threading.Condition()
         self._sequence = 0
@@ -57,6 +57,10 @@ class PreviewSink:
             self._jpegs = jpegs
             self._sequence += 1
             self._cond.notify_all()
+
+    def add_viewer(self, change: int) -> None:
+        with self._cond:
+            self.viewers += change
 
     def latest(self, view: str, after: int, timeout: float) -> tuple[int, bytes | None]:
         """The first frame newer than sequence `after` (waiting up to timeout): (sequence, JPEG)."""
@@ -85,12 +89,13 @@ class PreviewServer:
         host: str = "127.0.0.1",
         port: int = 0,
     ):
-        handler = type(
+        # One handler class per server, so stopping one server's streams leaves others alone.
+        self._handler = type(
             "Handler",
             (_Handler,),
             {"sink": sink, "status": staticmethod(status), "change_style": staticmethod(change_style)},
         )
-        self._server = ThreadingHTTPServer((host, port), handler)
+        self._server = ThreadingHTTPServer((host, port), self._handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self.url = f"http://{host}:{self.port}/"
@@ -101,7 +106,7 @@ class PreviewServer:
         return self
 
     def stop(self) -> None:
-        _Handler.stopping = True
+        self._handler.stopping = True
         self._server.shutdown()
         self._server.server_close()
 
@@ -158,7 +163,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
         self.send_header("Cache-Control", "no-store")
         self.end_headers()
-        self.sink.viewers += 1
+        self.sink.add_viewer(+1)
         sequence = 0
         try:
             while not self.stopping:
@@ -174,7 +179,7 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass  # the page went away
         finally:
-            self.sink.viewers -= 1
+            self.sink.add_viewer(-1)
 
     def _send(self, status: HTTPStatus, content_type: str, body: bytes) -> None:
         self.send_response(status)
