@@ -216,11 +216,18 @@ def apply_detail(coeffs: np.ndarray, frame: np.ndarray) -> np.ndarray:
     height, width = frame.shape[:2]
     grid_h, grid_w = coeffs.shape[:2]
     small = cv2.resize(frame, (grid_w, grid_h), interpolation=cv2.INTER_AREA)
-    gain = coeffs.reshape(grid_h, grid_w, 3, 4)[..., :3].sum(-1)
+    # On the grid, plane by plane (contiguous HxW arrays vectorise; interleaved HxWx12 ones do not).
+    planes = cv2.split(np.ascontiguousarray(coeffs, dtype=np.float32))
+    pixels = [plane.astype(np.float32) for plane in cv2.split(small)]
     luma_small = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    offset = apply_on_grid(coeffs, small) - gain * luma_small[..., None]
-    offset16 = np.clip(offset * _OFFSET_SCALE, -32768, 32767).astype(np.int16)
-    gain16 = np.clip(gain * _GAIN_SCALE, -32768, 32767).astype(np.int16)
+    offsets, gains = [], []
+    for c in range(3):
+        a0, a1, a2, b = planes[4 * c : 4 * c + 4]
+        gain = a0 + a1 + a2
+        offsets.append((a0 * pixels[0] + a1 * pixels[1] + a2 * pixels[2] + b - gain * luma_small) * _OFFSET_SCALE)
+        gains.append(gain * _GAIN_SCALE)
+    offset16 = np.clip(cv2.merge(offsets), -32768, 32767).astype(np.int16)
+    gain16 = np.clip(cv2.merge(gains), -32768, 32767).astype(np.int16)
     offset_up = cv2.resize(offset16, (width, height), interpolation=cv2.INTER_LINEAR)
     gain_up = cv2.resize(gain16, (width, height), interpolation=cv2.INTER_LINEAR)
     luma3 = cv2.cvtColor(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB).astype(np.int16)
