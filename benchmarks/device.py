@@ -55,7 +55,8 @@ def device_tier_fps(frames: list[np.ndarray], key_interval: int = 10, live: bool
             item = WorkItem(records[index], records[prev], records[nxt] if nxt is not None else None)
             flow_prev, conf_prev, flow_next, conf_next = compute_flows(item)
             next_link = None if nxt is None else FlowToKey(held[nxt], flow_next, conf_next)
-            return synthesize_frame(index, FlowToKey(held[prev], flow_prev, conf_prev), next_link, frames[index])
+            prev_link = FlowToKey(held[prev], flow_prev, conf_prev)
+            return synthesize_frame(index, prev_link, next_link, frames[index], records[index].flow_frame.small)
 
         outputs = list(pool.map(make, range(count)))
     seconds = time.perf_counter() - start

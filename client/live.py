@@ -59,7 +59,8 @@ class OutputItem:
     frame: CapturedFrame
     coeffs: np.ndarray | None  # colour maps on the grid, applied at full resolution by the output stage
     image: np.ndarray | None  # or the finished frame
-    how: str  # "interpolated", "closed form" or "fallback before first key"
+    how: str  # "interpolated", "closed form" or "closed form (no key yet)"
+    small: np.ndarray | None = None  # the frame at the map grid's size, for the output stage
 
 
 @dataclass
@@ -258,7 +259,7 @@ class LiveEngine:
                 flow = flowlib.estimate_flow(current, key.flow_frame)
                 confidence = flowlib.photometric_confidence(current, key.flow_frame, flow)
                 coeffs = blend_maps(frame.index, FlowToKey(key.held, flow, confidence), None, *frame.rgb.shape[1::-1])
-                return OutputItem(frame, coeffs, None, "interpolated")
+                return OutputItem(frame, coeffs, None, "interpolated", current.small)
             return OutputItem(frame, None, apply_colour_transform(frame.rgb, key.held.transform), "closed form")
         with self._style_lock:
             stats = self._style_stats
@@ -281,7 +282,7 @@ class LiveEngine:
     # --- output thread -------------------------------------------------------------------
     def _output_loop(self) -> None:
         while (item := self._outputs.get()) is not None:
-            rgb = item.image if item.image is not None else affine.apply_detail(item.coeffs, item.frame.rgb)
+            rgb = item.image if item.image is not None else affine.apply_detail(item.coeffs, item.frame.rgb, item.small)
             for sink in self.sinks:
                 sink.write(item, rgb)
             now = time.perf_counter()

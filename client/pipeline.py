@@ -221,6 +221,7 @@ class KeyFramePipeline:
                         confidence_next=conf_next,
                         original=item.frame.rgb,
                         frame_size=(width, height),
+                        small=item.frame.flow_frame.small,
                     )
                 self.interpolator.request_frame(item.frame.pts, inputs)
                 sent_keys = {k for k in sent_keys if k >= item.prev_key.index}

@@ -205,7 +205,7 @@ _OFFSET_SCALE = 16.0  # offsets in 1/16 colour levels: +-2047 levels of range
 _GAIN_SCALE = 1024.0  # gains in Q10: +-32 of range
 
 
-def apply_detail(coeffs: np.ndarray, frame: np.ndarray) -> np.ndarray:
+def apply_detail(coeffs: np.ndarray, frame: np.ndarray, small: np.ndarray | None = None) -> np.ndarray:
     """Fast: the map's smooth part from the grid, plus the frame's own luma detail. uint8 out.
 
     out_c = up(offset_c) + up(gain_c) * Y, where gain_c is the map's response to
@@ -215,7 +215,8 @@ def apply_detail(coeffs: np.ndarray, frame: np.ndarray) -> np.ndarray:
     """
     height, width = frame.shape[:2]
     grid_h, grid_w = coeffs.shape[:2]
-    small = cv2.resize(frame, (grid_w, grid_h), interpolation=cv2.INTER_AREA)
+    if small is None or small.shape[:2] != (grid_h, grid_w):  # else: the frame at grid size, made already
+        small = cv2.resize(frame, (grid_w, grid_h), interpolation=cv2.INTER_AREA)
     # On the grid, plane by plane (contiguous HxW arrays vectorise; interleaved HxWx12 ones do not).
     planes = cv2.split(np.ascontiguousarray(coeffs, dtype=np.float32))
     pixels = [plane.astype(np.float32) for plane in cv2.split(small)]

@@ -149,7 +149,11 @@ def blend_maps(index: int, prev: FlowToKey, next_: FlowToKey | None, frame_width
     return blended
 
 
-def synthesize_frame(index: int, prev: FlowToKey, next_: FlowToKey | None, original: np.ndarray) -> np.ndarray:
-    """The stylized frame `index`: its original under the map blended from its key frames. uint8."""
+def synthesize_frame(
+    index: int, prev: FlowToKey, next_: FlowToKey | None, original: np.ndarray, small: np.ndarray | None = None
+) -> np.ndarray:
+    """The stylized frame `index`: its original under the map blended from its key frames. uint8.
+
+    small: the original already shrunk to the map grid (the flow's), if at hand."""
     height, width = original.shape[:2]
-    return affine.apply_detail(blend_maps(index, prev, next_, width, height), original)
+    return affine.apply_detail(blend_maps(index, prev, next_, width, height), original, small)

@@ -43,6 +43,7 @@ class FlowFrame:
     gray: np.ndarray  # gh x gw uint8
     frame_width: int
     frame_height: int
+    small: np.ndarray | None = None  # gh x gw x 3 uint8: the frame at the grid size (reused by apply_detail)
 
 
 def prepare(rgb: np.ndarray, long_side: int = DEFAULT_FLOW_LONG_SIDE) -> FlowFrame:
@@ -50,7 +51,7 @@ def prepare(rgb: np.ndarray, long_side: int = DEFAULT_FLOW_LONG_SIDE) -> FlowFra
     height, width = rgb.shape[:2]
     grid = grid_size(width, height, long_side)
     small = cv2.resize(rgb, grid, interpolation=cv2.INTER_AREA) if grid != (width, height) else rgb
-    return FlowFrame(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), width, height)
+    return FlowFrame(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), width, height, small)
 
 
 def estimate_flow(current: FlowFrame, reference: FlowFrame, preset: int | None = None) -> np.ndarray:

@@ -33,6 +33,8 @@ class FrameInputs:
     original: np.ndarray | None = None
     # (width, height) of the frame whose pixels the flows are measured in.
     frame_size: tuple[int, int] | None = None
+    # The original at the map grid's size, when the caller has it (in-process: the flow's own).
+    small: np.ndarray | None = None
 
 
 class InterpolationSession:
@@ -109,7 +111,9 @@ class InterpolationSession:
                 next_link = FlowToKey(
                     next_key, self._to_output_pixels(inputs.flow_to_next, inputs), inputs.confidence_next
                 )
-            frame = synthesize_frame(index, prev_link, next_link, self._fit(inputs.original))
+            original = self._fit(inputs.original)
+            small = inputs.small if original is inputs.original else None
+            frame = synthesize_frame(index, prev_link, next_link, original, small)
 
         self._last_index = index
         # Keys older than the one this frame used are never needed again.
