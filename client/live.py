@@ -158,6 +158,10 @@ class LiveEngine:
         self.source.start()
         try:
             self._engine_loop()
+            # Stopped early: the source stops capturing, and the frames it captured still come out.
+            self.source.stop()
+            while (frame := self.source.mailbox.get(timeout=0)) is not None:
+                self._outputs.put(self._make(frame))
         except BaseException as error:
             self.error = error
             raise

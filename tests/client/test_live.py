@@ -148,3 +148,18 @@ def test_frames_keep_coming_while_the_stylizer_is_away_and_full_quality_returns(
     back = [t for t, how in stats.method_changes if how == "interpolated" and t > events["stopped"]]
     assert back and back[0] >= after_restart[0]
     assert not [t for t in stats.answer_times if events["stopped"] + 0.2 < t < events["restarted"]]
+
+
+def test_stopping_early_still_outputs_every_captured_frame(stylizer_address, tmp_path):
+    stop = threading.Event()
+    job = LiveJob(
+        style=warm_style(tmp_path / "style.png"),
+        source="synthetic",
+        size=(192, 108),
+        fps=30.0,
+        services=ServiceOptions(stylizer=stylizer_address),
+    )
+    threading.Timer(1.5, stop.set).start()
+    report = run_live(job, stop=stop)
+    assert report["captured"] > 20
+    assert report["output"] == report["captured"] and report["dropped"] == 0
