@@ -158,7 +158,11 @@ class StylizerServicer(stylizer_pb2_grpc.StylizerServicer):
                             await pending.put(failed)
                             return
                         task = asyncio.ensure_future(self._stylize_one(session, request.key_frame, encoding, quality))
-                        await pending.put(task)
+                        try:
+                            await pending.put(task)
+                        except BaseException:  # cancelled while waiting for room: the task is nobody's
+                            task.cancel()
+                            raise
                 finally:
                     await pending.put(_END)
 

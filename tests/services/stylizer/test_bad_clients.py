@@ -221,15 +221,27 @@ def test_a_stream_past_its_deadline_takes_its_queued_work_with_it():
     try:
         frame = encode_image(moving_square_frame(0, width=1920, height=1080), JPEG)
         requests = [stylizer_pb2.StylizeRequest(config=config()), *(key_frame(i, frame) for i in range(12))]
-        with grpc.insecure_channel(running.address, options=message_size_options()) as channel:
-            call = stylizer_pb2_grpc.StylizerStub(channel).Stylize(iter(requests), timeout=0.4)
-            with pytest.raises(grpc.RpcError) as failure:
-                list(call)
-        assert failure.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-        time.sleep(0.25)  # the key frame running at the deadline may finish; queued ones must not start
+        codes: list = []
+
+        def expiring_stream() -> None:
+            with grpc.insecure_channel(running.address, options=message_size_options()) as channel:
+                call = stylizer_pb2_grpc.StylizerStub(channel).Stylize(iter(requests), timeout=0.4)
+                try:
+                    list(call)
+                except grpc.RpcError as error:
+                    codes.append(error.code())
+
+        # Three streams read ahead 4 key frames each: about a second of queued work at the deadline.
+        streams = [threading.Thread(target=expiring_stream) for _ in range(3)]
+        for thread in streams:
+            thread.start()
+        for thread in streams:
+            thread.join(30)
+        assert codes == [grpc.StatusCode.DEADLINE_EXCEEDED] * 3
+        time.sleep(0.5)  # the key frame running at the deadline may finish; queued ones must not start
         settled = batches_run()
         time.sleep(1.0)
-        # Nothing more runs for the expired stream, and not all of its key frames ever ran.
-        assert batches_run() == settled < 12
+        # Nothing more runs for the expired streams, and far from all of their key frames ever ran.
+        assert batches_run() == settled < 36
     finally:
         running.stop()
