@@ -17,64 +17,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from common.boxfilter import box_mean_plane
+
 COEFFS = 12
 # Window radius (grid pixels) and regularisation (on [0, 1] colours) of the fit.
 DEFAULT_RADIUS = 4
 DEFAULT_EPS = 1e-3
-
-
-def _box(x: np.ndarray, radius: int) -> np.ndarray:
-    """Mean over (2r+1)^2 windows, shrinking at the borders, for HxWxC float32 (any C)."""
-    size = (2 * radius + 1, 2 * radius + 1)
-    channels = x.shape[2] if x.ndim == 3 else 1
-    out = np.empty_like(x)
-    counts = cv2.boxFilter(np.ones(x.shape[:2], np.float32), -1, size, normalize=False, borderType=cv2.BORDER_CONSTANT)
-    for start in range(0, channels, 4):
-        part = np.ascontiguousarray(x[..., start : start + 4]) if x.ndim == 3 else x
-        summed = cv2.boxFilter(part, -1, size, normalize=False, borderType=cv2.BORDER_CONSTANT)
-        if x.ndim == 3:
-            out[..., start : start + 4] = summed.reshape(*x.shape[:2], -1) / counts[..., None]
-        else:
-            out[...] = summed / counts
-    return out
-
-
-def invert_3x3(m: np.ndarray) -> np.ndarray:
-    """Inverse of ...x3x3 matrices by the adjugate (several times faster than batched LAPACK here)."""
-    c00 = m[..., 1, 1] * m[..., 2, 2] - m[..., 1, 2] * m[..., 2, 1]
-    c01 = m[..., 1, 2] * m[..., 2, 0] - m[..., 1, 0] * m[..., 2, 2]
-    c02 = m[..., 1, 0] * m[..., 2, 1] - m[..., 1, 1] * m[..., 2, 0]
-    det = m[..., 0, 0] * c00 + m[..., 0, 1] * c01 + m[..., 0, 2] * c02
-    adjugate = np.stack(
-        [
-            np.stack(
-                [
-                    c00,
-                    m[..., 0, 2] * m[..., 2, 1] - m[..., 0, 1] * m[..., 2, 2],
-                    m[..., 0, 1] * m[..., 1, 2] - m[..., 0, 2] * m[..., 1, 1],
-                ],
-                axis=-1,
-            ),
-            np.stack(
-                [
-                    c01,
-                    m[..., 0, 0] * m[..., 2, 2] - m[..., 0, 2] * m[..., 2, 0],
-                    m[..., 0, 2] * m[..., 1, 0] - m[..., 0, 0] * m[..., 1, 2],
-                ],
-                axis=-1,
-            ),
-            np.stack(
-                [
-                    c02,
-                    m[..., 0, 1] * m[..., 2, 0] - m[..., 0, 0] * m[..., 2, 1],
-                    m[..., 0, 0] * m[..., 1, 1] - m[..., 0, 1] * m[..., 1, 0],
-                ],
-                axis=-1,
-            ),
-        ],
-        axis=-2,
-    )
-    return adjugate / det[..., None, None]
 
 
 def fit_local_affine(
@@ -97,10 +45,9 @@ def fit_local_affine(
     height, width = original.shape[:2]
     guide = [plane.astype(np.float32) * (1.0 / 255.0) for plane in cv2.split(original)]
     target = [plane.astype(np.float32) * (1.0 / 255.0) for plane in cv2.split(stylized)]
-    inverse_counts = _inverse_counts(height, width, radius)
 
     def box(plane: np.ndarray) -> np.ndarray:
-        return _box_plane(plane, radius, inverse_counts)
+        return box_mean_plane(plane, radius)
 
     mean_i = [box(g) for g in guide]
     mean_p = [box(t) for t in target]
@@ -117,7 +64,7 @@ def fit_local_affine(
         for j in range(3):
             for c in range(3):
                 cov_ip[j][c] += eps * float(prior[c, j])
-    inverse = _invert_3x3_planes(cov_ii)
+    inverse = invert_3x3_planes(cov_ii)
     coeffs = np.empty((height, width, COEFFS), np.float32)
     for c in range(3):
         offset = mean_p[c].copy()
@@ -130,21 +77,7 @@ def fit_local_affine(
     return coeffs
 
 
-def _inverse_counts(height: int, width: int, radius: int) -> np.ndarray:
-    """1 / (pixels in each (2r+1)^2 window clipped to the image)."""
-    rows = np.minimum(np.arange(height), radius) + np.minimum(np.arange(height)[::-1], radius) + 1
-    cols = np.minimum(np.arange(width), radius) + np.minimum(np.arange(width)[::-1], radius) + 1
-    return (1.0 / np.outer(rows, cols)).astype(np.float32)
-
-
-def _box_plane(plane: np.ndarray, radius: int, inverse_counts: np.ndarray) -> np.ndarray:
-    size = (2 * radius + 1, 2 * radius + 1)
-    summed = cv2.boxFilter(plane, -1, size, normalize=False, borderType=cv2.BORDER_CONSTANT)
-    summed *= inverse_counts
-    return summed
-
-
-def _invert_3x3_planes(m: list[list[np.ndarray]]) -> list[list[np.ndarray]]:
+def invert_3x3_planes(m: list[list[np.ndarray]]) -> list[list[np.ndarray]]:
     """Inverse of a field of 3x3 matrices given as 3x3 planes, by the adjugate."""
     c00 = m[1][1] * m[2][2] - m[1][2] * m[2][1]
     c01 = m[1][2] * m[2][0] - m[1][0] * m[2][2]

@@ -6,11 +6,10 @@ per-window affine colour fit from a guide image to a target image.
 
 from __future__ import annotations
 
-import functools
-
-import cv2
 import numpy as np
 import torch
+
+from common.boxfilter import box_mean_plane
 
 
 def _window_sum(x: torch.Tensor, radius: int, dim: int) -> torch.Tensor:
@@ -47,14 +46,6 @@ def box_mean(x: torch.Tensor, radius: int) -> torch.Tensor:
     return sums / (rows * cols)
 
 
-def box_mean_plane(plane: np.ndarray, radius: int, out: np.ndarray | None = None) -> np.ndarray:
-    """box_mean for one HxW float32 array, with OpenCV (windows shrinking at the borders too)."""
-    size = (2 * radius + 1, 2 * radius + 1)
-    out = cv2.boxFilter(plane, -1, size, dst=out, normalize=False, borderType=cv2.BORDER_CONSTANT)
-    out *= inverse_window_counts(plane.shape[0], plane.shape[1], radius)
-    return out
-
-
 def _box_mean_opencv(x: torch.Tensor, radius: int) -> torch.Tensor:
     batch, channels, height, width = x.shape
     planes = x.detach().contiguous().numpy().reshape(batch * channels, height, width)
@@ -62,14 +53,6 @@ def _box_mean_opencv(x: torch.Tensor, radius: int) -> torch.Tensor:
     for i, plane in enumerate(planes):
         box_mean_plane(plane, radius, out=out[i])
     return torch.from_numpy(out).view(batch, channels, height, width)
-
-
-@functools.lru_cache(maxsize=16)
-def inverse_window_counts(height: int, width: int, radius: int) -> np.ndarray:
-    """1 / (pixels in each (2r+1)^2 window clipped to an HxW image), float32 HxW."""
-    rows = np.minimum(np.arange(height), radius) + np.minimum(np.arange(height)[::-1], radius) + 1
-    cols = np.minimum(np.arange(width), radius) + np.minimum(np.arange(width)[::-1], radius) + 1
-    return (1.0 / np.outer(rows, cols)).astype(np.float32)
 
 
 def invert_3x3(m: torch.Tensor) -> torch.Tensor:

@@ -34,10 +34,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from common.boxfilter import box_mean_plane
 from services.stylizer.models.base import StyleModel
 from services.stylizer.models.colour_transfer import mean_cov, mkl_transform
 from services.stylizer.models.registry import register_model
-from services.stylizer.upsample import box_mean, box_mean_plane
+from services.stylizer.upsample import box_mean
 from services.stylizer.weight_files import load_weight_file, shipped_weights
 
 FORMAT = "mvstylizer-preset-v1"
