@@ -325,6 +325,7 @@ class LiveEngine:
             "key_interval": stats.key_interval,
             "output_fps": round(stats.output / wall, 2) if wall > 0 else 0.0,
             "stylizer": self.link.status if self.link is not None else "none",
+            "style_error": self.link.style_error if self.link is not None else None,
             "width": self.source.width,
             "height": self.source.height,
             "source_fps": self.source.fps,

@@ -243,6 +243,7 @@ async function refresh() {
     $("stylizer").textContent = s.stylizer;
     $("stylizer").className = s.stylizer === "connected" ? "up" : "down";
     $("frames").textContent = `${s.output} out, ${s.dropped} dropped`;
+    if (s.style_error) $("style-result").textContent = `style refused by the stylizer: ${s.style_error}`;
   } catch (error) {
     $("stylizer").textContent = "page lost the client";
   }
