@@ -107,7 +107,6 @@ def _sqrtm(matrix: np.ndarray) -> np.ndarray:
 class _Key:
     held: HeldKey
     flow_frame: flowlib.FlowFrame
-    arrived_at: float
     generation: int
 
 
@@ -140,7 +139,6 @@ class LiveEngine:
         self._stop = threading.Event()
         self._last_key_sent = -(10**9)
         self._pressure = 1.0  # >1 while frames back up (see _note_backlog)
-        self.error: BaseException | None = None
 
     # --- control -------------------------------------------------------------------------
     def change_style(self, style_message, style_rgb: np.ndarray) -> None:
@@ -162,9 +160,6 @@ class LiveEngine:
             self.source.stop()
             while (frame := self.source.mailbox.get(timeout=0)) is not None:
                 self._outputs.put(self._make(frame))
-        except BaseException as error:
-            self.error = error
-            raise
         finally:
             self.source.stop()
             self._outputs.put(None)
@@ -217,7 +212,7 @@ class LiveEngine:
             if stylized.shape[:2] != original.shape[:2]:
                 stylized = cv2.resize(stylized, original.shape[1::-1], interpolation=cv2.INTER_AREA)
             held = prepare_key(answer.index, original, stylized, self._map_grid)
-            key = _Key(held, flowlib.prepare(original), time.perf_counter(), answer.style_generation)
+            key = _Key(held, flowlib.prepare(original), answer.style_generation)
             if self._key is None or key.held.index > self._key.held.index or key.generation != self._key.generation:
                 self._key = key
         except Exception:  # a bad answer costs one key, not the stream
