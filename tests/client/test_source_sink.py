@@ -71,3 +71,24 @@ def test_sink_keeps_size_timing_and_audio(tmp_path, size):
     with av.open(str(out)) as container:
         audio_packets = sum(1 for p in container.demux(audio=0) if p.size)
     assert audio_packets > 5
+
+
+@pytest.mark.parametrize("size", [(96, 64), (95, 63)], ids=["even", "odd"])
+def test_sink_keeps_colours(tmp_path, size):
+    """Saturated blocks come back as written: the RGB -> YUV conversion uses the decoder's matrix."""
+    width, height = size
+    frame = np.zeros((height, width, 3), np.uint8)
+    colours = [(220, 30, 40), (30, 200, 60), (40, 50, 210), (235, 235, 235), (120, 90, 60), (16, 16, 16)]
+    block = width // len(colours)
+    for i, colour in enumerate(colours):
+        frame[:, i * block : (i + 1) * block] = colour
+    out = tmp_path / "colours.mp4"
+    sink = VideoSink(str(out), width, height, Fraction(1, 25), Fraction(25))
+    for pts in range(3):
+        sink.write(frame, pts)
+    sink.close()
+    decoded, _, _, _ = decode_all(str(out))
+    for i, colour in enumerate(colours):
+        # Block centres, away from the chroma-subsampled edges.
+        got = decoded[1][:, i * block + 4 : (i + 1) * block - 4].reshape(-1, 3).mean(axis=0)
+        np.testing.assert_allclose(got, colour, atol=4)
