@@ -14,7 +14,7 @@ import numpy as np
 
 from client.embedded import EmbeddedServices
 from client.interpolator_client import GrpcInterpolator, InterpolatorBackend, LocalInterpolator
-from client.keyframes import make_selector
+from client.keyframes import KEY_LONG_SIDE, make_selector
 from client.pipeline import KeyFramePipeline, PipelineOptions
 from client.sink import VideoSink
 from client.source import VideoSource
@@ -192,7 +192,11 @@ def stylize_video(
                         stylizer,
                         interpolator,
                         make_selector(job.policy, job.key_interval, job.max_gap),
-                        PipelineOptions(mode=job.mode, flow_long_side=job.flow_size),
+                        PipelineOptions(
+                            mode=job.mode,
+                            flow_long_side=job.flow_size,
+                            key_long_side=0 if job.every_frame else KEY_LONG_SIDE,
+                        ),
                         on_frame=on_frame,
                     )
                     result = pipeline.run()

@@ -17,6 +17,10 @@ import numpy as np
 from services.interpolator import flow as flowlib
 
 THUMB_WIDTH = 128
+# Key frames travel to the stylizer at this long side (never enlarged). The interpolator uses a
+# stylized key only through colour maps on a 320-px grid, so the full frame would cost the
+# stylizer and both JPEG legs several times more for nothing the output shows.
+KEY_LONG_SIDE = 640
 
 
 @dataclass(frozen=True)

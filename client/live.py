@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from client.capture import CapturedFrame, LiveSource
+from client.keyframes import KEY_LONG_SIDE
 from client.live_link import KeyAnswer, StylizerLink
 from services.interpolator import affine
 from services.interpolator import flow as flowlib
@@ -41,8 +42,7 @@ from services.interpolator.grids import grid_size
 
 log = logging.getLogger(__name__)
 
-# The key frame's size on the wire and for fitting its maps (they live on a 320-px grid anyway).
-KEY_LONG_SIDE = 640
+# Colour maps live on a grid of this long side (key frames travel at KEY_LONG_SIDE).
 MAP_LONG_SIDE = 320
 
 

@@ -20,6 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 
+import cv2
 import numpy as np
 
 from client.interpolator_client import InterpolatorBackend
@@ -28,6 +29,7 @@ from client.sink import VideoSink
 from client.source import VideoSource
 from client.stylizer_client import StylizerSession
 from services.interpolator import flow as flowlib
+from services.interpolator.grids import grid_size
 from services.interpolator.session import LIVE, OFFLINE, FrameInputs
 
 log = logging.getLogger(__name__)
@@ -71,6 +73,9 @@ class WorkItem:
 class PipelineOptions:
     mode: str = OFFLINE
     flow_long_side: int = flowlib.DEFAULT_FLOW_LONG_SIDE
+    # Long side of the key frames sent to the stylizer (never enlarged); 0 sends them whole,
+    # as frame-by-frame runs must, whose stylized keys are the output.
+    key_long_side: int = 0
     # Work items queued ahead of the worker (bounds memory and flow look-ahead).
     max_queued: int = 48
     flow_threads: int = 2
@@ -167,7 +172,7 @@ class KeyFramePipeline:
 
         def make_key(record: FrameRecord, reason: str) -> None:
             nonlocal last_key
-            self.stylizer.submit(record.index, record.pts, record.rgb)
+            self.stylizer.submit(record.index, record.pts, self._key_image(record.rgb))
             self._result.key_frames += 1
             self._result.key_reasons[reason] = self._result.key_reasons.get(reason, 0) + 1
             if offline:
@@ -239,6 +244,13 @@ class KeyFramePipeline:
                 self.on_frame(expected + 1, self.source.info.frame_count)
 
     # -- plumbing -------------------------------------------------------------
+
+    def _key_image(self, rgb: np.ndarray) -> np.ndarray:
+        if not self.options.key_long_side:
+            return rgb
+        height, width = rgb.shape[:2]
+        size = grid_size(width, height, self.options.key_long_side)
+        return rgb if size == (width, height) else cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
 
     def _guard(self, stage: Callable, *args) -> None:
         try:

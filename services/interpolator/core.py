@@ -65,7 +65,7 @@ class HeldKey:
 
 
 def prepare_key(index: int, original: np.ndarray, stylized: np.ndarray, grid: tuple[int, int]) -> HeldKey:
-    """Fit a key frame's maps. original and stylized: HxWx3 uint8 of the same (output) size."""
+    """Fit a key frame's maps. original: HxWx3 uint8 at the output size; stylized: the same view, any size."""
     grid_w, grid_h = grid
     small_original = cv2.resize(original, grid, interpolation=cv2.INTER_AREA)
     small_stylized = cv2.resize(stylized, grid, interpolation=cv2.INTER_AREA)

@@ -64,7 +64,7 @@ class InterpolationSession:
         self._last_index = -1
 
     def add_key(self, index: int, stylized: np.ndarray, original: np.ndarray | None) -> None:
-        """Hold a key frame: its stylization and its original (both resized to the output size if needed)."""
+        """Hold a key frame: its original (resized to the output size if needed) and its stylization (any size)."""
         if index in self._keys:
             raise InvalidInputError(f"key frame {index} sent twice")
         if index <= self._last_index:
@@ -76,7 +76,8 @@ class InterpolationSession:
             return
         if original is None:
             raise InvalidInputError(f"key frame {index} has no original frame")
-        self._keys[index] = prepare_key(index, self._fit(original), self._fit(stylized), self.grid)
+        # The stylized key is used only on the map grid: it may come at any (smaller) size.
+        self._keys[index] = prepare_key(index, self._fit(original), stylized, self.grid)
 
     def make_frame(self, inputs: FrameInputs) -> np.ndarray:
         """Produce the stylized frame for inputs.index (HxWx3 uint8 at the output size)."""

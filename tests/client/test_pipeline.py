@@ -5,7 +5,11 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
+from client.interpolator_client import LocalInterpolator
 from client.jobs import INPROC, ServiceOptions, VideoJob, stylize_video
+from client.keyframes import FixedIntervalSelector
+from client.pipeline import KeyFramePipeline, PipelineOptions
+from client.source import VideoSource
 from common.imagecodec import PNG, encode_image
 from services.interpolator.session import LIVE, OFFLINE
 from tests.media import decode_all, encode_clip, moving_square_frame, square_centroid_x, style_photo
@@ -80,3 +84,60 @@ def test_adaptive_key_frames_and_a_hard_cut(tmp_path, clip_and_style, stylizer_a
     # shot's colour maps (fitted on inverted content) would throw their colours far off.
     for index in (8, 9, 10):
         assert psnr(frames[index], frames[index + 1]) > 24, index
+
+
+class _TintingStylizer:
+    """A stand-in stylizer that records the key frames' sizes and warms them (red up, blue down)."""
+
+    def __init__(self):
+        self.sizes: list[tuple[int, int]] = []
+        self._results: dict[int, np.ndarray] = {}
+
+    def submit(self, index: int, pts: int, rgb: np.ndarray) -> None:
+        self.sizes.append((rgb.shape[1], rgb.shape[0]))
+        warm = rgb.astype(np.int16) + np.array([40, 0, -40], np.int16)
+        self._results[index] = np.clip(warm, 0, 255).astype(np.uint8)
+
+    def result(self, index: int, timeout: float | None = None) -> np.ndarray:
+        return self._results.pop(index)
+
+    def close(self) -> None:
+        pass
+
+    def cancel(self) -> None:
+        pass
+
+
+class _ListSink:
+    def __init__(self):
+        self.frames: list[np.ndarray] = []
+
+    def write(self, rgb: np.ndarray, pts: int) -> None:
+        self.frames.append(rgb)
+
+
+@pytest.mark.parametrize("key_long_side", [0, 48])
+def test_key_frames_travel_small_and_frames_come_out_full_size(clip_and_style, key_long_side):
+    """Shrunk key frames (as offline runs send them) still give full-size frames in the key's look."""
+    clip, _ = clip_and_style
+    stylizer, sink = _TintingStylizer(), _ListSink()
+    with VideoSource(clip) as source:
+        pipeline = KeyFramePipeline(
+            source,
+            sink,
+            stylizer,
+            LocalInterpolator(OFFLINE, 96, 64),
+            FixedIntervalSelector(5),
+            PipelineOptions(mode=OFFLINE, key_long_side=key_long_side),
+        )
+        pipeline.run()
+    expected = (48, 32) if key_long_side else (96, 64)
+    assert stylizer.sizes and set(stylizer.sizes) == {expected}
+    frames, _, _, _ = decode_all(clip)
+    assert len(sink.frames) == len(frames) == FRAMES
+    for made, original in zip(sink.frames, frames, strict=True):
+        assert made.shape == original.shape
+        shift = made.astype(np.float64).mean(axis=(0, 1)) - original.astype(np.float64).mean(axis=(0, 1))
+        assert shift[0] > 25 and shift[2] < -25 and abs(shift[1]) < 6, shift
+    check_positions = [square_centroid_x(frame) for frame in sink.frames]
+    assert all(abs(x - (4 + STEP * i + 5.5)) < 1.5 for i, x in enumerate(check_positions))
