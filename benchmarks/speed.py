@@ -84,7 +84,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--style", default="rocket.jpg", help="scikit-image photo name, or a path to a photo")
     parser.add_argument("--key-interval", type=int, default=10)
     parser.add_argument("--mode", default=OFFLINE, choices=["offline", "live"])
-    parser.add_argument("--interpolator", default="grpc", choices=["grpc", INPROC])
+    parser.add_argument(
+        "--interpolator", default=INPROC, choices=["grpc", INPROC], help="as the client runs it by default: in process"
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", type=Path, default=Path("out/bench"))
     parser.add_argument("--sizes", default="640x360,1280x720,1920x1080", help="resolutions for the sweep")

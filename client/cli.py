@@ -17,6 +17,7 @@ from client import demo
 from client.jobs import (
     CONNECT_TIMEOUT_S,
     INPROC,
+    LOOPBACK,
     ServiceOptions,
     VideoJob,
     check_output_path,
@@ -53,8 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
         if video:
             sub.add_argument(
                 "--interpolator",
-                help=f"interpolator gRPC target, or '{INPROC}' to run it in this process "
-                "(default: start one on loopback)",
+                default=INPROC,
+                help=f"interpolator gRPC target (HOST:PORT), '{LOOPBACK}' to start one on loopback, or "
+                f"'{INPROC}' (default) to run it in this process: on one machine a separate process only "
+                "adds an encode and a decode of every frame",
             )
         sub.add_argument("--model", default="", help="stylizer model (default: the server's)")
         sub.add_argument(
@@ -149,10 +152,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interpolator_target(value: str | None) -> str | None:
+    """ServiceOptions' form: None starts a service on loopback."""
+    return None if value == LOOPBACK else value
+
+
 def _services(args: argparse.Namespace) -> ServiceOptions:
     return ServiceOptions(
         stylizer=args.stylizer,
-        interpolator=getattr(args, "interpolator", None),
+        interpolator=_interpolator_target(getattr(args, "interpolator", None)),
         model=args.model,
         work_size=args.work_size,
         device=args.device,

@@ -26,6 +26,8 @@ from services.interpolator.flow import DEFAULT_FLOW_LONG_SIDE
 from services.interpolator.session import OFFLINE
 
 INPROC = "inproc"
+# Start an interpolator service on loopback (a separate process, reached over gRPC).
+LOOPBACK = "loopback"
 CONNECT_TIMEOUT_S = 30.0
 
 
@@ -137,6 +139,7 @@ def stylize_video(
         with EmbeddedServices(
             opts.stylizer, opts.interpolator, opts.stylizer_args(), need_interpolator=not inproc
         ) as services:
+            interpolator_target = INPROC if inproc else services.interpolator
             stylizer_channel = connect(
                 services.stylizer, "stylizer", opts.connect_timeout, opts.auth_token, opts.tls_for(opts.stylizer)
             )
@@ -223,6 +226,7 @@ def stylize_video(
         "key_interval": job.key_interval,
         "max_gap": job.max_gap,
         "model": stylizer.ready.model,
+        "interpolator": interpolator_target,
         "work_long_side": stylizer.ready.work_long_side,
         "frames_in": result.frames_in,
         "frames_out": result.frames_out,

@@ -33,14 +33,31 @@ def media(tmp_path_factory):
     return folder, str(clip), str(style)
 
 
-def test_stylize_with_embedded_services_keeps_frames_timing_size_and_audio(media):
+@pytest.mark.parametrize("interpolator", [None, "loopback"], ids=["in-process", "loopback-service"])
+def test_stylize_with_embedded_services_keeps_frames_timing_size_and_audio(media, interpolator):
     folder, clip, style = media
     out, metrics_path = folder / "out.mp4", folder / "metrics.json"
+    choice = ["--interpolator", interpolator] if interpolator else []
     done = run_cli(
-        "stylize", clip, "--style", style, "-o", str(out), "--key-interval", "4", "--metrics-json", str(metrics_path)
+        "stylize",
+        clip,
+        "--style",
+        style,
+        "-o",
+        str(out),
+        "--key-interval",
+        "4",
+        "--metrics-json",
+        str(metrics_path),
+        *choice,
     )
     assert done.returncode == 0, done.stderr
     metrics = json.loads(metrics_path.read_text())
+    # By default the interpolator runs in the client; 'loopback' starts it as a service.
+    if interpolator:
+        assert metrics["interpolator"].startswith("127.0.0.1:")
+    else:
+        assert metrics["interpolator"] == "inproc"
     assert metrics["frames_in"] == metrics["frames_out"] == len(VFR_PTS)
     assert metrics["key_frames"] == 5  # 0, 4, 8, 12 and the closing frame 13
     assert metrics["wall_seconds"] > 0 and metrics["fps"] > 0
