@@ -125,6 +125,10 @@ class EmbeddedServices:
             raise
         return self
 
+    def process_ids(self) -> dict[str, int]:
+        """The started services' process ids, by module (for resource accounting)."""
+        return {process.module: process.process.pid for process in self._processes}
+
     def __exit__(self, *exc) -> None:
         for process in reversed(self._processes):
             process.stop()
