@@ -128,7 +128,7 @@ def stages_alone(clip: Path, out_dir: Path) -> tuple[dict[str, float], list[int]
         out = []
         for i in range(count):
             if i in held:
-                out.append(key_output(held[i]))
+                out.append(key_output(held[i], i420=True))
                 continue
             prev, nxt, (flow_prev, conf_prev, flow_next, conf_next) = links[i]
             out.append(
@@ -138,6 +138,7 @@ def stages_alone(clip: Path, out_dir: Path) -> tuple[dict[str, float], list[int]
                     FlowToKey(held[nxt], flow_next, conf_next),
                     frames[i],
                     records[i].flow_frame.small,
+                    i420=True,  # as the pipeline makes frames for the encoder
                 )
             )
         return out

@@ -23,7 +23,7 @@ _MODE_TO_PROTO = {OFFLINE: interpolator_pb2.INTERPOLATION_MODE_OFFLINE, LIVE: in
 class OutputFrame:
     index: int
     pts: int
-    rgb: np.ndarray
+    rgb: np.ndarray  # HxWx3 RGB; (H*3/2) x W I420 from a LocalInterpolator asked for it
 
 
 class InterpolatorBackend:
@@ -128,8 +128,17 @@ class GrpcInterpolator(InterpolatorBackend):
 class LocalInterpolator(InterpolatorBackend):
     """The same core, in-process: no encoding, no copies over a socket."""
 
-    def __init__(self, mode: str, width: int, height: int, *, max_in_flight: int = 8, exact_keys: bool = False):
-        self._session = InterpolationSession(mode, width, height, exact_keys=exact_keys)
+    def __init__(
+        self,
+        mode: str,
+        width: int,
+        height: int,
+        *,
+        max_in_flight: int = 8,
+        exact_keys: bool = False,
+        output_i420: bool = False,
+    ):
+        self._session = InterpolationSession(mode, width, height, exact_keys=exact_keys, output_i420=output_i420)
         self._outputs: queue.Queue = queue.Queue(maxsize=max_in_flight)
         self._cancelled = False
 

@@ -32,7 +32,10 @@ CONNECT_TIMEOUT_S = 30.0
 
 
 class FrameSink(Protocol):
-    """Where output frames go: the MP4 writer, or a benchmark's capture."""
+    """Where output frames go: the MP4 writer, or a benchmark's capture.
+
+    A sink whose `accepts_i420` is true also takes (H*3/2) x W I420 frames, which the
+    in-process interpolator then makes directly."""
 
     def write(self, rgb: np.ndarray, pts: int) -> None: ...
 
@@ -165,19 +168,6 @@ def stylize_video(
                         label=os.path.basename(job.input),
                     ),
                 )
-                interpolator: InterpolatorBackend
-                # Frame-by-frame: every frame is a key, output exactly as the stylizer made it.
-                if inproc:
-                    interpolator = LocalInterpolator(job.mode, info.width, info.height, exact_keys=job.every_frame)
-                else:
-                    interpolator = GrpcInterpolator(
-                        interpolator_channel,
-                        job.mode,
-                        info.width,
-                        info.height,
-                        encoding=encoding,
-                        exact_keys=job.every_frame,
-                    )
                 if sink is None:
                     sink = VideoSink(
                         job.output,
@@ -187,6 +177,26 @@ def stylize_video(
                         info.frame_rate,
                         audio_from=job.input if info.has_audio else None,
                         crf=job.crf,
+                    )
+                interpolator: InterpolatorBackend
+                # Frame-by-frame: every frame is a key, output exactly as the stylizer made it.
+                if inproc:
+                    interpolator = LocalInterpolator(
+                        job.mode,
+                        info.width,
+                        info.height,
+                        exact_keys=job.every_frame,
+                        # Straight to the encoder's layout when the sink takes it (saves a full-size RGB pass).
+                        output_i420=not job.every_frame and getattr(sink, "accepts_i420", False),
+                    )
+                else:
+                    interpolator = GrpcInterpolator(
+                        interpolator_channel,
+                        job.mode,
+                        info.width,
+                        info.height,
+                        encoding=encoding,
+                        exact_keys=job.every_frame,
                     )
                 try:
                     pipeline = KeyFramePipeline(

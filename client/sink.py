@@ -78,6 +78,9 @@ class VideoSink:
         # OpenCV's BT.601 I420 conversion matches swscale's default for untagged RGB input and
         # costs a third of it (about 7 of x264's 40 core-ms per 1080p frame).
         self._convert_here = even
+        # write() also takes I420 images ((H*3/2) x W) as they are, when the size is even.
+        self.accepts_i420 = even
+        self._width, self._height = width, height
         self._stream.time_base = time_base
         self._stream.codec_context.time_base = time_base
         self._stream.options = {"crf": str(crf), "preset": preset, **({"tune": tune} if tune else {})}
@@ -90,7 +93,12 @@ class VideoSink:
         self.frames_written = 0
 
     def write(self, rgb: np.ndarray, pts: int) -> None:
-        if self._convert_here:
+        """rgb: HxWx3 RGB, or an I420 image ((H*3/2) x W uint8) where accepts_i420."""
+        if rgb.ndim == 2:
+            if not self.accepts_i420 or rgb.shape != (self._height * 3 // 2, self._width):
+                raise ValueError(f"an I420 frame for {self._width}x{self._height} cannot be {rgb.shape}")
+            frame = av.VideoFrame.from_ndarray(rgb, format="yuv420p")
+        elif self._convert_here:
             frame = av.VideoFrame.from_ndarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420), format="yuv420p")
         else:
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")

@@ -147,6 +147,48 @@ def apply_detail(coeffs: np.ndarray, frame: np.ndarray, small: np.ndarray | None
     is; the full-resolution pass is two int16 resizes and three saturating ops.
     """
     height, width = frame.shape[:2]
+    offsets, gains = _offsets_and_gains(coeffs, frame, small)
+    luma3 = cv2.cvtColor(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+    return _offset_plus_gain_times(cv2.merge(offsets), cv2.merge(gains), luma3, (width, height))
+
+
+# BT.601 studio swing, RGB -> Y'CbCr: OpenCV's RGB2YUV_I420 matrix, and swscale's for untagged RGB.
+_RGB_TO_YUV = np.array([[0.257, 0.504, 0.098], [-0.148, -0.291, 0.439], [0.439, -0.368, -0.071]], np.float32)
+_YUV_OFFSETS = (16.0, 128.0, 128.0)
+
+
+def apply_detail_i420(coeffs: np.ndarray, frame: np.ndarray, small: np.ndarray | None = None) -> np.ndarray:
+    """apply_detail, written straight to an I420 image ((H*3/2) x W uint8; H, W even), as encoders take it.
+
+    The colour conversion is linear, so it folds into the map's offsets and gains on the
+    grid; the chroma planes are made at half resolution from the luma's 2x2 means. Full
+    resolution then holds one plane instead of three, and no RGB frame is assembled
+    only to be converted. Matches apply_detail followed by the conversion within a level
+    or two, except where apply_detail clips out-of-gamut colours first.
+    """
+    height, width = frame.shape[:2]
+    if height % 2 or width % 2:
+        raise ValueError(f"I420 needs an even frame size, got {width}x{height}")
+    offsets, gains = _offsets_and_gains(coeffs, frame, small)
+    luma = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+    luma_half = cv2.resize(luma, (width // 2, height // 2), interpolation=cv2.INTER_AREA)
+    out = np.empty((height * 3 // 2, width), np.uint8)
+    quarter = height // 4
+    # Y, then the U and V planes, each (H/2) x (W/2) stored as H/4 rows of W.
+    targets = [(out[:height], luma), (out[height : height + quarter], luma_half), (out[height + quarter :], luma_half)]
+    for j, (target, plane_luma) in enumerate(targets):
+        row = _RGB_TO_YUV[j]
+        offset = row[0] * offsets[0] + row[1] * offsets[1] + row[2] * offsets[2] + _YUV_OFFSETS[j]
+        gain = row[0] * gains[0] + row[1] * gains[1] + row[2] * gains[2]
+        size = (plane_luma.shape[1], plane_luma.shape[0])
+        target[:] = _offset_plus_gain_times(offset, gain, plane_luma, size).reshape(target.shape)
+    return out
+
+
+def _offsets_and_gains(
+    coeffs: np.ndarray, frame: np.ndarray, small: np.ndarray | None
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per output channel, on the grid: gain_c (the map's response to grey) and offset_c (levels)."""
     grid_h, grid_w = coeffs.shape[:2]
     if small is None or small.shape[:2] != (grid_h, grid_w):  # else: the frame at grid size, made already
         small = cv2.resize(frame, (grid_w, grid_h), interpolation=cv2.INTER_AREA)
@@ -158,14 +200,20 @@ def apply_detail(coeffs: np.ndarray, frame: np.ndarray, small: np.ndarray | None
     for c in range(3):
         a0, a1, a2, b = planes[4 * c : 4 * c + 4]
         gain = a0 + a1 + a2
-        offsets.append((a0 * pixels[0] + a1 * pixels[1] + a2 * pixels[2] + b - gain * luma_small) * _OFFSET_SCALE)
-        gains.append(gain * _GAIN_SCALE)
-    offset16 = np.clip(cv2.merge(offsets), -32768, 32767).astype(np.int16)
-    gain16 = np.clip(cv2.merge(gains), -32768, 32767).astype(np.int16)
-    offset_up = cv2.resize(offset16, (width, height), interpolation=cv2.INTER_LINEAR)
-    gain_up = cv2.resize(gain16, (width, height), interpolation=cv2.INTER_LINEAR)
-    luma3 = cv2.cvtColor(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB).astype(np.int16)
-    detail = cv2.multiply(gain_up, luma3, scale=_OFFSET_SCALE / _GAIN_SCALE)
+        offsets.append(a0 * pixels[0] + a1 * pixels[1] + a2 * pixels[2] + b - gain * luma_small)
+        gains.append(gain)
+    return offsets, gains
+
+
+def _offset_plus_gain_times(
+    offset: np.ndarray, gain: np.ndarray, luma: np.ndarray, size: tuple[int, int]
+) -> np.ndarray:
+    """uint8 up(offset) + up(gain) * luma at `size`, in int16 fixed point (several times faster than float)."""
+    offset16 = np.clip(offset * _OFFSET_SCALE, -32768, 32767).astype(np.int16)
+    gain16 = np.clip(gain * _GAIN_SCALE, -32768, 32767).astype(np.int16)
+    offset_up = cv2.resize(offset16, size, interpolation=cv2.INTER_LINEAR)
+    gain_up = cv2.resize(gain16, size, interpolation=cv2.INTER_LINEAR)
+    detail = cv2.multiply(gain_up, luma.astype(np.int16), scale=_OFFSET_SCALE / _GAIN_SCALE)
     total = cv2.add(detail, offset_up)
     # Negative values clamp to 0 first, so the absolute value taken by convertScaleAbs changes nothing.
     return cv2.convertScaleAbs(cv2.max(total, 0), alpha=1.0 / _OFFSET_SCALE)

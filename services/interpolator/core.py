@@ -75,9 +75,12 @@ def prepare_key(index: int, original: np.ndarray, stylized: np.ndarray, grid: tu
     return HeldKey(index, original, local_map, transform)
 
 
-def key_output(key: HeldKey) -> np.ndarray:
-    """A key frame's own output: its original under its own map (as every other frame is made)."""
-    return affine.apply_detail(key.local_map, key.original)
+def key_output(key: HeldKey, i420: bool = False) -> np.ndarray:
+    """A key frame's own output: its original under its own map (as every other frame is made).
+
+    i420: an I420 image (see affine.apply_detail_i420) instead of RGB."""
+    apply = affine.apply_detail_i420 if i420 else affine.apply_detail
+    return apply(key.local_map, key.original)
 
 
 @dataclass
@@ -150,10 +153,17 @@ def blend_maps(index: int, prev: FlowToKey, next_: FlowToKey | None, frame_width
 
 
 def synthesize_frame(
-    index: int, prev: FlowToKey, next_: FlowToKey | None, original: np.ndarray, small: np.ndarray | None = None
+    index: int,
+    prev: FlowToKey,
+    next_: FlowToKey | None,
+    original: np.ndarray,
+    small: np.ndarray | None = None,
+    i420: bool = False,
 ) -> np.ndarray:
     """The stylized frame `index`: its original under the map blended from its key frames. uint8.
 
-    small: the original already shrunk to the map grid (the flow's), if at hand."""
+    small: the original already shrunk to the map grid (the flow's), if at hand.
+    i420: an I420 image (see affine.apply_detail_i420) instead of RGB."""
     height, width = original.shape[:2]
-    return affine.apply_detail(blend_maps(index, prev, next_, width, height), original, small)
+    apply = affine.apply_detail_i420 if i420 else affine.apply_detail
+    return apply(blend_maps(index, prev, next_, width, height), original, small)

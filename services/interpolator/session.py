@@ -48,6 +48,7 @@ class InterpolationSession:
         max_held_keys: int = DEFAULT_MAX_HELD_KEYS,
         map_long_side: int = DEFAULT_MAP_LONG_SIDE,
         exact_keys: bool = False,
+        output_i420: bool = False,
     ):
         if mode not in (OFFLINE, LIVE):
             raise InvalidInputError(f"unknown mode {mode!r}")
@@ -60,6 +61,10 @@ class InterpolationSession:
         self.grid = grid_size(width, height, map_long_side)
         # Frame-by-frame runs: keys are output as stylized, and no maps are fitted.
         self.exact_keys = exact_keys
+        # Frames come out as I420 ((H*3/2) x W), the layout H.264 encoders take, instead of RGB.
+        if output_i420 and (exact_keys or width % 2 or height % 2):
+            raise InvalidInputError("I420 output needs an even frame size and colour maps (not exact keys)")
+        self.output_i420 = output_i420
         self._keys: dict[int, HeldKey] = {}
         self._last_index = -1
 
@@ -80,7 +85,7 @@ class InterpolationSession:
         self._keys[index] = prepare_key(index, self._fit(original), stylized, self.grid)
 
     def make_frame(self, inputs: FrameInputs) -> np.ndarray:
-        """Produce the stylized frame for inputs.index (HxWx3 uint8 at the output size)."""
+        """Produce the stylized frame for inputs.index: HxWx3 uint8 RGB at the output size, or I420."""
         index = inputs.index
         if index <= self._last_index:
             raise InvalidInputError(f"frame {index} requested after frame {self._last_index}")
@@ -96,7 +101,7 @@ class InterpolationSession:
             next_key = self._held(inputs.next_key, "next_key")
 
         if index == prev.index:
-            frame = prev.original if self.exact_keys else key_output(prev)
+            frame = prev.original if self.exact_keys else key_output(prev, self.output_i420)
         elif self.exact_keys:
             raise InvalidInputError("a stream with exact_keys carries key frames only")
         else:
@@ -114,7 +119,7 @@ class InterpolationSession:
                 )
             original = self._fit(inputs.original)
             small = inputs.small if original is inputs.original else None
-            frame = synthesize_frame(index, prev_link, next_link, original, small)
+            frame = synthesize_frame(index, prev_link, next_link, original, small, self.output_i420)
 
         self._last_index = index
         # Keys older than the one this frame used are never needed again.

@@ -1,6 +1,7 @@
 from fractions import Fraction
 
 import av
+import cv2
 import numpy as np
 import pytest
 
@@ -92,3 +93,21 @@ def test_sink_keeps_colours(tmp_path, size):
         # Block centres, away from the chroma-subsampled edges.
         got = decoded[1][:, i * block + 4 : (i + 1) * block - 4].reshape(-1, 3).mean(axis=0)
         np.testing.assert_allclose(got, colour, atol=4)
+
+
+def test_sink_takes_i420_frames_as_they_are(tmp_path):
+    width, height = 96, 64
+    frames = [moving_square_frame(i) for i in range(4)]
+    out = tmp_path / "i420.mp4"
+    sink = VideoSink(str(out), width, height, Fraction(1, 25), Fraction(25))
+    assert sink.accepts_i420
+    for pts, frame in enumerate(frames):
+        sink.write(cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420), pts)
+    with pytest.raises(ValueError, match="I420"):
+        sink.write(np.zeros((height, width), np.uint8), 9)
+    sink.close()
+    decoded, _, _, _ = decode_all(str(out))
+    assert len(decoded) == len(frames)
+    for made, expected in zip(decoded, frames, strict=True):
+        assert np.abs(made.astype(int) - expected).mean() < 4
+    assert not VideoSink(str(tmp_path / "odd.mp4"), 95, 63, Fraction(1, 25), Fraction(25)).accepts_i420

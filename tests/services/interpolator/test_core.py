@@ -2,6 +2,7 @@
 
 import cv2
 import numpy as np
+import pytest
 
 from services.interpolator import affine
 from services.interpolator import flow as flowlib
@@ -147,6 +148,22 @@ def test_fast_application_matches_the_exact_one():
     small = cv2.resize(original, GRID, interpolation=cv2.INTER_AREA)
     local_map = affine.fit_local_affine(small, two_looks(small, 40))
     assert psnr(affine.apply_detail(local_map, original), affine.apply_full(local_map, original)) > 35
+
+
+def test_i420_application_matches_rgb_application_then_conversion():
+    original = view(scene(), 0)
+    small = cv2.resize(original, GRID, interpolation=cv2.INTER_AREA)
+    local_map = affine.fit_local_affine(small, two_looks(small, 40))
+    via_rgb = cv2.cvtColor(affine.apply_detail(local_map, original), cv2.COLOR_RGB2YUV_I420)
+    direct = affine.apply_detail_i420(local_map, original)
+    assert direct.shape == (H * 3 // 2, W) and direct.dtype == np.uint8
+    luma_error = np.abs(direct[:H].astype(int) - via_rgb[:H])
+    assert luma_error.mean() < 0.5 and luma_error.max() <= 4
+    # Chroma: compared as colours, so the two subsamplings' placement does not matter.
+    back = [cv2.cvtColor(image, cv2.COLOR_YUV2RGB_I420) for image in (direct, via_rgb)]
+    assert psnr(*back) > 38
+    with pytest.raises(ValueError, match="even"):
+        affine.apply_detail_i420(local_map, original[:, :-1])
 
 
 def test_colour_transform_fit_recovers_an_affine_grade():

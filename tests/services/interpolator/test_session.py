@@ -1,3 +1,4 @@
+import cv2
 import numpy as np
 import pytest
 
@@ -90,3 +91,18 @@ def test_exact_keys_come_out_as_stylized_for_frame_by_frame_runs():
     s.add_key(1, stylized, None)
     with pytest.raises(InvalidInputError):
         s.make_frame(frame(2, 1))  # only key frames on such a stream
+
+
+def test_i420_output_has_the_same_frames_in_the_encoder_layout():
+    rgb, i420 = session(), InterpolationSession(OFFLINE, W, H, output_i420=True)
+    i420.add_key(0, np.full((H, W, 3), 50, np.uint8), ORIGINAL)
+    i420.add_key(4, np.full((H, W, 3), 150, np.uint8), ORIGINAL)
+    for inputs in (frame(0, 0), frame(2, 0, 4), frame(4, 4)):
+        expected = rgb.make_frame(inputs)
+        got = i420.make_frame(inputs)
+        assert got.shape == (H * 3 // 2, W)
+        assert np.abs(cv2.cvtColor(got, cv2.COLOR_YUV2RGB_I420).astype(int) - expected).mean() < 2
+    with pytest.raises(InvalidInputError, match="I420"):
+        InterpolationSession(OFFLINE, W + 1, H, output_i420=True)
+    with pytest.raises(InvalidInputError, match="I420"):
+        InterpolationSession(OFFLINE, W, H, exact_keys=True, output_i420=True)
