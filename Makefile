@@ -42,6 +42,7 @@ proto: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks.speed --out $(OUT)/bench
 	$(PY) -m benchmarks.quality --out $(OUT)/bench
+	$(PY) -m benchmarks.profile --out $(OUT)/bench
 
 clean:
 	rm -rf $(OUT) .pytest_cache .ruff_cache
