@@ -89,6 +89,9 @@ def test_sink_keeps_colours(tmp_path, size):
         sink.write(frame, pts)
     sink.close()
     decoded, _, _, _ = decode_all(str(out))
+    with av.open(str(out)) as container:
+        context = container.streams.video[0].codec_context
+        assert (context.colorspace, context.color_range) == (6, 1)  # tagged BT.601, limited range
     for i, colour in enumerate(colours):
         # Block centres, away from the chroma-subsampled edges.
         got = decoded[1][:, i * block + 4 : (i + 1) * block - 4].reshape(-1, 3).mean(axis=0)
