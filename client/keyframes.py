@@ -31,6 +31,10 @@ class KeyDecision:
 
 
 class KeyFrameSelector(Protocol):
+    # Whether decide() looks at the picture (else any array will do). The picture may come at
+    # any size down to a few hundred pixels: decisions are made on 128-px thumbnails.
+    looks_at_frames: bool
+
     def decide(self, index: int, rgb: np.ndarray) -> KeyDecision:
         """Called once per frame, in order."""
         ...
@@ -75,6 +79,7 @@ class FixedIntervalSelector:
         if interval < 1:
             raise ValueError(f"key-frame interval must be at least 1, got {interval}")
         self.interval = interval
+        self.looks_at_frames = interval > 1  # for cuts
         self._cuts = CutDetector(cut_threshold)
         self._since_key: int | None = None
 
@@ -104,6 +109,7 @@ class AdaptiveSelector:
     ):
         if max_gap < 1:
             raise ValueError(f"maximum key-frame gap must be at least 1, got {max_gap}")
+        self.looks_at_frames = True
         self.max_gap = max_gap
         self.motion_share = motion_share
         self.unexplained_share = unexplained_share

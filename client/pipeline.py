@@ -185,7 +185,10 @@ class KeyFramePipeline:
             if self._failed.is_set():
                 raise PipelineAbortedError()
             record = FrameRecord(frame.index, frame.pts, frame.rgb, self.options.flow_long_side)
-            decision = self.selector.decide(frame.index, frame.rgb)
+            # The frame as the flow shrinks it anyway (made once, reused by the flow threads):
+            # shrinking 1080p to a thumbnail directly cost more than the rest of the decision.
+            picture = record.flow_frame.small if self.selector.looks_at_frames else frame.rgb
+            decision = self.selector.decide(frame.index, picture)
             if decision.is_key or last_key is None:
                 if decision.cut and pending:
                     # Never blend across a cut: the shot's last frame closes it as a key.

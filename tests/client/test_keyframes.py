@@ -1,3 +1,4 @@
+import cv2
 import numpy as np
 import pytest
 
@@ -54,3 +55,21 @@ def test_auto_adds_keys_for_motion_and_respects_the_maximum_gap():
     found = keys(AdaptiveSelector(max_gap=100), pan)
     assert len(found) >= 3
     assert {reason for _, reason in found[1:]} <= {"motion", "unexplained"}
+
+
+def test_adaptive_decisions_hold_on_the_frames_the_flow_shrinks():
+    """The pipeline hands the selector the flow's 320-px frames: the same keys as at full size."""
+    rng = np.random.default_rng(3)
+    noise = cv2.GaussianBlur(rng.uniform(0, 255, (360, 1000, 3)).astype(np.float32), (0, 0), 4)
+    world = np.clip(127 + 3 * (noise - 127), 0, 255).astype(np.uint8)
+    world = cv2.resize(cv2.resize(world, (250, 90), interpolation=cv2.INTER_AREA), (1000, 360))
+    pan = [np.ascontiguousarray(world[:, 6 * i : 6 * i + 640]) for i in range(40)]
+    other = (world[:, ::-1] * np.array([0.3, 0.9, 0.5])).astype(np.uint8)  # another place, greener
+    cut = [np.ascontiguousarray(other[:, 4 * i : 4 * i + 640]) for i in range(20)]
+    frames = pan + cut
+    small = [cv2.resize(f, (320, 180), interpolation=cv2.INTER_AREA) for f in frames]
+    full_keys = keys(AdaptiveSelector(), frames)
+    assert (40, "cut") in full_keys and any(reason in ("motion", "unexplained") for _, reason in full_keys)
+    assert keys(AdaptiveSelector(), small) == full_keys
+    assert AdaptiveSelector().looks_at_frames and FixedIntervalSelector(3).looks_at_frames
+    assert not FixedIntervalSelector(1).looks_at_frames
