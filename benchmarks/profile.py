@@ -96,7 +96,12 @@ def stages_alone(clip: Path, out_dir: Path) -> tuple[dict[str, float], list[int]
     height, width = frames[0].shape[:2]
 
     selector = AdaptiveSelector()
-    decisions = clock.time("key-frame selection", lambda: [selector.decide(i, f) for i, f in enumerate(frames)])
+    records = [FrameRecord(i, i, f, DEFAULT_FLOW_LONG_SIDE) for i, f in enumerate(frames)]
+    # As the pipeline does: the selector sees each frame as the flow shrinks it (made here, reused later).
+    decisions = clock.time(
+        "frame shrink and key-frame selection",
+        lambda: [selector.decide(r.index, r.flow_frame.small) for r in records],
+    )
     keys = sorted({i for i, d in enumerate(decisions) if d.is_key} | {0, count - 1})
 
     key_size = grid_size(width, height, KEY_LONG_SIDE)
@@ -111,7 +116,6 @@ def stages_alone(clip: Path, out_dir: Path) -> tuple[dict[str, float], list[int]
         return held
 
     held = clock.time("key-frame map fitting", fit_keys)
-    records = [FrameRecord(i, i, f, DEFAULT_FLOW_LONG_SIDE) for i, f in enumerate(frames)]
     links = {}
 
     def flows() -> None:
