@@ -26,7 +26,6 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from benchmarks.clips import virtual_camera_clip
@@ -41,7 +40,7 @@ from client.source import VideoSource
 from common.malloc import keep_large_buffers
 from services.interpolator.core import FlowToKey, apply_colour_transform, key_output, prepare_key, synthesize_frame
 from services.interpolator.flow import DEFAULT_FLOW_LONG_SIDE
-from services.interpolator.grids import grid_size
+from services.interpolator.grids import grid_size, shrink_to_long_side
 from services.interpolator.session import DEFAULT_MAP_LONG_SIDE, OFFLINE
 
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -104,15 +103,14 @@ def stages_alone(clip: Path, out_dir: Path) -> tuple[dict[str, float], list[int]
     )
     keys = sorted({i for i, d in enumerate(decisions) if d.is_key} | {0, count - 1})
 
-    key_size = grid_size(width, height, KEY_LONG_SIDE)
     grid = grid_size(width, height, DEFAULT_MAP_LONG_SIDE)
 
     def fit_keys() -> dict:
         # The stylized key stands in as a fixed colour grade at the size the stylizer answers.
         held = {}
         for i in keys:
-            small = cv2.resize(frames[i], key_size, interpolation=cv2.INTER_AREA)
-            held[i] = prepare_key(i, frames[i], apply_colour_transform(small, GRADE), grid)
+            stylized = apply_colour_transform(shrink_to_long_side(frames[i], KEY_LONG_SIDE), GRADE)
+            held[i] = prepare_key(i, frames[i], stylized, grid)
         return held
 
     held = clock.time("key-frame map fitting", fit_keys)

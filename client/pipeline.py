@@ -20,7 +20,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 
-import cv2
 import numpy as np
 
 from client.interpolator_client import InterpolatorBackend
@@ -29,7 +28,7 @@ from client.sink import VideoSink
 from client.source import VideoSource
 from client.stylizer_client import StylizerSession
 from services.interpolator import flow as flowlib
-from services.interpolator.grids import grid_size
+from services.interpolator.grids import shrink_to_long_side
 from services.interpolator.session import LIVE, OFFLINE, FrameInputs
 
 log = logging.getLogger(__name__)
@@ -249,11 +248,7 @@ class KeyFramePipeline:
     # -- plumbing -------------------------------------------------------------
 
     def _key_image(self, rgb: np.ndarray) -> np.ndarray:
-        if not self.options.key_long_side:
-            return rgb
-        height, width = rgb.shape[:2]
-        size = grid_size(width, height, self.options.key_long_side)
-        return rgb if size == (width, height) else cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        return shrink_to_long_side(rgb, self.options.key_long_side) if self.options.key_long_side else rgb
 
     def _guard(self, stage: Callable, *args) -> None:
         try:

@@ -92,7 +92,7 @@ class VideoSink:
         self.accepts_i420 = even
         self._width, self._height = width, height
         self._stream.time_base = time_base
-        self._stream.codec_context.time_base = time_base
+        context.time_base = time_base
         self._stream.options = {"crf": str(crf), "preset": preset, **({"tune": tune} if tune else {})}
         self._audio: AudioPassthrough | None = None
         if audio_from is not None:

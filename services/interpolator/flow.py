@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from services.interpolator.grids import frame_to_grid_pixels, grid_size, pixel_grid
+from services.interpolator.grids import frame_to_grid_pixels, pixel_grid, shrink_to_long_side
 
 DEFAULT_FLOW_LONG_SIDE = 320
 # DIS "fast", refined down to a pyramid level at least this wide: "fast" alone stops at quarter
@@ -49,8 +49,7 @@ class FlowFrame:
 def prepare(rgb: np.ndarray, long_side: int = DEFAULT_FLOW_LONG_SIDE) -> FlowFrame:
     """Downscale and convert an HxWx3 RGB frame once, for every flow it takes part in."""
     height, width = rgb.shape[:2]
-    grid = grid_size(width, height, long_side)
-    small = cv2.resize(rgb, grid, interpolation=cv2.INTER_AREA) if grid != (width, height) else rgb
+    small = shrink_to_long_side(rgb, long_side)
     return FlowFrame(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), width, height, small)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import cv2
 import numpy as np
 
 
@@ -11,6 +12,13 @@ def grid_size(width: int, height: int, long_side: int) -> tuple[int, int]:
     """(grid_width, grid_height) with the given long side for a frame size; never larger than the frame."""
     factor = min(1.0, long_side / max(width, height))
     return max(8, round(width * factor)), max(8, round(height * factor))
+
+
+def shrink_to_long_side(image: np.ndarray, long_side: int) -> np.ndarray:
+    """The image at grid_size's size for `long_side` (area-averaged); the image itself if that is its size."""
+    height, width = image.shape[:2]
+    size = grid_size(width, height, long_side)
+    return image if size == (width, height) else cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
 @lru_cache(maxsize=8)
