@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 from benchmarks.load import plot, run_load
-from client.embedded import ServiceProcess
+from client.remote.embedded import ServiceProcess
 
 SIZE = (640, 360)
 

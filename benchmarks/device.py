@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from client.pipeline import FrameRecord, WorkItem, compute_flows
+from client.video.pipeline import FrameRecord, WorkItem, compute_flows
 from services.interpolator.core import (
     FlowToKey,
     apply_colour_transform,

@@ -21,11 +21,11 @@ import time
 from pathlib import Path
 
 from benchmarks.clips import camera_photo, virtual_camera_stream, write_clip
-from client.demo import sample_style
-from client.embedded import ServiceProcess
-from client.jobs import ServiceOptions
-from client.live_job import LiveJob, run_live
+from client.live.job import LiveJob, run_live
+from client.remote.embedded import ServiceProcess
+from client.video.job import ServiceOptions
 from common.malloc import keep_large_buffers
+from common.samples import sample_style
 
 WIDTH, HEIGHT, FPS = 1280, 720, 30
 

@@ -31,9 +31,9 @@ import cv2
 import grpc
 import numpy as np
 
-from client.demo import sample_clip, sample_style
-from client.stylizer_client import open_channel
+from client.remote.stylizer import open_channel
 from common.imagecodec import JPEG, encode_image, load_image_file
+from common.samples import sample_clip, sample_style
 from protos.mvstylizer.v1 import stylizer_pb2, stylizer_pb2_grpc
 
 _END = object()

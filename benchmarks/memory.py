@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 
 from benchmarks.clips import camera_photo, virtual_camera_stream, write_clip
-from client.demo import sample_style
-from client.embedded import REPO_ROOT
+from client.remote.embedded import REPO_ROOT
 from common.malloc import keep_large_buffers
+from common.samples import sample_style
 
 FPS = 25
 PERIOD_FRAMES = 10 * FPS

@@ -30,14 +30,14 @@ import numpy as np
 
 from benchmarks.clips import virtual_camera_clip
 from benchmarks.device import GRADE
-from client.demo import sample_style
-from client.embedded import EmbeddedServices
-from client.jobs import INPROC, ServiceOptions, VideoJob, stylize_video
-from client.keyframes import KEY_LONG_SIDE, AdaptiveSelector
-from client.pipeline import FrameRecord, WorkItem, compute_flows
-from client.sink import VideoSink
-from client.source import VideoSource
+from client.device.keyframes import KEY_LONG_SIDE, AdaptiveSelector
+from client.media.sink import VideoSink
+from client.media.source import VideoSource
+from client.remote.embedded import EmbeddedServices
+from client.video.job import INPROC, ServiceOptions, VideoJob, stylize_video
+from client.video.pipeline import FrameRecord, WorkItem, compute_flows
 from common.malloc import keep_large_buffers
+from common.samples import sample_style
 from services.interpolator.core import FlowToKey, apply_colour_transform, key_output, prepare_key, synthesize_frame
 from services.interpolator.flow import DEFAULT_FLOW_LONG_SIDE
 from services.interpolator.grids import grid_size, shrink_to_long_side

@@ -21,12 +21,12 @@ import numpy as np
 
 from benchmarks import metrics
 from benchmarks.clips import resolve_clip, virtual_camera_clip
-from client.demo import sample_style
-from client.embedded import EmbeddedServices
-from client.jobs import INPROC, ServiceOptions, VideoJob, stylize_video
-from client.source import VideoSource
+from client.media.source import VideoSource
+from client.remote.embedded import EmbeddedServices
+from client.video.job import INPROC, ServiceOptions, VideoJob, stylize_video
 from common.imagecodec import read_image_file
 from common.malloc import keep_large_buffers
+from common.samples import sample_style
 
 FIXED_INTERVALS = (5, 10, 20)
 

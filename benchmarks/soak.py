@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.load import run_load
-from client.embedded import ServiceProcess
+from client.remote.embedded import ServiceProcess
 
 SIZE = (640, 360)
 

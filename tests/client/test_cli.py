@@ -9,7 +9,7 @@ from fractions import Fraction
 import pytest
 import torch
 
-from client.embedded import REPO_ROOT
+from client.remote.embedded import REPO_ROOT
 from common.imagecodec import PNG, encode_image, read_image_file
 from services.stylizer.models.photo_wct import PhotoWCT
 from tests.media import decode_all, encode_clip, moving_square_frame, square_centroid_x, style_photo

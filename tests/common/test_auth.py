@@ -2,7 +2,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from client.stylizer_client import open_channel
+from client.remote.stylizer import open_channel
 from common.auth import TOKEN_ENV, resolve_token
 from common.errors import InvalidInputError
 from protos.mvstylizer.v1 import interpolator_pb2, interpolator_pb2_grpc, stylizer_pb2, stylizer_pb2_grpc

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from client.stylizer_client import open_channel
+from client.remote.stylizer import open_channel
 from common.errors import InvalidInputError
 from common.tls import ClientTls, ServerTls, server_tls_from_flags
 from protos.mvstylizer.v1 import stylizer_pb2, stylizer_pb2_grpc

@@ -7,7 +7,7 @@ import signal
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from client.embedded import ServiceProcess
+from client.remote.embedded import ServiceProcess
 from common.imagecodec import JPEG, encode_image
 from services.stylizer.server import SERVICE_NAME
 from tests.media import moving_square_frame

@@ -5,11 +5,11 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from client.interpolator_client import LocalInterpolator
-from client.jobs import INPROC, ServiceOptions, VideoJob, stylize_video
-from client.keyframes import FixedIntervalSelector
-from client.pipeline import KeyFramePipeline, PipelineOptions
-from client.source import VideoSource
+from client.device.interpolation import LocalInterpolator
+from client.device.keyframes import FixedIntervalSelector
+from client.media.source import VideoSource
+from client.video.job import INPROC, ServiceOptions, VideoJob, stylize_video
+from client.video.pipeline import KeyFramePipeline, PipelineOptions
 from common.imagecodec import PNG, encode_image
 from services.interpolator.session import LIVE, OFFLINE
 from tests.media import decode_all, encode_clip, moving_square_frame, square_centroid_x, style_photo

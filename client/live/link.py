@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import grpc
 import numpy as np
 
-from client.stylizer_client import ReconnectPolicy, StylizerOptions, StylizerSession
+from client.remote.stylizer import ReconnectPolicy, StylizerOptions, StylizerSession
 from protos.mvstylizer.v1 import media_pb2
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from common.errors import InvalidInputError
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 # Exit status of a service that refused its arguments (as the CLI's own bad-input status).
 EXIT_BAD_INPUT = 2
 STARTUP_TIMEOUT_S = 120.0

@@ -5,8 +5,8 @@ import cv2
 import numpy as np
 import pytest
 
-from client.sink import VideoSink
-from client.source import VideoSource
+from client.media.sink import VideoSink
+from client.media.source import VideoSource
 from common.errors import InvalidInputError
 from tests.media import decode_all, encode_clip, moving_square_frame
 

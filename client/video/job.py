@@ -12,13 +12,14 @@ from typing import Protocol
 import grpc
 import numpy as np
 
-from client.embedded import EmbeddedServices
-from client.interpolator_client import GrpcInterpolator, InterpolatorBackend, LocalInterpolator
-from client.keyframes import KEY_LONG_SIDE, make_selector
-from client.pipeline import KeyFramePipeline, PipelineOptions
-from client.sink import VideoSink
-from client.source import VideoSource
-from client.stylizer_client import StylizerOptions, StylizerSession, open_channel, wait_for_ready
+from client.device.interpolation import InterpolatorBackend, LocalInterpolator
+from client.device.keyframes import KEY_LONG_SIDE, make_selector
+from client.media.sink import VideoSink
+from client.media.source import VideoSource
+from client.remote.embedded import EmbeddedServices
+from client.remote.interpolator import GrpcInterpolator
+from client.remote.stylizer import StylizerOptions, StylizerSession, open_channel, wait_for_ready
+from client.video.pipeline import KeyFramePipeline, PipelineOptions
 from common.errors import InvalidInputError
 from common.imagecodec import ENCODING_BY_NAME, PNG, load_image_file
 from common.tls import ClientTls

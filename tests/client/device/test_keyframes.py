@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from client.keyframes import AdaptiveSelector, FixedIntervalSelector, make_selector
+from client.device.keyframes import AdaptiveSelector, FixedIntervalSelector, make_selector
 from tests.media import moving_square_frame, textured_background
 
 

@@ -1,49 +1,22 @@
-"""Interpolator backends with one interface: a gRPC stream, or the core in-process."""
+"""The interpolator service over one bidirectional stream, behind the device tier's interface."""
 
 from __future__ import annotations
 
 import queue
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import grpc
 import numpy as np
 
+from client.device.interpolation import InterpolatorBackend, OutputFrame
 from common.flowcodec import encode_confidence, encode_flow
 from common.imagecodec import DEFAULT_JPEG_QUALITY, JPEG, decode_image, encode_image
 from protos.mvstylizer.v1 import interpolator_pb2, interpolator_pb2_grpc
-from services.interpolator.session import LIVE, OFFLINE, FrameInputs, InterpolationSession
+from services.interpolator.session import LIVE, OFFLINE, FrameInputs
 
 _CLOSE = object()
 _MODE_TO_PROTO = {OFFLINE: interpolator_pb2.INTERPOLATION_MODE_OFFLINE, LIVE: interpolator_pb2.INTERPOLATION_MODE_LIVE}
-
-
-@dataclass
-class OutputFrame:
-    index: int
-    pts: int
-    rgb: np.ndarray  # HxWx3 RGB; (H*3/2) x W I420 from a LocalInterpolator asked for it
-
-
-class InterpolatorBackend:
-    """send_key / request_frame from one thread; outputs() from another, in request order."""
-
-    def send_key(self, index: int, stylized: np.ndarray, original: np.ndarray | None) -> None:
-        raise NotImplementedError
-
-    def request_frame(self, pts: int, inputs: FrameInputs) -> None:
-        raise NotImplementedError
-
-    def finish(self) -> None:
-        """No more requests; outputs() ends after the last answer."""
-        raise NotImplementedError
-
-    def outputs(self) -> Iterator[OutputFrame]:
-        raise NotImplementedError
-
-    def cancel(self) -> None:
-        self.finish()
 
 
 class GrpcInterpolator(InterpolatorBackend):
@@ -123,51 +96,3 @@ class GrpcInterpolator(InterpolatorBackend):
     def _request_stream(self):
         while (item := self._requests.get()) is not _CLOSE:
             yield item
-
-
-class LocalInterpolator(InterpolatorBackend):
-    """The same core, in-process: no encoding, no copies over a socket."""
-
-    def __init__(
-        self,
-        mode: str,
-        width: int,
-        height: int,
-        *,
-        max_in_flight: int = 8,
-        exact_keys: bool = False,
-        output_i420: bool = False,
-    ):
-        self._session = InterpolationSession(mode, width, height, exact_keys=exact_keys, output_i420=output_i420)
-        self._outputs: queue.Queue = queue.Queue(maxsize=max_in_flight)
-        self._cancelled = False
-
-    def send_key(self, index: int, stylized: np.ndarray, original: np.ndarray | None) -> None:
-        self._session.add_key(index, stylized, original)
-
-    def request_frame(self, pts: int, inputs: FrameInputs) -> None:
-        self._put(OutputFrame(inputs.index, pts, self._session.make_frame(inputs)))
-
-    def finish(self) -> None:
-        self._put(_CLOSE)
-
-    def cancel(self) -> None:
-        self._cancelled = True
-
-    def outputs(self) -> Iterator[OutputFrame]:
-        while not self._cancelled:
-            try:
-                item = self._outputs.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            if item is _CLOSE:
-                return
-            yield item
-
-    def _put(self, item: object) -> None:
-        while not self._cancelled:
-            try:
-                self._outputs.put(item, timeout=0.2)
-                return
-            except queue.Full:
-                continue

@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from client.capture import CapturedFrame, LiveSource
-from client.keyframes import KEY_LONG_SIDE
-from client.live_link import KeyAnswer, StylizerLink
+from client.device.keyframes import KEY_LONG_SIDE
+from client.live.link import KeyAnswer, StylizerLink
+from client.media.capture import CapturedFrame, LiveSource
 from services.interpolator import affine
 from services.interpolator import flow as flowlib
 from services.interpolator.core import (

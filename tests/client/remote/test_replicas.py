@@ -7,9 +7,9 @@ import time
 
 import grpc
 
-from client.embedded import ServiceProcess
-from client.jobs import INPROC, ServiceOptions, VideoJob, stylize_video
-from client.stylizer_client import StylizerOptions, StylizerSession, open_channel, retry_delay
+from client.remote.embedded import ServiceProcess
+from client.remote.stylizer import StylizerOptions, StylizerSession, open_channel, retry_delay
+from client.video.job import INPROC, ServiceOptions, VideoJob, stylize_video
 from common.imagecodec import PNG, encode_image, write_image_file
 from tests.media import decode_all, encode_clip, moving_square_frame, style_photo
 

@@ -6,7 +6,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from client.sink import VideoSink
+from client.media.sink import VideoSink
 
 # Milliseconds: capture times are kept exactly, whatever the source's rate.
 LIVE_TIME_BASE = Fraction(1, 1000)

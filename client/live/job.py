@@ -8,14 +8,14 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from client.capture import CameraSource, LiveSource, PacedFileSource, SyntheticSource
-from client.embedded import EmbeddedServices
-from client.jobs import ServiceOptions, check_output_path
-from client.live import LiveEngine, LiveOptions
-from client.live_link import StylizerLink
-from client.live_sinks import LiveFileSink
-from client.preview import PreviewServer, PreviewSink
-from client.stylizer_client import StylizerOptions, open_channel
+from client.live.engine import LiveEngine, LiveOptions
+from client.live.link import StylizerLink
+from client.live.preview import PreviewServer, PreviewSink
+from client.live.sinks import LiveFileSink
+from client.media.capture import CameraSource, LiveSource, PacedFileSource, SyntheticSource
+from client.remote.embedded import EmbeddedServices
+from client.remote.stylizer import StylizerOptions, open_channel
+from client.video.job import ServiceOptions, check_output_path
 from common.errors import InvalidInputError
 from common.imagecodec import ENCODING_BY_NAME, load_image_file
 

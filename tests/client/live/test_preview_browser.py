@@ -14,8 +14,8 @@ import time
 import numpy as np
 import pytest
 
-from client.jobs import ServiceOptions
-from client.live_job import LiveJob, run_live
+from client.live.job import LiveJob, run_live
+from client.video.job import ServiceOptions
 from common.imagecodec import write_image_file
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from client.preview import MAX_STYLE_BYTES, PreviewServer, PreviewSink
+from client.live.preview import MAX_STYLE_BYTES, PreviewServer, PreviewSink
 from common.imagecodec import PNG, encode_image
 from tests.media import style_photo
 

