@@ -31,6 +31,7 @@ import numpy as np
 from benchmarks.clips import virtual_camera_clip
 from benchmarks.device import GRADE
 from client.device.keyframes import KEY_LONG_SIDE, AdaptiveSelector
+from client.media.frames import OutputFrame
 from client.media.sink import VideoSink
 from client.media.source import VideoSource
 from client.remote.embedded import EmbeddedServices
@@ -150,7 +151,7 @@ def stages_alone(clip: Path, out_dir: Path) -> tuple[dict[str, float], list[int]
     def encode() -> None:
         sink = VideoSink(str(out_dir / "profile_encode.mp4"), width, height, info.time_base, info.frame_rate)
         for index, rgb in enumerate(outputs):
-            sink.write(rgb, index)
+            sink.write(OutputFrame(index, index, rgb))
         sink.close()
 
     clock.time("H.264 encode", encode)

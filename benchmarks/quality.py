@@ -21,6 +21,7 @@ import numpy as np
 
 from benchmarks import metrics
 from benchmarks.clips import resolve_clip, virtual_camera_clip
+from client.media.frames import OutputFrame
 from client.media.source import VideoSource
 from client.remote.embedded import EmbeddedServices
 from client.video.job import INPROC, ServiceOptions, VideoJob, stylize_video
@@ -37,8 +38,10 @@ class CaptureSink:
     def __init__(self):
         self.frames: list[np.ndarray] = []
 
-    def write(self, rgb: np.ndarray, pts: int) -> None:
-        self.frames.append(rgb)
+    accepts_i420 = False
+
+    def write(self, frame: OutputFrame) -> None:
+        self.frames.append(frame.image)
 
     def close(self) -> None:
         pass

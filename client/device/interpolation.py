@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import queue
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import numpy as np
 
+from client.media.frames import OutputFrame
 from services.interpolator.session import FrameInputs, InterpolationSession
 
 _CLOSE = object()
-
-
-@dataclass
-class OutputFrame:
-    index: int
-    pts: int
-    rgb: np.ndarray  # HxWx3 RGB; (H*3/2) x W I420 from a LocalInterpolator asked for it
 
 
 class InterpolatorBackend:
@@ -61,7 +54,7 @@ class LocalInterpolator(InterpolatorBackend):
         self._session.add_key(index, stylized, original)
 
     def request_frame(self, pts: int, inputs: FrameInputs) -> None:
-        self._put(OutputFrame(inputs.index, pts, self._session.make_frame(inputs)))
+        self._put(OutputFrame(inputs.index, pts, self._session.make_frame(inputs), self._session.output_i420))
 
     def finish(self) -> None:
         self._put(_CLOSE)

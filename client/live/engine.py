@@ -2,14 +2,19 @@
 
 Three threads, joined by bounded queues: the source (capture), the engine (key-frame
 choice, flow, colour maps) and the output (maps applied at full resolution, video
-encoding, preview). Forward only: each frame is made from the latest stylized key
-frame that has arrived, its colour maps moved along the flow from that key to the
-frame (services.interpolator.core), so a key frame's round trip never delays a frame.
-The key-frame interval follows the measured round trip (one key in flight at a time,
-never more often than --min-key-interval). Where there is no usable key, the frame is
-made on the device in closed form: the last key's global colour transform, or before
-any key, a linear colour transfer (Monge-Kantorovich) to the style photo. When the
-stylizer comes back, its next answer restores full quality.
+encoding, preview). The engine drives the device tier's own machinery, as a file in
+`--mode live` does: the key-frame policy of client.device.keyframes (scene cuts
+included) and a forward-only InterpolationSession, which makes each frame from the
+latest stylized key frame that has arrived (its colour maps moved along the flow from
+that key to the frame), so a key frame's round trip never delays a frame.
+
+Key frames are sent when the policy asks for one and the link can take it (one in flight),
+never more often than the round trip allows (at least --min-key-interval apart), except
+after a cut, which is sent as soon as possible. Frames no key describes come from the
+session's closed form: after a cut, until the new shot's first key is answered, the new
+shot's colours moved to the style photo's (never the previous shot's maps); while the
+stylizer is silent, the latest key's global look. When the stylizer comes back, its
+next answer restores full quality.
 """
 
 from __future__ import annotations
@@ -26,41 +31,44 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from client.device.keyframes import KEY_LONG_SIDE
+from client.device.keyframes import KEY_LONG_SIDE, KeyFrameSelector, make_selector
 from client.live.link import KeyAnswer, StylizerLink
-from client.media.capture import CapturedFrame, LiveSource
-from services.interpolator import affine
+from client.media.capture import LiveSource
+from client.media.frames import FrameSink, OutputFrame, SourceFrame
+from common.errors import InvalidInputError
 from services.interpolator import flow as flowlib
-from services.interpolator.core import (
-    FlowToKey,
-    HeldKey,
-    apply_colour_transform,
-    blend_maps,
-    prepare_key,
-)
+from services.interpolator.core import HeldKey
 from services.interpolator.grids import grid_size
+from services.interpolator.session import LIVE, FrameInputs, FramePlan, InterpolationSession
 
 log = logging.getLogger(__name__)
-
-# Colour maps live on a grid of this long side (key frames travel at KEY_LONG_SIDE).
-MAP_LONG_SIDE = 320
 
 
 @dataclass
 class LiveOptions:
+    """Live-mode settings; the CLI's defaults are these."""
+
     min_key_interval: int = 6  # frames; bounds the stylizer's and the key fits' share of the CPU
     max_key_interval: int = 60
     fallback_after_s: float = 1.0  # key older than this while the stylizer is away: closed form
     output_queue: int = 8  # frames between the engine and the output stage
+    keyframes: str = "auto"  # the key-frame policy (client.device.keyframes): auto or fixed
+    max_gap: int = 30  # auto policy: a key at least this often (frames), as in file jobs
 
 
 @dataclass
-class OutputItem:
-    frame: CapturedFrame
-    coeffs: np.ndarray | None  # colour maps on the grid, applied at full resolution by the output stage
-    image: np.ndarray | None  # or the finished frame
-    how: str  # "interpolated", "closed form" or "closed form (no key yet)"
-    small: np.ndarray | None = None  # the frame at the map grid's size, for the output stage
+class _Planned:
+    frame: SourceFrame
+    plan: FramePlan
+
+
+@dataclass
+class _Fitted:
+    """A stylized key's maps, fitted beside the video, waiting for the engine thread to hold them."""
+
+    key: HeldKey
+    flow_frame: flowlib.FlowFrame
+    generation: int
 
 
 @dataclass
@@ -71,6 +79,7 @@ class LiveStats:
     output: int = 0
     key_frames_sent: int = 0
     key_frames_answered: int = 0
+    cuts: int = 0
     how: Counter = field(default_factory=Counter)
     latencies_s: list[float] = field(default_factory=list)
     round_trips_s: list[float] = field(default_factory=list)
@@ -78,36 +87,6 @@ class LiveStats:
     last_answer_at: float | None = None
     answer_times: list[float] = field(default_factory=list)  # perf_counter() of each stylized key's arrival
     method_changes: list[tuple[float, str]] = field(default_factory=list)  # (perf_counter(), new method)
-
-
-def closed_form_transform(content: np.ndarray, style_stats: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """3x4 affine map on [0, 1] colours taking content's colour distribution to the style's
-    (Monge-Kantorovich linear transfer), from a thumbnail."""
-    small = cv2.resize(content, (64, 36), interpolation=cv2.INTER_AREA).reshape(-1, 3).astype(np.float64) / 255.0
-    mean_c, cov_c = small.mean(0), np.cov(small.T) + 1e-4 * np.eye(3)
-    mean_s, cov_s = style_stats
-    root_c = _sqrtm(cov_c)
-    inv_root_c = np.linalg.inv(root_c)
-    middle = _sqrtm(root_c @ cov_s @ root_c)
-    matrix = inv_root_c @ middle @ inv_root_c
-    return np.hstack([matrix, (mean_s - matrix @ mean_c)[:, None]]).astype(np.float32)
-
-
-def style_statistics(style_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    small = cv2.resize(style_rgb, (96, 64), interpolation=cv2.INTER_AREA).reshape(-1, 3).astype(np.float64) / 255.0
-    return small.mean(0), np.cov(small.T) + 1e-4 * np.eye(3)
-
-
-def _sqrtm(matrix: np.ndarray) -> np.ndarray:
-    values, vectors = np.linalg.eigh(matrix)
-    return (vectors * np.sqrt(np.clip(values, 1e-8, None))) @ vectors.T
-
-
-@dataclass
-class _Key:
-    held: HeldKey
-    flow_frame: flowlib.FlowFrame
-    generation: int
 
 
 class LiveEngine:
@@ -118,32 +97,39 @@ class LiveEngine:
         source: LiveSource,
         link: StylizerLink | None,
         style_rgb: np.ndarray,
-        sinks: list,
+        sinks: list[FrameSink],
         options: LiveOptions | None = None,
     ):
         self.source = source
         self.link = link
         self.options = options or LiveOptions()
-        self.sinks = sinks  # objects with write(item: OutputItem, rgb: np.ndarray)
+        self.sinks = sinks
         self.stats = LiveStats()
         self.stats.key_interval = self.options.min_key_interval
-        self._style_stats = style_statistics(style_rgb)
+        self.selector: KeyFrameSelector = make_selector(
+            self.options.keyframes, self.options.min_key_interval, self.options.max_gap
+        )
+        self.session = InterpolationSession(LIVE, source.width, source.height, style_reference=style_rgb)
+        self._new_style: np.ndarray | None = None  # set by change_style(), taken by the engine thread
         self._style_lock = threading.Lock()
-        self._key: _Key | None = None
+        self._generation = 0  # the style the session's keys are in (the link's generation)
+        self._key_flow: dict[int, flowlib.FlowFrame] = {}  # held key -> its frame, prepared for flow
         self._key_originals: dict[int, np.ndarray] = {}
         self._key_size = grid_size(source.width, source.height, KEY_LONG_SIDE)
-        self._map_grid = grid_size(*self._key_size, MAP_LONG_SIDE)
         self._fitter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="key-fit")
         self._fitting = False
+        self._fitted: queue.SimpleQueue[_Fitted] = queue.SimpleQueue()
         self._outputs: queue.Queue = queue.Queue(maxsize=self.options.output_queue)
         self._stop = threading.Event()
         self._last_key_sent = -(10**9)
+        self._key_due = False  # the policy asked for a key frame that is not sent yet
+        self._cut_pending = False  # ... and it starts a new shot: sent as soon as the link takes it
         self._pressure = 1.0  # >1 while frames back up (see _note_backlog)
 
     # --- control -------------------------------------------------------------------------
     def change_style(self, style_message, style_rgb: np.ndarray) -> None:
         with self._style_lock:
-            self._style_stats = style_statistics(style_rgb)
+            self._new_style = style_rgb
         if self.link is not None:
             self.link.change_style(style_message)
 
@@ -159,7 +145,7 @@ class LiveEngine:
             # Stopped early: the source stops capturing, and the frames it captured still come out.
             self.source.stop()
             while (frame := self.source.mailbox.get(timeout=0)) is not None:
-                self._outputs.put(self._make(frame))
+                self._outputs.put(self._make(frame, flowlib.prepare(frame.rgb)))
         finally:
             self.source.stop()
             self._outputs.put(None)
@@ -179,9 +165,36 @@ class LiveEngine:
                     return
                 continue
             self._note_backlog(len(mailbox) + self._outputs.qsize())
+            self._take_new_style()
+            # Prepared once: the policy looks at it, and the flow to the key starts from it.
+            prepared = flowlib.prepare(frame.rgb)
+            self._choose_key(frame.index, prepared)
             self._take_answers()
+            self._hold_fitted()
             self._maybe_send_key(frame)
-            self._outputs.put(self._make(frame))
+            self._outputs.put(self._make(frame, prepared))
+
+    def _take_new_style(self) -> None:
+        with self._style_lock:
+            style, self._new_style = self._new_style, None
+        if style is not None:
+            # The old style's keys are not used again: the closed form moves colours to the new
+            # photo until the new style's first answer.
+            self.session.set_style_reference(style)
+            self._key_flow.clear()
+            self._generation = self.link.style_generation if self.link is not None else self._generation + 1
+
+    def _choose_key(self, index: int, prepared: flowlib.FlowFrame) -> None:
+        """The key-frame policy, as file jobs run it. A cut starts a new shot in the session at once:
+        the previous shot's maps never make a frame of this one."""
+        decision = self.selector.decide(index, prepared.small)
+        if decision.cut:
+            self.stats.cuts += 1
+            self.session.start_shot(index)
+            self._key_flow.clear()
+            self._cut_pending = True
+        if decision.is_key:
+            self._key_due = True
 
     def _take_answers(self) -> None:
         if self.link is None:
@@ -208,17 +221,28 @@ class LiveEngine:
 
     def _fit_key(self, answer: KeyAnswer, original: np.ndarray) -> None:
         try:
-            stylized = answer.stylized
-            if stylized.shape[:2] != original.shape[:2]:
-                stylized = cv2.resize(stylized, original.shape[1::-1], interpolation=cv2.INTER_AREA)
-            held = prepare_key(answer.index, original, stylized, self._map_grid)
-            key = _Key(held, flowlib.prepare(original), answer.style_generation)
-            if self._key is None or key.held.index > self._key.held.index or key.generation != self._key.generation:
-                self._key = key
+            held = self.session.fit_key(answer.index, answer.stylized, original)
+            self._fitted.put(_Fitted(held, flowlib.prepare(original), answer.style_generation))
         except Exception:  # a bad answer costs one key, not the stream
             log.exception("could not fit key frame %d", answer.index)
         finally:
             self._fitting = False
+
+    def _hold_fitted(self) -> None:
+        """Keys fitted since the last frame join the session (on this thread: it owns the session)."""
+        while True:
+            try:
+                fitted = self._fitted.get_nowait()
+            except queue.Empty:
+                return
+            if self.link is not None and fitted.generation != self.link.style_generation:
+                continue  # made in a style no longer wanted
+            try:
+                self.session.hold_key(fitted.key)
+            except InvalidInputError as error:  # a key of the previous shot, or older than the one held
+                log.debug("key frame %d not used: %s", fitted.key.index, error)
+                continue
+            self._key_flow = {fitted.key.index: fitted.flow_frame}
 
     def _note_backlog(self, waiting: int) -> None:
         """Frames waiting mean the device is short of time: key frames (a round trip on the stylizer
@@ -230,8 +254,8 @@ class LiveEngine:
         self._adapt_interval()
 
     def _adapt_interval(self) -> None:
-        """One key frame per round trip (the link keeps one in flight), within the bounds, stretched
-        while frames are backing up."""
+        """At most one key frame per round trip (the link keeps one in flight), within the bounds,
+        stretched while frames are backing up."""
         recent = self.stats.round_trips_s[-5:]
         fps = self.source.fps or 30.0
         by_round_trip = math.ceil(float(np.median(recent)) * fps) if recent else 0
@@ -240,30 +264,34 @@ class LiveEngine:
             np.clip(round(wanted), self.options.min_key_interval, self.options.max_key_interval)
         )
 
-    def _maybe_send_key(self, frame: CapturedFrame) -> None:
-        if self.link is None or frame.index - self._last_key_sent < self.stats.key_interval:
+    def _maybe_send_key(self, frame: SourceFrame) -> None:
+        if self.link is None or not self._key_due:
+            return
+        if not self._cut_pending and frame.index - self._last_key_sent < self.stats.key_interval:
             return
         small = cv2.resize(frame.rgb, self._key_size, interpolation=cv2.INTER_AREA)
         if self.link.offer(frame.index, small):
             self._key_originals[frame.index] = small
             self._last_key_sent = frame.index
+            self._key_due = self._cut_pending = False
             self.stats.key_frames_sent += 1
 
-    def _make(self, frame: CapturedFrame) -> OutputItem:
-        key = self._key
-        fresh_style = key is not None and (self.link is None or key.generation == self.link.style_generation)
-        if key is not None and fresh_style:
-            if self._answers_flowing():
-                current = flowlib.prepare(frame.rgb)
-                flow = flowlib.estimate_flow(current, key.flow_frame)
-                confidence = flowlib.photometric_confidence(current, key.flow_frame, flow)
-                coeffs = blend_maps(frame.index, FlowToKey(key.held, flow, confidence), None, *frame.rgb.shape[1::-1])
-                return OutputItem(frame, coeffs, None, "interpolated", current.small)
-            return OutputItem(frame, None, apply_colour_transform(frame.rgb, key.held.transform), "closed form")
-        with self._style_lock:
-            stats = self._style_stats
-        transform = closed_form_transform(frame.rgb, stats)
-        return OutputItem(frame, None, apply_colour_transform(frame.rgb, transform), "closed form (no key yet)")
+    def _make(self, frame: SourceFrame, prepared: flowlib.FlowFrame) -> _Planned:
+        key_index = self.session.latest_key()
+        if key_index is not None and self._answers_flowing():
+            key_frame = self._key_flow[key_index]
+            flow = flowlib.estimate_flow(prepared, key_frame)
+            confidence = flowlib.photometric_confidence(prepared, key_frame, flow)
+            inputs = FrameInputs(
+                index=frame.index,
+                prev_key=key_index,
+                flow_to_prev=flow,
+                confidence_prev=confidence,
+                original=frame.rgb,
+                small=prepared.small,
+            )
+            return _Planned(frame, self.session.plan_frame(inputs))
+        return _Planned(frame, self.session.plan_closed_form(frame.index, frame.rgb))
 
     def _answers_flowing(self) -> bool:
         """Whether the stylizer answered recently enough for its last key to describe this frame:
@@ -281,14 +309,15 @@ class LiveEngine:
     # --- output thread -------------------------------------------------------------------
     def _output_loop(self) -> None:
         while (item := self._outputs.get()) is not None:
-            rgb = item.image if item.image is not None else affine.apply_detail(item.coeffs, item.frame.rgb, item.small)
+            frame, method = item.frame, item.plan.method
+            output = OutputFrame(frame.index, frame.pts, self.session.render(item.plan), method=method, source=frame)
             for sink in self.sinks:
-                sink.write(item, rgb)
+                sink.write(output)
             now = time.perf_counter()
-            self.stats.latencies_s.append(now - item.frame.captured_at)
-            if not self.stats.method_changes or self.stats.method_changes[-1][1] != item.how:
-                self.stats.method_changes.append((now, item.how))
-            self.stats.how[item.how] += 1
+            self.stats.latencies_s.append(now - frame.captured_at)
+            if not self.stats.method_changes or self.stats.method_changes[-1][1] != method:
+                self.stats.method_changes.append((now, method))
+            self.stats.how[method] += 1
             self.stats.output += 1
 
     # --- report ---------------------------------------------------------------------------
@@ -315,6 +344,7 @@ class LiveEngine:
             },
             "frames_by_method": dict(stats.how),
             "key_frames_sent": stats.key_frames_sent,
+            "cuts": stats.cuts,
             "key_frames_answered": stats.key_frames_answered,
             "key_round_trip_ms": {"p50": pct(trips, 50), "p95": pct(trips, 95)},
             "key_interval": stats.key_interval,

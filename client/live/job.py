@@ -11,8 +11,8 @@ from pathlib import Path
 from client.live.engine import LiveEngine, LiveOptions
 from client.live.link import StylizerLink
 from client.live.preview import PreviewServer, PreviewSink
-from client.live.sinks import LiveFileSink
 from client.media.capture import CameraSource, LiveSource, PacedFileSource, SyntheticSource
+from client.media.sink import live_video_sink
 from client.remote.embedded import EmbeddedServices
 from client.remote.stylizer import StylizerOptions, open_channel
 from client.video.job import ServiceOptions, check_output_path
@@ -71,7 +71,7 @@ def run_live(job: LiveJob, on_started=None, stop: threading.Event | None = None)
             ),
         )
         sinks: list = []
-        file_sink = LiveFileSink(job.output, source.width, source.height, source.fps) if job.output else None
+        file_sink = live_video_sink(job.output, source.width, source.height, source.fps) if job.output else None
         if file_sink is not None:
             sinks.append(file_sink)
         preview_sink = PreviewSink()

@@ -24,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import cv2
 import numpy as np
 
+from client.media.frames import OutputFrame
 from common.errors import MvStylizerError
 from common.imagecodec import load_image_bytes
 
@@ -47,12 +48,14 @@ class PreviewSink:
         self._jpegs: dict[str, bytes] = {}
         self._last = 0.0
 
-    def write(self, item, rgb: np.ndarray) -> None:
+    accepts_i420 = False
+
+    def write(self, frame: OutputFrame) -> None:
         now = time.perf_counter()
         if (self.viewers == 0 and not self.snapshot_wanted) or now - self._last < self.interval:
             return
         self._last = now
-        jpegs = {"original": _jpeg(item.frame.rgb), "stylized": _jpeg(rgb)}
+        jpegs = {"original": _jpeg(frame.source.rgb), "stylized": _jpeg(frame.image)}
         with self._cond:
             self._jpegs = jpegs
             self._sequence += 1

@@ -12,25 +12,17 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter, deque
-from dataclasses import dataclass
 from fractions import Fraction
 
 import av
 import cv2
 import numpy as np
 
+from client.media.frames import LIVE_TIME_BASE, SourceFrame
 from common.errors import InvalidInputError
 
 # Frames a paced source may queue ahead of a slow consumer (about a quarter second at 30 fps).
 DEFAULT_BACKLOG = 8
-
-
-@dataclass
-class CapturedFrame:
-    index: int  # capture order, from 0, counting dropped frames too
-    rgb: np.ndarray  # HxWx3 uint8
-    captured_at: float  # time.perf_counter() when the frame was captured
-    pts_s: float  # presentation time in seconds from the start
 
 
 class FrameMailbox:
@@ -39,11 +31,11 @@ class FrameMailbox:
     def __init__(self, capacity: int):
         self.capacity = capacity
         self.dropped: Counter[str] = Counter()
-        self._frames: deque[CapturedFrame] = deque()
+        self._frames: deque[SourceFrame] = deque()
         self._cond = threading.Condition()
         self._closed = False
 
-    def put(self, frame: CapturedFrame, overflow_reason: str) -> None:
+    def put(self, frame: SourceFrame, overflow_reason: str) -> None:
         with self._cond:
             if len(self._frames) >= self.capacity:
                 self._frames.popleft()
@@ -51,7 +43,7 @@ class FrameMailbox:
             self._frames.append(frame)
             self._cond.notify()
 
-    def get(self, timeout: float | None = None) -> CapturedFrame | None:
+    def get(self, timeout: float | None = None) -> SourceFrame | None:
         """The oldest waiting frame; None once the source has ended and everything was taken."""
         with self._cond:
             self._cond.wait_for(lambda: self._frames or self._closed, timeout)
@@ -107,7 +99,8 @@ class LiveSource:
         raise NotImplementedError
 
     def _emit(self, rgb: np.ndarray, pts_s: float, overflow_reason: str) -> None:
-        self.mailbox.put(CapturedFrame(self.captured, rgb, time.perf_counter(), pts_s), overflow_reason)
+        frame = SourceFrame(self.captured, round(pts_s * 1000), rgb, LIVE_TIME_BASE, time.perf_counter())
+        self.mailbox.put(frame, overflow_reason)
         self.captured += 1
 
 

@@ -7,7 +7,8 @@ from fractions import Fraction
 
 import av
 import cv2
-import numpy as np
+
+from client.media.frames import LIVE_TIME_BASE, OutputFrame
 
 log = logging.getLogger(__name__)
 
@@ -101,22 +102,28 @@ class VideoSink:
             except (av.error.FFmpegError, ValueError, IndexError) as error:
                 log.warning("audio not kept: %s", error)
         self.frames_written = 0
+        self._last_pts: int | None = None
 
-    def write(self, rgb: np.ndarray, pts: int) -> None:
-        """rgb: HxWx3 RGB, or an I420 image ((H*3/2) x W uint8) where accepts_i420."""
-        if rgb.ndim == 2:
-            if not self.accepts_i420 or rgb.shape != (self._height * 3 // 2, self._width):
-                raise ValueError(f"an I420 frame for {self._width}x{self._height} cannot be {rgb.shape}")
-            frame = av.VideoFrame.from_ndarray(rgb, format="yuv420p")
+    def write(self, frame: OutputFrame) -> None:
+        """frame.image: HxWx3 RGB, or an I420 image ((H*3/2) x W uint8) where accepts_i420.
+
+        Timestamps are kept, made strictly increasing where a source repeats one (the encoder refuses those)."""
+        image = frame.image
+        if frame.i420 or image.ndim == 2:
+            if not self.accepts_i420 or image.shape != (self._height * 3 // 2, self._width):
+                raise ValueError(f"an I420 frame for {self._width}x{self._height} cannot be {image.shape}")
+            video_frame = av.VideoFrame.from_ndarray(image, format="yuv420p")
         elif self._convert_here:
-            frame = av.VideoFrame.from_ndarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420), format="yuv420p")
+            video_frame = av.VideoFrame.from_ndarray(cv2.cvtColor(image, cv2.COLOR_RGB2YUV_I420), format="yuv420p")
         else:
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-        frame.pts = pts
-        frame.time_base = self.time_base
+            video_frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+        pts = frame.pts if self._last_pts is None else max(frame.pts, self._last_pts + 1)
+        self._last_pts = pts
+        video_frame.pts = pts
+        video_frame.time_base = self.time_base
         if self._audio is not None:
             self._audio.mux_until(self._output, float(pts * self.time_base))
-        for packet in self._stream.encode(frame):
+        for packet in self._stream.encode(video_frame):
             self._output.mux(packet)
         self.frames_written += 1
 
@@ -127,3 +134,18 @@ class VideoSink:
             self._audio.mux_until(self._output, None)
             self._audio.close()
         self._output.close()
+
+
+def live_video_sink(path: str, width: int, height: int, fps: float) -> VideoSink:
+    """H.264 for live output: no encoder look-ahead (tune zerolatency), so a frame leaves the encoder
+    at once; frames keep their capture times (milliseconds) as timestamps."""
+    return VideoSink(
+        path,
+        width,
+        height,
+        LIVE_TIME_BASE,
+        Fraction(round(fps * 1000), 1000),
+        crf=20,
+        preset="ultrafast",
+        tune="zerolatency",
+    )

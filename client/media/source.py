@@ -8,20 +8,11 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 import av
-import numpy as np
 
+from client.media.frames import SourceFrame
 from common.errors import InvalidInputError
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class SourceFrame:
-    """One decoded frame: index in decode (= presentation) order, pts in the source time base."""
-
-    index: int
-    pts: int
-    rgb: np.ndarray  # HxWx3 uint8
 
 
 @dataclass
@@ -114,7 +105,7 @@ class VideoSource:
                     # Missing or non-increasing timestamps: continue the frame clock.
                     pts = (last_pts + ticks_per_frame) if last_pts is not None else 0
                 last_pts = pts
-                yield SourceFrame(index, pts, frame.to_ndarray(format="rgb24"))
+                yield SourceFrame(index, pts, frame.to_ndarray(format="rgb24"), self._stream.time_base)
                 index += 1
 
     def close(self) -> None:

@@ -9,7 +9,8 @@ from collections.abc import Iterator
 import grpc
 import numpy as np
 
-from client.device.interpolation import InterpolatorBackend, OutputFrame
+from client.device.interpolation import InterpolatorBackend
+from client.media.frames import OutputFrame
 from common.flowcodec import encode_confidence, encode_flow
 from common.imagecodec import DEFAULT_JPEG_QUALITY, JPEG, decode_image, encode_image
 from protos.mvstylizer.v1 import interpolator_pb2, interpolator_pb2_grpc

@@ -7,13 +7,13 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 import grpc
 import numpy as np
 
 from client.device.interpolation import InterpolatorBackend, LocalInterpolator
 from client.device.keyframes import KEY_LONG_SIDE, make_selector
+from client.media.frames import FrameSink
 from client.media.sink import VideoSink
 from client.media.source import VideoSource
 from client.remote.embedded import EmbeddedServices
@@ -30,17 +30,6 @@ INPROC = "inproc"
 # Start an interpolator service on loopback (a separate process, reached over gRPC).
 LOOPBACK = "loopback"
 CONNECT_TIMEOUT_S = 30.0
-
-
-class FrameSink(Protocol):
-    """Where output frames go: the MP4 writer, or a benchmark's capture.
-
-    A sink whose `accepts_i420` is true also takes (H*3/2) x W I420 frames, which the
-    in-process interpolator then makes directly."""
-
-    def write(self, rgb: np.ndarray, pts: int) -> None: ...
-
-    def close(self) -> None: ...
 
 
 @dataclass
@@ -188,7 +177,7 @@ def stylize_video(
                         info.height,
                         exact_keys=job.every_frame,
                         # Straight to the encoder's layout when the sink takes it (saves a full-size RGB pass).
-                        output_i420=not job.every_frame and getattr(sink, "accepts_i420", False),
+                        output_i420=not job.every_frame and sink.accepts_i420,
                     )
                 else:
                     interpolator = GrpcInterpolator(

@@ -24,7 +24,7 @@ import numpy as np
 
 from client.device.interpolation import InterpolatorBackend
 from client.device.keyframes import KeyFrameSelector
-from client.media.sink import VideoSink
+from client.media.frames import FrameSink
 from client.media.source import VideoSource
 from client.remote.stylizer import StylizerSession
 from services.interpolator import flow as flowlib
@@ -111,7 +111,7 @@ class KeyFramePipeline:
     def __init__(
         self,
         source: VideoSource,
-        sink: VideoSink,
+        sink: FrameSink,
         stylizer: StylizerSession,
         interpolator: InterpolatorBackend,
         selector: KeyFrameSelector,
@@ -240,7 +240,7 @@ class KeyFramePipeline:
         for expected, output in enumerate(self.interpolator.outputs()):
             if output.index != expected:
                 raise RuntimeError(f"interpolator returned frame {output.index}, expected {expected}")
-            self.sink.write(output.rgb, output.pts)
+            self.sink.write(output)
             self._result.frames_out += 1
             if self.on_frame is not None:
                 self.on_frame(expected + 1, self.source.info.frame_count)

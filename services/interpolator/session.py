@@ -8,7 +8,9 @@ import cv2
 import numpy as np
 
 from common.errors import InvalidInputError, LimitExceededError
-from services.interpolator.core import FlowToKey, HeldKey, key_output, prepare_key, synthesize_frame
+from services.interpolator import affine
+from services.interpolator.closed_form import ColourStats, colour_statistics, transfer_transform
+from services.interpolator.core import FlowToKey, HeldKey, blend_maps, prepare_key
 from services.interpolator.grids import grid_size
 
 OFFLINE = "offline"
@@ -17,6 +19,15 @@ LIVE = "live"
 DEFAULT_MAX_HELD_KEYS = 8
 # Long side of the grid the colour maps live on (they are smooth; the frame supplies detail).
 DEFAULT_MAP_LONG_SIDE = 320
+
+# How a frame was made (the live metrics count frames by these).
+KEY = "key"
+INTERPOLATED = "interpolated"
+# Live: the stylizer is silent, so the latest key's motion no longer describes the frame; its global look does.
+CLOSED_FORM = "closed form"
+# Live: a new shot whose first key frame is not answered yet: the content's colours moved to the style photo's.
+CLOSED_FORM_NEW_SHOT = "closed form (new shot)"
+CLOSED_FORM_NO_KEY = "closed form (no key yet)"
 
 
 @dataclass
@@ -37,8 +48,29 @@ class FrameInputs:
     small: np.ndarray | None = None
 
 
+@dataclass
+class FramePlan:
+    """A frame decided but not yet rendered: its colour map on the grid (or the finished image).
+
+    Planning is cheap and stateful (one thread, in order); rendering at full resolution is pure
+    and may run on another thread (the live engine's output stage)."""
+
+    index: int
+    method: str
+    original: np.ndarray | None = None  # the frame the map applies to, at the output size
+    coeffs: np.ndarray | None = None  # grid x 12 map, or 1x1x12 for a global one
+    small: np.ndarray | None = None  # the original at the grid's size, when at hand
+    image: np.ndarray | None = None  # exact keys: the output itself
+
+
 class InterpolationSession:
-    """Holds stylized key frames and turns frame requests into stylized frames, in order."""
+    """Holds stylized key frames and turns frame requests into stylized frames, in order.
+
+    Offline: each frame between two held keys. Live (forward only): each frame from the
+    latest key held; a key may arrive after newer frames were made (its answer came late).
+    Live sessions given a style reference also make frames no key describes, in closed form:
+    after a cut (start_shot) until the new shot's first key, and whenever the caller says the
+    stylizer is silent (plan_closed_form)."""
 
     def __init__(
         self,
@@ -49,7 +81,9 @@ class InterpolationSession:
         map_long_side: int = DEFAULT_MAP_LONG_SIDE,
         exact_keys: bool = False,
         output_i420: bool = False,
+        style_reference: np.ndarray | None = None,
     ):
+        """style_reference: live only, the style photo (HxWx3 uint8) the closed form moves colours to."""
         if mode not in (OFFLINE, LIVE):
             raise InvalidInputError(f"unknown mode {mode!r}")
         if width <= 0 or height <= 0:
@@ -67,28 +101,105 @@ class InterpolationSession:
         self.output_i420 = output_i420
         self._keys: dict[int, HeldKey] = {}
         self._last_index = -1
+        self._style: ColourStats | None = None
+        self._shot_start = 0
+        self._shot_transform: np.ndarray | None = None  # the closed form fitted on the shot's first frame
+        self._ever_keyed = False
+        if style_reference is not None:
+            self.set_style_reference(style_reference)
 
     def add_key(self, index: int, stylized: np.ndarray, original: np.ndarray | None) -> None:
         """Hold a key frame: its original (resized to the output size if needed) and its stylization (any size)."""
+        self.hold_key(self.fit_key(index, stylized, original))
+
+    def fit_key(self, index: int, stylized: np.ndarray, original: np.ndarray | None) -> HeldKey:
+        """A key frame's maps, fitted without touching the session (safe on another thread); hold_key() it."""
+        if self.exact_keys:
+            return HeldKey(index, self._fit(stylized), None, None)
+        if original is None:
+            raise InvalidInputError(f"key frame {index} has no original frame")
+        # The stylized key is used only on the map grid: it may come at any (smaller) size, and so
+        # may a live key's original (it is brought to the output size only if the key is output).
+        live_original = self.mode == LIVE and index <= self._last_index
+        return prepare_key(index, original if live_original else self._fit(original), stylized, self.grid)
+
+    def hold_key(self, key: HeldKey) -> None:
+        index = key.index
         if index in self._keys:
             raise InvalidInputError(f"key frame {index} sent twice")
-        if index <= self._last_index:
+        if self.mode == LIVE:
+            if self._keys and index < max(self._keys):
+                raise InvalidInputError(f"key frame {index} is older than key frame {max(self._keys)} held")
+            if index < self._shot_start:
+                raise InvalidInputError(f"key frame {index} belongs to the shot before frame {self._shot_start}")
+        elif index <= self._last_index:
             raise InvalidInputError(f"key frame {index} is older than frame {self._last_index} already made")
         if len(self._keys) >= self.max_held_keys:
             raise LimitExceededError(f"more than {self.max_held_keys} key frames held")
-        if self.exact_keys:
-            self._keys[index] = HeldKey(index, self._fit(stylized), None, None)
-            return
-        if original is None:
-            raise InvalidInputError(f"key frame {index} has no original frame")
-        # The stylized key is used only on the map grid: it may come at any (smaller) size.
-        self._keys[index] = prepare_key(index, self._fit(original), stylized, self.grid)
+        self._keys[index] = key
+        self._ever_keyed = True
+        if self.mode == LIVE:
+            # Forward only: frames to come use this key or a newer one.
+            for old in [k for k in self._keys if k < index]:
+                del self._keys[old]
 
+    # --- live: shots, style and the closed form ---------------------------------------------
+    def set_style_reference(self, style_rgb: np.ndarray) -> None:
+        """Live: a (new) style photo. Keys held were made in the old style: they are dropped."""
+        if self.mode != LIVE:
+            raise InvalidInputError("only live sessions make frames in closed form")
+        self._style = colour_statistics(style_rgb)
+        self._keys.clear()
+        self._shot_transform = None
+        self._ever_keyed = False
+
+    def start_shot(self, index: int) -> None:
+        """Live: frame `index` starts a new shot (a cut). Keys of the old shot are dropped and refused
+        from now on; until the new shot's first key is held, frames come in closed form."""
+        if self.mode != LIVE:
+            raise InvalidInputError("offline sessions never blend across a cut: the client sends keys")
+        self._shot_start = index
+        self._shot_transform = None
+        self._keys.clear()
+
+    def latest_key(self) -> int | None:
+        """Live: the key frames are made from, if any."""
+        return max(self._keys) if self._keys else None
+
+    def plan_closed_form(self, index: int, original: np.ndarray) -> FramePlan:
+        """Live: frame `index` in closed form: the latest key's global look when one is held (the
+        stylizer is silent), else the content's colours moved to the style photo's, fitted once per
+        shot (so the look holds still until the shot's first key)."""
+        self._check_next(index)
+        key = self._keys.get(self.latest_key()) if self._keys else None
+        if key is not None and key.transform is not None:
+            transform, method = key.transform, CLOSED_FORM
+        else:
+            if self._style is None:
+                raise InvalidInputError("no key frame held and no style reference for the closed form")
+            if self._shot_transform is None:
+                self._shot_transform = transfer_transform(original, self._style)
+            transform = self._shot_transform
+            method = CLOSED_FORM_NEW_SHOT if self._ever_keyed or self._shot_start > 0 else CLOSED_FORM_NO_KEY
+        self._last_index = index
+        return FramePlan(index, method, self._fit(original), affine.global_map_coeffs(transform))
+
+    # --- frames ---------------------------------------------------------------------------
     def make_frame(self, inputs: FrameInputs) -> np.ndarray:
         """Produce the stylized frame for inputs.index: HxWx3 uint8 RGB at the output size, or I420."""
+        return self.render(self.plan_frame(inputs))
+
+    def render(self, plan: FramePlan) -> np.ndarray:
+        """A planned frame at full resolution: HxWx3 uint8 RGB, or I420. Pure: any thread."""
+        if plan.image is not None:
+            return plan.image
+        apply = affine.apply_detail_i420 if self.output_i420 else affine.apply_detail
+        return apply(plan.coeffs, plan.original, plan.small)
+
+    def plan_frame(self, inputs: FrameInputs) -> FramePlan:
+        """Decide frame inputs.index (in order): which keys, moved along which flows, make its map."""
         index = inputs.index
-        if index <= self._last_index:
-            raise InvalidInputError(f"frame {index} requested after frame {self._last_index}")
+        self._check_next(index)
         prev = self._held(inputs.prev_key, "prev_key")
         if inputs.prev_key > index:
             raise InvalidInputError(f"prev_key {inputs.prev_key} is after frame {index}")
@@ -101,7 +212,10 @@ class InterpolationSession:
             next_key = self._held(inputs.next_key, "next_key")
 
         if index == prev.index:
-            frame = prev.original if self.exact_keys else key_output(prev, self.output_i420)
+            if self.exact_keys:
+                plan = FramePlan(index, KEY, image=prev.original)
+            else:
+                plan = FramePlan(index, KEY, self._fit(prev.original), prev.local_map)
         elif self.exact_keys:
             raise InvalidInputError("a stream with exact_keys carries key frames only")
         else:
@@ -119,13 +233,18 @@ class InterpolationSession:
                 )
             original = self._fit(inputs.original)
             small = inputs.small if original is inputs.original else None
-            frame = synthesize_frame(index, prev_link, next_link, original, small, self.output_i420)
+            coeffs = blend_maps(index, prev_link, next_link, self.width, self.height)
+            plan = FramePlan(index, INTERPOLATED, original, coeffs, small)
 
         self._last_index = index
         # Keys older than the one this frame used are never needed again.
         for old in [k for k in self._keys if k < prev.index]:
             del self._keys[old]
-        return frame
+        return plan
+
+    def _check_next(self, index: int) -> None:
+        if index <= self._last_index:
+            raise InvalidInputError(f"frame {index} requested after frame {self._last_index}")
 
     @property
     def held_keys(self) -> list[int]:

@@ -8,16 +8,19 @@ import time
 import numpy as np
 import pytest
 
-from client.live.engine import LiveOptions, closed_form_transform, style_statistics
+from client.live.engine import LiveEngine, LiveOptions
 from client.live.job import LiveJob, run_live
+from client.live.link import StylizerLink
 from client.media.capture import CameraSource, FrameMailbox, PacedFileSource
+from client.remote.stylizer import StylizerOptions, open_channel
 from client.video.job import ServiceOptions
 from common.errors import InvalidInputError
-from common.imagecodec import write_image_file
-from services.interpolator.core import apply_colour_transform
+from common.imagecodec import load_image_file, write_image_file
 from services.stylizer import server as stylizer_server
-from tests.media import decode_all, encode_clip, moving_square_frame, style_photo
+from tests.media import decode_all, encode_clip, moving_square_frame, style_photo, textured_background
 from tests.servers import ServerThread
+
+LIVE_STYLIZER = StylizerOptions(max_in_flight=1, label="live")
 
 
 def warm_style(path) -> str:
@@ -26,11 +29,11 @@ def warm_style(path) -> str:
 
 
 def test_mailbox_drops_the_oldest_frame_and_counts_it():
-    from client.media.capture import CapturedFrame
+    from client.media.frames import SourceFrame
 
     box = FrameMailbox(capacity=2)
     for index in range(3):
-        box.put(CapturedFrame(index, np.zeros((2, 2, 3), np.uint8), 0.0, 0.0), "consumer behind")
+        box.put(SourceFrame(index, 0, np.zeros((2, 2, 3), np.uint8)), "consumer behind")
     assert box.dropped == {"consumer behind": 1}
     assert [box.get(0).index, box.get(0).index] == [1, 2]
     box.close()
@@ -72,17 +75,6 @@ def test_a_camera_reader_keeps_only_the_newest_frame(tmp_path):
 def test_a_camera_that_does_not_open_is_a_clear_error(tmp_path):
     with pytest.raises(InvalidInputError, match="could not be opened"):
         CameraSource(str(tmp_path / "no-such-camera.mp4"))
-
-
-def test_closed_form_moves_the_colours_to_the_style():
-    rng = np.random.default_rng(0)
-    content = rng.integers(0, 255, (72, 128, 3), dtype=np.uint8)
-    style = np.zeros((60, 80, 3), np.uint8)
-    style[..., 0] = rng.integers(150, 250, (60, 80))  # reds
-    style[..., 2] = rng.integers(0, 40, (60, 80))
-    out = apply_colour_transform(content, closed_form_transform(content, style_statistics(style)))
-    assert abs(out[..., 0].mean() - style[..., 0].mean()) < 10
-    assert abs(out[..., 2].mean() - style[..., 2].mean()) < 10
 
 
 def test_every_captured_frame_comes_out_once_in_order(stylizer_address, tmp_path):
@@ -163,3 +155,44 @@ def test_stopping_early_still_outputs_every_captured_frame(stylizer_address, tmp
     report = run_live(job, stop=stop)
     assert report["captured"] > 20
     assert report["output"] == report["captured"] and report["dropped"] == 0
+
+
+class _RecordingSink:
+    accepts_i420 = False
+
+    def __init__(self):
+        self.frames = []
+
+    def write(self, frame) -> None:
+        self.frames.append(frame)
+
+    def close(self) -> None:
+        pass
+
+
+def test_after_a_hard_cut_frames_come_from_the_new_shot_never_the_old_maps(stylizer_address, tmp_path):
+    """A warm shot cut to a cold one: from the cut until the new shot's first key is answered, frames
+    are made in closed form on the new shot; the previous shot's maps make none of them."""
+    warm = [moving_square_frame(i) for i in range(45)]
+    cold = [np.ascontiguousarray(textured_background(seed=7)[..., ::-1]) for _ in range(45)]
+    clip = tmp_path / "cut.mp4"
+    clip.write_bytes(encode_clip(warm + cold, rate=30))
+    link = StylizerLink(
+        open_channel(stylizer_address), load_image_file(warm_style(tmp_path / "style.png"))[0], LIVE_STYLIZER
+    )
+    sink = _RecordingSink()
+    try:
+        engine = LiveEngine(PacedFileSource(str(clip)), link, style_photo(), [sink])
+        engine.run()
+    finally:
+        link.close()
+    methods = [frame.method for frame in sink.frames]
+    assert [frame.index for frame in sink.frames] == list(range(90))
+    assert engine.stats.cuts == 1
+    assert "interpolated" in methods[:45], methods[:45]
+    # The first frame of the new shot, and every frame after it until its own key, in closed form.
+    after_cut = methods[45:]
+    first_interpolated = after_cut.index("interpolated")
+    assert first_interpolated > 0
+    assert set(after_cut[:first_interpolated]) == {"closed form (new shot)"}, after_cut
+    assert engine.report()["frames_by_method"]["closed form (new shot)"] == first_interpolated

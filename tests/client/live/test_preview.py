@@ -6,12 +6,12 @@ import http.client
 import json
 import urllib.error
 import urllib.request
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from client.live.preview import MAX_STYLE_BYTES, PreviewServer, PreviewSink
+from client.media.frames import OutputFrame, SourceFrame
 from common.imagecodec import PNG, encode_image
 from tests.media import style_photo
 
@@ -39,9 +39,9 @@ def test_page_status_and_latest_frame(preview):
     status, kind, body = fetch(server.url)
     assert status == 200 and kind.startswith("text/html") and b"/stream/stylized" in body
     assert json.loads(fetch(server.url + "status")[2]) == {"output": 3}
-    frame = SimpleNamespace(frame=SimpleNamespace(rgb=np.zeros((90, 160, 3), np.uint8)))
+    source = SourceFrame(0, 0, np.zeros((90, 160, 3), np.uint8))
     sink.snapshot_wanted = True
-    sink.write(frame, np.full((90, 160, 3), 200, np.uint8))
+    sink.write(OutputFrame(0, 0, np.full((90, 160, 3), 200, np.uint8), source=source))
     status, kind, body = fetch(server.url + "frame/stylized")
     assert status == 200 and kind == "image/jpeg" and body[:2] == b"\xff\xd8"
     assert fetch(server.url + "nowhere")[0] == 404

@@ -5,6 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
+from client.media.frames import OutputFrame
 from client.media.sink import VideoSink
 from client.media.source import VideoSource
 from common.errors import InvalidInputError
@@ -63,7 +64,7 @@ def test_sink_keeps_size_timing_and_audio(tmp_path, size):
     out = tmp_path / "out.mp4"
     sink = VideoSink(str(out), width, height, Fraction(1, 1000), Fraction(25), audio_from=str(source_path))
     for frame, pts in zip(frames, VFR_PTS, strict=True):
-        sink.write(frame, pts)
+        sink.write(OutputFrame(pts, pts, frame))
     sink.close()
     decoded, pts, time_base, kinds = decode_all(str(out))
     assert kinds.count("audio") == 1
@@ -86,7 +87,7 @@ def test_sink_keeps_colours(tmp_path, size):
     out = tmp_path / "colours.mp4"
     sink = VideoSink(str(out), width, height, Fraction(1, 25), Fraction(25))
     for pts in range(3):
-        sink.write(frame, pts)
+        sink.write(OutputFrame(pts, pts, frame))
     sink.close()
     decoded, _, _, _ = decode_all(str(out))
     with av.open(str(out)) as container:
@@ -105,9 +106,9 @@ def test_sink_takes_i420_frames_as_they_are(tmp_path):
     sink = VideoSink(str(out), width, height, Fraction(1, 25), Fraction(25))
     assert sink.accepts_i420
     for pts, frame in enumerate(frames):
-        sink.write(cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420), pts)
+        sink.write(OutputFrame(pts, pts, cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420), i420=True))
     with pytest.raises(ValueError, match="I420"):
-        sink.write(np.zeros((height, width), np.uint8), 9)
+        sink.write(OutputFrame(9, 9, np.zeros((height, width), np.uint8), i420=True))
     sink.close()
     decoded, _, _, _ = decode_all(str(out))
     assert len(decoded) == len(frames)

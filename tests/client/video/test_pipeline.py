@@ -7,6 +7,7 @@ import pytest
 
 from client.device.interpolation import LocalInterpolator
 from client.device.keyframes import FixedIntervalSelector
+from client.media.frames import OutputFrame
 from client.media.source import VideoSource
 from client.video.job import INPROC, ServiceOptions, VideoJob, stylize_video
 from client.video.pipeline import KeyFramePipeline, PipelineOptions
@@ -112,8 +113,10 @@ class _ListSink:
     def __init__(self):
         self.frames: list[np.ndarray] = []
 
-    def write(self, rgb: np.ndarray, pts: int) -> None:
-        self.frames.append(rgb)
+    accepts_i420 = False
+
+    def write(self, frame: OutputFrame) -> None:
+        self.frames.append(frame.image)
 
 
 @pytest.mark.parametrize("key_long_side", [0, 48])

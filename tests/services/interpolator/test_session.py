@@ -106,3 +106,58 @@ def test_i420_output_has_the_same_frames_in_the_encoder_layout():
         InterpolationSession(OFFLINE, W + 1, H, output_i420=True)
     with pytest.raises(InvalidInputError, match="I420"):
         InterpolationSession(OFFLINE, W, H, exact_keys=True, output_i420=True)
+
+
+# --- live: late keys, shots and the closed form -----------------------------------------------
+
+RED_STYLE = np.zeros((40, 60, 3), np.uint8)
+RED_STYLE[..., 0] = 200
+
+
+def live_session():
+    return InterpolationSession(LIVE, W, H, style_reference=RED_STYLE)
+
+
+def test_live_keys_may_arrive_late_and_frames_use_the_latest():
+    s = live_session()
+    for index in range(3):
+        assert s.plan_closed_form(index, ORIGINAL).method == "closed form (no key yet)"
+    s.add_key(1, np.full((H, W, 3), 90, np.uint8), ORIGINAL)  # answered after frame 2 was made
+    out = s.make_frame(frame(3, 1))
+    assert abs(out.mean() - 90) < 2
+    s.add_key(2, np.full((H, W, 3), 160, np.uint8), ORIGINAL)
+    assert s.held_keys == [2]
+    with pytest.raises(InvalidInputError):
+        s.add_key(1, np.full((H, W, 3), 90, np.uint8), ORIGINAL)  # older than the key held
+
+
+def test_a_new_shot_never_uses_the_previous_shots_key():
+    s = live_session()
+    s.add_key(0, np.full((H, W, 3), 30, np.uint8), ORIGINAL)
+    s.make_frame(frame(1, 0))
+    s.start_shot(2)
+    assert s.latest_key() is None
+    plan = s.plan_closed_form(2, ORIGINAL)
+    assert plan.method == "closed form (new shot)"
+    reddish = s.render(plan)
+    assert reddish[..., 0].mean() > reddish[..., 2].mean() + 50  # moved to the red style, not the dark key
+    with pytest.raises(InvalidInputError, match="shot"):
+        s.add_key(1, np.full((H, W, 3), 30, np.uint8), ORIGINAL)  # the old shot's late answer
+    # The closed form is fitted once per shot: it holds still until the shot's first key.
+    np.testing.assert_array_equal(s.render(s.plan_closed_form(3, ORIGINAL)), reddish)
+    s.add_key(3, np.full((H, W, 3), 120, np.uint8), ORIGINAL)
+    assert abs(s.make_frame(frame(4, 3)).mean() - 120) < 2
+
+
+def test_a_silent_stylizer_gives_the_latest_keys_global_look():
+    s = live_session()
+    s.add_key(0, np.full((H, W, 3), 70, np.uint8), ORIGINAL)
+    plan = s.plan_closed_form(1, ORIGINAL)
+    assert plan.method == "closed form" and abs(s.render(plan).mean() - 70) < 3
+
+
+def test_offline_sessions_have_no_closed_form():
+    with pytest.raises(InvalidInputError):
+        InterpolationSession(OFFLINE, W, H, style_reference=RED_STYLE)
+    with pytest.raises(InvalidInputError):
+        InterpolationSession(OFFLINE, W, H).start_shot(3)

@@ -1,0 +1,41 @@
+"""The device's closed-form look, for frames no stylized key frame describes.
+
+A linear Monge-Kantorovich colour transfer (Pitie & Kokaram, 2007): the affine map between
+the Gaussian fits of two colour distributions, fitted on thumbnails. Used by the live
+interpolation session before a shot's first key frame is answered (content to the style
+photo), in the same 3x4 form as a key frame's own global transform.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+# Colour statistics come from thumbnails: the fit needs the distribution, not the detail.
+_CONTENT_THUMB = (64, 36)
+_STYLE_THUMB = (96, 64)
+# Covariance ridge on [0, 1] colours: keeps flat (single-colour) pictures well posed.
+_RIDGE = 1e-4
+
+ColourStats = tuple[np.ndarray, np.ndarray]  # mean (3,), covariance (3, 3), on [0, 1] colours
+
+
+def colour_statistics(rgb: np.ndarray, thumb: tuple[int, int] = _STYLE_THUMB) -> ColourStats:
+    """Mean and covariance of an HxWx3 uint8 picture's colours (from a thumbnail)."""
+    small = cv2.resize(rgb, thumb, interpolation=cv2.INTER_AREA).reshape(-1, 3).astype(np.float64) / 255.0
+    return small.mean(0), np.cov(small.T) + _RIDGE * np.eye(3)
+
+
+def transfer_transform(content: np.ndarray, style: ColourStats) -> np.ndarray:
+    """3x4 affine map on [0, 1] colours taking the content's colour distribution to the style's."""
+    mean_c, cov_c = colour_statistics(content, _CONTENT_THUMB)
+    mean_s, cov_s = style
+    root_c = _sqrtm(cov_c)
+    inv_root_c = np.linalg.inv(root_c)
+    matrix = inv_root_c @ _sqrtm(root_c @ cov_s @ root_c) @ inv_root_c
+    return np.hstack([matrix, (mean_s - matrix @ mean_c)[:, None]]).astype(np.float32)
+
+
+def _sqrtm(matrix: np.ndarray) -> np.ndarray:
+    values, vectors = np.linalg.eigh(matrix)
+    return (vectors * np.sqrt(np.clip(values, 1e-8, None))) @ vectors.T
