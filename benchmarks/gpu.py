@@ -41,6 +41,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from common.malloc import keep_large_buffers
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_PHOTOS = REPO_ROOT.parent / "shared" / "data" / "photo_pairs"
 DEFAULT_STREAMS = (1, 8, 32)
@@ -507,6 +509,7 @@ def run(args: argparse.Namespace) -> tuple[dict, int]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    keep_large_buffers()  # as the stylizer service does: frame buffers stay in the heap
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     report, status = run(args)
