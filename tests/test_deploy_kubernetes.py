@@ -102,7 +102,14 @@ def parse_container(container: dict, monkeypatch: pytest.MonkeyPatch | None = No
         for name, value in container_env(container).items():
             if value is not None:
                 patch.setenv(name, value)
-        args = build_parser().parse_args(command[3:])
+        parser = build_parser()
+        args = parser.parse_args(command[3:])
+    # argparse checks choices only for values given on the command line, not for defaults taken
+    # from the environment: check those too.
+    for action in parser._actions:
+        if action.choices is not None and action.dest != "help":
+            value = getattr(args, action.dest)
+            assert value in action.choices, f"{module}: {action.dest}={value!r} is not one of {action.choices}"
     return module, args, service_name
 
 
