@@ -10,9 +10,11 @@ from benchmarks.metrics import (
     farneback_flow,
     mean_psnr,
     psnr,
+    region_style_ratio,
     style_distance_ratio,
     warping_error,
 )
+from services.stylizer.masks import labels_from_mask
 from tests.media import textured_background
 
 
@@ -83,3 +85,87 @@ def test_style_distance_ratio_known_ends():
     assert style_distance_ratio(content, style, content) == pytest.approx(1.0, abs=0.01)
     shuffled = style.reshape(-1, 3)[np.random.default_rng(0).permutation(style.size // 3)].reshape(style.shape)
     assert style_distance_ratio(shuffled, style, content) < 0.05
+
+
+def two_region_scene(height: int, width: int, top: tuple, bottom: tuple, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A photo whose upper half is one noisy colour and lower half another, with its colour-coded mask
+    (black upper half, white lower half), as Deep Photo Style Transfer's masks are drawn."""
+    rng = np.random.default_rng(seed)
+    image = np.empty((height, width, 3), np.float64)
+    image[: height // 2] = top
+    image[height // 2 :] = bottom
+    image = np.clip(image + rng.normal(0, 8, size=image.shape), 0, 255).astype(np.uint8)
+    mask = np.zeros((height, width, 3), np.uint8)
+    mask[height // 2 :] = 255
+    return image, mask
+
+
+def per_label_transfer(content, content_labels, style, style_labels) -> np.ndarray:
+    """Each content region replaced by its style counterpart's pixels (same distribution)."""
+    rng = np.random.default_rng(5)
+    out = content.copy()
+    for label in np.unique(content_labels):
+        source = style[style_labels == label]
+        out[content_labels == label] = source[rng.integers(0, len(source), int((content_labels == label).sum()))]
+    return out
+
+
+def test_labels_from_mask_thresholds_each_channel_and_resizes_nearest():
+    mask = np.zeros((2, 4, 3), np.uint8)
+    mask[0, 1] = (200, 0, 0)
+    mask[0, 2] = (0, 128, 0)
+    mask[0, 3] = (127, 255, 255)
+    mask[1] = 255
+    labels = labels_from_mask(mask)
+    assert labels.tolist() == [[0, 1, 2, 6], [7, 7, 7, 7]]
+    bigger = labels_from_mask(mask, (8, 4))
+    assert bigger.shape == (4, 8)
+    assert set(np.unique(bigger)) <= set(np.unique(labels))  # nearest-neighbour: no blended labels
+    assert bigger[0, 2] == 1 and bigger[3, 7] == 7
+
+
+def test_region_style_ratio_known_answers():
+    content, content_mask = two_region_scene(96, 128, (90, 140, 220), (60, 120, 40), seed=1)  # sky over grass
+    style, style_mask = two_region_scene(80, 120, (250, 120, 40), (40, 30, 60), seed=2)  # orange over dusk
+    content_labels, style_labels = labels_from_mask(content_mask), labels_from_mask(style_mask)
+    # The unstyled content: exactly 1.
+    assert region_style_ratio(content, style, content, content_labels, style_labels) == pytest.approx(1.0, abs=1e-12)
+    # Each labelled region given its counterpart's colours: near 0.
+    matched = per_label_transfer(content, content_labels, style, style_labels)
+    assert region_style_ratio(matched, style, content, content_labels, style_labels) < 0.05
+    # The regions swapped (sky gets the ground's look): far worse than matched, though as
+    # close to the style globally.
+    swapped = per_label_transfer(content, content_labels, style, 7 - style_labels)
+    assert region_style_ratio(swapped, style, content, content_labels, style_labels) > 0.5
+    assert style_distance_ratio(swapped, style, content) < 0.1
+
+
+def test_region_style_ratio_ignores_small_labels_and_needs_two():
+    content, content_mask = two_region_scene(100, 100, (90, 140, 220), (60, 120, 40), seed=3)
+    style, style_mask = two_region_scene(100, 100, (250, 120, 40), (40, 30, 60), seed=4)
+    content_labels, style_labels = labels_from_mask(content_mask), labels_from_mask(style_mask)
+    matched = per_label_transfer(content, content_labels, style, style_labels)
+    reference = region_style_ratio(matched, style, content, content_labels, style_labels)
+    # A third label on 1% of the content (and of the style), badly styled: ignored.
+    tiny_content, tiny_style = content_labels.copy(), style_labels.copy()
+    tiny_content[:10, :10] = 2
+    tiny_style[:10, :10] = 2
+    spoiled = matched.copy()
+    spoiled[:10, :10] = 0
+    assert region_style_ratio(spoiled, style, content, tiny_content, tiny_style) == pytest.approx(reference, abs=0.02)
+    # Fewer than two labels covering 2% of both photos: None.
+    assert region_style_ratio(matched, style, content, np.zeros_like(content_labels), style_labels) is None
+    half = style_labels.copy()
+    half[:] = 7
+    half[:1, :] = 0  # label 0 on 1% of the style only
+    assert region_style_ratio(matched, style, content, content_labels, half) is None
+
+
+def test_region_style_ratio_resizes_label_maps_nearest():
+    content, content_mask = two_region_scene(96, 128, (90, 140, 220), (60, 120, 40), seed=1)
+    style, style_mask = two_region_scene(80, 120, (250, 120, 40), (40, 30, 60), seed=2)
+    content_labels, style_labels = labels_from_mask(content_mask), labels_from_mask(style_mask)
+    small_content = labels_from_mask(cv2.resize(content_mask, (64, 48), interpolation=cv2.INTER_NEAREST))
+    matched = per_label_transfer(content, content_labels, style, style_labels)
+    exact = region_style_ratio(matched, style, content, content_labels, style_labels)
+    assert region_style_ratio(matched, style, content, small_content, style_labels) == pytest.approx(exact, abs=0.02)
