@@ -7,6 +7,10 @@ capture-to-output latency. Run 2 (outage): the stylizer process is killed mid-st
 new one started on the same port `--outage` seconds later; dropped frames, how frames were
 made meanwhile, and how long after the new stylizer listened its first stylized key frame
 arrived. The clip is made once by a virtual camera over a real photo (benchmarks.clips).
+Run 3 (fidelity): bikes.mp4 (with its hard cuts) live at its own pace, every output frame
+compared with frame-by-frame stylization of the same frame by the same model: mean CIE76
+colour difference (dE) per frame, its median and p99, and the frames beyond 3x the median
++ 5 dE (after a cut these used to come from the previous shot's maps).
 Writes live.json.
 """
 
@@ -20,14 +24,20 @@ import threading
 import time
 from pathlib import Path
 
+import cv2
+import numpy as np
+
 from benchmarks.clips import camera_photo, virtual_camera_stream, write_clip
+from benchmarks.quality import run_pipeline
 from client.live.job import LiveJob, run_live
+from client.media.frames import OutputFrame
 from client.remote.embedded import ServiceProcess
-from client.video.job import ServiceOptions
+from client.video.job import INPROC, ServiceOptions
 from common.malloc import keep_large_buffers
-from common.samples import sample_style
+from common.samples import sample_clip, sample_style
 
 WIDTH, HEIGHT, FPS = 1280, 720, 30
+FIDELITY_CLIP = "bikes.mp4"
 
 
 def live_clip(out: Path, seconds: float) -> Path:
@@ -112,6 +122,68 @@ def outage(clip: Path, style: str, seconds: float, outage_at: float, outage_s: f
     return report
 
 
+def mean_delta_e(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean CIE76 colour difference between two HxWx3 uint8 RGB images (Lab from OpenCV, D65)."""
+    lab_a, lab_b = (cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab) for image in (a, b))
+    return float(np.sqrt(((lab_a - lab_b) ** 2).sum(axis=2)).mean())
+
+
+class _Capture:
+    accepts_i420 = False
+
+    def __init__(self):
+        self.frames: list[OutputFrame] = []
+
+    def write(self, frame: OutputFrame) -> None:
+        self.frames.append(frame)
+
+    def close(self) -> None:
+        pass
+
+
+def fidelity(style: str) -> dict:
+    """Live output of a real clip with cuts against frame-by-frame stylization, frame by frame."""
+    clip = sample_clip(FIDELITY_CLIP)
+    service = ServiceProcess("services.stylizer")
+    try:
+        services = ServiceOptions(stylizer=service.address, interpolator=INPROC)
+        reference, _ = run_pipeline(clip, Path(style), services, 10**9, keyframes="fixed", key_interval=1)
+        capture = _Capture()
+        report = run_live(LiveJob(style=style, source=str(clip), services=services, sinks=[capture]))
+    finally:
+        service.stop()
+    deviations = np.array([mean_delta_e(f.image, reference[f.index]) for f in capture.frames])
+    median = float(np.median(deviations))
+    bound = 3 * median + 5
+    worst = np.argsort(deviations)[::-1][:10]
+    return {
+        "clip": FIDELITY_CLIP,
+        "frames": len(reference),
+        "captured": report["captured"],
+        "output": report["output"],
+        "dropped": report["dropped"],
+        "in_order": [f.index for f in capture.frames] == list(range(len(capture.frames))),
+        "cuts": report["cuts"],
+        "frames_by_method": report["frames_by_method"],
+        "key_frames_answered": report["key_frames_answered"],
+        "delta_e": {
+            "median": round(median, 3),
+            "p99": round(float(np.percentile(deviations, 99)), 3),
+            "max": round(float(deviations.max()), 3),
+            "bound_3x_median_plus_5": round(bound, 3),
+            "frames_beyond_bound": int((deviations > bound).sum()),
+        },
+        "worst_frames": [
+            {
+                "index": capture.frames[i].index,
+                "delta_e": round(float(deviations[i]), 2),
+                "how": capture.frames[i].method,
+            }
+            for i in worst
+        ],
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     keep_large_buffers()
     parser = argparse.ArgumentParser(prog="python -m benchmarks.live", description=__doc__)
@@ -120,11 +192,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--outage-seconds-total", type=float, default=40.0, help="length of the outage run")
     parser.add_argument("--outage-at", type=float, default=15.0)
     parser.add_argument("--outage", type=float, default=10.0)
+    parser.add_argument("--fidelity-only", action="store_true", help="run 3 only (no 720p clip needed)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     clip = live_clip(args.out, args.seconds)
     style = str(sample_style("rocket.jpg"))
-    report = {"steady": steady(clip, style, args.out, args.seconds)}
+    report = {"fidelity": fidelity(style)}
+    print("fidelity:", json.dumps(report["fidelity"]))
+    if args.fidelity_only:
+        (args.out / "live.json").write_text(json.dumps(report, indent=1) + "\n")
+        return
+    report["steady"] = steady(clip, style, args.out, args.seconds)
     print("steady:", json.dumps(report["steady"]))
     report["outage"] = outage(clip, style, args.outage_seconds_total, args.outage_at, args.outage)
     print("outage:", json.dumps(report["outage"]))

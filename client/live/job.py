@@ -12,6 +12,7 @@ from client.live.engine import LiveEngine, LiveOptions
 from client.live.link import StylizerLink
 from client.live.preview import PreviewServer, PreviewSink
 from client.media.capture import CameraSource, LiveSource, PacedFileSource, SyntheticSource
+from client.media.frames import FrameSink
 from client.media.sink import live_video_sink
 from client.remote.embedded import EmbeddedServices
 from client.remote.stylizer import StylizerOptions, open_channel
@@ -34,6 +35,7 @@ class LiveJob:
     fps: float = 30.0  # synthetic source only
     services: ServiceOptions = field(default_factory=ServiceOptions)
     options: LiveOptions = field(default_factory=LiveOptions)
+    sinks: list[FrameSink] = field(default_factory=list)  # more places for the frames (an app's own display)
 
 
 def open_source(job: LiveJob) -> LiveSource:
@@ -70,7 +72,7 @@ def run_live(job: LiveJob, on_started=None, stop: threading.Event | None = None)
                 label="live",
             ),
         )
-        sinks: list = []
+        sinks: list[FrameSink] = list(job.sinks)
         file_sink = live_video_sink(job.output, source.width, source.height, source.fps) if job.output else None
         if file_sink is not None:
             sinks.append(file_sink)

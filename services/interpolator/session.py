@@ -10,7 +10,7 @@ import numpy as np
 from common.errors import InvalidInputError, LimitExceededError
 from services.interpolator import affine
 from services.interpolator.closed_form import ColourStats, colour_statistics, transfer_transform
-from services.interpolator.core import FlowToKey, HeldKey, blend_maps, prepare_key
+from services.interpolator.core import FlowToKey, HeldKey, apply_colour_transform, blend_maps, prepare_key
 from services.interpolator.grids import grid_size
 
 OFFLINE = "offline"
@@ -58,9 +58,10 @@ class FramePlan:
     index: int
     method: str
     original: np.ndarray | None = None  # the frame the map applies to, at the output size
-    coeffs: np.ndarray | None = None  # grid x 12 map, or 1x1x12 for a global one
+    coeffs: np.ndarray | None = None  # grid x 12 map
     small: np.ndarray | None = None  # the original at the grid's size, when at hand
     image: np.ndarray | None = None  # exact keys: the output itself
+    transform: np.ndarray | None = None  # closed form: one 3x4 map on [0, 1] colours for every pixel
 
 
 class InterpolationSession:
@@ -182,7 +183,7 @@ class InterpolationSession:
             transform = self._shot_transform
             method = CLOSED_FORM_NEW_SHOT if self._ever_keyed or self._shot_start > 0 else CLOSED_FORM_NO_KEY
         self._last_index = index
-        return FramePlan(index, method, self._fit(original), affine.global_map_coeffs(transform))
+        return FramePlan(index, method, self._fit(original), transform=transform)
 
     # --- frames ---------------------------------------------------------------------------
     def make_frame(self, inputs: FrameInputs) -> np.ndarray:
@@ -193,6 +194,10 @@ class InterpolationSession:
         """A planned frame at full resolution: HxWx3 uint8 RGB, or I420. Pure: any thread."""
         if plan.image is not None:
             return plan.image
+        if plan.transform is not None:
+            # Per pixel: the grid's fast path keeps only a frame's luma detail, and a global map has no grid.
+            rgb = apply_colour_transform(plan.original, plan.transform)
+            return cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420) if self.output_i420 else rgb
         apply = affine.apply_detail_i420 if self.output_i420 else affine.apply_detail
         return apply(plan.coeffs, plan.original, plan.small)
 

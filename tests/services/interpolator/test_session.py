@@ -3,6 +3,8 @@ import numpy as np
 import pytest
 
 from common.errors import InvalidInputError, LimitExceededError
+from services.interpolator.closed_form import colour_statistics, transfer_transform
+from services.interpolator.core import apply_colour_transform
 from services.interpolator.session import LIVE, OFFLINE, FrameInputs, InterpolationSession
 from tests.media import textured_background
 
@@ -154,6 +156,13 @@ def test_a_silent_stylizer_gives_the_latest_keys_global_look():
     s.add_key(0, np.full((H, W, 3), 70, np.uint8), ORIGINAL)
     plan = s.plan_closed_form(1, ORIGINAL)
     assert plan.method == "closed form" and abs(s.render(plan).mean() - 70) < 3
+
+
+def test_the_closed_form_maps_every_pixel_not_only_the_frames_mean():
+    s = live_session()
+    plan = s.plan_closed_form(0, ORIGINAL)
+    expected = apply_colour_transform(ORIGINAL, transfer_transform(ORIGINAL, colour_statistics(RED_STYLE)))
+    np.testing.assert_array_equal(s.render(plan), expected)
 
 
 def test_offline_sessions_have_no_closed_form():
