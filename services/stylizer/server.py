@@ -1,72 +1,43 @@
-"""gRPC adapter for the stylizer: sessions over bidirectional streams, errors to status codes."""
+"""gRPC adapter for the stylizer: messages to sessions (services/stylizer/sessions.py) and back,
+domain errors to status codes."""
 
 from __future__ import annotations
 
 import asyncio
-import itertools
+import contextlib
 import logging
 import os
 import socket
-import threading
-import time
 
 import grpc
 import torch
 
 from common.auth import server_interceptors
-from common.errors import BadStyleError, CorruptImageError, InvalidInputError, MvStylizerError, TooSlowError
+from common.errors import InvalidInputError, MvStylizerError, TooSlowError
 from common.grpc_options import DEFAULT_MAX_MESSAGE_BYTES, message_size_options
 from common.imagecodec import DEFAULT_JPEG_QUALITY, decode_image, encode_image
 from common.serving import abort_with, add_health_and_reflection, bind
 from common.tls import ServerTls
 from protos.mvstylizer.v1 import media_pb2, stylizer_pb2, stylizer_pb2_grpc
-from services.stylizer.batcher import BatchSettings, KeyFrameBatcher
+from services.stylizer.batcher import BatchSettings
 from services.stylizer.metrics import StylizerMetrics
-from services.stylizer.models import DEFAULT_MODEL, StyleModel, get_model, get_model_spec, list_models
-from services.stylizer.pipeline import StylizationSession, StylizeSettings
-from services.stylizer.smoothing import SHIPPED as SHIPPED_SMOOTHING
-from services.stylizer.smoothing import load_smoothing
-from services.stylizer.style_cache import StyleCache, style_key
-from services.stylizer.weight_files import shipped_weights
+from services.stylizer.models import DEFAULT_MODEL, list_models
+from services.stylizer.sessions import (
+    DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_STYLE_CACHE_ENTRIES,
+    OpenedSession,
+    SessionRequest,
+    Stylizer,
+    check_next_index,
+    in_order,
+)
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = stylizer_pb2.DESCRIPTOR.services_by_name["Stylizer"].full_name
-# Encoded styles kept for reuse by later sessions (least recently used dropped first).
-DEFAULT_STYLE_CACHE_ENTRIES = 64
-# Key frames of one stream decoded/stylized ahead of the one being answered.
-DEFAULT_MAX_IN_FLIGHT = 4
 # A stream that has sent no SessionConfig by then is ended (it would hold a session slot for nothing).
 DEFAULT_CONFIG_TIMEOUT_S = 30.0
-_END = object()
 SERVER_ID = f"{socket.gethostname()}:{os.getpid()}"
-
-
-class ModelPool:
-    """One instance per model name, built on first use and shared by every session."""
-
-    def __init__(
-        self, device: torch.device, weights: dict[str, str] | None = None, smoothing_weights: str | None = None
-    ):
-        self.device = device
-        self.weights = dict(weights or {})
-        self._models: dict[str, StyleModel] = {}
-        self._lock = threading.Lock()
-        self.smoothing_weights = smoothing_weights or str(shipped_weights(SHIPPED_SMOOTHING))
-        # One meta-smoothing module serves every model and session.
-        self.smoothing = load_smoothing(self.smoothing_weights).to(device)
-
-    def weights_for(self, name: str) -> str:
-        """The weight file a model runs with: the one given, else the shipped one, else ""."""
-        return self.weights.get(name) or get_model_spec(name).default_weights
-
-    def get(self, name: str) -> StyleModel:
-        with self._lock:
-            model = self._models.get(name)
-            if model is None:
-                model = get_model(name, weights=self.weights.get(name)).to(self.device)
-                self._models[name] = model
-            return model
 
 
 class StylizerServicer(stylizer_pb2_grpc.StylizerServicer):
@@ -83,21 +54,18 @@ class StylizerServicer(stylizer_pb2_grpc.StylizerServicer):
         batching: BatchSettings | None = None,
         config_timeout_s: float = DEFAULT_CONFIG_TIMEOUT_S,
     ):
-        get_model_spec(default_model)  # fail at start-up, not on the first session
-        self.default_model = default_model
-        self.pool = ModelPool(device, weights, smoothing_weights)
-        # Build the default model and every model given weights now: a bad file fails at start-up.
-        for name in {default_model, *(weights or {})}:
-            self.pool.get(name)
+        self.stylizer = Stylizer(
+            device=device,
+            default_model=default_model,
+            weights=weights,
+            smoothing_weights=smoothing_weights,
+            metrics=metrics,
+            style_cache_entries=style_cache_entries,
+            batching=batching,
+        )
+        self.metrics = self.stylizer.metrics
         self.max_in_flight = max_in_flight
         self.config_timeout_s = config_timeout_s
-        self.metrics = metrics or StylizerMetrics()
-        self.style_cache = StyleCache(style_cache_entries)
-        if batching is None and device.type != "cpu":
-            # One accelerator: its key frames run one after another; batches still form under load.
-            batching = BatchSettings(workers=1)
-        self.batcher = KeyFrameBatcher(batching, self.metrics)
-        self._session_ids = itertools.count(1)
 
     async def ListModels(self, request, context):
         return stylizer_pb2.ListModelsResponse(
@@ -105,9 +73,9 @@ class StylizerServicer(stylizer_pb2_grpc.StylizerServicer):
                 stylizer_pb2.ModelInfo(
                     name=spec.name,
                     description=spec.description,
-                    weights=self.pool.weights_for(spec.name),
+                    weights=self.stylizer.pool.weights_for(spec.name),
                     work_long_side=spec.work_long_side,
-                    is_default=spec.name == self.default_model,
+                    is_default=spec.name == self.stylizer.default_model,
                 )
                 for spec in list_models()
             ]
@@ -115,9 +83,7 @@ class StylizerServicer(stylizer_pb2_grpc.StylizerServicer):
 
     async def Stylize(self, request_iterator, context: grpc.aio.ServicerContext):
         loop = asyncio.get_running_loop()
-        reader: asyncio.Task | None = None
-        opened = False
-        pending: asyncio.Queue = asyncio.Queue(maxsize=self.max_in_flight)
+        opened_stream = False
         try:
             try:
                 first = await asyncio.wait_for(_first_request(request_iterator), self.config_timeout_s)
@@ -127,119 +93,78 @@ class StylizerServicer(stylizer_pb2_grpc.StylizerServicer):
                 return
             if first.WhichOneof("kind") != "config":
                 raise InvalidInputError("the first message of a stream must be a SessionConfig")
-            session_id = f"s{next(self._session_ids)}"
             self.metrics.sessions.inc()
             self.metrics.active_sessions.inc()
-            opened = True
-            start = time.perf_counter()
-            session, model_name, long_side = await loop.run_in_executor(None, self._open_session, first.config)
+            opened_stream = True
             config = first.config
+            opened = await loop.run_in_executor(None, self.stylizer.open, _session_request(config))
             encoding = config.response_encoding or media_pb2.FRAME_ENCODING_JPEG
             quality = config.jpeg_quality or DEFAULT_JPEG_QUALITY
             log.info(
-                "session %s opened: model=%s work=%d label=%s", session_id, model_name, long_side, config.client_label
+                "session %s opened: model=%s work=%d label=%s",
+                opened.id,
+                opened.model,
+                opened.work_long_side,
+                config.client_label,
             )
             yield stylizer_pb2.StylizeResponse(
                 ready=stylizer_pb2.SessionReady(
-                    session_id=session_id,
-                    model=model_name,
-                    work_long_side=long_side,
-                    style_encode_ms=(time.perf_counter() - start) * 1e3,
+                    session_id=opened.id,
+                    model=opened.model,
+                    work_long_side=opened.work_long_side,
+                    style_encode_ms=opened.style_encode_ms,
                     server_id=SERVER_ID,
                 )
             )
 
-            async def read_key_frames() -> None:
-                try:
-                    async for request in request_iterator:
-                        if request.WhichOneof("kind") != "key_frame":
-                            failed = loop.create_future()
-                            failed.set_exception(InvalidInputError("only key frames may follow the SessionConfig"))
-                            await pending.put(failed)
-                            return
-                        task = asyncio.ensure_future(self._stylize_one(session, request.key_frame, encoding, quality))
-                        try:
-                            await pending.put(task)
-                        except BaseException:  # cancelled while waiting for room: the task is nobody's
-                            task.cancel()
-                            raise
-                finally:
-                    await pending.put(_END)
+            def start(request: stylizer_pb2.StylizeRequest):
+                if request.WhichOneof("kind") != "key_frame":
+                    raise InvalidInputError("only key frames may follow the SessionConfig")
+                check_next_index(opened, request.key_frame.index)
+                return self._stylize_one(opened, request.key_frame, encoding, quality)
 
-            reader = asyncio.create_task(read_key_frames())
-            while (item := await pending.get()) is not _END:
-                yield stylizer_pb2.StylizeResponse(key_frame=await item)
-            await reader
-            log.info("session %s closed", session_id)
+            async with contextlib.aclosing(in_order(request_iterator, start, self.max_in_flight)) as answers:
+                async for answer in answers:
+                    yield stylizer_pb2.StylizeResponse(key_frame=answer)
+            log.info("session %s closed", opened.id)
         except MvStylizerError as error:
             log.info("stylize stream rejected: %s", error)
             self.metrics.errors.labels(error.status_code.name).inc()
             await abort_with(context, error)
         finally:
-            if opened:
+            if opened_stream:
                 self.metrics.active_sessions.dec()
-            # Free the session's queued work and collect every outcome, so nothing is left running
-            # or unretrieved when a stream ends early (error, cancellation, client gone).
-            leftovers = [reader] if reader is not None else []
-            while not pending.empty():
-                item = pending.get_nowait()
-                if isinstance(item, asyncio.Future):
-                    leftovers.append(item)
-            for task in leftovers:
-                task.cancel()
-            await asyncio.gather(*leftovers, return_exceptions=True)
-
-    def _open_session(self, config: stylizer_pb2.SessionConfig) -> tuple[StylizationSession, str, int]:
-        name = config.model or self.default_model
-        spec = get_model_spec(name)
-        long_side = config.work_long_side or spec.work_long_side
-        if not config.HasField("style"):
-            raise BadStyleError("the SessionConfig has no style photo")
-        settings = StylizeSettings(long_side, config.output_width, config.output_height)
-        model = self.pool.get(name)
-        key = style_key(name, long_side, config.style.data)
-        code = self.style_cache.get(key)
-        if code is not None:
-            self.metrics.style_cache.labels("hit").inc()
-            session = StylizationSession(model, None, settings, self.pool.device, self.pool.smoothing, style_code=code)
-            return session, name, long_side
-        self.metrics.style_cache.labels("miss").inc()
-        try:
-            style = decode_image(config.style)
-        except CorruptImageError as error:
-            raise BadStyleError(f"style photo: {error}") from error
-        session = StylizationSession(model, style, settings, self.pool.device, self.pool.smoothing)
-        self.style_cache.put(key, session.style_code)
-        return session, name, long_side
 
     async def _stylize_one(
-        self, session: StylizationSession, key_frame: stylizer_pb2.KeyFrame, encoding: int, quality: int
+        self, opened: OpenedSession, key_frame: stylizer_pb2.KeyFrame, encoding: int, quality: int
     ) -> stylizer_pb2.StylizedKeyFrame:
-        loop = asyncio.get_running_loop()
-        received = time.perf_counter()
-        content = await loop.run_in_executor(None, decode_image, key_frame.image)
-        decoded = time.perf_counter()
-        done_by_batch = await self.batcher.run(lambda: session.stylize(content))
-        stylized = done_by_batch.value
-        computed = time.perf_counter()
-        queue_s = done_by_batch.queue_wait_s
-        image = await loop.run_in_executor(None, encode_image, stylized, encoding, quality)
-        done = time.perf_counter()
-        self.metrics.key_frames.inc()
-        self.metrics.latency.observe(done - received)
-        self.metrics.queue_wait.observe(queue_s)
+        result = await self.stylizer.stylize(
+            opened, lambda: decode_image(key_frame.image), lambda rgb: encode_image(rgb, encoding, quality)
+        )
         return stylizer_pb2.StylizedKeyFrame(
             index=key_frame.index,
             pts=key_frame.pts,
-            image=image,
+            image=result.value,
             timings=media_pb2.Timings(
-                decode_ms=(decoded - received) * 1e3,
-                queue_ms=queue_s * 1e3,
-                compute_ms=(computed - decoded) * 1e3 - queue_s * 1e3,
-                encode_ms=(done - computed) * 1e3,
-                total_ms=(done - received) * 1e3,
+                decode_ms=result.decode_ms,
+                queue_ms=result.queue_ms,
+                compute_ms=result.compute_ms,
+                encode_ms=result.encode_ms,
+                total_ms=result.total_ms,
             ),
         )
+
+
+def _session_request(config: stylizer_pb2.SessionConfig) -> SessionRequest:
+    style = config.style if config.HasField("style") else None
+    return SessionRequest(
+        style_data=style.data if style is not None else b"",
+        decode_style=lambda: decode_image(style),
+        model=config.model,
+        work_long_side=config.work_long_side,
+        output_width=config.output_width,
+        output_height=config.output_height,
+    )
 
 
 async def _first_request(request_iterator):

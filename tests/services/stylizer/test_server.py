@@ -118,6 +118,38 @@ def test_bad_session_openings_are_invalid_argument(stylizer_address, first, code
         assert failure.value.code() == code
 
 
+@pytest.mark.parametrize(
+    ("sizes", "code", "words"),
+    [
+        ({"output_width": 10000, "output_height": 10000}, grpc.StatusCode.RESOURCE_EXHAUSTED, "Mpx"),
+        ({"output_width": 2**32 - 1, "output_height": 64}, grpc.StatusCode.INVALID_ARGUMENT, "output size"),
+        ({"output_width": 640, "output_height": 0}, grpc.StatusCode.INVALID_ARGUMENT, "both"),
+        ({"work_long_side": 100000}, grpc.StatusCode.RESOURCE_EXHAUSTED, "working long side"),
+    ],
+    ids=["100-mpx", "uint32-max", "half-given", "huge-work-size"],
+)
+def test_sizes_past_the_limits_are_refused_before_any_work(stylizer_address, sizes, code, words):
+    with grpc.insecure_channel(stylizer_address) as channel:
+        request = stylizer_pb2.StylizeRequest(config=config(**sizes))
+        call = stylizer_pb2_grpc.StylizerStub(channel).Stylize(iter([request]), timeout=TIMEOUT)
+        with pytest.raises(grpc.RpcError) as failure:
+            list(call)
+        assert failure.value.code() == code and words in failure.value.details()
+
+
+@pytest.mark.parametrize("second_index", [3, 1], ids=["repeat", "step-back"])
+def test_key_frame_indices_must_increase(stylizer_address, second_index):
+    stream = Stream(stylizer_address, config())
+    stream.receive()
+    stream.send_frame(3, encode_image(moving_square_frame(3), JPEG))
+    stream.send_frame(second_index, encode_image(moving_square_frame(1), JPEG))
+    assert stream.receive().key_frame.index == 3  # answered in turn, then the stream ends
+    with pytest.raises(grpc.RpcError) as failure:
+        stream.receive()
+    assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "must increase" in failure.value.details()
+    stream.close()
+
+
 def test_config_twice_is_invalid(stylizer_address):
     stream = Stream(stylizer_address, config())
     stream.receive()

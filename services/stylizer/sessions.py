@@ -1,0 +1,248 @@
+"""Stylizer sessions without gRPC: the model pool, opening a session (styles cached), stylizing
+one key frame through the cross-session batcher, and one stream's key frames in flight.
+
+The gRPC servicer (server.py) only translates messages and errors around these.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from common.errors import BadStyleError, CorruptImageError, InvalidInputError, LimitExceededError
+from common.imagecodec import DEFAULT_MAX_PIXELS
+from services.stylizer.batcher import BatchSettings, KeyFrameBatcher
+from services.stylizer.metrics import StylizerMetrics
+from services.stylizer.models import DEFAULT_MODEL, StyleModel, get_model, get_model_spec
+from services.stylizer.pipeline import StylizationSession, StylizeSettings
+from services.stylizer.smoothing import SHIPPED as SHIPPED_SMOOTHING
+from services.stylizer.smoothing import load_smoothing
+from services.stylizer.style_cache import StyleCache, style_key
+from services.stylizer.weight_files import shipped_weights
+
+# Encoded styles kept for reuse by later sessions (least recently used dropped first).
+DEFAULT_STYLE_CACHE_ENTRIES = 64
+# Key frames of one stream decoded/stylized ahead of the one being answered.
+DEFAULT_MAX_IN_FLIGHT = 4
+# The model's working resolution is a few hundred pixels; past this a session only burns memory.
+MAX_WORK_LONG_SIDE = 4096
+# An output side no decoder or encoder takes (and no uint32 overflow reaches OpenCV).
+MAX_OUTPUT_SIDE = 65_535
+
+
+class ModelPool:
+    """One instance per model name, built on first use and shared by every session."""
+
+    def __init__(
+        self, device: torch.device, weights: dict[str, str] | None = None, smoothing_weights: str | None = None
+    ):
+        self.device = device
+        self.weights = dict(weights or {})
+        self._models: dict[str, StyleModel] = {}
+        self._lock = threading.Lock()
+        self.smoothing_weights = smoothing_weights or str(shipped_weights(SHIPPED_SMOOTHING))
+        # One meta-smoothing module serves every model and session.
+        self.smoothing = load_smoothing(self.smoothing_weights).to(device)
+
+    def weights_for(self, name: str) -> str:
+        """The weight file a model runs with: the one given, else the shipped one, else ""."""
+        return self.weights.get(name) or get_model_spec(name).default_weights
+
+    def get(self, name: str) -> StyleModel:
+        with self._lock:
+            model = self._models.get(name)
+            if model is None:
+                model = get_model(name, weights=self.weights.get(name)).to(self.device)
+                self._models[name] = model
+            return model
+
+
+@dataclass(frozen=True)
+class SessionRequest:
+    """What a client asks of a session (zeros: the defaults)."""
+
+    style_data: bytes  # the style photo as sent (the style cache's key)
+    decode_style: Callable[[], np.ndarray]  # -> HxWx3 uint8; raises CorruptImageError
+    model: str = ""
+    work_long_side: int = 0
+    output_width: int = 0
+    output_height: int = 0
+
+
+@dataclass
+class OpenedSession:
+    id: str
+    session: StylizationSession
+    model: str
+    work_long_side: int
+    style_encode_ms: float
+    last_index: int = -1  # key-frame indices must increase within a stream
+
+
+@dataclass(frozen=True)
+class KeyFrameResult:
+    value: Any  # what encode() made of the stylized frame
+    decode_ms: float
+    queue_ms: float
+    compute_ms: float
+    encode_ms: float
+    total_ms: float
+
+
+def check_session_sizes(request: SessionRequest, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+    """Every size a client can ask for is bounded before anything is allocated."""
+    width, height = request.output_width, request.output_height
+    if (width == 0) != (height == 0):
+        raise InvalidInputError("output width and height must both be set or both be 0")
+    if max(width, height) > MAX_OUTPUT_SIDE:
+        raise InvalidInputError(f"output size {width}x{height}: a side over {MAX_OUTPUT_SIDE} pixels")
+    if width * height > max_pixels:
+        raise LimitExceededError(f"output size {width}x{height} is over the limit of {max_pixels / 1e6:g} Mpx")
+    if request.work_long_side > MAX_WORK_LONG_SIDE:
+        raise LimitExceededError(
+            f"working long side {request.work_long_side} is over the limit of {MAX_WORK_LONG_SIDE}"
+        )
+
+
+class Stylizer:
+    """Every session of one server: shared models, style cache and batcher."""
+
+    def __init__(
+        self,
+        *,
+        device: torch.device,
+        default_model: str = DEFAULT_MODEL,
+        weights: dict[str, str] | None = None,
+        smoothing_weights: str | None = None,
+        metrics: StylizerMetrics | None = None,
+        style_cache_entries: int = DEFAULT_STYLE_CACHE_ENTRIES,
+        batching: BatchSettings | None = None,
+    ):
+        get_model_spec(default_model)  # fail at start-up, not on the first session
+        self.default_model = default_model
+        self.pool = ModelPool(device, weights, smoothing_weights)
+        # Build the default model and every model given weights now: a bad file fails at start-up.
+        for name in {default_model, *(weights or {})}:
+            self.pool.get(name)
+        self.metrics = metrics or StylizerMetrics()
+        self.style_cache = StyleCache(style_cache_entries)
+        if batching is None and device.type != "cpu":
+            # One accelerator: its key frames run one after another; batches still form under load.
+            batching = BatchSettings(workers=1)
+        self.batcher = KeyFrameBatcher(batching, self.metrics)
+        self._session_ids = itertools.count(1)
+
+    def open(self, request: SessionRequest) -> OpenedSession:
+        """Open a session: the style encoded once (or found in the cache). Blocking: run it off the loop."""
+        start = time.perf_counter()
+        check_session_sizes(request)
+        name = request.model or self.default_model
+        spec = get_model_spec(name)
+        long_side = request.work_long_side or spec.work_long_side
+        if not request.style_data:
+            raise BadStyleError("the SessionConfig has no style photo")
+        settings = StylizeSettings(long_side, request.output_width, request.output_height)
+        model = self.pool.get(name)
+        key = style_key(name, long_side, request.style_data)
+        code = self.style_cache.get(key)
+        if code is not None:
+            self.metrics.style_cache.labels("hit").inc()
+            session = StylizationSession(model, None, settings, self.pool.device, self.pool.smoothing, style_code=code)
+        else:
+            self.metrics.style_cache.labels("miss").inc()
+            try:
+                style = request.decode_style()
+            except CorruptImageError as error:
+                raise BadStyleError(f"style photo: {error}") from error
+            session = StylizationSession(model, style, settings, self.pool.device, self.pool.smoothing)
+            self.style_cache.put(key, session.style_code)
+        session_id = f"s{next(self._session_ids)}"
+        return OpenedSession(session_id, session, name, long_side, (time.perf_counter() - start) * 1e3)
+
+    async def stylize(
+        self,
+        opened: OpenedSession,
+        decode: Callable[[], np.ndarray],
+        encode: Callable[[np.ndarray], Any],
+    ) -> KeyFrameResult:
+        """One key frame: decoded off the loop, stylized in a batch with other sessions' frames, encoded."""
+        loop = asyncio.get_running_loop()
+        received = time.perf_counter()
+        content = await loop.run_in_executor(None, decode)
+        decoded = time.perf_counter()
+        done_by_batch = await self.batcher.run(lambda: opened.session.stylize(content))
+        computed = time.perf_counter()
+        queue_s = done_by_batch.queue_wait_s
+        value = await loop.run_in_executor(None, encode, done_by_batch.value)
+        done = time.perf_counter()
+        self.metrics.key_frames.inc()
+        self.metrics.latency.observe(done - received)
+        self.metrics.queue_wait.observe(queue_s)
+        return KeyFrameResult(
+            value,
+            decode_ms=(decoded - received) * 1e3,
+            queue_ms=queue_s * 1e3,
+            compute_ms=(computed - decoded - queue_s) * 1e3,
+            encode_ms=(done - computed) * 1e3,
+            total_ms=(done - received) * 1e3,
+        )
+
+
+def check_next_index(opened: OpenedSession, index: int) -> None:
+    """Key-frame indices strictly increase within a stream (answers are matched to them)."""
+    if index <= opened.last_index:
+        raise InvalidInputError(f"key frame {index} after key frame {opened.last_index}: indices must increase")
+    opened.last_index = index
+
+
+async def in_order(
+    requests: AsyncIterator[Any], start: Callable[[Any], Awaitable[Any]], max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
+) -> AsyncIterator[Any]:
+    """Answers to a stream's requests, in order, with up to max_in_flight started ahead of the one
+    being answered (flow control beyond that). start(request) raising ends the stream with that error
+    once the answers before it are out. Whatever is still queued when the stream ends early
+    (error, cancellation, client gone) is cancelled and collected, so nothing is left running."""
+    loop = asyncio.get_running_loop()
+    end = object()
+    pending: asyncio.Queue = asyncio.Queue(maxsize=max_in_flight)
+
+    async def read() -> None:
+        try:
+            async for request in requests:
+                try:
+                    task = asyncio.ensure_future(start(request))
+                except Exception as error:  # a request refused before any work: answered in turn
+                    task = loop.create_future()
+                    task.set_exception(error)
+                    await pending.put(task)
+                    return
+                try:
+                    await pending.put(task)
+                except BaseException:  # cancelled while waiting for room: the task is nobody's
+                    task.cancel()
+                    raise
+        finally:
+            await pending.put(end)
+
+    reader = asyncio.create_task(read())
+    try:
+        while (item := await pending.get()) is not end:
+            yield await item
+        await reader
+    finally:
+        leftovers = [reader]
+        while not pending.empty():
+            item = pending.get_nowait()
+            if isinstance(item, asyncio.Future):
+                leftovers.append(item)
+        for task in leftovers:
+            task.cancel()
+        await asyncio.gather(*leftovers, return_exceptions=True)
