@@ -173,15 +173,22 @@ def apply_detail_i420(coeffs: np.ndarray, frame: np.ndarray, small: np.ndarray |
     luma = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
     luma_half = cv2.resize(luma, (width // 2, height // 2), interpolation=cv2.INTER_AREA)
     out = np.empty((height * 3 // 2, width), np.uint8)
-    quarter = height // 4
-    # Y, then the U and V planes, each (H/2) x (W/2) stored as H/4 rows of W.
-    targets = [(out[:height], luma), (out[height : height + quarter], luma_half), (out[height + quarter :], luma_half)]
+    # Y, then the U and V planes, each (H/2) x (W/2) packed one after the other: in rows of W they
+    # take H/4 rows each, which is not a whole number of rows when H % 4 == 2, so they are written
+    # through the flat buffer.
+    flat = out.reshape(-1)
+    luma_size, chroma_size = height * width, (height // 2) * (width // 2)
+    targets = [
+        (flat[:luma_size], luma),
+        (flat[luma_size : luma_size + chroma_size], luma_half),
+        (flat[luma_size + chroma_size :], luma_half),
+    ]
     for j, (target, plane_luma) in enumerate(targets):
         row = _RGB_TO_YUV[j]
         offset = row[0] * offsets[0] + row[1] * offsets[1] + row[2] * offsets[2] + _YUV_OFFSETS[j]
         gain = row[0] * gains[0] + row[1] * gains[1] + row[2] * gains[2]
         size = (plane_luma.shape[1], plane_luma.shape[0])
-        target[:] = _offset_plus_gain_times(offset, gain, plane_luma, size).reshape(target.shape)
+        target[:] = _offset_plus_gain_times(offset, gain, plane_luma, size).reshape(-1)
     return out
 
 
@@ -216,4 +223,6 @@ def _offset_plus_gain_times(
     detail = cv2.multiply(gain_up, luma.astype(np.int16), scale=_OFFSET_SCALE / _GAIN_SCALE)
     total = cv2.add(detail, offset_up)
     # Negative values clamp to 0 first, so the absolute value taken by convertScaleAbs changes nothing.
-    return cv2.convertScaleAbs(cv2.max(total, 0), alpha=1.0 / _OFFSET_SCALE)
+    # numpy, not cv2.max(total, 0): OpenCV reads a 1x1 image as a scalar there and returns a 4x1 one.
+    np.maximum(total, 0, out=total)
+    return cv2.convertScaleAbs(total, alpha=1.0 / _OFFSET_SCALE)

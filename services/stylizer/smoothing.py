@@ -129,8 +129,10 @@ class MetaSmoothing(nn.Module):
             out = cv2.add(out, cv2.multiply(planes[3 * c + 1], pixels[1]))
             out = cv2.add(out, cv2.multiply(planes[3 * c + 2], pixels[2]))
             out = cv2.add(out, planes[9 + c])
-            # Negative values must become 0, not their absolute value.
-            outputs.append(cv2.convertScaleAbs(cv2.max(out, 0.0)))
+            # Negative values must become 0, not their absolute value. numpy, not cv2.max(out, 0.0):
+            # OpenCV reads a 1x1 image as a scalar there and returns a 4x1 one.
+            np.maximum(out, 0.0, out=out)
+            outputs.append(cv2.convertScaleAbs(out))
         return cv2.merge(outputs)
 
 

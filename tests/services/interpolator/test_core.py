@@ -4,6 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
+from common.errors import InvalidInputError
 from services.interpolator import affine
 from services.interpolator import flow as flowlib
 from services.interpolator.core import (
@@ -203,3 +204,57 @@ def test_adjugate_inverse_matches_linalg():
     planes = [[m[..., row, col] for col in range(3)] for row in range(3)]
     inverse = np.stack([np.stack(row, axis=-1) for row in affine.invert_3x3_planes(planes)], axis=-2)
     np.testing.assert_allclose(inverse, np.linalg.inv(m), atol=1e-10)
+
+
+@pytest.mark.parametrize(("width", "height"), [(160, 94), (22, 10), (4, 6)], ids=str)
+def test_i420_application_takes_heights_that_are_not_a_multiple_of_four(width, height):
+    """The chroma planes of I420 do not start on a row of W when H % 4 == 2 (640x270, 1920x1082)."""
+    original = cv2.resize(view(scene(), 0), (width, height), interpolation=cv2.INTER_AREA)
+    grid = (max(8, width // 2), max(8, height // 2))
+    small = cv2.resize(original, grid, interpolation=cv2.INTER_AREA)
+    local_map = affine.fit_local_affine(small, two_looks(small, grid[0] // 2))
+    direct = affine.apply_detail_i420(local_map, original)
+    assert direct.shape == (height * 3 // 2, width)
+    via_rgb = cv2.cvtColor(affine.apply_detail(local_map, original), cv2.COLOR_RGB2YUV_I420)
+    back = [cv2.cvtColor(image, cv2.COLOR_YUV2RGB_I420).astype(int) for image in (direct, via_rgb)]
+    assert np.abs(back[0] - back[1]).mean() < 4
+
+
+@pytest.mark.parametrize(("width", "height"), [(1, 1), (2, 1), (1, 3)], ids=str)
+def test_frames_of_a_pixel_or_two_keep_their_size(width, height):
+    """OpenCV reads a 1x1 image as a scalar in some calls (cv2.max(image, 0) returns 4x1)."""
+    original = np.full((height, width, 3), (40, 120, 200), np.uint8)
+    key = prepare_key(0, original, apply_colour_transform(original, DUSK), (8, 8))
+    out = affine.apply_detail(key.local_map, original)
+    assert out.shape == (height, width, 3)
+    np.testing.assert_allclose(out.astype(int), apply_colour_transform(original, DUSK).astype(int), atol=3)
+
+
+@pytest.mark.parametrize(("width", "height"), [(1, 1), (3, 3), (7, 5), (11, 11), (40, 3)], ids=str)
+def test_flow_on_frames_too_small_for_dis_is_measured_on_an_upscaled_grid(width, height):
+    """DIS refuses images under 12 px on both sides; grids that small are upscaled, and the flow comes
+    back on the frame's own grid, in frame pixels."""
+    world = cv2.resize(scene(), (width + 2, height), interpolation=cv2.INTER_AREA)
+    current, reference = flowlib.prepare(world[:, 1 : width + 1]), flowlib.prepare(world[:, :width])
+    flow = flowlib.estimate_flow(current, reference)
+    assert flow.shape == (*current.gray.shape, 2) and np.isfinite(flow).all()
+    assert np.abs(flow).max() < max(width, height) + 2  # frame pixels, not pixels of the upscaled grid
+    confidence = flowlib.photometric_confidence(current, reference, flow)
+    assert confidence.shape == current.gray.shape
+    same = flowlib.estimate_flow(current, current)
+    assert np.abs(same).max() < 0.5
+
+
+def test_dis_flow_on_the_smallest_grids_still_sees_the_motion():
+    world = scene()
+    current = flowlib.prepare(view(world, 4), long_side=10)  # a 10x8 grid: DIS needs 12 px
+    reference = flowlib.prepare(view(world, 0), long_side=10)
+    assert current.gray.shape[1] < flowlib.DIS_MIN_LONG_SIDE
+    median = np.median(flowlib.estimate_flow(current, reference).reshape(-1, 2), axis=0)
+    assert median[0] > 1.0  # current(x) = key(x + 4): some of the motion is seen at 1/16 of the width
+
+
+@pytest.mark.parametrize("long_side", [0, -5, 2.5, None])
+def test_a_flow_grid_without_a_long_side_is_invalid_input(long_side):
+    with pytest.raises(InvalidInputError, match="long side"):
+        flowlib.prepare(view(scene(), 0), long_side)
