@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from common.errors import BadStyleError, InvalidInputError
+from services.stylizer.masks import check_labels
 from services.stylizer.models import StyleCode, StyleModel
 from services.stylizer.smoothing import MetaSmoothing
 
@@ -39,6 +40,20 @@ class StylizeSettings:
     work_long_side: int
     output_width: int = 0  # 0: the key frame's own width
     output_height: int = 0  # 0: the key frame's own height
+    # 0..1: how far from the content's own look towards the full transfer (models with supports_strength).
+    strength: float = 1.0
+
+
+def check_strength(model: StyleModel, strength: float) -> None:
+    if not 0.0 <= strength <= 1.0:
+        raise InvalidInputError(f"strength {strength} is outside 0..1")
+    if strength != 1.0 and not getattr(model, "supports_strength", False):
+        raise InvalidInputError(f"model {type(model).__name__} has no strength control (only strength 1)")
+
+
+def check_label_support(model: StyleModel) -> None:
+    if not getattr(model, "supports_labels", False):
+        raise InvalidInputError(f"model {type(model).__name__} does not take label masks")
 
 
 class StylizationSession:
@@ -52,8 +67,15 @@ class StylizationSession:
         device: torch.device,
         smoothing: MetaSmoothing,
         style_code: StyleCode | None = None,
+        style_labels: np.ndarray | None = None,
     ):
-        """style_code: the style already encoded (e.g. from a cache); style_rgb is then not used."""
+        """style_code: the style already encoded (e.g. from a cache); style_rgb and style_labels are then
+        not used. style_labels: HxW integer label map of the style photo (any size: resized
+        nearest-neighbour), e.g. services.stylizer.masks.labels_from_mask(mask); models with
+        supports_labels only."""
+        check_strength(model, settings.strength)
+        if style_labels is not None:
+            check_label_support(model)
         if style_code is None and style_rgb.shape[0] * style_rgb.shape[1] < MIN_STYLE_PIXELS:
             raise BadStyleError(f"style photo of {style_rgb.shape[1]}x{style_rgb.shape[0]} is too small")
         if settings.work_long_side < 16:
@@ -73,10 +95,18 @@ class StylizationSession:
             interpolation=cv2.INTER_AREA,
         )
         with torch.inference_mode():
-            self.style_code = model.encode_style(to_tensor(style_small, device))
+            style_t = to_tensor(style_small, device)
+            if style_labels is None:
+                self.style_code = model.encode_style(style_t)
+            else:
+                labels = check_labels(style_labels, (style_small.shape[1], style_small.shape[0]))
+                self.style_code = model.encode_style(style_t, labels=labels)
 
-    def stylize(self, content_rgb: np.ndarray) -> np.ndarray:
-        """HxWx3 uint8 content -> stylized uint8 at the output size."""
+    def stylize(self, content_rgb: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+        """HxWx3 uint8 content -> stylized uint8 at the output size.
+
+        labels: the frame's HxW integer label map (any size: resized nearest-neighbour), for models
+        with supports_labels; the session's style must then have been given style labels."""
         height, width = content_rgb.shape[:2]
         out_w = self.settings.output_width or width
         out_h = self.settings.output_height or height
@@ -87,6 +117,12 @@ class StylizationSession:
             high = cv2.resize(content_rgb, (out_w, out_h), interpolation=cv2.INTER_AREA)
         with torch.inference_mode():
             low_t = to_tensor(low, self.device)
-            stylized_low, state = self.model.render_parts(low_t, self.style_code)
+            options = {}
+            if labels is not None:
+                check_label_support(self.model)
+                options["labels"] = check_labels(labels, (low_w, low_h))
+            if self.settings.strength != 1.0:
+                options["strength"] = self.settings.strength
+            stylized_low, state = self.model.render_parts(low_t, self.style_code, **options)
             smoothed = self.smoothing.render(low_t, stylized_low, high)
         return self.model.finish(high, smoothed, state)

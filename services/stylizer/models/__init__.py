@@ -3,6 +3,7 @@
 from services.stylizer.models import colour_transfer as _colour_transfer  # noqa: F401  (registers)
 from services.stylizer.models import photo_wct as _photo_wct  # noqa: F401  (registers)
 from services.stylizer.models import preset as _preset  # noqa: F401  (registers)
+from services.stylizer.models import region as _region  # noqa: F401  (registers)
 from services.stylizer.models.base import StyleCode, StyleModel
 from services.stylizer.models.registry import (
     DEFAULT_MODEL,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from common.errors import UnknownModelError, WeightsError
 from services.stylizer.models.base import StyleModel
 
-DEFAULT_MODEL = "preset"
+DEFAULT_MODEL = "regions"
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from benchmarks.metrics import edge_ssim
 from common.errors import WeightsError
-from services.stylizer.models import DEFAULT_MODEL, get_model, get_model_spec
+from services.stylizer.models import get_model, get_model_spec
 from services.stylizer.models.colour_transfer import MongeKantorovichTransfer
 from services.stylizer.models.preset import (
     PresetConfig,
@@ -34,8 +34,8 @@ def smooth_photo(seed: int, size: int = 64) -> torch.Tensor:
     return F.interpolate(coarse, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
 
 
-def test_the_default_model_is_the_trained_preset_with_shipped_weights():
-    assert DEFAULT_MODEL == "preset"
+def test_preset_is_trained_and_ships_its_weights():
+    # (The default is the region-aware model now, tests/services/stylizer/test_region.py.)
     spec = get_model_spec("preset")
     assert spec.default_weights.endswith("preset.pt")
     model = get_model("preset")

@@ -13,6 +13,7 @@ from common.errors import WeightsError
 from common.grpc_options import message_size_options
 from common.imagecodec import JPEG, PNG, decode_image, encode_image
 from protos.mvstylizer.v1 import media_pb2, stylizer_pb2, stylizer_pb2_grpc
+from services.stylizer.models import DEFAULT_MODEL
 from services.stylizer.models.photo_wct import PhotoWCT
 from services.stylizer.server import SERVICE_NAME, create_server
 from tests.media import moving_square_frame, style_photo
@@ -57,7 +58,7 @@ def config(**overrides) -> stylizer_pb2.SessionConfig:
 def test_session_answers_ready_then_each_key_frame_in_order(stylizer_address):
     stream = Stream(stylizer_address, config(output_width=48, output_height=32))
     ready = stream.receive().ready
-    assert ready.model == "preset" and ready.work_long_side == 512 and ready.session_id
+    assert ready.model == DEFAULT_MODEL and ready.work_long_side == 512 and ready.session_id
     for index in (0, 5, 10):
         stream.send_frame(index, encode_image(moving_square_frame(index), JPEG))
     answers = [stream.receive().key_frame for _ in range(3)]
@@ -179,12 +180,12 @@ def test_list_models_health_and_reflection(stylizer_address):
     with grpc.insecure_channel(stylizer_address) as channel:
         models = stylizer_pb2_grpc.StylizerStub(channel).ListModels(stylizer_pb2.ListModelsRequest()).models
         by_name = {m.name: m for m in models}
-        assert set(by_name) >= {"preset", "mkl", "reinhard", "photowct"}
-        assert [m.name for m in models if m.is_default] == ["preset"]
+        assert set(by_name) >= {"preset", "regions", "mkl", "reinhard", "photowct"}
+        assert [m.name for m in models if m.is_default] == [DEFAULT_MODEL] == ["regions"]
         assert all(m.work_long_side > 0 and m.description for m in models)
         # Each model reports the weight file it runs with: shipped, none, or none given yet.
         assert by_name["preset"].weights.endswith("preset.pt")
-        assert by_name["mkl"].weights == "" and by_name["photowct"].weights == ""
+        assert by_name["mkl"].weights == "" and by_name["photowct"].weights == "" and by_name["regions"].weights == ""
 
         health = health_pb2_grpc.HealthStub(channel)
         for service in ("", SERVICE_NAME):

@@ -1,0 +1,433 @@
+"""Region-aware colour transfer: each part of the scene takes the look of the matching part of the style.
+
+Closed form, no weights. Per session (encode_style) the style photo is cut into a few
+soft regions by k-means on what the image says at a coarse scale: blurred Lab colour,
+vertical position and texture (local luminance contrast); each region keeps its
+prototype (k-means centre) and its colour statistics (mean and covariance, RGB).
+
+Per key frame the content is first mapped globally onto the style (Monge-Kantorovich
+affine map, as the `mkl` model), so that its colours live where the style's do; every
+content pixel is then given soft memberships to the style's prototypes by one fixed
+rule (a softmax of feature distances; no per-frame clustering, so the assignment
+cannot flip between frames). The memberships are made to follow the content's edges
+by a guided filter. Each region gets the Monge-Kantorovich map from the content's
+colours in it to the style's colours in its counterpart (regularised, and drawn
+towards the global map where a region is small); every pixel's map is the
+membership-weighted blend of the regions' maps, so the look varies smoothly in space
+and never tears at a border (no seams or posterisation). After meta-smoothing, a share
+of the content's fine luminance detail is restored at output resolution (two-scale, as
+the `preset` model does).
+
+Label masks, when the user has them, replace the automatic regions: label l of the
+content takes the look of label l of the style; a content label the style lacks takes
+the whole-image transfer; masks with no label in common are refused.
+
+Strength s in [0, 1] moves each affine map along the displacement interpolation of
+optimal transport, x -> x + s (T x + t - x): s = 0 is the content's own look.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from common.errors import InvalidInputError
+from services.stylizer.models.base import StyleModel
+from services.stylizer.models.colour_transfer import mkl_transform
+from services.stylizer.models.preset import detail_radius, fine_detail_image
+from services.stylizer.models.registry import register_model
+from services.stylizer.upsample import box_mean
+
+
+@dataclass(frozen=True)
+class RegionConfig:
+    regions: int = 4  # k-means regions of the style photo (fewer survive if some are tiny)
+    grid_long_side: int = 48  # long side of the coarse grid the regions are found on
+    colour_weight: float = 1.0  # feature weights: Lab / 100
+    position_weight: float = 0.6  # vertical position, 0 (top) .. 1 (bottom)
+    texture_weight: float = 2.0  # local luminance std
+    match_colour_weight: float = 0.15  # the same, for matching content to the style's regions
+    match_position_weight: float = 1.0
+    match_texture_weight: float = 2.0
+    refine_steps: int = 3  # EM steps on the content's own colours, region identities held
+    temperature: float = 0.08  # softness of the memberships (feature distance units)
+    min_region_share: float = 0.03  # style regions smaller than this are dropped
+    shrink_share: float = 0.05  # a content region of this share trusts its own statistics half-way
+    cov_floor: float = 0.02**2  # added to every region's colour covariance (RGB variance)
+    max_gain: float = 3.0  # largest gain a region's map may apply along any colour direction
+    edge_radius_fraction: float = 1 / 64  # guided filter on the memberships: radius, share of the long side
+    edge_eps: float = 1e-3  # its regularisation
+    detail_share: float = 0.8  # share of lost fine luminance detail restored at output resolution
+    detail_radius_fraction: float = 1 / 128
+    detail_eps: float = 0.01
+    kmeans_iterations: int = 25
+    texture_cell: int = 4  # texture is the luminance std within grid cells of this many pixels a side
+    stats_stride: int = 2  # colour statistics from every stride-th pixel along each axis
+
+
+@dataclass
+class RegionStats:
+    """Colour statistics of soft regions, RGB float64: means Kx3x1, covariances Kx3x3, shares K."""
+
+    mean: torch.Tensor
+    cov: torch.Tensor
+    share: torch.Tensor
+
+
+@dataclass
+class RegionStyle:
+    """A style photo, encoded once per session."""
+
+    mean: torch.Tensor  # 1x3x1 whole-photo colour mean (float64)
+    cov: torch.Tensor  # 1x3x3 whole-photo colour covariance (float64)
+    prototypes: torch.Tensor  # KxF feature centres of the automatic regions
+    regions: RegionStats  # colour statistics of the automatic regions
+    labels: list[int] = field(default_factory=list)  # labels of the style's mask, if one was given
+    label_regions: RegionStats | None = None  # their colour statistics
+
+
+def _as_label_tensor(labels, height: int, width: int) -> torch.Tensor:
+    """Label map (numpy or tensor, HxW or 1xHxW) -> HxW int64 tensor at (height, width), nearest-neighbour."""
+    array = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
+    if array.ndim == 3 and array.shape[0] == 1:
+        array = array[0]
+    if array.ndim != 2 or not np.issubdtype(array.dtype, np.integer):
+        raise InvalidInputError(f"a label map must be an HxW integer array, got {array.dtype} {array.shape}")
+    if array.shape != (height, width):
+        array = cv2.resize(array.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST)
+    return torch.from_numpy(np.ascontiguousarray(array).astype(np.int64))
+
+
+def weighted_stats(pixels: torch.Tensor, weights: torch.Tensor) -> RegionStats:
+    """pixels 3xN, weights KxN (soft memberships) -> per-region mean, covariance and share (float64)."""
+    pixels, weights = pixels.float(), weights.float()
+    mass = weights.sum(dim=1)
+    safe = mass.clamp_min(1e-9)
+    mean = (weights @ pixels.T) / safe[:, None]  # Kx3
+    # Centred on the whole set's mean (float32 stays accurate), then shifted to each region's.
+    centre = pixels.mean(dim=1, keepdim=True)
+    centred = pixels - centre
+    second = torch.bmm(weights[:, None, :] * centred[None], centred.T.expand(len(weights), -1, -1))
+    second = second.double() / safe.double()[:, None, None]
+    offset = (mean - centre.T).double()
+    cov = second - offset[:, :, None] * offset[:, None, :]
+    return RegionStats(mean.double()[:, :, None], cov, (mass / pixels.shape[1]).double())
+
+
+def subsample(flat: torch.Tensor, height: int, width: int, stride: int) -> torch.Tensor:
+    """CxN planes of an HxW image -> every stride-th pixel along each axis, Cx(N/stride^2)."""
+    if stride <= 1:
+        return flat
+    return flat.view(flat.shape[0], height, width)[:, ::stride, ::stride].reshape(flat.shape[0], -1)
+
+
+class RegionTransfer(StyleModel):
+    """Automatic (or mask-guided) region-matched Monge-Kantorovich colour transfer."""
+
+    supports_labels = True
+    supports_strength = True
+
+    def __init__(self, config: RegionConfig | None = None):
+        super().__init__()
+        self.config = config or RegionConfig()
+
+    # -- features ---------------------------------------------------------------
+
+    def grid_size(self, height: int, width: int) -> tuple[int, int]:
+        factor = min(1.0, self.config.grid_long_side / max(height, width))
+        return max(2, round(height * factor)), max(2, round(width * factor))
+
+    def raw_features(self, image: torch.Tensor) -> torch.Tensor:
+        """1x3xHxW RGB in [0, 1] -> (h*w)x5 coarse-grid features, unweighted: Lab / 100, row (0 top
+        .. 1 bottom), local luminance std."""
+        height, width = image.shape[-2:]
+        gh, gw = self.grid_size(height, width)
+        image = image.float().clamp(0.0, 1.0)
+        # Texture is measured at one fixed scale (texture_cell grid cells' worth of pixels), whatever the
+        # working resolution, so that the content's and the style's compare.
+        cell = self.config.texture_cell
+        if image.shape[-2] > gh * cell or image.shape[-1] > gw * cell:
+            image = F.adaptive_avg_pool2d(image, (gh * cell, gw * cell))
+        small = F.adaptive_avg_pool2d(image, (gh, gw))
+        luma = image.mean(dim=1, keepdim=True)
+        luma_mean = F.adaptive_avg_pool2d(luma, (gh, gw))
+        luma_sq = F.adaptive_avg_pool2d(luma * luma, (gh, gw))
+        texture = (luma_sq - luma_mean * luma_mean).clamp_min(0.0).sqrt()
+        rows = torch.linspace(0.0, 1.0, gh, dtype=torch.float32).view(1, 1, gh, 1).expand(1, 1, gh, gw)
+        return torch.cat([_rgb_to_lab(small) / 100.0, rows, texture], dim=1)[0].flatten(1).T
+
+    def weights(self, colour: float, position: float, texture: float) -> torch.Tensor:
+        return torch.tensor([colour, colour, colour, position, texture], dtype=torch.float32)
+
+    def segment_weights(self) -> torch.Tensor:
+        c = self.config
+        return self.weights(c.colour_weight, c.position_weight, c.texture_weight)
+
+    def match_weights(self) -> torch.Tensor:
+        c = self.config
+        return self.weights(c.match_colour_weight, c.match_position_weight, c.match_texture_weight)
+
+    def logits(self, features: torch.Tensor, prototypes: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """NxF features, KxF prototypes (unweighted) -> NxK -distance^2 / (2 temperature^2)."""
+        distance = torch.cdist(features * weights, prototypes * weights).pow(2)
+        return -distance / (2 * self.config.temperature**2)
+
+    def content_logits(self, content: torch.Tensor, mapped: torch.Tensor, style: RegionStyle) -> torch.Tensor:
+        """Coarse-grid NxK logits of the content's pixels for the style's regions, by a fixed rule:
+        matching cues (position, texture, colour once mapped globally onto the style) against the
+        style's prototypes, then a few EM steps on the content's own colours with the region
+        identities held (so a region's border follows the content's edges, and no order can flip)."""
+        own = self.raw_features(content)
+        matched = self.raw_features(mapped)
+        prior = self.logits(matched, style.prototypes, self.match_weights())
+        logits = prior
+        seg = self.segment_weights()
+        for _ in range(self.config.refine_steps):
+            member = torch.softmax(logits, dim=1)
+            mass = member.sum(dim=0).clamp_min(1e-6)
+            centres = (member.T @ own) / mass[:, None]
+            logits = prior + self.logits(own, centres, seg)
+        return logits
+
+    def kmeans(self, raw: torch.Tensor) -> torch.Tensor:
+        """NxF raw features -> KxF centres (unweighted), k-means on the segmentation-weighted features;
+        deterministic (farthest-point initialisation from the mean)."""
+        c = self.config
+        weights = self.segment_weights()
+        features = raw * weights
+        centre = features.mean(dim=0, keepdim=True)
+        first = torch.cdist(features, centre)[:, 0].argmax()
+        centres = [features[first]]
+        for _ in range(1, min(c.regions, features.shape[0])):
+            distance = torch.cdist(features, torch.stack(centres)).min(dim=1).values
+            centres.append(features[distance.argmax()])
+        centres_t = torch.stack(centres)
+        for _ in range(c.kmeans_iterations):
+            nearest = torch.cdist(features, centres_t).argmin(dim=1)
+            counts = torch.bincount(nearest, minlength=len(centres_t)).float()
+            sums = torch.zeros_like(centres_t).index_add_(0, nearest, features)
+            centres_t = torch.where(counts[:, None] > 0, sums / counts.clamp_min(1)[:, None], centres_t)
+        nearest = torch.cdist(features, centres_t).argmin(dim=1)
+        share = torch.bincount(nearest, minlength=len(centres_t)).float() / features.shape[0]
+        keep = share >= c.min_region_share
+        centres_t = centres_t[keep] if keep.any() else features.mean(dim=0, keepdim=True)
+        return centres_t / weights.clamp_min(1e-6)
+
+    def to_full(self, logits: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
+        """Coarse-grid NxK logits -> KxHxW memberships at guide's size (1x3xHxW), following its edges."""
+        height, width = guide.shape[-2:]
+        gh, gw = self.grid_size(height, width)
+        coarse = torch.softmax(logits, dim=1).T.reshape(1, -1, gh, gw).float()
+        return self.follow_edges(coarse, guide)[0]
+
+    def follow_edges(self, weights: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
+        """Memberships 1xKxhxw (any size) -> 1xKxHxW at guide's size, edges following the guide's:
+        a guided filter with the grey guide, fitted at half resolution and applied at full (the fast
+        guided filter, He & Sun 2015); renormalised to sum to 1."""
+        height, width = guide.shape[-2:]
+        grey_full = guide.float().mean(dim=1, keepdim=True)
+        low_size = (max(1, height // 2), max(1, width // 2))
+        grey = F.adaptive_avg_pool2d(grey_full, low_size) if low_size != (height, width) else grey_full
+        if weights.shape[-2:] != low_size:
+            # Upsampled coarse memberships are smooth; a mask at full size is averaged down.
+            smaller = weights.shape[-2] < low_size[0]
+            weights = (
+                F.interpolate(weights, size=low_size, mode="bilinear", align_corners=False)
+                if smaller
+                else F.adaptive_avg_pool2d(weights, low_size)
+            )
+        radius = max(1, round(max(low_size) * self.config.edge_radius_fraction))
+        mean_i = box_mean(grey, radius)
+        var_i = (box_mean(grey * grey, radius) - mean_i * mean_i).clamp_min(0.0)
+        mean_p = box_mean(weights, radius)
+        cov_ip = box_mean(grey * weights, radius) - mean_i * mean_p
+        a = cov_ip / (var_i + self.config.edge_eps)
+        b = mean_p - a * mean_i
+        coefficients = torch.cat([box_mean(a, radius), box_mean(b, radius)], dim=1)
+        if low_size != (height, width):
+            coefficients = F.interpolate(coefficients, size=(height, width), mode="bilinear", align_corners=False)
+        count = weights.shape[1]
+        out = (coefficients[:, :count] * grey_full + coefficients[:, count:]).clamp_min(0.0)
+        return out / out.sum(dim=1, keepdim=True).clamp_min(1e-6)
+
+    # -- transfer ---------------------------------------------------------------
+
+    def region_maps(
+        self, content: RegionStats, style: RegionStats, global_map: tuple[torch.Tensor, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Kx3x3 gains and Kx3x1 offsets: each region's Monge-Kantorovich map, regularised and
+        drawn towards the global map as the content region gets small."""
+        c = self.config
+        eye = torch.eye(3, dtype=torch.float64)
+        floor = c.cov_floor * eye
+        transform, _ = gaussian_ot(content.mean, content.cov + floor, style.mean, style.cov + floor)
+        transform = limit_gain(transform, c.max_gain)
+        trust = (content.share / (content.share + c.shrink_share)).view(-1, 1, 1)
+        global_t, global_s = global_map
+        transform = trust * transform + (1 - trust) * global_t
+        # The offset keeps the region's mean going where its own map (or the global one) sends it.
+        target = trust * style.mean + (1 - trust) * (global_t @ content.mean + global_s)
+        return transform, target - transform @ content.mean
+
+    def encode_style(self, style: torch.Tensor, labels=None) -> RegionStyle:
+        """1x3xHxW style photo (and optionally its HxW label map) -> RegionStyle."""
+        height, width = style.shape[-2:]
+        flat = style[0].flatten(1).double()
+        mean = flat.mean(dim=1, keepdim=True)
+        centred = flat - mean
+        cov = centred @ centred.T / flat.shape[1]
+        raw = self.raw_features(style)
+        prototypes = self.kmeans(raw)
+        weights = self.to_full(self.logits(raw, prototypes, self.segment_weights()), style).flatten(1)
+        stride = self.config.stats_stride
+        regions = weighted_stats(subsample(flat, height, width, stride), subsample(weights, height, width, stride))
+        code = RegionStyle(mean[None], cov[None], prototypes, regions)
+        if labels is not None:
+            label_map = _as_label_tensor(labels, *style.shape[-2:])
+            present = torch.bincount(label_map.flatten(), minlength=256).double() / label_map.numel()
+            code.labels = [int(label) for label in torch.nonzero(present > 0).flatten()]
+            one_hot = torch.stack([(label_map == label).flatten().double() for label in code.labels])
+            code.label_regions = weighted_stats(flat, one_hot)
+        return code
+
+    def region_transforms(
+        self, content: torch.Tensor, style: RegionStyle, labels=None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """1x3xHxW content -> (KxN memberships, Kx3x3 gains, Kx3x1 offsets): pixel n's map is
+        sum_k w_kn (gain_k x + offset_k)."""
+        height, width = content.shape[-2:]
+        stride = self.config.stats_stride
+        flat = content[0].flatten(1)
+        sample = subsample(flat, height, width, stride).double()
+        global_t, global_s = mkl_transform(sample[None], style.mean, style.cov)
+        if labels is not None:
+            return self.label_maps(content, sample, style, labels, (global_t, global_s))
+        # The matching cues need the content mapped onto the style only at the features' scale.
+        cell = self.config.texture_cell
+        gh, gw = self.grid_size(height, width)
+        small = (
+            content
+            if height <= gh * cell and width <= gw * cell
+            else F.adaptive_avg_pool2d(content, (gh * cell, gw * cell))
+        )
+        small_flat = small[0].flatten(1).double()
+        mapped = (global_t[0] @ small_flat + global_s[0]).float().view(small.shape)
+        logits = self.content_logits(small.float(), mapped, style)
+        weights = self.to_full(logits, content).flatten(1)
+        stats = weighted_stats(sample, subsample(weights, height, width, stride))
+        gains, offsets = self.region_maps(stats, style.regions, (global_t, global_s))
+        return weights, gains, offsets
+
+    def label_maps(self, content, sample, style: RegionStyle, labels, global_map):
+        """Memberships (one per content label, edges kept) and maps when label masks are given;
+        sample: the content's pixels every stats_stride-th row and column, 3xM."""
+        if style.label_regions is None:
+            raise InvalidInputError("content labels were given but the style was encoded without labels")
+        label_map = _as_label_tensor(labels, *content.shape[-2:])
+        present = [int(label) for label in torch.nonzero(torch.bincount(label_map.flatten(), minlength=256))]
+        common = [label for label in present if label in style.labels]
+        if not common:
+            raise InvalidInputError(
+                f"the content mask (labels {present}) and the style mask (labels {style.labels})"
+                " have no label in common"
+            )
+        one_hot = torch.stack([(label_map == label).double() for label in present])
+        stride = self.config.stats_stride
+        stats = weighted_stats(sample, one_hot[:, ::stride, ::stride].flatten(1))
+        index = torch.tensor([style.labels.index(label) if label in style.labels else 0 for label in present])
+        style_stats = RegionStats(
+            style.label_regions.mean[index], style.label_regions.cov[index], style.label_regions.share[index]
+        )
+        gains, offsets = self.region_maps(stats, style_stats, global_map)
+        global_t, global_s = global_map
+        for i, label in enumerate(present):
+            if label not in style.labels:  # no counterpart in the style: the whole-image transfer
+                gains[i], offsets[i] = global_t[0], global_s[0]
+        soft = one_hot.float()[None]
+        weights = self.follow_edges(soft, content)[0].flatten(1)
+        return weights, gains, offsets
+
+    def render_parts(
+        self, content: torch.Tensor, style: RegionStyle, labels=None, strength: float = 1.0
+    ) -> tuple[torch.Tensor, float]:
+        outputs = []
+        for i in range(content.shape[0]):
+            frame = content[i : i + 1]
+            item_labels = labels if labels is None or content.shape[0] == 1 else labels[i]
+            weights, gains, offsets = self.region_transforms(frame, style, item_labels)
+            if strength != 1.0:  # displacement interpolation: x -> x + s (T x + t - x)
+                eye = torch.eye(3, dtype=gains.dtype)
+                gains = eye + strength * (gains - eye)
+                offsets = strength * offsets
+            # Each region's map applied to every pixel, then blended by the memberships.
+            pixels = frame[0].flatten(1).float()
+            mapped = torch.matmul(gains.float(), pixels) + offsets.float()  # Kx3xN
+            blended = (weights.float()[:, None, :] * mapped).sum(dim=0)
+            outputs.append(blended.view(frame.shape[1:]))
+        return torch.stack(outputs).clamp(0.0, 1.0).to(content.dtype), self.config.detail_share
+
+    def forward(self, content: torch.Tensor, style: RegionStyle, labels=None, strength: float = 1.0) -> torch.Tensor:
+        out, share = self.render_parts(content, style, labels, strength)
+        if share <= 0.0:
+            return out
+        images = [self.finish(_to_uint8(content[i]), _to_uint8(out[i]), share) for i in range(content.shape[0])]
+        return torch.stack([torch.from_numpy(image).permute(2, 0, 1).float() / 255.0 for image in images]).to(content)
+
+    def finish(self, content_rgb: np.ndarray, smoothed_rgb: np.ndarray, detail_share: float) -> np.ndarray:
+        """Give back a share of the content's fine luminance detail the mapping took (output resolution)."""
+        if detail_share <= 0.0:
+            return smoothed_rgb
+        radius = detail_radius(content_rgb.shape[:2], self.config.detail_radius_fraction)
+        eps = self.config.detail_eps
+        lost = fine_detail_image(content_rgb, radius, eps) - fine_detail_image(smoothed_rgb, radius, eps)
+        lost *= 255.0 * detail_share
+        return cv2.merge([cv2.add(channel, lost, dtype=cv2.CV_8U) for channel in cv2.split(smoothed_rgb)])
+
+
+def _to_uint8(image: torch.Tensor) -> np.ndarray:
+    return image.clamp(0, 1).mul(255).add(0.5).to(torch.uint8).permute(1, 2, 0).contiguous().cpu().numpy()
+
+
+def _rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
+    from services.stylizer.colour import rgb_to_lab
+
+    return rgb_to_lab(rgb)
+
+
+def _sqrtm(matrix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    values, vectors = torch.linalg.eigh(matrix)
+    values = values.clamp_min(1e-12)
+    sqrt = vectors @ torch.diag_embed(values.sqrt()) @ vectors.transpose(-1, -2)
+    inv = vectors @ torch.diag_embed(values.rsqrt()) @ vectors.transpose(-1, -2)
+    return sqrt, inv
+
+
+def gaussian_ot(
+    mean_a: torch.Tensor, cov_a: torch.Tensor, mean_b: torch.Tensor, cov_b: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Monge-Kantorovich map between Gaussians, batched: (Kx3x3 T, Kx3x1 shift), y = T x + shift."""
+    a_sqrt, a_inv = _sqrtm(cov_a)
+    middle, _ = _sqrtm(a_sqrt @ cov_b @ a_sqrt)
+    transform = a_inv @ middle @ a_inv
+    return transform, mean_b - transform @ mean_a
+
+
+def limit_gain(transform: torch.Tensor, max_gain: float) -> torch.Tensor:
+    """Clamp the singular values of Kx3x3 maps to [1 / max_gain, max_gain]."""
+    u, s, vh = torch.linalg.svd(transform)
+    return u @ torch.diag_embed(s.clamp(1.0 / max_gain, max_gain)) @ vh
+
+
+@register_model(
+    "regions",
+    description=(
+        "region-aware colour transfer: sky to sky, ground to ground (automatic soft regions or label masks),"
+        " per-region optimal-transport maps blended edge-aware; closed form"
+    ),
+)
+def build_regions(*, weights: str | None = None) -> StyleModel:
+    return RegionTransfer()

@@ -1,0 +1,145 @@
+"""The region-aware model: regions matched sky to sky, stable across frames, masks, strength."""
+
+import numpy as np
+import pytest
+import torch
+
+from common.errors import InvalidInputError
+from services.stylizer.models import DEFAULT_MODEL, get_model, get_model_spec
+from services.stylizer.models.region import RegionTransfer
+from services.stylizer.pipeline import StylizationSession, StylizeSettings, to_tensor
+from services.stylizer.smoothing import load_smoothing
+
+CPU = torch.device("cpu")
+
+
+def scene(top, bottom, width=128, height=96, shift=0, seed=0, sky_rows=None) -> np.ndarray:
+    """A smooth sky (top) over a textured ground (bottom), optionally shifted right by `shift` px."""
+    rng = np.random.default_rng(seed)
+    sky_rows = sky_rows or height // 2
+    ys, xs = np.mgrid[0:height, 0 : width + 16].astype(np.float32)
+    image = np.empty((height, width + 16, 3), np.float32)
+    image[:] = bottom
+    image[:sky_rows] = top
+    image[:sky_rows] += (ys[:sky_rows, :, None] / height) * 20  # a gentle sky gradient
+    ground = rng.normal(0, 25, size=(height - sky_rows, width + 16, 1))
+    image[sky_rows:] += ground + 10 * np.sin(xs[sky_rows:, :, None] / 3.0)
+    image = image[:, 8 - shift : 8 - shift + width]
+    image += rng.normal(0, 1.5, size=image.shape)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+DAY = dict(top=(110, 160, 230), bottom=(70, 130, 50))  # blue sky over green grass
+DUSK = dict(top=(240, 130, 60), bottom=(50, 35, 70))  # orange sky over a dark violet ground
+
+
+def halves(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    height = image.shape[0]
+    return image[: height // 2 - 4].reshape(-1, 3).mean(0), image[height // 2 + 4 :].reshape(-1, 3).mean(0)
+
+
+def stylize(content, style, strength=1.0, **session_options):
+    labels = session_options.pop("labels", None)
+    settings = StylizeSettings(64, strength=strength)
+    session = StylizationSession(get_model("regions"), style, settings, CPU, load_smoothing(), **session_options)
+    return session.stylize(content, labels=labels)
+
+
+def test_regions_is_the_default_and_described():
+    assert DEFAULT_MODEL == "regions"
+    spec = get_model_spec("regions")
+    assert "region" in spec.description and not spec.needs_weights
+    model = get_model("regions")
+    assert isinstance(model, RegionTransfer) and model.supports_labels and model.supports_strength
+
+
+def test_each_region_takes_its_counterparts_look():
+    content, style = scene(**DAY), scene(**DUSK, seed=1)
+    out = stylize(content, style)
+    sky, ground = halves(out)
+    style_sky, style_ground = halves(style)
+    # Sky to sky and ground to ground: each half is far closer to its counterpart than to the other.
+    assert np.abs(sky - style_sky).mean() < 25 and np.abs(ground - style_ground).mean() < 25
+    assert np.abs(sky - style_ground).mean() > 80
+    # Better than one global map, which can only move both halves together.
+    mkl = StylizationSession(get_model("mkl"), style, StylizeSettings(64), CPU, load_smoothing()).stylize(content)
+    mkl_sky, mkl_ground = halves(mkl)
+    ours = np.abs(sky - style_sky).mean() + np.abs(ground - style_ground).mean()
+    assert ours < np.abs(mkl_sky - style_sky).mean() + np.abs(mkl_ground - style_ground).mean()
+
+
+def test_the_look_is_stable_across_slightly_different_frames():
+    style = scene(**DUSK, seed=1)
+    first = scene(**DAY, seed=2)
+    second = scene(**DAY, shift=3, seed=3)  # the camera moved 3 px; fresh noise
+    model = get_model("regions")
+    code = model.encode_style(to_tensor(style, CPU))
+    with torch.inference_mode():
+        a, _ = model.render_parts(to_tensor(first, CPU), code)
+        b, _ = model.render_parts(to_tensor(second, CPU), code)
+    # Same region assignment, so the same look: region colour means agree within a few levels.
+    for half_a, half_b in zip(
+        halves(np.asarray(a[0].permute(1, 2, 0)) * 255), halves(np.asarray(b[0].permute(1, 2, 0)) * 255), strict=True
+    ):
+        assert np.abs(half_a - half_b).max() < 3.0
+    # The style's regions are fixed once per session: encoding again gives the same code.
+    again = model.encode_style(to_tensor(style, CPU))
+    torch.testing.assert_close(again.prototypes, code.prototypes)
+
+
+def test_masks_match_labels_and_fall_back_to_the_whole_image():
+    content, style = scene(**DAY), scene(**DUSK, seed=1)
+    content_labels = np.zeros(content.shape[:2], np.uint8)
+    content_labels[content.shape[0] // 2 :] = 7
+    style_labels = np.zeros(style.shape[:2], np.uint8)
+    style_labels[style.shape[0] // 2 :] = 7
+    # Swapped labels on purpose: the masks rule, the sky takes the ground's look.
+    out = stylize(content, style, style_labels=7 - style_labels, labels=content_labels)
+    sky, ground = halves(out)
+    style_sky, style_ground = halves(style)
+    assert np.abs(sky - style_ground).mean() < 25 and np.abs(ground - style_sky).mean() < 25
+    # A content label the style lacks takes the whole-image transfer.
+    partial = content_labels.copy()
+    partial[: content.shape[0] // 4] = 3
+    out = stylize(content, style, style_labels=style_labels, labels=partial)
+    assert out.shape == content.shape
+    # Style labels given but none per frame: the automatic regions.
+    assert stylize(content, style, style_labels=style_labels).shape == content.shape
+    # No label in common: refused, clearly.
+    with pytest.raises(InvalidInputError, match="no label in common"):
+        stylize(content, style, style_labels=np.full(style.shape[:2], 5, np.uint8), labels=content_labels)
+    # Content labels without style labels: refused.
+    with pytest.raises(InvalidInputError, match="without labels"):
+        stylize(content, style, labels=content_labels)
+
+
+def test_label_maps_of_another_size_are_resized():
+    content, style = scene(**DAY), scene(**DUSK, seed=1)
+    small = np.zeros((24, 32), np.uint8)
+    small[12:] = 7
+    assert stylize(content, style, style_labels=small, labels=small).shape == content.shape
+
+
+def test_strength_moves_between_the_contents_look_and_the_full_transfer():
+    content, style = scene(**DAY), scene(**DUSK, seed=1)
+    none, half, full = (stylize(content, style, strength=s) for s in (0.0, 0.5, 1.0))
+    assert np.abs(none.astype(int) - content).mean() < 2.0
+    distance = [np.abs(image.astype(int) - full).mean() for image in (none, half, full)]
+    assert distance[0] > distance[1] > distance[2] == 0
+    for bad in (-0.1, 1.5):
+        with pytest.raises(InvalidInputError, match="strength"):
+            stylize(content, style, strength=bad)
+
+
+def test_models_without_masks_or_strength_refuse_them_clearly():
+    content, style, smoothing = scene(**DAY), scene(**DUSK, seed=1), load_smoothing()
+    labels = np.zeros(content.shape[:2], np.uint8)
+    with pytest.raises(InvalidInputError, match="label masks"):
+        StylizationSession(get_model("mkl"), style, StylizeSettings(64), CPU, smoothing, style_labels=labels)
+    session = StylizationSession(get_model("mkl"), style, StylizeSettings(64), CPU, smoothing)
+    with pytest.raises(InvalidInputError, match="label masks"):
+        session.stylize(content, labels=labels)
+    with pytest.raises(InvalidInputError, match="strength"):
+        StylizationSession(get_model("preset"), style, StylizeSettings(64, strength=0.5), CPU, smoothing)
+    # Strength 1 and no labels: the existing behaviour, unchanged.
+    assert session.stylize(content).shape == content.shape
