@@ -32,7 +32,7 @@ from benchmarks.quality import run_pipeline
 from client.live.job import LiveJob, run_live
 from client.media.frames import OutputFrame
 from client.remote.embedded import ServiceProcess
-from client.video.job import INPROC, ServiceOptions
+from client.remote.services import INPROC, ServiceOptions
 from common.malloc import keep_large_buffers
 from common.samples import sample_clip, sample_style
 

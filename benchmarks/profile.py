@@ -35,7 +35,8 @@ from client.media.frames import OutputFrame
 from client.media.sink import VideoSink
 from client.media.source import VideoSource
 from client.remote.embedded import EmbeddedServices
-from client.video.job import INPROC, ServiceOptions, VideoJob, stylize_video
+from client.remote.services import INPROC, ServiceOptions
+from client.video.job import VideoJob, stylize_video
 from client.video.pipeline import FrameRecord, WorkItem, compute_flows
 from common.malloc import keep_large_buffers
 from common.samples import sample_style

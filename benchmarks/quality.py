@@ -24,7 +24,8 @@ from benchmarks.clips import resolve_clip, virtual_camera_clip
 from client.media.frames import OutputFrame
 from client.media.source import VideoSource
 from client.remote.embedded import EmbeddedServices
-from client.video.job import INPROC, ServiceOptions, VideoJob, stylize_video
+from client.remote.services import INPROC, ServiceOptions
+from client.video.job import VideoJob, stylize_video
 from common.imagecodec import read_image_file
 from common.malloc import keep_large_buffers
 from common.samples import sample_style

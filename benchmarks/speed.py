@@ -26,7 +26,8 @@ import torch
 from benchmarks.clips import camera_photo, virtual_camera_clip, virtual_camera_frames
 from benchmarks.device import device_tier_fps
 from client.remote.embedded import EmbeddedServices
-from client.video.job import INPROC, ServiceOptions, VideoJob, stylize_video
+from client.remote.services import INPROC, ServiceOptions
+from client.video.job import VideoJob, stylize_video
 from common.malloc import keep_large_buffers
 from common.samples import sample_clip, sample_style
 from services.interpolator.session import OFFLINE

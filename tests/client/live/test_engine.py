@@ -12,8 +12,8 @@ from client.live.engine import LiveEngine, LiveOptions
 from client.live.job import LiveJob, run_live
 from client.live.link import StylizerLink
 from client.media.capture import CameraSource, FrameMailbox, PacedFileSource
+from client.remote.services import ServiceOptions
 from client.remote.stylizer import StylizerOptions, open_channel
-from client.video.job import ServiceOptions
 from common.errors import InvalidInputError
 from common.imagecodec import load_image_file, write_image_file
 from services.stylizer import server as stylizer_server

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from client.live.job import LiveJob, run_live
-from client.video.job import ServiceOptions
+from client.remote.services import ServiceOptions
 from common.imagecodec import write_image_file
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -8,8 +8,9 @@ import time
 import grpc
 
 from client.remote.embedded import ServiceProcess
+from client.remote.services import INPROC, ServiceOptions
 from client.remote.stylizer import StylizerOptions, StylizerSession, open_channel, retry_delay
-from client.video.job import INPROC, ServiceOptions, VideoJob, stylize_video
+from client.video.job import VideoJob, stylize_video
 from common.imagecodec import PNG, encode_image, write_image_file
 from tests.media import decode_all, encode_clip, moving_square_frame, style_photo
 

@@ -9,7 +9,8 @@ from client.device.interpolation import LocalInterpolator
 from client.device.keyframes import FixedIntervalSelector
 from client.media.frames import OutputFrame
 from client.media.source import VideoSource
-from client.video.job import INPROC, ServiceOptions, VideoJob, stylize_video
+from client.remote.services import INPROC, ServiceOptions
+from client.video.job import VideoJob, stylize_video
 from client.video.pipeline import KeyFramePipeline, PipelineOptions
 from common.imagecodec import PNG, encode_image
 from services.interpolator.session import LIVE, OFFLINE
