@@ -64,6 +64,8 @@ class InterpolatorServicer(interpolator_pb2_grpc.InterpolatorServicer):
                         _MODES.get(config.mode, OFFLINE), config.width, config.height, exact_keys=config.exact_keys
                     )
                     encoding = config.output_encoding or media_pb2.FRAME_ENCODING_JPEG
+                    if config.jpeg_quality > 100:
+                        raise InvalidInputError(f"jpeg_quality {config.jpeg_quality} is over 100")
                     quality = config.jpeg_quality or DEFAULT_JPEG_QUALITY
                 elif kind == "key":
                     await loop.run_in_executor(None, _add_key, session, request.key)

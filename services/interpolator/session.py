@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from common.errors import InvalidInputError, LimitExceededError
+from common.imagecodec import check_frame_size
 from services.interpolator import affine
 from services.interpolator.closed_form import ColourStats, colour_statistics, transfer_transform
 from services.interpolator.core import FlowToKey, HeldKey, apply_colour_transform, blend_maps, prepare_key
@@ -85,6 +86,8 @@ class InterpolationSession:
         style_reference: np.ndarray | None = None,
     ):
         """style_reference: live only, the style photo (HxWx3 uint8) the closed form moves colours to."""
+        # Bounded before anything is allocated: a client may ask for any size.
+        check_frame_size(width, height, "output size")
         if mode not in (OFFLINE, LIVE):
             raise InvalidInputError(f"unknown mode {mode!r}")
         if width <= 0 or height <= 0:

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from common.errors import InvalidInputError
+from common.errors import InvalidInputError, LimitExceededError
 from common.flowcodec import (
     DEFAULT_FLOW_SCALE,
     decode_confidence,
@@ -37,3 +37,35 @@ def test_confidence_round_trip():
     assert np.abs(decoded - confidence).max() <= 0.5 / 255 + 1e-6
     with pytest.raises(InvalidInputError):
         decode_confidence(media_pb2.ConfidenceMap(grid_width=3, grid_height=3, data=b"\x00"))
+
+
+@pytest.mark.parametrize("scale", [0.0, -0.0625, float("nan"), float("inf"), float("-inf"), 1e30])
+def test_flow_with_a_scale_that_is_no_step_is_rejected_for_its_scale(scale):
+    message = encode_flow(np.zeros((4, 4, 2), np.float32), 8, 8)
+    message.scale = scale
+    with pytest.raises(InvalidInputError, match="scale"):
+        decode_flow(message)
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ({"grid_width": 2**32 - 1, "grid_height": 1}, InvalidInputError),
+        ({"grid_width": 20_000, "grid_height": 20_000}, LimitExceededError),
+        ({"frame_width": 2**32 - 1}, InvalidInputError),
+    ],
+    ids=["absurd-grid", "grid-over-the-pixel-limit", "absurd-frame"],
+)
+def test_flow_sizes_are_bounded_before_the_bytes_are_looked_at(fields, error):
+    message = encode_flow(np.zeros((4, 4, 2), np.float32), 8, 8)
+    for name, value in fields.items():
+        setattr(message, name, value)
+    with pytest.raises(error):
+        decode_flow(message)
+
+
+def test_confidence_map_sizes_are_bounded():
+    with pytest.raises(InvalidInputError):
+        decode_confidence(media_pb2.ConfidenceMap(grid_width=2**32 - 1, grid_height=1, data=b"\x00"))
+    with pytest.raises(LimitExceededError):
+        decode_confidence(media_pb2.ConfidenceMap(grid_width=20_000, grid_height=20_000, data=b"\x00"))

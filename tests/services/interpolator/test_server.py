@@ -92,3 +92,50 @@ def test_health(interpolator_address):
     with grpc.insecure_channel(interpolator_address) as channel:
         status = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=SERVICE_NAME)).status
     assert status == health_pb2.HealthCheckResponse.SERVING
+
+
+def sized_config(width, height, **fields):
+    return req(config=interpolator_pb2.InterpolatorConfig(width=width, height=height, output_encoding=PNG, **fields))
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "code"),
+    [
+        (12000, 10000, grpc.StatusCode.RESOURCE_EXHAUSTED),  # 120 Mpx: 4.9 GiB once frames come
+        (65535, 65535, grpc.StatusCode.RESOURCE_EXHAUSTED),
+        (0, 0, grpc.StatusCode.INVALID_ARGUMENT),
+        (0, HEIGHT, grpc.StatusCode.INVALID_ARGUMENT),
+        (2**32 - 1, 2**32 - 1, grpc.StatusCode.INVALID_ARGUMENT),
+        (2**32 - 1, 1, grpc.StatusCode.INVALID_ARGUMENT),
+    ],
+)
+def test_output_sizes_are_bounded_at_the_config(interpolator_address, width, height, code):
+    """Refused at the config, before a key frame (which would be resized to the output size) is taken."""
+    with pytest.raises(grpc.RpcError) as failure:
+        run(interpolator_address, [sized_config(width, height), key(0, 5)])
+    assert failure.value.code() == code
+    assert len(run(interpolator_address, [config(), key(0, 5), frame(0, 0)])) == 1
+
+
+def test_an_absurd_jpeg_quality_is_invalid_argument(interpolator_address):
+    with pytest.raises(grpc.RpcError) as failure:
+        run(interpolator_address, [sized_config(WIDTH, HEIGHT, jpeg_quality=2**32 - 1), key(0, 5), frame(0, 0)])
+    assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+@pytest.mark.parametrize("scale", [0.0, float("nan"), float("inf")], ids=["zero", "nan", "inf"])
+def test_a_flow_scale_that_is_no_step_is_invalid_argument_about_the_scale(interpolator_address, scale):
+    broken = frame(1, 0)
+    broken.frame.flow_to_prev.scale = scale
+    with pytest.raises(grpc.RpcError) as failure:
+        run(interpolator_address, [config(), key(0, 5), broken])
+    assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "scale" in failure.value.details() and "bytes" not in failure.value.details()
+
+
+def test_flow_grids_over_the_pixel_limit_are_resource_exhausted(interpolator_address):
+    broken = frame(1, 0)
+    broken.frame.flow_to_prev.grid_width = broken.frame.flow_to_prev.grid_height = 20_000
+    with pytest.raises(grpc.RpcError) as failure:
+        run(interpolator_address, [config(), key(0, 5), broken])
+    assert failure.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED

@@ -170,3 +170,25 @@ def test_offline_sessions_have_no_closed_form():
         InterpolationSession(OFFLINE, W, H, style_reference=RED_STYLE)
     with pytest.raises(InvalidInputError):
         InterpolationSession(OFFLINE, W, H).start_shot(3)
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "error"),
+    [
+        (12000, 10000, LimitExceededError),
+        (9000, 5000, LimitExceededError),
+        (0, 64, InvalidInputError),
+        (96, -3, InvalidInputError),
+        (2**32 - 1, 64, InvalidInputError),
+        (2**32 - 1, 2**32 - 1, InvalidInputError),
+    ],
+)
+@pytest.mark.parametrize("output_i420", [False, True], ids=["rgb", "i420"])
+def test_output_sizes_are_bounded_before_anything_is_allocated(width, height, error, output_i420):
+    with pytest.raises(error):
+        InterpolationSession(OFFLINE, width, height, output_i420=output_i420)
+
+
+def test_the_largest_output_size_allowed_is_accepted():
+    InterpolationSession(OFFLINE, 7680, 4320)
+    InterpolationSession(LIVE, 1, 1)
