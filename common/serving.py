@@ -15,8 +15,9 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from common.errors import RETRY_AFTER_KEY, MvStylizerError
+from common.errors import MvStylizerError
 from common.grpc_options import DEFAULT_MAX_MESSAGE_BYTES
+from common.status import RETRY_AFTER_KEY, status_of
 from common.tls import add_tls_flags
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ async def abort_with(context: grpc.aio.ServicerContext, error: MvStylizerError) 
     retry_after_ms = getattr(error, "retry_after_ms", None)
     if retry_after_ms is not None:
         context.set_trailing_metadata(((RETRY_AFTER_KEY, str(retry_after_ms)),))
-    await context.abort(error.status_code, str(error))
+    await context.abort(status_of(error), str(error))
 
 
 def bind(server: grpc.aio.Server, host: str, port: int, credentials: grpc.ServerCredentials | None = None) -> int:

@@ -13,9 +13,9 @@ import grpc
 import numpy as np
 
 from common.auth import with_token
-from common.errors import RETRY_AFTER_KEY
 from common.grpc_options import DEFAULT_MAX_MESSAGE_BYTES, message_size_options
 from common.imagecodec import DEFAULT_JPEG_QUALITY, JPEG, decode_image, encode_image
+from common.status import RETRY_AFTER_KEY
 from common.tls import ClientTls
 from protos.mvstylizer.v1 import media_pb2, stylizer_pb2, stylizer_pb2_grpc
 

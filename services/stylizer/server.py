@@ -17,6 +17,7 @@ from common.errors import InvalidInputError, MvStylizerError, TooSlowError
 from common.grpc_options import DEFAULT_MAX_MESSAGE_BYTES, message_size_options
 from common.imagecodec import DEFAULT_JPEG_QUALITY, decode_image, encode_image
 from common.serving import abort_with, add_health_and_reflection, bind
+from common.status import status_of
 from common.tls import ServerTls
 from protos.mvstylizer.v1 import media_pb2, stylizer_pb2, stylizer_pb2_grpc
 from services.stylizer.batcher import BatchSettings
@@ -129,7 +130,7 @@ class StylizerServicer(stylizer_pb2_grpc.StylizerServicer):
             log.info("session %s closed", opened.id)
         except MvStylizerError as error:
             log.info("stylize stream rejected: %s", error)
-            self.metrics.errors.labels(error.status_code.name).inc()
+            self.metrics.errors.labels(status_of(error).name).inc()
             await abort_with(context, error)
         finally:
             if opened_stream:
