@@ -9,7 +9,8 @@ import numpy as np
 
 
 def grid_size(width: int, height: int, long_side: int) -> tuple[int, int]:
-    """(grid_width, grid_height) with the given long side for a frame size; never larger than the frame."""
+    """(grid_width, grid_height) with the given long side for a frame size: never scaled up, except that
+    a side is never under 8 (frames of a few pixels get an 8-pixel grid, upscaled)."""
     factor = min(1.0, long_side / max(width, height))
     return max(8, round(width * factor)), max(8, round(height * factor))
 
