@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from client import demo
 from client.image import stylize_image
 from client.live.engine import LiveOptions
 from client.live.job import LiveJob, run_live, write_metrics
-from client.media.paths import check_output_path
+from client.media.paths import check_output_path, written_whole
 from client.remote.services import INPROC, LOOPBACK, ServiceOptions
 from client.remote.stylizer import StylizerStreamError
 from client.video.job import VideoJob, stylize_video
@@ -206,8 +207,12 @@ def run_video(args: argparse.Namespace) -> int:
 
 
 def run_image(args: argparse.Namespace) -> int:
-    check_output_path(args.output, [args.content, args.style])
-    write_image_file(args.output, stylize_image(args.content, args.style, _services(args)))
+    check_output_path(args.output, [args.content, args.style], kind="image")
+    services = _services(args)
+    services.check()
+    stylized = stylize_image(args.content, args.style, services)
+    with written_whole(args.output) as partial:
+        write_image_file(str(partial), stylized)
     return EXIT_OK
 
 
@@ -216,8 +221,6 @@ def run_live_command(args: argparse.Namespace) -> int:
         width, height = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
         raise InvalidInputError(f"--size {args.size!r}: expected WxH, e.g. 1280x720") from None
-    if args.min_key_interval < 1:
-        raise InvalidInputError("--min-key-interval must be at least 1")
     job = LiveJob(
         style=args.style,
         camera=int(args.camera) if args.camera is not None and args.camera.isdigit() else args.camera,
@@ -235,6 +238,7 @@ def run_live_command(args: argparse.Namespace) -> int:
         if url:
             print(f"live preview at {url}", file=sys.stderr)
 
+    job.check()
     report = run_live(job, on_started=announce)
     if args.metrics_json:
         write_metrics(args.metrics_json, report)
@@ -262,8 +266,20 @@ def run_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# The signal that interrupted the run, for the exit status (128 + its number, as shells report it).
+_stopped_by: dict[str, int] = {}
+
+
+def _interrupt(signum, _frame) -> None:
+    """SIGTERM and SIGHUP stop a run as Ctrl-C does: the same clean-up, nothing half-written left."""
+    _stopped_by["signal"] = signum
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
     keep_large_buffers()
+    for stop_signal in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop_signal, _interrupt)
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
@@ -278,8 +294,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"error: {error}", file=sys.stderr)
         code = EXIT_BAD_INPUT if error.code == grpc.StatusCode.INVALID_ARGUMENT else EXIT_FAILURE
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        code = 130
+        output = getattr(args, "output", None)
+        print(f"interrupted: {output} not written" if output else "interrupted", file=sys.stderr)
+        code = 128 + _stopped_by.get("signal", signal.SIGINT)
     except Exception as error:  # one line, no traceback, unless verbose
         if args.verbose:
             log.exception("failed")

@@ -55,6 +55,14 @@ class LiveOptions:
     keyframes: str = "auto"  # the key-frame policy (client.device.keyframes): auto or fixed
     max_gap: int = 30  # auto policy: a key at least this often (frames), as in file jobs
 
+    def check(self) -> None:
+        if not 1 <= self.min_key_interval <= self.max_key_interval:
+            raise InvalidInputError(f"--min-key-interval {self.min_key_interval}: expected 1..{self.max_key_interval}")
+        if not self.fallback_after_s > 0:
+            raise InvalidInputError(f"--fallback-after {self.fallback_after_s}: expected a positive number of seconds")
+        if self.keyframes not in ("auto", "fixed") or self.max_gap < 1:
+            raise InvalidInputError(f"key-frame policy {self.keyframes!r} with max gap {self.max_gap}: not usable")
+
 
 @dataclass
 class _Planned:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import threading
@@ -13,7 +14,7 @@ from client.live.link import StylizerLink
 from client.live.preview import PreviewServer, PreviewSink
 from client.media.capture import CameraSource, LiveSource, PacedFileSource, SyntheticSource
 from client.media.frames import FrameSink
-from client.media.paths import check_output_path
+from client.media.paths import check_output_path, written_whole
 from client.media.sink import live_video_sink
 from client.remote.services import ServiceOptions, connected
 from common.errors import InvalidInputError
@@ -36,6 +37,19 @@ class LiveJob:
     options: LiveOptions = field(default_factory=LiveOptions)
     sinks: list[FrameSink] = field(default_factory=list)  # more places for the frames (an app's own display)
 
+    def check(self) -> None:
+        """InvalidInputError naming the flag, for any setting out of range (before anything starts)."""
+        self.services.check()
+        self.options.check()
+        if min(self.size) < 1 or max(self.size) > 8192:
+            raise InvalidInputError(f"--size {self.size[0]}x{self.size[1]}: expected sides of 1..8192")
+        if not 0 < self.fps <= 240:
+            raise InvalidInputError(f"--fps {self.fps}: expected 0..240")
+        if self.seconds is not None and not self.seconds > 0:
+            raise InvalidInputError(f"--seconds {self.seconds}: expected a positive duration")
+        if self.output:
+            check_output_path(self.output, [self.style, self.source or ""])
+
 
 def open_source(job: LiveJob) -> LiveSource:
     if job.camera is not None:
@@ -53,16 +67,16 @@ def run_live(job: LiveJob, on_started=None, stop: threading.Event | None = None)
     """Run until the source ends, `seconds` pass, `stop` is set or SIGINT; returns the metrics.
 
     on_started(engine, preview_url or None) is called once everything runs (tests use it)."""
+    job.check()
     style_message, style_rgb = load_image_file(job.style)
-    if job.output:
-        check_output_path(job.output, [job.style, job.source or ""])
     source = open_source(job)
     opts = job.services
+    recording = written_whole(job.output) if job.output else contextlib.nullcontext()
     # The link opens its session (and reopens it) by itself: no waiting for the stylizer here.
-    with connected(opts, wait=False) as links:
+    with recording as partial, connected(opts, wait=False) as links:
         link = StylizerLink(links.stylizer, style_message, opts.stylizer_options("live", max_in_flight=1))
         sinks: list[FrameSink] = list(job.sinks)
-        file_sink = live_video_sink(job.output, source.width, source.height, source.fps) if job.output else None
+        file_sink = live_video_sink(str(partial), source.width, source.height, source.fps) if job.output else None
         if file_sink is not None:
             sinks.append(file_sink)
         preview_sink = PreviewSink()
@@ -89,14 +103,17 @@ def run_live(job: LiveJob, on_started=None, stop: threading.Event | None = None)
 
 
 class _StopWatcher:
-    """Stops the engine on SIGINT (main thread only) or when `stop` is set."""
+    """Stops the engine on SIGINT, SIGTERM or SIGHUP (main thread only) or when `stop` is set: a stop
+    still outputs every frame already captured."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
     def __init__(self, engine: LiveEngine, stop: threading.Event | None):
         self._engine = engine
         self._finished = threading.Event()
-        self._previous = None
+        self._previous: dict = {}
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, lambda *_: engine.stop())
+            self._previous = {sig: signal.signal(sig, lambda *_: engine.stop()) for sig in self.SIGNALS}
         if stop is not None:
             threading.Thread(target=self._watch, args=(stop,), daemon=True).start()
 
@@ -108,8 +125,8 @@ class _StopWatcher:
 
     def done(self) -> None:
         self._finished.set()
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
 
 
 def write_metrics(path: str, report: dict) -> None:

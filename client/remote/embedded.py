@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 from common.errors import InvalidInputError
+from common.serving import EXIT_WITH_PARENT_ENV
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Exit status of a service that refused its arguments (as the CLI's own bad-input status).
@@ -20,16 +21,19 @@ STARTUP_TIMEOUT_S = 120.0
 
 
 class ServiceProcess:
-    """A service run as `python -m MODULE --host 127.0.0.1 --port 0`; learns its port from stdout."""
+    """A service run as `python -m MODULE --host 127.0.0.1 --port 0`; learns its port from stdout.
+
+    It dies with the process that started it, even one killed outright, and leaves no files."""
 
     def __init__(self, module: str, extra_args: list[str] | None = None):
         self.module = module
-        # The service's stderr, kept for the error message if it fails to start.
-        self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115  (closed in stop())
-            prefix=f"mvs-{module.split('.')[-1]}-", suffix=".log", delete=False
-        )
+        # The service's stderr, kept for the error message if it fails to start; the file has no
+        # name once both processes hold it open, so nothing is left behind whatever happens.
+        self._log = tempfile.TemporaryFile(prefix=f"mvs-{module.split('.')[-1]}-", suffix=".log")  # noqa: SIM115
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+        # The service drains and exits when this process is gone, however it ended (common/serving.py).
+        env[EXIT_WITH_PARENT_ENV] = str(os.getpid())
         self.process = subprocess.Popen(
             [sys.executable, "-m", module, "--host", "127.0.0.1", "--port", "0", *(extra_args or [])],
             stdout=subprocess.PIPE,
@@ -73,7 +77,8 @@ class ServiceProcess:
 
     def log_tail(self, lines: int = 5) -> str:
         self.process.poll()
-        text = Path(self._log.name).read_text(errors="replace").strip().splitlines()
+        self._log.seek(0)
+        text = self._log.read().decode(errors="replace").strip().splitlines()
         return " | ".join(text[-lines:]) or "(no output)"
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -87,7 +92,6 @@ class ServiceProcess:
         if self.process.stdout:
             self.process.stdout.close()
         self._log.close()
-        Path(self._log.name).unlink(missing_ok=True)
 
 
 class EmbeddedServices:

@@ -3,6 +3,7 @@ them, connects, and gets its channels (the file job, the image job and the live 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -11,14 +12,26 @@ import grpc
 
 from client.remote.embedded import EmbeddedServices
 from client.remote.stylizer import StylizerOptions, open_channel, wait_for_ready
+from common.errors import InvalidInputError
 from common.imagecodec import ENCODING_BY_NAME
 from common.tls import ClientTls
+
+log = logging.getLogger(__name__)
 
 # Run the interpolator in this process (the device tier; the default).
 INPROC = "inproc"
 # Start an interpolator service on loopback (a separate process, reached over gRPC).
 LOOPBACK = "loopback"
 CONNECT_TIMEOUT_S = 30.0
+# A service that has not answered by then is waited for out loud.
+SAY_WAITING_AFTER_S = 1.5
+# The stylizer refuses working sizes past this (services/stylizer/sessions.MAX_WORK_LONG_SIDE).
+MAX_WORK_SIZE = 4096
+
+
+def in_range(flag: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high:
+        raise InvalidInputError(f"{flag} {value}: expected {low}..{high}")
 
 
 @dataclass
@@ -35,6 +48,21 @@ class ServiceOptions:
     tls: ClientTls | None = None  # TLS to services given by address (None: plaintext)
     wire_format: str = "jpeg"
     connect_timeout: float = CONNECT_TIMEOUT_S  # seconds to wait for a service to answer
+
+    def check(self) -> None:
+        """InvalidInputError naming the flag, for any setting out of range (before any service starts)."""
+        if self.work_size:
+            in_range("--work-size", self.work_size, 16, MAX_WORK_SIZE)
+        elif self.work_size < 0:
+            raise InvalidInputError(
+                f"--work-size {self.work_size}: expected 0 (the model's default) or 16..{MAX_WORK_SIZE}"
+            )
+        if not self.connect_timeout > 0:
+            raise InvalidInputError(f"--connect-timeout {self.connect_timeout}: expected a positive number of seconds")
+        if self.wire_format not in ENCODING_BY_NAME:
+            raise InvalidInputError(
+                f"--wire-format {self.wire_format!r}: expected one of {', '.join(ENCODING_BY_NAME)}"
+            )
 
     @property
     def inproc(self) -> bool:
@@ -73,13 +101,25 @@ def connect(
     token: str | None = None,
     tls: ClientTls | None = None,
 ) -> grpc.Channel:
-    """A channel to `target` that answered within `timeout` seconds (ConnectionError otherwise)."""
+    """A channel to `target` that answered within `timeout` seconds (ConnectionError otherwise).
+    A wait longer than a moment is said, with what is awaited, instead of passing in silence."""
     channel = open_channel(target, token=token, tls=tls)
     try:
-        wait_for_ready(channel, timeout)
+        try:
+            wait_for_ready(channel, min(timeout, SAY_WAITING_AFTER_S))
+        except grpc.FutureTimeoutError:
+            if timeout <= SAY_WAITING_AFTER_S:
+                raise
+            log.warning(
+                "waiting for the %s at %s to answer (up to %g s more; --connect-timeout)",
+                what,
+                target,
+                timeout - SAY_WAITING_AFTER_S,
+            )
+            wait_for_ready(channel, timeout - SAY_WAITING_AFTER_S)
     except grpc.FutureTimeoutError as error:
         channel.close()
-        raise ConnectionError(f"{what} at {target} is not reachable") from error
+        raise ConnectionError(f"{what} at {target} did not answer within {timeout:g} s") from error
     return channel
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Callable
@@ -10,17 +11,20 @@ from dataclasses import dataclass, field
 from client.device.interpolation import InterpolatorBackend, LocalInterpolator
 from client.device.keyframes import KEY_LONG_SIDE, make_selector
 from client.media.frames import FrameSink
-from client.media.paths import check_output_path
+from client.media.paths import check_output_path, written_whole
 from client.media.sink import VideoSink
 from client.media.source import VideoSource
 from client.remote.interpolator import GrpcInterpolator
-from client.remote.services import ServiceOptions, connected
+from client.remote.services import ServiceOptions, connected, in_range
 from client.remote.stylizer import StylizerSession
 from client.video.pipeline import KeyFramePipeline, PipelineOptions
 from common.errors import InvalidInputError
 from common.imagecodec import ENCODING_BY_NAME, load_image_file
 from services.interpolator.flow import DEFAULT_FLOW_LONG_SIDE
-from services.interpolator.session import OFFLINE
+from services.interpolator.session import LIVE, OFFLINE
+
+# Flow is measured on a grid of this long side: below 16 px it sees no motion, above 4096 only costs.
+MIN_FLOW_LONG_SIDE, MAX_FLOW_LONG_SIDE = 16, 4096
 
 
 @dataclass
@@ -35,6 +39,18 @@ class VideoJob:
     mode: str = OFFLINE
     flow_size: int = DEFAULT_FLOW_LONG_SIDE
     crf: int = 18
+
+    def check(self) -> None:
+        """InvalidInputError naming the flag, for any setting out of range (before any work starts)."""
+        self.services.check()
+        in_range("--key-interval", self.key_interval, 1, 10_000)
+        in_range("--max-gap", self.max_gap, 1, 10_000)
+        in_range("--flow-size", self.flow_size, MIN_FLOW_LONG_SIDE, MAX_FLOW_LONG_SIDE)
+        in_range("--crf", self.crf, 0, 51)
+        if self.mode not in (OFFLINE, LIVE):
+            raise InvalidInputError(f"--mode {self.mode!r}: expected {OFFLINE} or {LIVE}")
+        if self.keyframes not in ("auto", "fixed"):
+            raise InvalidInputError(f"--keyframes {self.keyframes!r}: expected auto or fixed")
 
     @property
     def every_frame(self) -> bool:
@@ -55,15 +71,16 @@ def stylize_video(
     `sink` replaces the MP4 writer (benchmarks capture frames with it); job.output is then unused.
     Raises InvalidInputError for bad input.
     """
-    if job.key_interval < 1:
-        raise InvalidInputError("--key-interval must be at least 1")
-    if job.max_gap < 1:
-        raise InvalidInputError("--max-gap must be at least 1")
+    job.check()
     style_message, _ = load_image_file(job.style)
     if sink is None:
         check_output_path(job.output, [job.input, job.style])
     opts = job.services
-    with VideoSource(job.input) as source:
+    # Written whole or not at all: an interrupted or failed run leaves nothing at job.output.
+    with (
+        written_whole(job.output) if sink is None else contextlib.nullcontext() as partial,
+        VideoSource(job.input) as source,
+    ):
         if source.peek() is None:
             raise InvalidInputError(f"{job.input}: no decodable video frames")
         info = source.info
@@ -72,7 +89,7 @@ def stylize_video(
             stylizer = StylizerSession(links.stylizer, style_message, opts.stylizer_options(label))
             if sink is None:
                 sink = VideoSink(
-                    job.output,
+                    str(partial),
                     info.width,
                     info.height,
                     info.time_base,

@@ -14,6 +14,7 @@ from common.serving import (
     add_service_flags,
     announce_listening,
     configure_logging,
+    exit_with_parent,
     serve_until_signalled,
     set_serving,
 )
@@ -96,6 +97,7 @@ def batch_settings(args: argparse.Namespace) -> BatchSettings:
 
 
 def main(argv: list[str] | None = None) -> None:
+    exit_with_parent()
     keep_large_buffers()
     parser = build_parser()
     args = parser.parse_args(argv)

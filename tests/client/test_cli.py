@@ -2,9 +2,13 @@
 
 import itertools
 import json
+import signal
 import subprocess
 import sys
+import tempfile
+import time
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 import torch
@@ -111,6 +115,8 @@ def bad_inputs(folder, clip, style):
     bad_style = folder / "bad_style.jpg"
     bad_style.write_bytes(b"\xff\xd8 not a photo")
     out = str(folder / "x.mp4")
+    video = ["stylize", clip, "--style", style, "-o"]
+    far = ["--stylizer", "127.0.0.1:1", "--connect-timeout", "120"]
     return {
         "missing-input": (["stylize", str(folder / "nope.mp4"), "--style", style, "-o", out], "nope.mp4"),
         "corrupt-input": (["stylize", str(corrupt), "--style", style, "-o", out], "corrupt.mp4"),
@@ -120,7 +126,22 @@ def bad_inputs(folder, clip, style):
         "no-output-folder": (["stylize", clip, "--style", style, "-o", str(folder / "no" / "x.mp4")], "folder"),
         "overwrite-input": (["stylize", clip, "--style", style, "-o", clip], "overwrite"),
         "bad-usage": (["stylize", clip], "--style"),
-        "missing-content": (["stylize-image", str(folder / "none.png"), "--style", style, "-o", out], "none.png"),
+        "missing-content": (
+            ["stylize-image", str(folder / "none.png"), "--style", style, "-o", str(folder / "x.png")],
+            "none.png",
+        ),
+        # Refused before any service starts: an unreachable stylizer would otherwise be waited for.
+        "no-extension": ([*video, str(folder / "x"), *far], "no extension"),
+        "webm": ([*video, str(folder / "x.webm"), *far], ".webm is not a format"),
+        "directory": ([*video, str(folder), *far], "is a directory"),
+        "image-extension": (["stylize-image", clip, "--style", style, "-o", str(folder / "x.xyz"), *far], ".xyz"),
+        "work-size": ([*video, out, "--work-size", "-1", *far], "--work-size"),
+        "crf": ([*video, out, "--crf", "99", *far], "--crf"),
+        "flow-size": ([*video, out, "--flow-size", "0", *far], "--flow-size"),
+        "live-min-key-interval": (
+            ["live", "--source", clip, "--style", style, "--min-key-interval", "0", *far],
+            "--min-key-interval",
+        ),
     }
 
 
@@ -134,6 +155,14 @@ BAD_INPUT_CASES = [
     "overwrite-input",
     "bad-usage",
     "missing-content",
+    "no-extension",
+    "webm",
+    "directory",
+    "image-extension",
+    "work-size",
+    "crf",
+    "flow-size",
+    "live-min-key-interval",
 ]
 
 
@@ -208,7 +237,9 @@ def test_unreachable_stylizer_fails_with_exit_1(media):
         timeout=60,
     )
     assert done.returncode == 1
-    assert "not reachable" in done.stderr and "Traceback" not in done.stderr
+    assert "did not answer" in done.stderr and "Traceback" not in done.stderr
+    # Said while waiting, not after a silence: what is awaited, where, and the flag that bounds it.
+    assert "waiting for the stylizer at 127.0.0.1:1" in done.stderr and "--connect-timeout" in done.stderr
 
 
 def test_live_from_a_paced_file_writes_metrics_and_video(media, stylizer_address):
@@ -248,3 +279,73 @@ def test_live_bad_input_exits_2(media, stylizer_address, extra):
     done = run_cli("live", *extra, "--style", style, "--stylizer", stylizer_address, "--seconds", "1")
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith("error:") and "Traceback" not in done.stderr
+
+
+def services_started_by(pid: int) -> list[int]:
+    """Processes started by the client `pid` as its embedded services (they carry its id)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if f"MVS_EXIT_WITH_PARENT={pid}".encode() in environ:
+            found.append(int(entry.name))
+    return found
+
+
+def wait_until(condition, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.fixture(scope="module")
+def long_clip(tmp_path_factory):
+    clip = tmp_path_factory.mktemp("long") / "long.mp4"
+    clip.write_bytes(encode_clip([moving_square_frame(i % 40) for i in range(1500)]))
+    return clip
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=["term", "hup", "int"])
+def test_a_stopped_run_leaves_no_output_no_service_and_no_file(media, long_clip, tmp_path, stop):
+    _, _, style = media
+    out = tmp_path / "stopped.mp4"
+    logs_before = set(Path(tempfile.gettempdir()).glob("mvs-*"))
+    client = subprocess.Popen(
+        [sys.executable, "-m", "client", "stylize", str(long_clip), "--style", style, "-o", str(out)],
+        cwd=REPO_ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert wait_until(lambda: services_started_by(client.pid), 60), "the client started no stylizer"
+    assert wait_until(lambda: any(tmp_path.iterdir()), 120), "no frame was being written"
+    service = services_started_by(client.pid)
+    client.send_signal(stop)
+    _, stderr = client.communicate(timeout=60)
+    assert client.returncode == 128 + stop, stderr
+    assert "interrupted" in stderr and "not written" in stderr and "Traceback" not in stderr
+    assert list(tmp_path.iterdir()) == []  # neither the output nor its partial file
+    assert wait_until(lambda: not any(Path(f"/proc/{p}").exists() for p in service), 15)
+    assert set(Path(tempfile.gettempdir()).glob("mvs-*")) == logs_before
+
+
+def test_services_die_with_a_client_killed_outright(media, long_clip, tmp_path):
+    _, _, style = media
+    client = subprocess.Popen(
+        [sys.executable, "-m", "client", "stylize", str(long_clip), "--style", style, "-o", str(tmp_path / "k.mp4")],
+        cwd=REPO_ROOT,
+        stderr=subprocess.DEVNULL,
+    )
+    assert wait_until(lambda: services_started_by(client.pid), 60)
+    service = services_started_by(client.pid)
+    client.kill()
+    client.wait(10)
+    assert wait_until(lambda: not any(Path(f"/proc/{p}").exists() for p in service), 20), (
+        "a stylizer outlived its client"
+    )
