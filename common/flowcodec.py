@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import math
 
-import cv2
 import numpy as np
 
 from common.errors import InvalidInputError
-from common.imagecodec import MAX_FRAME_SIDE, check_frame_size
+from common.limits import MAX_FRAME_SIDE, check_frame_size
 from protos.mvstylizer.v1 import media_pb2
 
 # 1/16 pixel steps: +-2047 px of range, error far below what warping can show.
@@ -69,10 +68,3 @@ def decode_confidence(message: media_pb2.ConfidenceMap) -> np.ndarray:
     if len(message.data) != gw * gh:
         raise InvalidInputError(f"confidence map of {len(message.data)} bytes does not match {gw}x{gh}")
     return np.frombuffer(message.data, np.uint8).reshape(gh, gw).astype(np.float32) / 255.0
-
-
-def resize_field(field: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Bilinear resize of a grid field to width x height (values are not rescaled)."""
-    if field.shape[1] == width and field.shape[0] == height:
-        return field
-    return cv2.resize(field, (width, height), interpolation=cv2.INTER_LINEAR)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from common.errors import CorruptImageError, InvalidInputError, LimitExceededError
+from common.errors import CorruptImageError, LimitExceededError
+from common.limits import DEFAULT_MAX_PIXELS
 from protos.mvstylizer.v1 import media_pb2
 
 JPEG = media_pb2.FRAME_ENCODING_JPEG
@@ -14,24 +15,6 @@ RAW = media_pb2.FRAME_ENCODING_RAW_RGB24
 
 ENCODING_BY_NAME = {"jpeg": JPEG, "png": PNG, "raw": RAW}
 DEFAULT_JPEG_QUALITY = 92
-# A decoded frame larger than this is refused (8K UHD is 33 Mpx).
-DEFAULT_MAX_PIXELS = 40_000_000
-# A frame side no decoder or encoder takes (and no uint32 overflow reaches OpenCV).
-MAX_FRAME_SIDE = 65_535
-
-
-def check_frame_size(width: object, height: object, what: str = "frame", max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
-    """Bound a frame size a client asks for, before anything is allocated for it.
-
-    InvalidInputError for nonsense (a side that is not a whole number from 1 to MAX_FRAME_SIDE),
-    LimitExceededError for a frame of more than max_pixels pixels."""
-    for side in (width, height):
-        if isinstance(side, bool) or not isinstance(side, int | np.integer) or not 1 <= side <= MAX_FRAME_SIDE:
-            raise InvalidInputError(
-                f"{what} {width}x{height}: each side must be a whole number of pixels from 1 to {MAX_FRAME_SIDE}"
-            )
-    if int(width) * int(height) > max_pixels:
-        raise LimitExceededError(f"{what} {width}x{height} is over the limit of {max_pixels / 1e6:g} Mpx")
 
 
 def encode_image(

@@ -17,9 +17,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from common.flowcodec import resize_field
 from services.interpolator import affine
-from services.interpolator.grids import frame_to_grid_pixels, pixel_grid
+from services.interpolator.grids import frame_to_grid_pixels, pixel_grid, resize_field
 
 # Below this confidence in its best key, a pixel's map shifts toward the global one (fully at 0).
 FALLBACK_BELOW = 0.25

@@ -14,8 +14,7 @@ import cv2
 import numpy as np
 
 from common.errors import InvalidInputError
-from common.flowcodec import resize_field
-from services.interpolator.grids import frame_to_grid_pixels, pixel_grid, shrink_to_long_side
+from services.interpolator.grids import frame_to_grid_pixels, pixel_grid, resize_field, shrink_to_long_side
 
 DEFAULT_FLOW_LONG_SIDE = 320
 # DIS "fast", refined down to a pyramid level at least this wide: "fast" alone stops at quarter

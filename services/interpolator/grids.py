@@ -35,3 +35,10 @@ def frame_to_grid_pixels(flow: np.ndarray, frame_width: int, frame_height: int) 
     """Convert a flow in frame pixels to pixels of its own grid (for warping on the grid)."""
     gh, gw = flow.shape[:2]
     return flow * np.array([gw / frame_width, gh / frame_height], dtype=np.float32)
+
+
+def resize_field(field: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Bilinear resize of a grid field to width x height (values are not rescaled)."""
+    if field.shape[1] == width and field.shape[0] == height:
+        return field
+    return cv2.resize(field, (width, height), interpolation=cv2.INTER_LINEAR)

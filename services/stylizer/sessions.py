@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from common.errors import BadStyleError, CorruptImageError, InvalidInputError, LimitExceededError
-from common.imagecodec import DEFAULT_MAX_PIXELS
+from common.limits import check_frame_size
 from services.stylizer.batcher import BatchSettings, KeyFrameBatcher
 from services.stylizer.metrics import StylizerMetrics
 from services.stylizer.models import DEFAULT_MODEL, StyleModel, get_model, get_model_spec
@@ -34,8 +34,6 @@ DEFAULT_STYLE_CACHE_ENTRIES = 64
 DEFAULT_MAX_IN_FLIGHT = 4
 # The model's working resolution is a few hundred pixels; past this a session only burns memory.
 MAX_WORK_LONG_SIDE = 4096
-# An output side no decoder or encoder takes (and no uint32 overflow reaches OpenCV).
-MAX_OUTPUT_SIDE = 65_535
 
 
 class ModelPool:
@@ -97,15 +95,13 @@ class KeyFrameResult:
     total_ms: float
 
 
-def check_session_sizes(request: SessionRequest, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+def check_session_sizes(request: SessionRequest) -> None:
     """Every size a client can ask for is bounded before anything is allocated."""
     width, height = request.output_width, request.output_height
     if (width == 0) != (height == 0):
         raise InvalidInputError("output width and height must both be set or both be 0")
-    if max(width, height) > MAX_OUTPUT_SIDE:
-        raise InvalidInputError(f"output size {width}x{height}: a side over {MAX_OUTPUT_SIDE} pixels")
-    if width * height > max_pixels:
-        raise LimitExceededError(f"output size {width}x{height} is over the limit of {max_pixels / 1e6:g} Mpx")
+    if width:
+        check_frame_size(width, height, "output size")
     if request.work_long_side > MAX_WORK_LONG_SIDE:
         raise LimitExceededError(
             f"working long side {request.work_long_side} is over the limit of {MAX_WORK_LONG_SIDE}"

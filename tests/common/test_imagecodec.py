@@ -2,13 +2,11 @@ import cv2
 import numpy as np
 import pytest
 
-from common.errors import CorruptImageError, InvalidInputError, LimitExceededError
+from common.errors import CorruptImageError, LimitExceededError
 from common.imagecodec import (
     JPEG,
-    MAX_FRAME_SIDE,
     PNG,
     RAW,
-    check_frame_size,
     decode_image,
     encode_image,
     encoded_size,
@@ -107,25 +105,3 @@ def test_only_jpeg_and_png_are_decoded_from_the_wire_but_any_photo_file_can_be_s
     message, rgb = load_image_file(str(path))
     assert message.encoding == PNG and encoded_size(message.data) == (30, 20)
     np.testing.assert_array_equal(decode_image(message), rgb)
-
-
-@pytest.mark.parametrize(
-    ("width", "height", "error"),
-    [
-        (12000, 10000, LimitExceededError),  # 120 Mpx: 4.9 GiB of maps and frames
-        (0, 10, InvalidInputError),
-        (10, -1, InvalidInputError),
-        (2**32 - 1, 1, InvalidInputError),
-        (MAX_FRAME_SIDE + 1, 1, InvalidInputError),
-        (2.5, 4, InvalidInputError),
-        (True, 4, InvalidInputError),
-    ],
-)
-def test_frame_sizes_a_client_asks_for_are_bounded(width, height, error):
-    with pytest.raises(error):
-        check_frame_size(width, height)
-
-
-@pytest.mark.parametrize(("width", "height"), [(1, 1), (MAX_FRAME_SIDE, 1), (7680, 4320), (np.int64(33), 17)])
-def test_frame_sizes_within_the_limits_pass(width, height):
-    check_frame_size(width, height)

@@ -1,3 +1,7 @@
+import subprocess
+import sys
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -8,6 +12,7 @@ from services.interpolator.core import apply_colour_transform
 from services.interpolator.session import LIVE, OFFLINE, FrameInputs, InterpolationSession
 from tests.media import textured_background
 
+REPO_ROOT = Path(__file__).resolve().parents[3]
 W, H = 96, 64
 ZERO_FLOW = np.zeros((H, W, 2), np.float32)
 ORIGINAL = textured_background()
@@ -192,3 +197,15 @@ def test_output_sizes_are_bounded_before_anything_is_allocated(width, height, er
 def test_the_largest_output_size_allowed_is_accepted():
     InterpolationSession(OFFLINE, 7680, 4320)
     InterpolationSession(LIVE, 1, 1)
+
+
+def test_the_interpolation_core_needs_neither_grpc_nor_wire_codecs():
+    """The pure core (session, core, flow, maps, closed form) imports no transport or codec."""
+    code = (
+        "import sys\n"
+        "import services.interpolator.session, services.interpolator.flow, services.interpolator.closed_form\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('grpc', 'protos') or m.endswith('codec'))\n"
+        "print(','.join(bad))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, check=True)
+    assert done.stdout.strip() == ""
