@@ -1,8 +1,9 @@
-"""Video output with PyAV: H.264 MP4 with the source's size, rate and timestamps, audio copied."""
+"""Video output with PyAV: H.264 MP4 with the source's size, rate and timestamps, audio kept (copied or AAC)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from fractions import Fraction
 
 import av
@@ -18,43 +19,127 @@ _SMPTE170M = 6
 _LIMITED_RANGE = 1
 
 
+# Audio codecs players handle in each output container: copied as they are. Anything else (PCM
+# from a .mov, which FFmpeg would write into an MP4 as "ipcm" that few players read; Vorbis; ...)
+# is re-encoded to AAC. Containers not listed copy whatever the muxer accepts.
+_PLAYABLE_AUDIO = {
+    "mp4": {"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"},
+    "mov": {"aac", "mp3", "ac3", "eac3", "alac", "pcm_s16le", "pcm_s16be", "pcm_s24le", "pcm_f32le"},
+    "matroska": None,  # Matroska plays everything FFmpeg writes into it
+    "webm": {"opus", "vorbis"},
+}
+_REENCODE_CODEC = {"webm": "libopus"}
+_AAC_BIT_RATE = 192_000
+
+
+def _copyable(codec_name: str, output: av.container.OutputContainer) -> bool:
+    """Whether a stream of this codec is copied into `output` as it is (rather than re-encoded)."""
+    format_name = output.format.name.split(",")[0]
+    playable = _PLAYABLE_AUDIO.get(format_name, output.supported_codecs)
+    return playable is None or codec_name in playable
+
+
 class AudioPassthrough:
-    """Copies a source file's first audio stream into an output container, interleaved by time."""
+    """A source file's first audio stream in an output container, interleaved by time.
+
+    Packets are copied where the container plays the codec, re-encoded (AAC in MP4) otherwise;
+    either way every sample keeps its time (`copied` says which)."""
 
     def __init__(self, source_path: str, output: av.container.OutputContainer):
         self._input = av.open(source_path)
-        in_stream = self._input.streams.audio[0]
-        self._stream = output.add_stream_from_template(in_stream)
-        self._time_base = in_stream.time_base
+        try:
+            in_stream = self._input.streams.audio[0]
+            self.copied = _copyable(in_stream.codec_context.name, output)
+            if self.copied:
+                self._stream = output.add_stream_from_template(in_stream)
+                self._encoder = None
+            else:
+                self._stream = self._encoder = _encoder_for(in_stream, output)
+        except BaseException:
+            self._input.close()
+            raise
+        self._in_stream = in_stream
         self._packets = self._input.demux(in_stream)
+        self._pending = self._copied_packets() if self.copied else self._encoded_packets()
         self._held: av.Packet | None = None
         self._exhausted = False
 
     def mux_until(self, output: av.container.OutputContainer, seconds: float | None) -> None:
         """Mux audio packets that start before `seconds` (all remaining ones when None)."""
         while not self._exhausted:
-            packet = self._held or self._next_packet()
+            packet = self._held or next(self._pending, None)
             self._held = None
             if packet is None:
+                self._exhausted = True
                 break
-            if seconds is not None and packet.pts is not None and packet.pts * self._time_base > seconds:
+            if seconds is not None and packet.pts is not None and packet.pts * packet.time_base > seconds:
                 self._held = packet
                 break
             packet.stream = self._stream
             output.mux(packet)
 
-    def _next_packet(self) -> av.Packet | None:
+    def _source_packets(self) -> Iterator[av.Packet]:
         try:
-            while True:
-                packet = next(self._packets)
+            for packet in self._packets:
                 if packet.size and packet.dts is not None:
-                    return packet
-        except (StopIteration, av.error.FFmpegError):
-            self._exhausted = True
-            return None
+                    yield packet
+        except av.error.FFmpegError:
+            return  # a damaged or truncated source: keep the audio read so far
+
+    def _copied_packets(self) -> Iterator[av.Packet]:
+        for packet in self._source_packets():
+            packet.time_base = self._in_stream.time_base
+            yield packet
+
+    def _encoded_packets(self) -> Iterator[av.Packet]:
+        """Decoded source audio re-encoded; frames keep their source times (in 1/sample_rate units)."""
+        encoder = self._encoder
+        rate = encoder.codec_context.sample_rate
+        in_base = self._in_stream.time_base
+        next_pts: int | None = None
+        for packet in self._source_packets():
+            try:
+                frames = packet.decode()
+            except av.error.FFmpegError as error:
+                log.warning("audio: skipped damaged data (%s)", error)
+                continue
+            for frame in frames:
+                if frame.pts is not None and in_base:
+                    pts = round(frame.pts * in_base * rate)
+                    # Never step back: an encoder refuses timestamps out of order.
+                    next_pts = pts if next_pts is None else max(pts, next_pts)
+                frame.pts = next_pts if next_pts is not None else 0
+                frame.time_base = Fraction(1, rate)
+                next_pts = frame.pts + frame.samples * rate // frame.sample_rate
+                yield from _with_time_base(encoder.encode(frame), encoder)
+        yield from _with_time_base(encoder.encode(None), encoder)
 
     def close(self) -> None:
         self._input.close()
+
+
+def _with_time_base(packets: list[av.Packet], stream: av.audio.stream.AudioStream) -> Iterator[av.Packet]:
+    for packet in packets:
+        if packet.time_base is None:
+            packet.time_base = stream.codec_context.time_base
+        yield packet
+
+
+def _encoder_for(in_stream: av.audio.stream.AudioStream, output: av.container.OutputContainer):
+    """An output audio stream re-encoding in_stream: its sample rate (nearest the codec takes) and channels."""
+    codec_name = _REENCODE_CODEC.get(output.format.name.split(",")[0], "aac")
+    context = in_stream.codec_context
+    rates = av.Codec(codec_name, "w").audio_rates or ()
+    rate = context.sample_rate or 48000
+    if rates and rate not in rates:
+        rate = min(rates, key=lambda r: (abs(r - rate), -r))
+    stream = output.add_stream(codec_name, rate=rate)
+    channels = context.channels or 2
+    stream.layout = context.layout.name if channels <= 8 and context.layout.name else "stereo"
+    stream.bit_rate = _AAC_BIT_RATE if channels <= 2 else _AAC_BIT_RATE * 3
+    stream.time_base = Fraction(1, rate)
+    stream.codec_context.time_base = Fraction(1, rate)
+    return stream
 
 
 class VideoSink:

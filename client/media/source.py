@@ -34,7 +34,10 @@ class DecodeReport:
 
 
 class VideoSource:
-    """Open a video file; `frames()` yields every decodable frame, in order, once."""
+    """Open a video file; `frames()` yields every decodable frame, in order, once.
+
+    A still image (PNG, JPEG, ...) opens as a one-frame video: pts 0 at FFmpeg's image rate of
+    25 fps, so its stylized MP4 is one frame, 1/25 s long."""
 
     def __init__(self, path: str):
         self.path = path
