@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,6 +19,21 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # Exit status of a service that refused its arguments (as the CLI's own bad-input status).
 EXIT_BAD_INPUT = 2
 STARTUP_TIMEOUT_S = 120.0
+
+
+_INVALID_CHOICE = re.compile(r"argument (--[\w-]+): invalid choice: '([^']*)' \(choose from (.*)\)")
+
+
+def refusal_for_client(line: str) -> str:
+    """A service's one-line refusal of its arguments, in the client's terms: the flags the client
+    passed on (--model NAME, --weights PATH), not the service's own usage text."""
+    line = re.sub(r"^(python -m services\.\w+: error: |\w+: )", "", line.strip())
+    choice = _INVALID_CHOICE.search(line)
+    if choice:
+        flag, value, options = choice.groups()
+        return f"{flag} {value}: not available; choose from {options.replace(chr(39), '')}"
+    # The client's --weights takes a bare path for its --model.
+    return re.sub(r"--weights \w+=PATH", "--weights PATH", line)
 
 
 class ServiceProcess:
@@ -67,13 +83,16 @@ class ServiceProcess:
         reader.start()
         reader.join(STARTUP_TIMEOUT_S)
         if "port" not in found:
-            tail = self.log_tail()
+            tail, last = self.log_tail(), self.last_line()
             self.stop()
             if self.process.returncode == EXIT_BAD_INPUT:
                 # The service refused its arguments (e.g. a missing or mismatched weight file).
-                raise InvalidInputError(tail)
+                raise InvalidInputError(refusal_for_client(last))
             raise RuntimeError(f"{self.module} did not start: {tail}")
         return int(found["port"])
+
+    def last_line(self) -> str:
+        return self.log_tail(1)
 
     def log_tail(self, lines: int = 5) -> str:
         self.process.poll()

@@ -349,3 +349,20 @@ def test_services_die_with_a_client_killed_outright(media, long_clip, tmp_path):
     assert wait_until(lambda: not any(Path(f"/proc/{p}").exists() for p in service), 20), (
         "a stylizer outlived its client"
     )
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        (["--model", "nope"], ["--model nope", "choose from", "preset"]),
+        (["--model", "photowct"], ["--weights PATH"]),  # the client's flag, not the service's NAME=PATH
+    ],
+    ids=["unknown-model", "missing-weights"],
+)
+def test_a_refusal_of_the_embedded_stylizer_is_one_line_in_the_clients_terms(media, extra, words):
+    folder, clip, style = media
+    done = run_cli("stylize", clip, "--style", style, "-o", str(folder / "refused.mp4"), *extra, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert all(word in done.stderr for word in words), done.stderr
+    assert "usage:" not in done.stderr
