@@ -54,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
                 f"'{INPROC}' (default) to run it in this process: on one machine a separate process only "
                 "adds an encode and a decode of every frame",
             )
+        sub.add_argument(
+            "--strength",
+            type=float,
+            default=ServiceOptions.strength,
+            help="0..1: how far towards the style's look (in the model's colour mapping; 1: the full look)",
+        )
         sub.add_argument("--model", default=ServiceOptions.model, help="stylizer model (default: the server's)")
         sub.add_argument(
             "--weights",
@@ -122,6 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
     image.add_argument("content", help="content photo")
     image.add_argument("--style", required=True, help="style photo (JPEG, PNG, ...)")
     image.add_argument("-o", "--output", required=True, help="output photo (.png, .jpg)")
+    image.add_argument(
+        "--content-mask",
+        metavar="PNG",
+        help="colour-coded label mask of the content (with --style-mask): each label takes the look of "
+        "the same label in the style",
+    )
+    image.add_argument("--style-mask", metavar="PNG", help="colour-coded label mask of the style photo")
     add_services(image, video=False)
 
     live = commands.add_parser("live", help="stylize a camera, a paced video file or a synthetic scene live")
@@ -172,6 +185,7 @@ def _services(args: argparse.Namespace) -> ServiceOptions:
         work_size=args.work_size,
         device=args.device,
         weights=args.weights,
+        strength=args.strength,
         auth_token=resolve_token(args.auth_token_file),
         tls=ClientTls(args.tls_ca, args.tls_cert, args.tls_key) if (args.tls_ca or args.tls_cert) else None,
         wire_format=args.wire_format,
@@ -210,7 +224,9 @@ def run_image(args: argparse.Namespace) -> int:
     check_output_path(args.output, [args.content, args.style], kind="image")
     services = _services(args)
     services.check()
-    stylized = stylize_image(args.content, args.style, services)
+    stylized = stylize_image(
+        args.content, args.style, services, content_mask=args.content_mask, style_mask=args.style_mask
+    )
     with written_whole(args.output) as partial:
         write_image_file(str(partial), stylized)
     return EXIT_OK

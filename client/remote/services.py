@@ -42,6 +42,7 @@ class ServiceOptions:
     interpolator: str | None = INPROC  # gRPC target, INPROC, or None to start one on loopback
     model: str = ""  # empty: the stylizer's default
     work_size: int = 0  # long side the model runs at; 0: the model's default
+    strength: float = 1.0  # 0..1: the content's own look .. the full transfer
     device: str = "cpu"  # for an embedded stylizer
     weights: str = ""  # weight file for an embedded stylizer's model (e.g. photo_wct.pth)
     auth_token: str | None = None  # bearer token sent on every call (None: none)
@@ -57,6 +58,8 @@ class ServiceOptions:
             raise InvalidInputError(
                 f"--work-size {self.work_size}: expected 0 (the model's default) or 16..{MAX_WORK_SIZE}"
             )
+        if not 0.0 <= self.strength <= 1.0:  # also refuses NaN
+            raise InvalidInputError(f"--strength {self.strength}: expected 0..1")
         if not self.connect_timeout > 0:
             raise InvalidInputError(f"--connect-timeout {self.connect_timeout}: expected a positive number of seconds")
         if self.wire_format not in ENCODING_BY_NAME:
@@ -83,7 +86,12 @@ class ServiceOptions:
 
     def stylizer_options(self, label: str, **overrides) -> StylizerOptions:
         """A stylizer session's options for this job (frames travel in the wire format unless overridden)."""
-        settings = dict(model=self.model, work_long_side=self.work_size, encoding=ENCODING_BY_NAME[self.wire_format])
+        settings = dict(
+            model=self.model,
+            work_long_side=self.work_size,
+            encoding=ENCODING_BY_NAME[self.wire_format],
+            strength=self.strength,
+        )
         return StylizerOptions(**{**settings, "label": label, **overrides})
 
 

@@ -38,6 +38,8 @@ class StylizerOptions:
     jpeg_quality: int = 0
     max_in_flight: int = 4
     label: str = ""
+    strength: float = 1.0  # 0..1: the content's own look .. the full transfer
+    style_mask: media_pb2.EncodedImage | None = None  # the style photo's label mask (PNG), if any
 
 
 def open_channel(
@@ -127,6 +129,8 @@ class StylizerSession:
                 response_encoding=options.encoding,
                 jpeg_quality=options.jpeg_quality,
                 client_label=options.label,
+                strength=options.strength,
+                style_mask=options.style_mask,
             )
         )
         self._requests: queue.Queue = queue.Queue()
@@ -135,12 +139,14 @@ class StylizerSession:
         self._receiver = threading.Thread(target=self._receive, name="stylizer-recv", daemon=True)
         self._receiver.start()
 
-    def submit(self, index: int, pts: int, rgb: np.ndarray) -> None:
+    def submit(self, index: int, pts: int, rgb: np.ndarray, mask: media_pb2.EncodedImage | None = None) -> None:
+        """mask: the frame's label mask (PNG), for a session opened with a style mask."""
         while not self._slots.acquire(timeout=0.2):
             self._raise_if_failed()
         self._raise_if_failed()
-        image = encode_image(rgb, self.options.encoding, self.options.jpeg_quality or DEFAULT_JPEG_QUALITY)
-        request = stylizer_pb2.StylizeRequest(key_frame=stylizer_pb2.KeyFrame(index=index, pts=pts, image=image))
+        request = self._key_frame(index, pts, rgb)
+        if mask is not None:
+            request.key_frame.mask.CopyFrom(mask)
         with self._cond:
             self._unanswered[index] = request
             self._requests.put(request)
@@ -150,12 +156,15 @@ class StylizerSession:
         or the stream is down."""
         if not self.connected or self._error is not None or self._done or not self._slots.acquire(blocking=False):
             return False
-        image = encode_image(rgb, self.options.encoding, self.options.jpeg_quality or DEFAULT_JPEG_QUALITY)
-        request = stylizer_pb2.StylizeRequest(key_frame=stylizer_pb2.KeyFrame(index=index, pts=pts, image=image))
+        request = self._key_frame(index, pts, rgb)
         with self._cond:
             self._unanswered[index] = request
             self._requests.put(request)
         return True
+
+    def _key_frame(self, index: int, pts: int, rgb: np.ndarray) -> stylizer_pb2.StylizeRequest:
+        image = encode_image(rgb, self.options.encoding, self.options.jpeg_quality or DEFAULT_JPEG_QUALITY)
+        return stylizer_pb2.StylizeRequest(key_frame=stylizer_pb2.KeyFrame(index=index, pts=pts, image=image))
 
     def take_results(self) -> list[tuple[int, np.ndarray]]:
         """Every stylized key frame arrived and not yet taken, oldest first."""

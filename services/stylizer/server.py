@@ -139,8 +139,12 @@ class StylizerServicer(stylizer_pb2_grpc.StylizerServicer):
     async def _stylize_one(
         self, opened: OpenedSession, key_frame: stylizer_pb2.KeyFrame, encoding: int, quality: int
     ) -> stylizer_pb2.StylizedKeyFrame:
+        mask = key_frame.mask if key_frame.HasField("mask") else None
         result = await self.stylizer.stylize(
-            opened, lambda: decode_image(key_frame.image), lambda rgb: encode_image(rgb, encoding, quality)
+            opened,
+            lambda: decode_image(key_frame.image),
+            lambda rgb: encode_image(rgb, encoding, quality),
+            (lambda: decode_image(mask)) if mask is not None else None,
         )
         return stylizer_pb2.StylizedKeyFrame(
             index=key_frame.index,
@@ -158,6 +162,7 @@ class StylizerServicer(stylizer_pb2_grpc.StylizerServicer):
 
 def _session_request(config: stylizer_pb2.SessionConfig) -> SessionRequest:
     style = config.style if config.HasField("style") else None
+    mask = config.style_mask if config.HasField("style_mask") else None
     return SessionRequest(
         style_data=style.data if style is not None else b"",
         decode_style=lambda: decode_image(style),
@@ -165,6 +170,9 @@ def _session_request(config: stylizer_pb2.SessionConfig) -> SessionRequest:
         work_long_side=config.work_long_side,
         output_width=config.output_width,
         output_height=config.output_height,
+        strength=config.strength if config.HasField("strength") else 1.0,
+        style_mask_data=mask.data if mask is not None else b"",
+        decode_style_mask=(lambda: decode_image(mask)) if mask is not None else None,
     )
 
 

@@ -20,6 +20,7 @@ import torch
 from common.errors import BadStyleError, CorruptImageError, InvalidInputError, LimitExceededError
 from common.limits import check_frame_size
 from services.stylizer.batcher import BatchSettings, KeyFrameBatcher
+from services.stylizer.masks import labels_from_mask
 from services.stylizer.metrics import StylizerMetrics
 from services.stylizer.models import DEFAULT_MODEL, StyleModel, get_model, get_model_spec
 from services.stylizer.pipeline import StylizationSession, StylizeSettings
@@ -73,6 +74,9 @@ class SessionRequest:
     work_long_side: int = 0
     output_width: int = 0
     output_height: int = 0
+    strength: float = 1.0
+    style_mask_data: bytes = b""  # the style's label mask as sent (part of the cache key); b"": none
+    decode_style_mask: Callable[[], np.ndarray] | None = None  # -> the mask image; raises CorruptImageError
 
 
 @dataclass
@@ -82,6 +86,7 @@ class OpenedSession:
     model: str
     work_long_side: int
     style_encode_ms: float
+    has_labels: bool = False  # the style came with a label mask: key frames may carry theirs
     last_index: int = -1  # key-frame indices must increase within a stream
 
 
@@ -145,9 +150,12 @@ class Stylizer:
         long_side = request.work_long_side or spec.work_long_side
         if not request.style_data:
             raise BadStyleError("the SessionConfig has no style photo")
-        settings = StylizeSettings(long_side, request.output_width, request.output_height)
+        if not 0.0 <= request.strength <= 1.0:  # also refuses NaN
+            raise InvalidInputError(f"strength {request.strength} is outside 0..1")
+        settings = StylizeSettings(long_side, request.output_width, request.output_height, request.strength)
         model = self.pool.get(name)
-        key = style_key(name, long_side, request.style_data)
+        has_labels = bool(request.style_mask_data)
+        key = style_key(name, long_side, request.style_data + request.style_mask_data)
         code = self.style_cache.get(key)
         if code is not None:
             self.metrics.style_cache.labels("hit").inc()
@@ -158,23 +166,49 @@ class Stylizer:
                 style = request.decode_style()
             except CorruptImageError as error:
                 raise BadStyleError(f"style photo: {error}") from error
-            session = StylizationSession(model, style, settings, self.pool.device, self.pool.smoothing)
+            labels = self._style_labels(request) if has_labels else None
+            session = StylizationSession(
+                model, style, settings, self.pool.device, self.pool.smoothing, style_labels=labels
+            )
             self.style_cache.put(key, session.style_code)
         session_id = f"s{next(self._session_ids)}"
-        return OpenedSession(session_id, session, name, long_side, (time.perf_counter() - start) * 1e3)
+        elapsed_ms = (time.perf_counter() - start) * 1e3
+        return OpenedSession(session_id, session, name, long_side, elapsed_ms, has_labels)
+
+    @staticmethod
+    def _style_labels(request: SessionRequest) -> np.ndarray:
+        try:
+            return labels_from_mask(request.decode_style_mask())
+        except CorruptImageError as error:
+            raise InvalidInputError(f"style mask: {error}") from error
 
     async def stylize(
         self,
         opened: OpenedSession,
         decode: Callable[[], np.ndarray],
         encode: Callable[[np.ndarray], Any],
+        decode_mask: Callable[[], np.ndarray] | None = None,
     ) -> KeyFrameResult:
-        """One key frame: decoded off the loop, stylized in a batch with other sessions' frames, encoded."""
+        """One key frame: decoded off the loop, stylized in a batch with other sessions' frames, encoded.
+        decode_mask: the frame's label mask, for a session whose style has one."""
+        if decode_mask is not None and not opened.has_labels:
+            raise InvalidInputError("a key frame's mask needs a session opened with a style mask")
         loop = asyncio.get_running_loop()
         received = time.perf_counter()
-        content = await loop.run_in_executor(None, decode)
+
+        def decode_all() -> tuple[np.ndarray, np.ndarray | None]:
+            content = decode()
+            if decode_mask is None:
+                return content, None
+            try:
+                mask = decode_mask()
+            except CorruptImageError as error:
+                raise InvalidInputError(f"key frame mask: {error}") from error
+            return content, labels_from_mask(mask, (content.shape[1], content.shape[0]))
+
+        content, labels = await loop.run_in_executor(None, decode_all)
         decoded = time.perf_counter()
-        done_by_batch = await self.batcher.run(lambda: opened.session.stylize(content))
+        done_by_batch = await self.batcher.run(lambda: opened.session.stylize(content, labels))
         computed = time.perf_counter()
         queue_s = done_by_batch.queue_wait_s
         value = await loop.run_in_executor(None, encode, done_by_batch.value)

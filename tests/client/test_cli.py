@@ -10,6 +10,7 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -73,6 +74,23 @@ def test_stylize_with_embedded_services_keeps_frames_timing_size_and_audio(media
     assert all(b - a == pytest.approx(2, abs=1) for a, b in itertools.pairwise(xs))
 
 
+def test_stylize_image_with_label_masks_and_strength(media, stylizer_address, tmp_path):
+    _, _, style = media
+    content = tmp_path / "content.png"
+    content.write_bytes(encode_image(moving_square_frame(3), PNG).data)
+    mask = np.zeros((64, 96, 3), np.uint8)
+    mask[:32] = 255
+    mask_path = tmp_path / "mask.png"
+    mask_path.write_bytes(encode_image(mask, PNG).data)
+    out = tmp_path / "masked.png"
+    done = run_cli(
+        "stylize-image", str(content), "--style", style, "-o", str(out), "--stylizer", stylizer_address,
+        "--content-mask", str(mask_path), "--style-mask", str(mask_path), "--strength", "0.7",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert read_image_file(str(out)).shape == (64, 96, 3)
+
+
 def test_stylize_image(media, stylizer_address):
     folder, _, style = media
     content = folder / "content.png"
@@ -117,6 +135,9 @@ def bad_inputs(folder, clip, style):
     out = str(folder / "x.mp4")
     video = ["stylize", clip, "--style", style, "-o"]
     far = ["--stylizer", "127.0.0.1:1", "--connect-timeout", "120"]
+    content_png = folder / "content_for_masks.png"
+    content_png.write_bytes(encode_image(moving_square_frame(3), PNG).data)
+    image_to_png = ["stylize-image", str(content_png), "--style", style, "-o", str(folder / "x.png")]
     return {
         "missing-input": (["stylize", str(folder / "nope.mp4"), "--style", style, "-o", out], "nope.mp4"),
         "corrupt-input": (["stylize", str(corrupt), "--style", style, "-o", out], "corrupt.mp4"),
@@ -138,6 +159,15 @@ def bad_inputs(folder, clip, style):
         "work-size": ([*video, out, "--work-size", "-1", *far], "--work-size"),
         "crf": ([*video, out, "--crf", "99", *far], "--crf"),
         "flow-size": ([*video, out, "--flow-size", "0", *far], "--flow-size"),
+        "strength": ([*video, out, "--strength", "2", *far], "--strength"),
+        "one-mask": (
+            ["stylize-image", clip, "--style", style, "-o", str(folder / "x.png"), "--content-mask", style, *far],
+            "go together",
+        ),
+        "unreadable-mask": (
+            [*image_to_png, "--content-mask", str(bad_style), "--style-mask", style, *far],
+            "content mask",
+        ),
         "live-min-key-interval": (
             ["live", "--source", clip, "--style", style, "--min-key-interval", "0", *far],
             "--min-key-interval",
@@ -162,6 +192,9 @@ BAD_INPUT_CASES = [
     "work-size",
     "crf",
     "flow-size",
+    "strength",
+    "one-mask",
+    "unreadable-mask",
     "live-min-key-interval",
 ]
 

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from protos.mvstylizer.v1 import media_pb2 as protos_dot_mvstylizer_dot_v1_dot_media__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#protos/mvstylizer/v1/stylizer.proto\x12\rmvstylizer.v1\x1a protos/mvstylizer/v1/media.proto\"\xf4\x01\n\rSessionConfig\x12*\n\x05style\x18\x01 \x01(\x0b\x32\x1b.mvstylizer.v1.EncodedImage\x12\r\n\x05model\x18\x02 \x01(\t\x12\x16\n\x0ework_long_side\x18\x03 \x01(\r\x12\x14\n\x0coutput_width\x18\x04 \x01(\r\x12\x15\n\routput_height\x18\x05 \x01(\r\x12\x37\n\x11response_encoding\x18\x06 \x01(\x0e\x32\x1c.mvstylizer.v1.FrameEncoding\x12\x14\n\x0cjpeg_quality\x18\x07 \x01(\r\x12\x14\n\x0c\x63lient_label\x18\x08 \x01(\t\"R\n\x08KeyFrame\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x0b\n\x03pts\x18\x02 \x01(\x03\x12*\n\x05image\x18\x03 \x01(\x0b\x32\x1b.mvstylizer.v1.EncodedImage\"v\n\x0eStylizeRequest\x12.\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x1c.mvstylizer.v1.SessionConfigH\x00\x12,\n\tkey_frame\x18\x02 \x01(\x0b\x32\x17.mvstylizer.v1.KeyFrameH\x00\x42\x06\n\x04kind\"u\n\x0cSessionReady\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x16\n\x0ework_long_side\x18\x03 \x01(\r\x12\x17\n\x0fstyle_encode_ms\x18\x04 \x01(\x02\x12\x11\n\tserver_id\x18\x05 \x01(\t\"\x83\x01\n\x10StylizedKeyFrame\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x0b\n\x03pts\x18\x02 \x01(\x03\x12*\n\x05image\x18\x03 \x01(\x0b\x32\x1b.mvstylizer.v1.EncodedImage\x12\'\n\x07timings\x18\x04 \x01(\x0b\x32\x16.mvstylizer.v1.Timings\"}\n\x0fStylizeResponse\x12,\n\x05ready\x18\x01 \x01(\x0b\x32\x1b.mvstylizer.v1.SessionReadyH\x00\x12\x34\n\tkey_frame\x18\x02 \x01(\x0b\x32\x1f.mvstylizer.v1.StylizedKeyFrameH\x00\x42\x06\n\x04kind\"\x13\n\x11ListModelsRequest\"k\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x0f\n\x07weights\x18\x03 \x01(\t\x12\x16\n\x0ework_long_side\x18\x04 \x01(\r\x12\x12\n\nis_default\x18\x05 \x01(\x08\">\n\x12ListModelsResponse\x12(\n\x06models\x18\x01 \x03(\x0b\x32\x18.mvstylizer.v1.ModelInfo2\xab\x01\n\x08Stylizer\x12L\n\x07Stylize\x12\x1d.mvstylizer.v1.StylizeRequest\x1a\x1e.mvstylizer.v1.StylizeResponse(\x01\x30\x01\x12Q\n\nListModels\x12 .mvstylizer.v1.ListModelsRequest\x1a!.mvstylizer.v1.ListModelsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#protos/mvstylizer/v1/stylizer.proto\x12\rmvstylizer.v1\x1a protos/mvstylizer/v1/media.proto\"\xc9\x02\n\rSessionConfig\x12*\n\x05style\x18\x01 \x01(\x0b\x32\x1b.mvstylizer.v1.EncodedImage\x12\r\n\x05model\x18\x02 \x01(\t\x12\x16\n\x0ework_long_side\x18\x03 \x01(\r\x12\x14\n\x0coutput_width\x18\x04 \x01(\r\x12\x15\n\routput_height\x18\x05 \x01(\r\x12\x37\n\x11response_encoding\x18\x06 \x01(\x0e\x32\x1c.mvstylizer.v1.FrameEncoding\x12\x14\n\x0cjpeg_quality\x18\x07 \x01(\r\x12\x14\n\x0c\x63lient_label\x18\x08 \x01(\t\x12\x15\n\x08strength\x18\t \x01(\x02H\x00\x88\x01\x01\x12/\n\nstyle_mask\x18\n \x01(\x0b\x32\x1b.mvstylizer.v1.EncodedImageB\x0b\n\t_strength\"}\n\x08KeyFrame\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x0b\n\x03pts\x18\x02 \x01(\x03\x12*\n\x05image\x18\x03 \x01(\x0b\x32\x1b.mvstylizer.v1.EncodedImage\x12)\n\x04mask\x18\x04 \x01(\x0b\x32\x1b.mvstylizer.v1.EncodedImage\"v\n\x0eStylizeRequest\x12.\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x1c.mvstylizer.v1.SessionConfigH\x00\x12,\n\tkey_frame\x18\x02 \x01(\x0b\x32\x17.mvstylizer.v1.KeyFrameH\x00\x42\x06\n\x04kind\"u\n\x0cSessionReady\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x16\n\x0ework_long_side\x18\x03 \x01(\r\x12\x17\n\x0fstyle_encode_ms\x18\x04 \x01(\x02\x12\x11\n\tserver_id\x18\x05 \x01(\t\"\x83\x01\n\x10StylizedKeyFrame\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x0b\n\x03pts\x18\x02 \x01(\x03\x12*\n\x05image\x18\x03 \x01(\x0b\x32\x1b.mvstylizer.v1.EncodedImage\x12\'\n\x07timings\x18\x04 \x01(\x0b\x32\x16.mvstylizer.v1.Timings\"}\n\x0fStylizeResponse\x12,\n\x05ready\x18\x01 \x01(\x0b\x32\x1b.mvstylizer.v1.SessionReadyH\x00\x12\x34\n\tkey_frame\x18\x02 \x01(\x0b\x32\x1f.mvstylizer.v1.StylizedKeyFrameH\x00\x42\x06\n\x04kind\"\x13\n\x11ListModelsRequest\"k\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x0f\n\x07weights\x18\x03 \x01(\t\x12\x16\n\x0ework_long_side\x18\x04 \x01(\r\x12\x12\n\nis_default\x18\x05 \x01(\x08\">\n\x12ListModelsResponse\x12(\n\x06models\x18\x01 \x03(\x0b\x32\x18.mvstylizer.v1.ModelInfo2\xab\x01\n\x08Stylizer\x12L\n\x07Stylize\x12\x1d.mvstylizer.v1.StylizeRequest\x1a\x1e.mvstylizer.v1.StylizeResponse(\x01\x30\x01\x12Q\n\nListModels\x12 .mvstylizer.v1.ListModelsRequest\x1a!.mvstylizer.v1.ListModelsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,23 +33,23 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protos.mvstylizer.v1.styliz
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_SESSIONCONFIG']._serialized_start=89
-  _globals['_SESSIONCONFIG']._serialized_end=333
-  _globals['_KEYFRAME']._serialized_start=335
-  _globals['_KEYFRAME']._serialized_end=417
-  _globals['_STYLIZEREQUEST']._serialized_start=419
-  _globals['_STYLIZEREQUEST']._serialized_end=537
-  _globals['_SESSIONREADY']._serialized_start=539
-  _globals['_SESSIONREADY']._serialized_end=656
-  _globals['_STYLIZEDKEYFRAME']._serialized_start=659
-  _globals['_STYLIZEDKEYFRAME']._serialized_end=790
-  _globals['_STYLIZERESPONSE']._serialized_start=792
-  _globals['_STYLIZERESPONSE']._serialized_end=917
-  _globals['_LISTMODELSREQUEST']._serialized_start=919
-  _globals['_LISTMODELSREQUEST']._serialized_end=938
-  _globals['_MODELINFO']._serialized_start=940
-  _globals['_MODELINFO']._serialized_end=1047
-  _globals['_LISTMODELSRESPONSE']._serialized_start=1049
-  _globals['_LISTMODELSRESPONSE']._serialized_end=1111
-  _globals['_STYLIZER']._serialized_start=1114
-  _globals['_STYLIZER']._serialized_end=1285
+  _globals['_SESSIONCONFIG']._serialized_end=418
+  _globals['_KEYFRAME']._serialized_start=420
+  _globals['_KEYFRAME']._serialized_end=545
+  _globals['_STYLIZEREQUEST']._serialized_start=547
+  _globals['_STYLIZEREQUEST']._serialized_end=665
+  _globals['_SESSIONREADY']._serialized_start=667
+  _globals['_SESSIONREADY']._serialized_end=784
+  _globals['_STYLIZEDKEYFRAME']._serialized_start=787
+  _globals['_STYLIZEDKEYFRAME']._serialized_end=918
+  _globals['_STYLIZERESPONSE']._serialized_start=920
+  _globals['_STYLIZERESPONSE']._serialized_end=1045
+  _globals['_LISTMODELSREQUEST']._serialized_start=1047
+  _globals['_LISTMODELSREQUEST']._serialized_end=1066
+  _globals['_MODELINFO']._serialized_start=1068
+  _globals['_MODELINFO']._serialized_end=1175
+  _globals['_LISTMODELSRESPONSE']._serialized_start=1177
+  _globals['_LISTMODELSRESPONSE']._serialized_end=1239
+  _globals['_STYLIZER']._serialized_start=1242
+  _globals['_STYLIZER']._serialized_end=1413
 # @@protoc_insertion_point(module_scope)

@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class SessionConfig(_message.Message):
-    __slots__ = ("style", "model", "work_long_side", "output_width", "output_height", "response_encoding", "jpeg_quality", "client_label")
+    __slots__ = ("style", "model", "work_long_side", "output_width", "output_height", "response_encoding", "jpeg_quality", "client_label", "strength", "style_mask")
     STYLE_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     WORK_LONG_SIDE_FIELD_NUMBER: _ClassVar[int]
@@ -17,6 +17,8 @@ class SessionConfig(_message.Message):
     RESPONSE_ENCODING_FIELD_NUMBER: _ClassVar[int]
     JPEG_QUALITY_FIELD_NUMBER: _ClassVar[int]
     CLIENT_LABEL_FIELD_NUMBER: _ClassVar[int]
+    STRENGTH_FIELD_NUMBER: _ClassVar[int]
+    STYLE_MASK_FIELD_NUMBER: _ClassVar[int]
     style: _media_pb2.EncodedImage
     model: str
     work_long_side: int
@@ -25,17 +27,21 @@ class SessionConfig(_message.Message):
     response_encoding: _media_pb2.FrameEncoding
     jpeg_quality: int
     client_label: str
-    def __init__(self, style: _Optional[_Union[_media_pb2.EncodedImage, _Mapping]] = ..., model: _Optional[str] = ..., work_long_side: _Optional[int] = ..., output_width: _Optional[int] = ..., output_height: _Optional[int] = ..., response_encoding: _Optional[_Union[_media_pb2.FrameEncoding, str]] = ..., jpeg_quality: _Optional[int] = ..., client_label: _Optional[str] = ...) -> None: ...
+    strength: float
+    style_mask: _media_pb2.EncodedImage
+    def __init__(self, style: _Optional[_Union[_media_pb2.EncodedImage, _Mapping]] = ..., model: _Optional[str] = ..., work_long_side: _Optional[int] = ..., output_width: _Optional[int] = ..., output_height: _Optional[int] = ..., response_encoding: _Optional[_Union[_media_pb2.FrameEncoding, str]] = ..., jpeg_quality: _Optional[int] = ..., client_label: _Optional[str] = ..., strength: _Optional[float] = ..., style_mask: _Optional[_Union[_media_pb2.EncodedImage, _Mapping]] = ...) -> None: ...
 
 class KeyFrame(_message.Message):
-    __slots__ = ("index", "pts", "image")
+    __slots__ = ("index", "pts", "image", "mask")
     INDEX_FIELD_NUMBER: _ClassVar[int]
     PTS_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
+    MASK_FIELD_NUMBER: _ClassVar[int]
     index: int
     pts: int
     image: _media_pb2.EncodedImage
-    def __init__(self, index: _Optional[int] = ..., pts: _Optional[int] = ..., image: _Optional[_Union[_media_pb2.EncodedImage, _Mapping]] = ...) -> None: ...
+    mask: _media_pb2.EncodedImage
+    def __init__(self, index: _Optional[int] = ..., pts: _Optional[int] = ..., image: _Optional[_Union[_media_pb2.EncodedImage, _Mapping]] = ..., mask: _Optional[_Union[_media_pb2.EncodedImage, _Mapping]] = ...) -> None: ...
 
 class StylizeRequest(_message.Message):
     __slots__ = ("config", "key_frame")

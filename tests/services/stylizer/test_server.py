@@ -16,7 +16,7 @@ from protos.mvstylizer.v1 import media_pb2, stylizer_pb2, stylizer_pb2_grpc
 from services.stylizer.models import DEFAULT_MODEL
 from services.stylizer.models.photo_wct import PhotoWCT
 from services.stylizer.server import SERVICE_NAME, create_server
-from tests.media import moving_square_frame, style_photo
+from tests.media import moving_square_frame, style_photo, textured_background
 from tests.servers import ServerThread
 
 TIMEOUT = 60
@@ -234,3 +234,80 @@ def test_a_bad_weight_file_fails_at_start_up(tmp_path):
     (tmp_path / "bad.pth").write_bytes(b"junk")
     with pytest.raises(WeightsError, match="could not be read"):
         create_server("127.0.0.1", 0, weights={"photowct": str(tmp_path / "bad.pth")})
+
+
+def two_label_mask(width: int = 96, height: int = 64) -> np.ndarray:
+    """Top half label 7 (white), bottom half label 0 (black)."""
+    mask = np.zeros((height, width, 3), np.uint8)
+    mask[: height // 2] = 255
+    return mask
+
+
+def two_tone_style() -> np.ndarray:
+    """A style photo whose top is cold blue and bottom warm orange (noise keeps it a photo)."""
+    rng = np.random.default_rng(3)
+    style = np.zeros((60, 80, 3), np.uint8)
+    style[:30] = (40, 60, 200)
+    style[30:] = (220, 120, 40)
+    return np.clip(style + rng.integers(-12, 12, style.shape), 0, 255).astype(np.uint8)
+
+
+def test_masks_give_each_label_the_look_of_the_same_label_in_the_style(stylizer_address):
+    # The style's mask says: its top (blue) is label 0 and its bottom (orange) label 7, the reverse of
+    # the content's: with masks, the content's top must turn orange and its bottom blue.
+    style_mask = 255 - two_label_mask(80, 60)
+    stream = Stream(
+        stylizer_address,
+        config(style=encode_image(two_tone_style(), PNG), style_mask=encode_image(style_mask, PNG)),
+    )
+    assert stream.receive().HasField("ready")
+    frame = stylizer_pb2.KeyFrame(index=0, image=encode_image(textured_background(), PNG))
+    frame.mask.CopyFrom(encode_image(two_label_mask(), PNG))
+    stream.send(stylizer_pb2.StylizeRequest(key_frame=frame))
+    out = decode_image(stream.receive().key_frame.image).astype(float)
+    top, bottom = out[:32].mean(axis=(0, 1)), out[32:].mean(axis=(0, 1))
+    assert top[0] > top[2] + 40 and bottom[2] > bottom[0] + 40, (top, bottom)
+    stream.close()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "words"),
+    [
+        ({"strength": 1.5}, "strength"),
+        ({"strength": float("nan")}, "strength"),
+        ({"style_mask": media_pb2.EncodedImage(encoding=PNG, data=b"not a mask")}, "style mask"),
+    ],
+    ids=["strength-over-1", "strength-nan", "unreadable-style-mask"],
+)
+def test_bad_strength_or_mask_is_invalid_argument(stylizer_address, overrides, words):
+    with grpc.insecure_channel(stylizer_address) as channel:
+        request = stylizer_pb2.StylizeRequest(config=config(**overrides))
+        call = stylizer_pb2_grpc.StylizerStub(channel).Stylize(iter([request]), timeout=TIMEOUT)
+        with pytest.raises(grpc.RpcError) as failure:
+            list(call)
+        assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT and words in failure.value.details()
+
+
+def test_a_key_frame_mask_needs_a_style_mask(stylizer_address):
+    stream = Stream(stylizer_address, config())
+    stream.receive()
+    frame = stylizer_pb2.KeyFrame(index=0, image=encode_image(textured_background(), PNG))
+    frame.mask.CopyFrom(encode_image(two_label_mask(), PNG))
+    stream.send(stylizer_pb2.StylizeRequest(key_frame=frame))
+    with pytest.raises(grpc.RpcError) as failure:
+        stream.receive()
+    assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "style mask" in failure.value.details()
+    stream.close()
+
+
+def test_strength_moves_the_look_between_the_content_and_the_full_transfer(stylizer_address):
+    content = textured_background()
+    looks = []
+    for strength in (0.0, 0.5, 1.0):
+        stream = Stream(stylizer_address, config(style=encode_image(two_tone_style(), PNG), strength=strength))
+        stream.receive()
+        stream.send_frame(0, encode_image(content, PNG))
+        looks.append(decode_image(stream.receive().key_frame.image).astype(float))
+        stream.close()
+    distance = [float(np.abs(look - content).mean()) for look in looks]
+    assert distance[0] < 3 < distance[1] < distance[2], distance
