@@ -2,7 +2,12 @@
 
     python -m benchmarks.stylizer --out out/bench [--pairs ../shared/data/photo_pairs]
 
-Writes stylizer.json and stylizer_pairs.png (content | style | peers | ours, per pair).
+Every method is scored by the global style ratio, the region-matched style ratio (the pairs'
+own label masks, mask_content_N.png / mask_style_N.png) and edge-SSIM; the region-aware model
+is also run with those masks given to it ("regions+masks").
+
+Writes stylizer.json, stylizer_pairs.png (all pairs) and stylizer_pair_N.png (one per pair):
+content | style | preset | regions | regions+masks | color-matcher MKL.
 """
 
 from __future__ import annotations
@@ -16,32 +21,49 @@ import cv2
 import numpy as np
 import torch
 
-from benchmarks.metrics import edge_ssim, psnr, style_distance_ratio
+from benchmarks.metrics import edge_ssim, psnr, region_style_ratio, style_distance_ratio
 from common.imagecodec import load_image_file
 from common.malloc import keep_large_buffers
-from services.stylizer.models import get_model
+from services.stylizer.masks import labels_from_mask
+from services.stylizer.models import DEFAULT_MODEL, get_model
 from services.stylizer.pipeline import StylizationSession, StylizeSettings, to_image, to_tensor, work_size
 from services.stylizer.smoothing import MetaSmoothing, load_smoothing
 
 DEFAULT_PAIRS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "photo_pairs"
-OUR_MODELS = ("preset", "mkl", "reinhard")
+OUR_MODELS = ("preset", "mkl", "reinhard", "regions")
+MASKED_MODEL = "regions"  # also run with the pairs' own masks, as "regions+masks"
+SHEET_COLUMNS = ("content", "style", "preset", "regions", "regions+masks", "color-matcher mkl")
 PEERS = ("mkl", "hm")  # color-matcher methods
 WORK_LONG_SIDE = 512
 CPU = torch.device("cpu")
 
 
-def load_pairs(directory: Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
+class Pair:
+    """One content/style photo pair and its label maps (None where the pair has no masks)."""
+
+    def __init__(self, name: str, content: np.ndarray, style: np.ndarray, content_labels, style_labels):
+        self.name, self.content, self.style = name, content, style
+        self.content_labels, self.style_labels = content_labels, style_labels
+
+    def __iter__(self):  # unpacks as (name, content, style), as callers did before masks
+        return iter((self.name, self.content, self.style))
+
+
+def _labels(path: Path, image: np.ndarray) -> np.ndarray | None:
+    if not path.exists():
+        return None
+    return labels_from_mask(load_image_file(str(path))[1], (image.shape[1], image.shape[0]))
+
+
+def load_pairs(directory: Path) -> list[Pair]:
     pairs = []
     for content_path in sorted(directory.glob("content_*.png"), key=lambda p: int(p.stem.split("_")[1])):
         style_path = directory / content_path.name.replace("content_", "style_")
         if style_path.exists():
-            pairs.append(
-                (
-                    content_path.stem.split("_")[1],
-                    load_image_file(str(content_path))[1],
-                    load_image_file(str(style_path))[1],
-                )
-            )
+            content, style = load_image_file(str(content_path))[1], load_image_file(str(style_path))[1]
+            content_labels = _labels(directory / f"mask_{content_path.name}", content)
+            style_labels = _labels(directory / f"mask_{style_path.name}", style)
+            pairs.append(Pair(content_path.stem.split("_")[1], content, style, content_labels, style_labels))
     if not pairs:
         raise SystemExit(f"no content_N.png/style_N.png pairs in {directory}")
     return pairs
@@ -54,35 +76,62 @@ def color_matcher(content: np.ndarray, style: np.ndarray, method: str) -> np.nda
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
-def session(model_name: str, style: np.ndarray, smoothing: MetaSmoothing, long_side: int = WORK_LONG_SIDE):
-    return StylizationSession(get_model(model_name), style, StylizeSettings(long_side), CPU, smoothing)
+def session(
+    model_name: str, style: np.ndarray, smoothing: MetaSmoothing, long_side: int = WORK_LONG_SIDE, style_labels=None
+):
+    settings = StylizeSettings(long_side)
+    return StylizationSession(get_model(model_name), style, settings, CPU, smoothing, style_labels=style_labels)
 
 
-def quality(pairs, smoothing: MetaSmoothing) -> tuple[dict, dict[str, dict[str, np.ndarray]]]:
-    """Per pair and median style ratio / edge-SSIM for our models and the peers; also the images."""
+def _median(values: list) -> float | None:
+    values = [v for v in values if v is not None]
+    return float(np.median(values)) if values else None
+
+
+def quality(pairs: list[Pair], smoothing: MetaSmoothing) -> tuple[dict, dict[str, dict[str, np.ndarray]]]:
+    """Per pair and median style ratio / region-matched ratio / edge-SSIM for our models and the peers;
+    also the images."""
     rows: dict[str, list[dict]] = {}
     images: dict[str, dict[str, np.ndarray]] = {}
-    for name, content, style in pairs:
+    for pair in pairs:
+        name, content, style = pair
         outputs = {f"color-matcher {m}": color_matcher(content, style, m) for m in PEERS}
         for model in OUR_MODELS:
             outputs[model] = session(model, style, smoothing).stylize(content)
+        has_masks = pair.content_labels is not None and pair.style_labels is not None
+        if has_masks:
+            masked = session(MASKED_MODEL, style, smoothing, style_labels=pair.style_labels)
+            outputs[f"{MASKED_MODEL}+masks"] = masked.stylize(content, labels=pair.content_labels)
         images[name] = outputs
         for method, output in outputs.items():
+            region = None
+            if has_masks:
+                region = region_style_ratio(output, style, content, pair.content_labels, pair.style_labels)
             rows.setdefault(method, []).append(
                 {
                     "pair": name,
                     "style_ratio": style_distance_ratio(output, style, content),
+                    "region_ratio": region,
                     "edge_ssim": edge_ssim(content, output),
                 }
             )
         print(
             f"pair {name}: "
-            + ", ".join(f"{m} {r[-1]['style_ratio']:.3f}/{r[-1]['edge_ssim']:.3f}" for m, r in rows.items())
+            + ", ".join(
+                f"{m} {r[-1]['style_ratio']:.3f}/"
+                + ("-" if r[-1]["region_ratio"] is None else f"{r[-1]['region_ratio']:.3f}")
+                + f"/{r[-1]['edge_ssim']:.3f}"
+                for m, r in rows.items()
+            ),
+            flush=True,
         )
     summary = {
         method: {
-            "median_style_ratio": float(np.median([r["style_ratio"] for r in results])),
-            "median_edge_ssim": float(np.median([r["edge_ssim"] for r in results])),
+            "median_style_ratio": _median([r["style_ratio"] for r in results]),
+            # Over the pairs with at least two labels covering 2% of both photos.
+            "median_region_ratio": _median([r["region_ratio"] for r in results]),
+            "region_pairs": sum(r["region_ratio"] is not None for r in results),
+            "median_edge_ssim": _median([r["edge_ssim"] for r in results]),
             "pairs": results,
         }
         for method, results in rows.items()
@@ -94,7 +143,7 @@ def latency_1080p(pairs, smoothing: MetaSmoothing, repeats: int) -> dict:
     """Key frame (1920x1080 uint8) to 1920x1080 stylized output, the default model: median milliseconds."""
     _, content, style = pairs[0]
     frame = cv2.resize(content, (1920, 1080), interpolation=cv2.INTER_CUBIC)
-    sess = session("preset", style, smoothing)
+    sess = session(DEFAULT_MODEL, style, smoothing)
     low_w, low_h = work_size(1920, 1080, WORK_LONG_SIDE)
     totals, models, smooths = [], [], []
     for _ in range(repeats + 2):
@@ -112,7 +161,7 @@ def latency_1080p(pairs, smoothing: MetaSmoothing, repeats: int) -> dict:
             smooths.append(time.perf_counter() - started)
     trim = slice(2, None)  # warm-up runs left out
     return {
-        "model": "preset",
+        "model": DEFAULT_MODEL,
         "size": "1920x1080",
         "work_size": f"{low_w}x{low_h}",
         "threads": torch.get_num_threads(),
@@ -124,7 +173,7 @@ def latency_1080p(pairs, smoothing: MetaSmoothing, repeats: int) -> dict:
     }
 
 
-def smoothing_vs_bicubic(pairs, smoothing: MetaSmoothing, model_name: str = "preset") -> dict:
+def smoothing_vs_bicubic(pairs, smoothing: MetaSmoothing, model_name: str = DEFAULT_MODEL) -> dict:
     """Working-resolution stylization brought to 1920x1080 by meta-smoothing vs bicubic, scored against
     the model run at full resolution (PSNR dB and edge-SSIM, medians over the pairs)."""
     scores: dict[str, list[tuple[float, float]]] = {"meta_smoothing": [], "bicubic": []}
@@ -155,15 +204,18 @@ def smoothing_vs_bicubic(pairs, smoothing: MetaSmoothing, model_name: str = "pre
     }
 
 
-def save_grid(pairs, images: dict[str, dict[str, np.ndarray]], path: Path, height: int = 160) -> None:
-    """One row per pair: content, style, the peers and ours, all scaled to the same height."""
-    columns = ["content", "style", "color-matcher mkl", "color-matcher hm", "mkl", "preset"]
+def save_grid(pairs, images: dict[str, dict[str, np.ndarray]], path: Path, height: int = 160, columns=None) -> None:
+    """One row per pair: content, style and the methods in `columns`, all scaled to the same height
+    (a method a pair lacks is left blank)."""
+    columns = list(columns or SHEET_COLUMNS)
     rows, first_widths = [], []
     for name, content, style in pairs:
         tiles = []
         for column in columns:
             image = {"content": content, "style": style}.get(column)
-            image = images[name][column] if image is None else image
+            image = images[name].get(column) if image is None else image
+            if image is None:
+                image = np.full_like(content, 255)
             width = round(image.shape[1] * height / image.shape[0])
             tiles.append(
                 np.pad(cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA), ((0, 4), (0, 4), (0, 0)))
@@ -176,6 +228,16 @@ def save_grid(pairs, images: dict[str, dict[str, np.ndarray]], path: Path, heigh
     for column, x in zip(columns, np.cumsum([0, *first_widths[:-1]]), strict=True):
         cv2.putText(header, column, (int(x) + 4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
     cv2.imwrite(str(path), cv2.cvtColor(np.concatenate([header, *rows], axis=0), cv2.COLOR_RGB2BGR))
+
+
+def save_sheets(pairs, images: dict[str, dict[str, np.ndarray]], out: Path) -> list[Path]:
+    """The all-pairs sheet and one larger sheet per pair; returns their paths."""
+    paths = [out / "stylizer_pairs.png"]
+    save_grid(pairs, images, paths[0])
+    for pair in pairs:
+        paths.append(out / f"stylizer_pair_{pair.name}.png")
+        save_grid([pair], images, paths[-1], height=360)
+    return paths
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -198,13 +260,17 @@ def main(argv: list[str] | None = None) -> None:
         "smoothing_vs_bicubic": smoothing_vs_bicubic(pairs, smoothing),
     }
     (args.out / "stylizer.json").write_text(json.dumps(result, indent=2) + "\n")
-    save_grid(pairs, images, args.out / "stylizer_pairs.png")
-    print(f"{'method':22s} {'median style ratio':>19s} {'median edge-SSIM':>17s}")
+    sheets = save_sheets(pairs, images, args.out)
+    print(f"{'method':22s} {'median style ratio':>19s} {'median region ratio':>20s} {'median edge-SSIM':>17s}")
     for method, row in summary.items():
-        print(f"{method:22s} {row['median_style_ratio']:19.3f} {row['median_edge_ssim']:17.3f}")
+        region = "-" if row["median_region_ratio"] is None else f"{row['median_region_ratio']:.3f}"
+        print(
+            f"{method:22s} {row['median_style_ratio']:19.3f} {region:>20s} {row['median_edge_ssim']:17.3f}"
+            f"  ({row['region_pairs']} pairs with >= 2 labels)"
+        )
     lat = result["latency_1080p"]
     print(
-        f"1080p key frame: {lat['median_ms']:.1f} ms median"
+        f"1080p key frame ({lat['model']}): {lat['median_ms']:.1f} ms median"
         f" (model {lat['median_model_ms']:.1f}, smoothing {lat['median_smoothing_ms']:.1f})"
     )
     meta, bicubic = result["smoothing_vs_bicubic"]["meta_smoothing"], result["smoothing_vs_bicubic"]["bicubic"]
@@ -212,7 +278,7 @@ def main(argv: list[str] | None = None) -> None:
         f"meta-smoothing {meta['median_psnr_db']:.2f} dB / {meta['median_edge_ssim']:.3f}"
         f" vs bicubic {bicubic['median_psnr_db']:.2f} dB / {bicubic['median_edge_ssim']:.3f}"
     )
-    print(f"wrote {args.out / 'stylizer.json'} and {args.out / 'stylizer_pairs.png'}")
+    print(f"wrote {args.out / 'stylizer.json'} and {len(sheets)} sheets ({sheets[0]}, ...)")
 
 
 if __name__ == "__main__":

@@ -8,11 +8,15 @@ prototype (k-means centre) and its colour statistics (mean and covariance, RGB).
 Per key frame the content is first mapped globally onto the style (Monge-Kantorovich
 affine map, as the `mkl` model), so that its colours live where the style's do; every
 content pixel is then given soft memberships to the style's prototypes by one fixed
-rule (a softmax of feature distances; no per-frame clustering, so the assignment
-cannot flip between frames). The memberships are made to follow the content's edges
-by a guided filter. Each region gets the Monge-Kantorovich map from the content's
-colours in it to the style's colours in its counterpart (regularised, and drawn
-towards the global map where a region is small); every pixel's map is the
+rule: a softmax of distances on matching cues (mostly vertical position and texture,
+a little of the globally mapped colour, since a day sky and a dusk sky need not look
+alike), refined by a few EM steps on the content's own colours with each region's
+identity held to its style prototype (no free per-frame clustering, so regions cannot
+swap between frames). The memberships are made to follow the content's edges by a
+guided filter wide enough to snap a coarse border onto the real one (no halos).
+Each region gets the Monge-Kantorovich map from the content's colours in it to the
+style's colours in its counterpart (regularised, gains bounded, and drawn towards the
+global map where a region is small); every pixel's map is the
 membership-weighted blend of the regions' maps, so the look varies smoothly in space
 and never tears at a border (no seams or posterisation). After meta-smoothing, a share
 of the content's fine luminance detail is restored at output resolution (two-scale, as
@@ -36,6 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from common.errors import InvalidInputError
+from services.stylizer.colour import rgb_to_lab
 from services.stylizer.models.base import StyleModel
 from services.stylizer.models.colour_transfer import mkl_transform
 from services.stylizer.models.preset import detail_radius, fine_detail_image
@@ -59,8 +64,9 @@ class RegionConfig:
     shrink_share: float = 0.05  # a content region of this share trusts its own statistics half-way
     cov_floor: float = 0.02**2  # added to every region's colour covariance (RGB variance)
     max_gain: float = 3.0  # largest gain a region's map may apply along any colour direction
-    edge_radius_fraction: float = 1 / 64  # guided filter on the memberships: radius, share of the long side
-    edge_eps: float = 1e-3  # its regularisation
+    edge_radius_fraction: float = 1 / 16  # guided filter on the memberships: radius, share of the long side
+    edge_eps: float = 1e-4  # its regularisation (grey-level variance)
+    mask_edge_radius_fraction: float = 1 / 64  # the same for label masks (drawn on the edges already)
     detail_share: float = 0.8  # share of lost fine luminance detail restored at output resolution
     detail_radius_fraction: float = 1 / 128
     detail_eps: float = 0.01
@@ -158,7 +164,7 @@ class RegionTransfer(StyleModel):
         luma_sq = F.adaptive_avg_pool2d(luma * luma, (gh, gw))
         texture = (luma_sq - luma_mean * luma_mean).clamp_min(0.0).sqrt()
         rows = torch.linspace(0.0, 1.0, gh, dtype=torch.float32).view(1, 1, gh, 1).expand(1, 1, gh, gw)
-        return torch.cat([_rgb_to_lab(small) / 100.0, rows, texture], dim=1)[0].flatten(1).T
+        return torch.cat([rgb_to_lab(small) / 100.0, rows, texture], dim=1)[0].flatten(1).T
 
     def weights(self, colour: float, position: float, texture: float) -> torch.Tensor:
         return torch.tensor([colour, colour, colour, position, texture], dtype=torch.float32)
@@ -224,7 +230,9 @@ class RegionTransfer(StyleModel):
         coarse = torch.softmax(logits, dim=1).T.reshape(1, -1, gh, gw).float()
         return self.follow_edges(coarse, guide)[0]
 
-    def follow_edges(self, weights: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
+    def follow_edges(
+        self, weights: torch.Tensor, guide: torch.Tensor, radius_fraction: float | None = None
+    ) -> torch.Tensor:
         """Memberships 1xKxhxw (any size) -> 1xKxHxW at guide's size, edges following the guide's:
         a guided filter with the grey guide, fitted at half resolution and applied at full (the fast
         guided filter, He & Sun 2015); renormalised to sum to 1."""
@@ -240,7 +248,8 @@ class RegionTransfer(StyleModel):
                 if smaller
                 else F.adaptive_avg_pool2d(weights, low_size)
             )
-        radius = max(1, round(max(low_size) * self.config.edge_radius_fraction))
+        fraction = self.config.edge_radius_fraction if radius_fraction is None else radius_fraction
+        radius = max(1, round(max(low_size) * fraction))
         mean_i = box_mean(grey, radius)
         var_i = (box_mean(grey * grey, radius) - mean_i * mean_i).clamp_min(0.0)
         mean_p = box_mean(weights, radius)
@@ -348,7 +357,7 @@ class RegionTransfer(StyleModel):
             if label not in style.labels:  # no counterpart in the style: the whole-image transfer
                 gains[i], offsets[i] = global_t[0], global_s[0]
         soft = one_hot.float()[None]
-        weights = self.follow_edges(soft, content)[0].flatten(1)
+        weights = self.follow_edges(soft, content, self.config.mask_edge_radius_fraction)[0].flatten(1)
         return weights, gains, offsets
 
     def render_parts(
@@ -390,12 +399,6 @@ class RegionTransfer(StyleModel):
 
 def _to_uint8(image: torch.Tensor) -> np.ndarray:
     return image.clamp(0, 1).mul(255).add(0.5).to(torch.uint8).permute(1, 2, 0).contiguous().cpu().numpy()
-
-
-def _rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
-    from services.stylizer.colour import rgb_to_lab
-
-    return rgb_to_lab(rgb)
 
 
 def _sqrtm(matrix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
