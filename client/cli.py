@@ -14,11 +14,15 @@ from pathlib import Path
 
 import grpc
 
-from client import demo
+from client import batch, demo
+from client.api import Stylizer
 from client.image import stylize_image
 from client.live.engine import LiveOptions
 from client.live.job import LiveJob, run_live, write_metrics
 from client.media.paths import check_output_path, written_whole
+from client.media.sink import ENCODERS, PRESETS
+from client.preview_frame import write_preview_frame
+from client.progress import Progress
 from client.remote.services import INPROC, LOOPBACK, ServiceOptions
 from client.remote.stylizer import StylizerStreamError
 from client.video.job import VideoJob, stylize_video
@@ -114,13 +118,40 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument(
             "--flow-size", type=int, default=VideoJob.flow_size, help="long side at which flow is computed"
         )
-        sub.add_argument("--crf", type=int, default=VideoJob.crf, help="H.264 quality (lower is better)")
+        sub.add_argument("--crf", type=int, default=VideoJob.crf, help="quality (lower is better; 0..51)")
+        sub.add_argument(
+            "--preset",
+            choices=PRESETS,
+            default=VideoJob.preset,
+            help="the encoder's speed/size trade-off (slower: smaller files at the same quality)",
+        )
+        sub.add_argument(
+            "--codec",
+            choices=sorted(ENCODERS),
+            default=VideoJob.codec,
+            help="output codec (hevc where this PyAV build has an encoder for it)",
+        )
         sub.add_argument("--metrics-json", help="write run metrics to this JSON file")
+        sub.add_argument("-q", "--quiet", action="store_true", help="no progress bar or progress lines")
 
-    video = commands.add_parser("stylize", help="stylize a video file")
-    video.add_argument("input", help="input video")
-    video.add_argument("--style", required=True, help="style photo (JPEG, PNG, ...)")
-    video.add_argument("-o", "--output", required=True, help="output video (.mp4)")
+    video = commands.add_parser("stylize", help="stylize video files")
+    video.add_argument("inputs", nargs="+", metavar="INPUT", help="input videos (one or many)")
+    video.add_argument(
+        "--style", required=True, help="style photo (JPEG, PNG, ...), or a folder of them (one output per style)"
+    )
+    video.add_argument(
+        "-o",
+        "--output",
+        help="output video (.mp4, .mkv, .mov) for one input and style; default: INPUT-STYLE.mp4 beside the input",
+    )
+    video.add_argument("--out-dir", help="put the outputs in this folder (named INPUT-STYLE.mp4)")
+    video.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
+    video.add_argument(
+        "--preview-frame",
+        type=int,
+        metavar="N",
+        help="instead of the video, write frame N side by side (original | stylized) as OUTPUT.frameN.png",
+    )
     add_services(video, video=True)
     add_video_options(video)
 
@@ -193,31 +224,94 @@ def _services(args: argparse.Namespace) -> ServiceOptions:
     )
 
 
-def _video_job(args: argparse.Namespace, input_path: str, style: str, output: str) -> VideoJob:
+def _video_job(
+    args: argparse.Namespace, input_path: str, style: str, output: str, services: ServiceOptions | None = None
+) -> VideoJob:
     return VideoJob(
         input=input_path,
         style=style,
         output=output,
-        services=_services(args),
+        services=services or _services(args),
         keyframes=args.keyframes or ("fixed" if args.key_interval is not None else VideoJob.keyframes),
         key_interval=args.key_interval if args.key_interval is not None else VideoJob.key_interval,
         max_gap=args.max_gap,
         mode=args.mode,
         flow_size=args.flow_size,
         crf=args.crf,
+        preset=args.preset,
+        codec=args.codec,
     )
 
 
 def run_video(args: argparse.Namespace) -> int:
-    progress = _Progress()
-    try:
-        metrics = stylize_video(_video_job(args, args.input, args.style, args.output), on_frame=progress.update)
-    finally:
-        progress.close()
+    """Every (input, style) pair, with one warm stylizer; a bad item is reported and the rest run."""
+    items = batch.plan(args.inputs, args.style, args.output, args.out_dir, args.overwrite)
+    if args.preview_frame is not None and args.preview_frame < 0:
+        raise InvalidInputError(f"--preview-frame {args.preview_frame}: expected a frame number from 0")
+    # Every setting checked once, before the stylizer starts (the items differ only in their files).
+    _video_job(args, "", "", "").check()
+    failures: list[tuple[batch.BatchItem, str, int]] = []
+    runnable = []
+    for item in items:
+        if item.problem:
+            failures.append((item, item.problem, EXIT_BAD_INPUT))
+            print(f"error: {item.problem}", file=sys.stderr)
+        else:
+            runnable.append(item)
+    metrics_by_output = {}
+    if runnable:
+        with Stylizer(services=_services(args)) as stylizer:
+            for item in runnable:
+                code, outcome = _run_item(args, stylizer, item)
+                if code == EXIT_OK:
+                    metrics_by_output[item.output] = outcome
+                else:
+                    failures.append((item, outcome, code))
     if args.metrics_json:
-        Path(args.metrics_json).write_text(json.dumps(metrics, indent=2) + "\n")
-    log.info("done: %s", metrics)
-    return EXIT_OK
+        only = next(iter(metrics_by_output.values())) if len(items) == 1 and metrics_by_output else None
+        Path(args.metrics_json).write_text(json.dumps(only or metrics_by_output, indent=2) + "\n")
+    if len(items) > 1 and not args.quiet:
+        done = len(items) - len(failures)
+        summary = f"{done} of {len(items)} stylized"
+        if failures:
+            summary += "; failed: " + "; ".join(
+                f"{Path(i.input).name} with {Path(i.style).name}" for i, _, _ in failures
+            )
+        print(summary, file=sys.stderr)
+    if not failures:
+        return EXIT_OK
+    return EXIT_BAD_INPUT if all(code == EXIT_BAD_INPUT for _, _, code in failures) else EXIT_FAILURE
+
+
+def _run_item(args: argparse.Namespace, stylizer: Stylizer, item: batch.BatchItem) -> tuple[int, dict | str]:
+    """(exit code, metrics or the reason it failed) for one input and style."""
+    job = _video_job(args, item.input, item.style, item.output, stylizer.warm_services)
+    try:
+        if args.preview_frame is not None:
+            target = str(Path(item.output).with_suffix(f".frame{args.preview_frame}.png"))
+            write_preview_frame(job, args.preview_frame, target)
+            if not args.quiet:
+                print(f"wrote {target}", file=sys.stderr)
+            return EXIT_OK, {"preview": target}
+        progress = Progress(Path(item.output).name, quiet=args.quiet)
+        try:
+            metrics = stylize_video(job, on_frame=progress.update)
+        except BaseException:
+            progress.close()
+            raise
+        progress.close(
+            f"wrote {item.output}: {metrics['frames_out']} frames in {metrics['wall_seconds']:.1f} s "
+            f"({metrics['fps']:.1f} frames/s, {metrics['key_frames']} key frames)"
+        )
+        log.info("done: %s", metrics)
+        return EXIT_OK, metrics
+    except InvalidInputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT, str(error)
+    except StylizerStreamError as error:
+        print(f"error: {item.input}: {error}", file=sys.stderr)
+        bad = error.code == grpc.StatusCode.INVALID_ARGUMENT
+        return (EXIT_BAD_INPUT if bad else EXIT_FAILURE), str(error)
 
 
 def run_image(args: argparse.Namespace) -> int:
@@ -319,24 +413,3 @@ def main(argv: list[str] | None = None) -> None:
         print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
         code = EXIT_FAILURE
     sys.exit(code)
-
-
-class _Progress:
-    """A progress bar on a terminal (created at the first frame, when the total is known); silent otherwise."""
-
-    def __init__(self):
-        self._bar = None
-        self._enabled = sys.stderr.isatty()
-
-    def update(self, done: int, total: int) -> None:
-        if not self._enabled:
-            return
-        if self._bar is None:
-            from tqdm import tqdm
-
-            self._bar = tqdm(total=total or None, unit="frame", dynamic_ncols=True)
-        self._bar.update(done - self._bar.n)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()

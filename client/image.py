@@ -11,6 +11,7 @@ from client.remote.services import ServiceOptions, connected
 from client.remote.stylizer import StylizerSession
 from common.errors import InvalidInputError
 from common.imagecodec import PNG, load_image_file
+from protos.mvstylizer.v1 import media_pb2
 
 
 def stylize_image(
@@ -28,15 +29,30 @@ def stylize_image(
     the style lacks takes the whole-image look."""
     if (content_mask is None) != (style_mask is None):
         raise InvalidInputError("--content-mask and --style-mask go together: give both or neither")
-    style_message, _ = load_image_file(style_path)
     _, content = load_image_file(content_path)
     masks = [_mask(path, what) for path, what in ((content_mask, "content"), (style_mask, "style"))]
+    return stylize_frames_as_photos(
+        [content], style_path, services, os.path.basename(content_path), content_mask=masks[0], style_mask=masks[1]
+    )[0]
+
+
+def stylize_frames_as_photos(
+    frames: list[np.ndarray],
+    style_path: str,
+    services: ServiceOptions,
+    label: str,
+    *,
+    content_mask: media_pb2.EncodedImage | None = None,
+    style_mask: media_pb2.EncodedImage | None = None,
+) -> list[np.ndarray]:
+    """Each frame stylized whole by the stylizer, as a photo (one session; lossless both ways)."""
+    style_message, _ = load_image_file(style_path)
     with connected(services) as links:
-        # Lossless both ways: a photo is the output itself.
-        options = services.stylizer_options(os.path.basename(content_path), encoding=PNG)
-        session = StylizerSession(links.stylizer, style_message, dataclasses.replace(options, style_mask=masks[1]))
-        session.submit(0, 0, content, mask=masks[0])
-        stylized = session.result(0)
+        options = dataclasses.replace(services.stylizer_options(label, encoding=PNG), style_mask=style_mask)
+        session = StylizerSession(links.stylizer, style_message, options)
+        for index, frame in enumerate(frames):
+            session.submit(index, 0, frame, mask=content_mask)
+        stylized = [session.result(index) for index in range(len(frames))]
         session.close()
     return stylized
 

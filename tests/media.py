@@ -116,3 +116,14 @@ def style_photo(width: int = 80, height: int = 60) -> np.ndarray:
     sky = np.stack([230 - 180 * t, 120 - 70 * t, 60 + 110 * t], axis=-1)
     texture = 15 * np.sin(xs / 5.0)[..., None]
     return np.clip(sky + texture, 0, 255).astype(np.uint8)
+
+
+def most_like(output: np.ndarray, sources: list[np.ndarray]) -> int:
+    """The index of the source frame an output's structure matches best (luma correlation): a
+    stylized frame keeps its own frame's structure whatever its colours."""
+
+    def luma(rgb: np.ndarray) -> np.ndarray:
+        return rgb.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+
+    scores = [np.corrcoef(luma(output).ravel(), luma(source).ravel())[0, 1] for source in sources]
+    return int(np.argmax(scores))

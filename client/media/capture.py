@@ -9,6 +9,7 @@ only when the consumer falls further behind than that.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import Counter, deque
@@ -218,3 +219,30 @@ class CameraSource(LiveSource):
                 self._emit(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), pts_s, "camera overrun")
         finally:
             self._capture.release()
+
+
+class FrameFeedSource(LiveSource):
+    """Frames an application hands over (its own capture), taken in turn: none is dropped, the
+    feed waits while the engine is behind. Timestamps follow `fps` unless frames carry their own."""
+
+    def __init__(self, frames, first: np.ndarray, fps: float = 30.0, capacity: int = DEFAULT_BACKLOG):
+        super().__init__(capacity)
+        self.height, self.width = first.shape[:2]
+        self.fps = fps
+        self._frames = frames
+        self._first = first
+
+    def _run(self) -> None:
+        for index, rgb in enumerate(itertools.chain([self._first], self._frames)):
+            rgb = np.asarray(rgb)
+            if rgb.dtype != np.uint8 or rgb.shape != (self.height, self.width, 3):
+                raise InvalidInputError(
+                    f"frame {index}: expected {self.width}x{self.height} RGB uint8 like the first, got "
+                    f"{rgb.shape} {rgb.dtype}"
+                )
+            while len(self.mailbox) >= self.mailbox.capacity:
+                if self._stop.wait(0.002):
+                    return
+            if self._stop.is_set():
+                return
+            self._emit(np.ascontiguousarray(rgb), index / self.fps, "consumer behind")

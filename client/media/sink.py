@@ -10,6 +10,7 @@ import av
 import cv2
 
 from client.media.frames import LIVE_TIME_BASE, OutputFrame
+from common.errors import InvalidInputError
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +143,22 @@ def _encoder_for(in_stream: av.audio.stream.AudioStream, output: av.container.Ou
     return stream
 
 
+# Output codecs by name: the encoder PyAV's FFmpeg build must have for each.
+ENCODERS = {"h264": "libx264", "hevc": "libx265"}
+# x264's and x265's speed/size trade-offs, fastest first.
+PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+
+
+def encoder_for(codec: str) -> str:
+    """The encoder for an output codec name; InvalidInputError when this build lacks it."""
+    encoder = ENCODERS.get(codec)
+    if encoder is None:
+        raise InvalidInputError(f"--codec {codec}: expected one of {', '.join(ENCODERS)}")
+    if encoder not in av.codecs_available:
+        raise InvalidInputError(f"--codec {codec}: this PyAV build has no {encoder} encoder")
+    return encoder
+
+
 class VideoSink:
     """Writes RGB frames with given pts to an H.264 MP4 (yuv420p, or yuv444p for odd sizes)."""
 
@@ -157,11 +174,13 @@ class VideoSink:
         crf: int = 18,
         preset: str = "veryfast",
         tune: str | None = None,
+        codec: str = "h264",
     ):
         self.path = path
         self.time_base = time_base
+        encoder = encoder_for(codec)
         self._output = av.open(path, "w")
-        self._stream = self._output.add_stream("libx264", rate=frame_rate)
+        self._stream = self._output.add_stream(encoder, rate=frame_rate)
         self._stream.width = width
         self._stream.height = height
         even = width % 2 == 0 and height % 2 == 0
@@ -179,7 +198,10 @@ class VideoSink:
         self._width, self._height = width, height
         self._stream.time_base = time_base
         context.time_base = time_base
-        self._stream.options = {"crf": str(crf), "preset": preset, **({"tune": tune} if tune else {})}
+        options = {"crf": str(crf), "preset": preset, **({"tune": tune} if tune else {})}
+        if encoder == "libx265":
+            options["x265-params"] = "log-level=error"  # x265 reports every setting on stderr otherwise
+        self._stream.options = options
         self._audio: AudioPassthrough | None = None
         if audio_from is not None:
             try:

@@ -12,7 +12,7 @@ from client.device.interpolation import InterpolatorBackend, LocalInterpolator
 from client.device.keyframes import KEY_LONG_SIDE, make_selector
 from client.media.frames import FrameSink
 from client.media.paths import check_output_path, written_whole
-from client.media.sink import VideoSink
+from client.media.sink import PRESETS, VideoSink, encoder_for
 from client.media.source import VideoSource
 from client.remote.interpolator import GrpcInterpolator
 from client.remote.services import ServiceOptions, connected, in_range
@@ -39,6 +39,8 @@ class VideoJob:
     mode: str = OFFLINE
     flow_size: int = DEFAULT_FLOW_LONG_SIDE
     crf: int = 18
+    preset: str = "veryfast"  # the encoder's speed/size trade-off (client.media.sink.PRESETS)
+    codec: str = "h264"  # or "hevc" where the PyAV build has an encoder for it
 
     def check(self) -> None:
         """InvalidInputError naming the flag, for any setting out of range (before any work starts)."""
@@ -47,6 +49,9 @@ class VideoJob:
         in_range("--max-gap", self.max_gap, 1, 10_000)
         in_range("--flow-size", self.flow_size, MIN_FLOW_LONG_SIDE, MAX_FLOW_LONG_SIDE)
         in_range("--crf", self.crf, 0, 51)
+        if self.preset not in PRESETS:
+            raise InvalidInputError(f"--preset {self.preset!r}: expected one of {', '.join(PRESETS)}")
+        encoder_for(self.codec)
         if self.mode not in (OFFLINE, LIVE):
             raise InvalidInputError(f"--mode {self.mode!r}: expected {OFFLINE} or {LIVE}")
         if self.keyframes not in ("auto", "fixed"):
@@ -96,6 +101,8 @@ def stylize_video(
                     info.frame_rate,
                     audio_from=job.input if info.has_audio else None,
                     crf=job.crf,
+                    preset=job.preset,
+                    codec=job.codec,
                 )
             interpolator: InterpolatorBackend
             # Frame-by-frame: every frame is a key, output exactly as the stylizer made it.

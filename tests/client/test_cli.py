@@ -1,5 +1,6 @@
 """The command line as a user runs it: a separate process, exit codes, files on disk."""
 
+import io
 import itertools
 import json
 import signal
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 
+from client.progress import Progress
 from client.remote.embedded import REPO_ROOT
 from common.imagecodec import PNG, encode_image, read_image_file
 from services.stylizer.models.photo_wct import PhotoWCT
@@ -399,3 +401,63 @@ def test_a_refusal_of_the_embedded_stylizer_is_one_line_in_the_clients_terms(med
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert all(word in done.stderr for word in words), done.stderr
     assert "usage:" not in done.stderr
+
+
+def test_a_batch_reports_a_bad_file_finishes_the_others_and_never_overwrites(media, stylizer_address, tmp_path):
+    _, clip, style = media
+    styles = tmp_path / "styles"
+    styles.mkdir()
+    for name in ("warm.png", "cold.png"):
+        (styles / name).write_bytes(Path(style).read_bytes())
+    good = tmp_path / "good.mp4"
+    good.write_bytes(Path(clip).read_bytes())
+    existing = tmp_path / "good-cold.mp4"
+    existing.write_bytes(b"keep me")
+    done = run_cli(
+        "stylize", str(good), str(tmp_path / "missing.mp4"), "--style", str(styles),
+        "--stylizer", stylizer_address, "--key-interval", "5",
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert len(decode_all(str(tmp_path / "good-warm.mp4"))[0]) == len(VFR_PTS)  # beside the input, named by style
+    assert existing.read_bytes() == b"keep me" and "--overwrite" in done.stderr
+    assert "missing.mp4" in done.stderr and "1 of 4 stylized" in done.stderr
+    # Progress on a pipe: a summary line per output (and no bar).
+    assert "wrote " + str(tmp_path / "good-warm.mp4") in done.stderr
+    again = run_cli(
+        "stylize", str(good), "--style", str(styles / "cold.png"), "--stylizer", stylizer_address, "--overwrite", "-q",
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert again.stderr == "" and len(decode_all(str(existing))[0]) == len(VFR_PTS)
+
+
+def test_preview_frame_writes_original_and_stylized_side_by_side(media, stylizer_address, tmp_path):
+    _, clip, style = media
+    out = tmp_path / "look.mp4"
+    done = run_cli(
+        "stylize", clip, "--style", style, "-o", str(out), "--preview-frame", "3", "--stylizer", stylizer_address
+    )
+    assert done.returncode == 0, done.stderr
+    picture = read_image_file(str(tmp_path / "look.frame3.png"))
+    assert picture.shape == (64, 96 * 2 + 8, 3) and not out.exists()
+    # The left half is frame 3 itself: the square where the source put it.
+    assert abs(square_centroid_x(picture[:, :96]) - square_centroid_x(moving_square_frame(3))) < 1.5
+    too_far = run_cli(
+        "stylize", clip, "--style", style, "-o", str(out), "--preview-frame", "999", "--stylizer", stylizer_address
+    )
+    assert too_far.returncode == 2 and "no frame 999" in too_far.stderr
+
+
+def test_progress_lines_on_a_pipe():
+    stream = io.StringIO()
+    progress = Progress("clip.mp4", stream=stream, every_s=0.0)
+    progress.update(10, 40)
+    progress.update(20, 40)
+    progress.close("wrote clip.mp4")
+    lines = stream.getvalue().splitlines()
+    assert lines[0].startswith("clip.mp4: 10/40 frames") and "frames/s" in lines[0] and "ETA" in lines[0]
+    assert lines[-1] == "wrote clip.mp4" and len(lines) == 3
+    quiet = io.StringIO()
+    silent = Progress("clip.mp4", quiet=True, stream=quiet, every_s=0.0)
+    silent.update(10, 40)
+    silent.close("wrote clip.mp4")
+    assert quiet.getvalue() == ""

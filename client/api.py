@@ -1,0 +1,183 @@
+"""The Python API: stylize video files, photos and streams of numpy frames from your own code.
+
+    from client.api import Stylizer
+
+    with Stylizer(style="dusk.jpg") as stylizer:          # one stylizer kept warm for every job
+        stylizer.stylize_video("in.mp4", "out.mp4")         # returns the run's metrics
+        photo = stylizer.stylize_image("photo.jpg")         # HxWx3 uint8 RGB
+        for frame in stylizer.stylize_frames(my_camera_frames(), fps=30):
+            show(frame)                                     # one out per frame in, in order
+
+`Stylizer()` starts a stylizer on loopback (as the command line does) unless `stylizer=`
+names a running one (HOST:PORT, or several for replicas). Every default is the command
+line's: the same dataclasses (client.remote.services.ServiceOptions, client.video.job.VideoJob,
+client.live.engine.LiveOptions) hold them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import queue
+import threading
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+
+from client.image import stylize_image as _stylize_image
+from client.live.engine import LiveEngine, LiveOptions
+from client.live.link import StylizerLink
+from client.media.capture import FrameFeedSource
+from client.media.frames import OutputFrame
+from client.media.paths import check_output_path, written_whole
+from client.remote.embedded import EmbeddedServices
+from client.remote.services import ServiceOptions, connected
+from client.video.job import VideoJob
+from client.video.job import stylize_video as _stylize_video
+from common.errors import InvalidInputError
+from common.imagecodec import load_image_file, write_image_file
+
+__all__ = ["ServiceOptions", "Stylizer", "stylize_image", "stylize_video"]
+
+_END = object()
+
+
+class Stylizer:
+    """A warm stylizer for many jobs (a context manager). style: the default style photo for jobs
+    that name none; services: how to reach or start the services (stylizer=None starts one here)."""
+
+    def __init__(self, style: str | None = None, services: ServiceOptions | None = None, **service_options):
+        self.style = style
+        self.services = dataclasses.replace(services or ServiceOptions(), **service_options)
+        self.services.check()
+        self._embedded: EmbeddedServices | None = None
+
+    def __enter__(self) -> Stylizer:
+        if self.services.stylizer is None:
+            self._embedded = EmbeddedServices(None, None, self.services.stylizer_args(), need_interpolator=False)
+            self._embedded.__enter__()
+            # Started here, on loopback: plaintext, whatever TLS is set for services given by address.
+            self._warm = dataclasses.replace(self.services, stylizer=self._embedded.stylizer, tls=None)
+        else:
+            self._warm = self.services
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._embedded is not None:
+            self._embedded.__exit__(*exc)
+            self._embedded = None
+
+    @property
+    def warm_services(self) -> ServiceOptions:
+        """The options jobs run with (the stylizer's address once started)."""
+        if not hasattr(self, "_warm"):
+            raise RuntimeError("use the Stylizer as a context manager: with Stylizer(...) as stylizer: ...")
+        return self._warm
+
+    def _style(self, style: str | None) -> str:
+        chosen = style or self.style
+        if not chosen:
+            raise InvalidInputError("no style photo: pass style= here or to Stylizer()")
+        return chosen
+
+    def stylize_video(self, input: str, output: str, style: str | None = None, **job_options) -> dict:
+        """input video -> output video (same frames, timing and audio); job_options: VideoJob's fields
+        (keyframes, key_interval, max_gap, mode, flow_size, crf, ...). Returns the run's metrics."""
+        job = VideoJob(input, self._style(style), output, services=self.warm_services, **job_options)
+        return _stylize_video(job)
+
+    def stylize_image(
+        self,
+        content: str,
+        style: str | None = None,
+        output: str | None = None,
+        *,
+        content_mask: str | None = None,
+        style_mask: str | None = None,
+    ) -> np.ndarray:
+        """A photo in the style's look: HxWx3 uint8 RGB (also written to `output` when given)."""
+        if output is not None:
+            check_output_path(output, [content, self._style(style)], kind="image")
+        stylized = _stylize_image(
+            content, self._style(style), self.warm_services, content_mask=content_mask, style_mask=style_mask
+        )
+        if output is not None:
+            with written_whole(output) as partial:
+                write_image_file(str(partial), stylized)
+        return stylized
+
+    def stylize_frames(
+        self,
+        frames: Iterable[np.ndarray],
+        style: str | None = None,
+        fps: float = 30.0,
+        options: LiveOptions | None = None,
+    ) -> Iterator[np.ndarray]:
+        """HxWx3 uint8 RGB frames in (all of one size), stylized frames out: one per frame, in order,
+        each made as soon as its frame arrives (live mode: forward only, never waiting for a later
+        key frame). fps: the frames' rate, which paces key frames against the stylizer's round trip."""
+        iterator = iter(frames)
+        try:
+            first = np.asarray(next(iterator))
+        except StopIteration:
+            return
+        if first.dtype != np.uint8 or first.ndim != 3 or first.shape[2] != 3:
+            raise InvalidInputError(f"frames must be HxWx3 uint8 RGB, got {first.shape} {first.dtype}")
+        style_message, style_rgb = load_image_file(self._style(style))
+        outputs: queue.Queue = queue.Queue(maxsize=16)
+        failure: list[BaseException] = []
+        services = self.warm_services
+
+        class _Handover:
+            accepts_i420 = False
+
+            def write(self, frame: OutputFrame) -> None:
+                outputs.put(frame.image)
+
+            def close(self) -> None:
+                pass
+
+        source = FrameFeedSource(iterator, first, fps)
+        with connected(services, wait=False) as links:
+            link = StylizerLink(links.stylizer, style_message, services.stylizer_options("frames", max_in_flight=1))
+            engine = LiveEngine(source, link, style_rgb, [_Handover()], options or LiveOptions())
+
+            def run() -> None:
+                try:
+                    engine.run()
+                    if source.error is not None:
+                        raise source.error
+                except BaseException as error:  # handed to the caller's thread
+                    failure.append(error)
+                finally:
+                    outputs.put(_END)
+
+            runner = threading.Thread(target=run, name="stylize-frames", daemon=True)
+            runner.start()
+            try:
+                while (image := outputs.get()) is not _END:
+                    yield image
+            finally:
+                engine.stop()
+                source.stop()
+                while runner.is_alive():  # let a blocked hand-over finish
+                    with contextlib.suppress(queue.Empty):
+                        outputs.get(timeout=0.1)
+                link.close()
+        if failure:
+            raise failure[0]
+
+
+def stylize_video(input: str, style: str, output: str, **options) -> dict:
+    """One video, with a stylizer started for it (see Stylizer for many jobs). options: VideoJob's
+    fields, and ServiceOptions' under services=ServiceOptions(...)."""
+    services = options.pop("services", None)
+    with Stylizer(style, services) as stylizer:
+        return stylizer.stylize_video(input, output, **options)
+
+
+def stylize_image(content: str, style: str, output: str | None = None, **options) -> np.ndarray:
+    """One photo, with a stylizer started for it; HxWx3 uint8 RGB (also written to `output`)."""
+    services = options.pop("services", None)
+    with Stylizer(style, services) as stylizer:
+        return stylizer.stylize_image(content, output=output, **options)

@@ -1,0 +1,60 @@
+"""The Python API: a warm stylizer for many jobs, numpy frames in and out, the CLI's defaults."""
+
+import numpy as np
+import pytest
+
+from client.api import Stylizer
+from client.cli import _services, _video_job, build_parser
+from client.live.engine import LiveOptions
+from client.remote.services import ServiceOptions
+from client.video.job import VideoJob
+from common.errors import InvalidInputError
+from common.imagecodec import PNG, encode_image
+from tests.media import decode_all, encode_clip, most_like, moving_square_frame, style_photo
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("api")
+    style = folder / "style.png"
+    style.write_bytes(encode_image(style_photo(), PNG).data)
+    photo = folder / "photo.png"
+    photo.write_bytes(encode_image(moving_square_frame(5), PNG).data)
+    clip = folder / "clip.mp4"
+    clip.write_bytes(encode_clip([moving_square_frame(i) for i in range(12)]))
+    return folder, str(style), str(photo), str(clip)
+
+
+def test_one_warm_stylizer_serves_photos_videos_and_frame_streams(files, stylizer_address):
+    folder, style, photo, clip = files
+    with Stylizer(style=style, stylizer=stylizer_address) as stylizer:
+        image = stylizer.stylize_image(photo, output=str(folder / "photo_out.png"))
+        assert image.shape == (64, 96, 3) and image.dtype == np.uint8 and (folder / "photo_out.png").exists()
+        metrics = stylizer.stylize_video(clip, str(folder / "clip_out.mp4"), key_interval=4, keyframes="fixed")
+        assert metrics["frames_out"] == 12 and len(decode_all(str(folder / "clip_out.mp4"))[0]) == 12
+        frames = [moving_square_frame(i) for i in range(30)]
+        outputs = list(stylizer.stylize_frames(iter(frames), fps=30))
+    assert len(outputs) == 30 and all(o.shape == (64, 96, 3) for o in outputs)
+    # In order: each output keeps its own frame's structure (the square moves 2 px a frame).
+    assert [most_like(output, frames) for output in outputs] == list(range(30))
+
+
+def test_frames_must_keep_one_size_and_a_style_is_needed(files, stylizer_address):
+    _, style, photo, _ = files
+    with Stylizer(stylizer=stylizer_address) as stylizer:
+        with pytest.raises(InvalidInputError, match="style"):
+            stylizer.stylize_image(photo)
+        mixed = [moving_square_frame(0), np.zeros((10, 10, 3), np.uint8)]
+        with pytest.raises(InvalidInputError, match="frame 1"):
+            list(stylizer.stylize_frames(mixed, style=style))
+    with pytest.raises(RuntimeError, match="context manager"):
+        Stylizer(style=style).stylize_image(photo)
+
+
+def test_the_api_and_the_command_line_share_every_default():
+    args = build_parser().parse_args(["stylize", "in.mp4", "--style", "s.png"])
+    assert _services(args) == ServiceOptions(auth_token=_services(args).auth_token)
+    job = _video_job(args, "in.mp4", "s.png", "out.mp4")
+    assert job == VideoJob("in.mp4", "s.png", "out.mp4", services=job.services)
+    live = build_parser().parse_args(["live", "--source", "synthetic", "--style", "s.png"])
+    assert (live.min_key_interval, live.fallback_after) == (LiveOptions.min_key_interval, LiveOptions.fallback_after_s)
