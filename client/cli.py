@@ -19,16 +19,16 @@ from client.api import Stylizer
 from client.image import stylize_image
 from client.live.engine import LiveOptions
 from client.live.job import LiveJob, run_live, write_metrics
+from client.look import check_lut_path, frames_for_lut, write_fitted_lut, write_lut, write_preview_frame
 from client.media.paths import check_output_path, written_whole
 from client.media.sink import ENCODERS, PRESETS
-from client.preview_frame import write_preview_frame
 from client.progress import Progress
 from client.remote.services import INPROC, LOOPBACK, ServiceOptions
 from client.remote.stylizer import StylizerStreamError
 from client.video.job import VideoJob, stylize_video
 from common.auth import resolve_token
 from common.errors import InvalidInputError
-from common.imagecodec import ENCODING_BY_NAME, write_image_file
+from common.imagecodec import ENCODING_BY_NAME, load_image_file, write_image_file
 from common.malloc import keep_large_buffers
 from common.samples import DEMO_CLIP, DEMO_STYLE, sample_clip, sample_style
 from common.tls import ClientTls, add_tls_flags
@@ -152,6 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="instead of the video, write frame N side by side (original | stylized) as OUTPUT.frameN.png",
     )
+    video.add_argument(
+        "--lut",
+        metavar="OUT.cube",
+        help="also write the look as a 3D LUT (.cube, 33 points per axis) for grading tools, ffmpeg's lut3d "
+        "or OBS: its best global approximation, fitted on a few frames (one input and style)",
+    )
     add_services(video, video=True)
     add_video_options(video)
 
@@ -166,6 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
         "the same label in the style",
     )
     image.add_argument("--style-mask", metavar="PNG", help="colour-coded label mask of the style photo")
+    image.add_argument(
+        "--lut", metavar="OUT.cube", help="also write the look as a 3D LUT (.cube): its best global approximation"
+    )
     add_services(image, video=False)
 
     live = commands.add_parser("live", help="stylize a camera, a paced video file or a synthetic scene live")
@@ -250,6 +259,10 @@ def run_video(args: argparse.Namespace) -> int:
         raise InvalidInputError(f"--preview-frame {args.preview_frame}: expected a frame number from 0")
     # Every setting checked once, before the stylizer starts (the items differ only in their files).
     _video_job(args, "", "", "").check()
+    if args.lut:
+        check_lut_path(args.lut)
+        if len(items) > 1:
+            raise InvalidInputError("--lut names one file: give one input and one style")
     failures: list[tuple[batch.BatchItem, str, int]] = []
     runnable = []
     for item in items:
@@ -287,6 +300,10 @@ def _run_item(args: argparse.Namespace, stylizer: Stylizer, item: batch.BatchIte
     """(exit code, metrics or the reason it failed) for one input and style."""
     job = _video_job(args, item.input, item.style, item.output, stylizer.warm_services)
     try:
+        if args.lut:
+            write_lut(frames_for_lut(item.input), item.style, job.services, Path(item.input).name, args.lut)
+            if not args.quiet:
+                print(f"wrote {args.lut}", file=sys.stderr)
         if args.preview_frame is not None:
             target = str(Path(item.output).with_suffix(f".frame{args.preview_frame}.png"))
             write_preview_frame(job, args.preview_frame, target)
@@ -316,6 +333,8 @@ def _run_item(args: argparse.Namespace, stylizer: Stylizer, item: batch.BatchIte
 
 def run_image(args: argparse.Namespace) -> int:
     check_output_path(args.output, [args.content, args.style], kind="image")
+    if args.lut:
+        check_lut_path(args.lut)
     services = _services(args)
     services.check()
     stylized = stylize_image(
@@ -323,6 +342,8 @@ def run_image(args: argparse.Namespace) -> int:
     )
     with written_whole(args.output) as partial:
         write_image_file(str(partial), stylized)
+    if args.lut:
+        write_fitted_lut([load_image_file(args.content)[1]], [stylized], args.style, args.lut)
     return EXIT_OK
 
 

@@ -15,13 +15,26 @@ import numpy as np
 import pytest
 import torch
 
+from client.device.lut import apply_lut, read_cube
 from client.progress import Progress
 from client.remote.embedded import REPO_ROOT
 from common.imagecodec import PNG, encode_image, read_image_file
 from services.stylizer.models.photo_wct import PhotoWCT
-from tests.media import decode_all, encode_clip, moving_square_frame, square_centroid_x, style_photo
+from tests.media import (
+    decode_all,
+    encode_clip,
+    moving_square_frame,
+    square_centroid_x,
+    style_photo,
+    textured_background,
+)
 
 VFR_PTS = [0, 40, 80, 150, 190, 230, 300, 340, 380, 420, 460, 530, 570, 610]
+
+
+def psnr(a, b) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return 10 * np.log10(255.0**2 / max(mse, 1e-12))
 
 
 def run_cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
@@ -461,3 +474,30 @@ def test_progress_lines_on_a_pipe():
     silent.update(10, 40)
     silent.close("wrote clip.mp4")
     assert quiet.getvalue() == ""
+
+
+def test_the_look_exported_as_a_lut_reproduces_the_stylized_photo(media, stylizer_address, tmp_path):
+    _, _, style = media
+    content = tmp_path / "content.png"
+    content.write_bytes(encode_image(textured_background(), PNG).data)
+    out, lut = tmp_path / "styled.png", tmp_path / "look.cube"
+    done = run_cli(
+        "stylize-image",
+        str(content),
+        "--style",
+        style,
+        "-o",
+        str(out),
+        "--lut",
+        str(lut),
+        "--stylizer",
+        stylizer_address,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "LUT_3D_SIZE 33" in lut.read_text()
+    # The LUT applied here to the content gives (about) the stylizer's own output.
+    graded = apply_lut(read_image_file(str(content)), read_cube(str(lut)))
+    assert psnr(graded, read_image_file(str(out))) > 30
+    unwritable = str(tmp_path / "no" / "x.cube")
+    bad = run_cli("stylize-image", str(content), "--style", style, "-o", str(tmp_path / "b.png"), "--lut", unwritable)
+    assert bad.returncode == 2 and "--lut" in bad.stderr
