@@ -17,6 +17,8 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,7 +27,10 @@ import torch
 
 from benchmarks.clips import camera_photo, virtual_camera_clip, virtual_camera_frames
 from benchmarks.device import device_tier_fps
-from client.remote.embedded import EmbeddedServices
+from client.media.frames import OutputFrame
+from client.media.sink import VideoSink
+from client.media.source import VideoSource
+from client.remote.embedded import REPO_ROOT, EmbeddedServices
 from client.remote.services import INPROC, ServiceOptions
 from client.video.job import VideoJob, stylize_video
 from common.malloc import keep_large_buffers
@@ -78,6 +83,66 @@ def median_device_tier(frames: list, live: bool, runs: int = 5) -> dict:
     return middle
 
 
+def plain_reencode(clip: Path, out_dir: Path) -> dict:
+    """The floor: decode the clip and encode it again with the output's settings (the job's sink, its
+    colour conversion, CRF and preset), nothing else."""
+    started = time.perf_counter()
+    frames = 0
+    with VideoSource(str(clip)) as source:
+        info = source.info
+        sink = VideoSink(
+            str(out_dir / f"{clip.stem}_reencoded.mp4"),
+            info.width,
+            info.height,
+            info.time_base,
+            info.frame_rate,
+            crf=VideoJob.crf,
+            preset=VideoJob.preset,
+        )
+        for frame in source.frames():
+            sink.write(OutputFrame(frame.index, frame.pts, frame.rgb))
+            frames += 1
+        sink.close()
+    wall = time.perf_counter() - started
+    return {"frames": frames, "wall_seconds": round(wall, 4), "fps": round(frames / wall, 3)}
+
+
+def floor_ratio(style: Path, out_dir: Path, services: ServiceOptions, frames: int, repeats: int = 3) -> dict:
+    """A 1080p job with the default settings against a plain decode and re-encode of the same clip:
+    fps ratio (1.0 = stylization costs nothing beyond the encoder), medians of alternated runs."""
+    clip = virtual_camera_clip(out_dir, 1920, 1080, frames)
+    jobs, floors = [], []
+    for _ in range(repeats):
+        floors.append(plain_reencode(clip, out_dir))
+        jobs.append(run(clip, style, out_dir, 10, OFFLINE, services, keyframes="auto"))
+    job_fps = statistics.median(j["fps"] for j in jobs)
+    floor_fps = statistics.median(f["fps"] for f in floors)
+    return {
+        "clip": clip.name,
+        "job_fps": job_fps,
+        "reencode_fps": floor_fps,
+        "ratio": round(job_fps / floor_fps, 3),
+        "runs": {"job_fps": [j["fps"] for j in jobs], "reencode_fps": [f["fps"] for f in floors]},
+    }
+
+
+def startup_time(clip: Path, style: Path, out_dir: Path, repeats: int = 3) -> dict:
+    """Command start to first output frame of `python -m client stylize` with the embedded stylizer."""
+    samples = []
+    for attempt in range(repeats):
+        metrics_path = out_dir / f"startup_{attempt}.json"
+        started = time.time()
+        subprocess.run(
+            [sys.executable, "-m", "client", "stylize", str(clip), "--style", str(style), "-q", "--overwrite",
+             "-o", str(out_dir / "startup.mp4"), "--metrics-json", str(metrics_path)],
+            check=True,
+            cwd=REPO_ROOT,
+        )  # fmt: skip
+        first = json.loads(metrics_path.read_text())["first_output_unix_s"]
+        samples.append(round(first - started, 3))
+    return {"first_output_s": samples, "median_s": statistics.median(samples)}
+
+
 def main(argv: list[str] | None = None) -> None:
     keep_large_buffers()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -92,12 +157,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("out/bench"))
     parser.add_argument("--sizes", default="640x360,1280x720,1920x1080", help="resolutions for the sweep")
     parser.add_argument("--sweep-frames", type=int, default=60, help="frames per virtual-camera clip")
+    parser.add_argument("--floor-frames", type=int, default=90, help="frames of the 1080p clip for the floor ratio")
+    parser.add_argument(
+        "--only", choices=["floor", "startup"], help="just the floor ratio or the start-up time (and write them)"
+    )
     args = parser.parse_args(argv)
 
     clip = Path(args.clip) if Path(args.clip).is_file() else sample_clip(args.clip)
     style = Path(args.style) if Path(args.style).is_file() else sample_style(args.style)
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"speed: {clip.name} styled by {style.name}, services on loopback", file=sys.stderr)
+    if args.only == "startup":
+        startup = startup_time(clip, style, args.out)
+        print(f"  start-up to first output frame: {startup}", file=sys.stderr)
+        (args.out / "speed_startup.json").write_text(json.dumps(startup, indent=2) + "\n")
+        return
     with EmbeddedServices(
         None,
         INPROC if args.interpolator == INPROC else None,
@@ -105,6 +179,11 @@ def main(argv: list[str] | None = None) -> None:
         need_interpolator=args.interpolator != INPROC,
     ) as services:
         options = ServiceOptions(stylizer=services.stylizer, interpolator=services.interpolator)
+        if args.only == "floor":
+            floor = floor_ratio(style, args.out, options, args.floor_frames)
+            print(f"  1080p job / plain re-encode: {floor}", file=sys.stderr)
+            (args.out / "speed_floor.json").write_text(json.dumps(floor, indent=2) + "\n")
+            return
         # Warm-up: the first session pays for model construction and allocator growth.
         warm_start = time.perf_counter()
         run(clip, style, args.out, max(args.key_interval, 50), args.mode, options)  # warm-up
@@ -127,6 +206,11 @@ def main(argv: list[str] | None = None) -> None:
                 }
             )
             print(f"  speedup at {size}: {sweep[-1]['speedup']:.2f}x", file=sys.stderr)
+
+        floor = floor_ratio(style, args.out, options, args.floor_frames)
+        print(f"  1080p job / plain re-encode: {floor['ratio']:.3f}", file=sys.stderr)
+    startup = startup_time(clip, style, args.out)
+    print(f"  start-up to first output frame: median {startup['median_s']:.2f} s", file=sys.stderr)
 
     frames_1080 = virtual_camera_frames(camera_photo(), 1920, 1080, 90)
     device = [median_device_tier(frames_1080, live=False), median_device_tier(frames_1080, live=True)]
@@ -151,6 +235,8 @@ def main(argv: list[str] | None = None) -> None:
         "speedup": round(speedup, 3),
         "resolution_sweep": sweep,
         "device_tier": device,
+        "floor_1080p": floor,
+        "startup": startup,
         "machine": {"cpu_count": torch.get_num_threads(), "platform": platform.platform(), "device": args.device},
     }
     path = args.out / "speed.json"

@@ -166,6 +166,7 @@ def stylize_video(
         "key_reasons": result.key_reasons,
         "damaged_packets": result.damaged_packets,
         "wall_seconds": round(result.wall_seconds, 4),
+        "first_output_unix_s": result.first_output_at,
         "fps": round(result.frames_out / result.wall_seconds, 3) if result.wall_seconds else 0.0,
         "stylizer_server_ms_mean": round(sum(server_ms) / max(1, len(server_ms)), 3),
         "stylizer_reconnects": stylizer.reconnects,

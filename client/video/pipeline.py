@@ -89,6 +89,7 @@ class PipelineResult:
     wall_seconds: float = 0.0
     damaged_packets: int = 0
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    first_output_at: float | None = None  # time.time() when the first frame reached the sink
 
 
 def compute_flows(item: WorkItem) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
@@ -242,6 +243,8 @@ class KeyFramePipeline:
                 raise RuntimeError(f"interpolator returned frame {output.index}, expected {expected}")
             self.sink.write(output)
             self._result.frames_out += 1
+            if self._result.first_output_at is None:
+                self._result.first_output_at = time.time()
             if self.on_frame is not None:
                 self.on_frame(expected + 1, self.source.info.frame_count)
 
