@@ -202,33 +202,39 @@ PAGE = """<!doctype html>
 <meta charset="utf-8">
 <title>mvstylizer live</title>
 <style>
-  body { font-family: system-ui, sans-serif; margin: 16px; background: #111; color: #eee; }
-  .views { display: flex; gap: 12px; flex-wrap: wrap; }
-  figure { margin: 0; }
+  /* One screen at 1280 px wide: the bar (figures and style picker) on top, both views side by side. */
+  body { font-family: system-ui, sans-serif; margin: 0; padding: 10px 12px; background: #111; color: #eee; }
+  header { display: flex; flex-wrap: wrap; align-items: center; gap: 6px 20px; margin-bottom: 10px; }
+  h1 { font-size: 18px; margin: 0; }
+  #status { font-variant-numeric: tabular-nums; font-size: 14px; }
+  #status span { margin-right: 14px; white-space: nowrap; }
+  #picker { font-size: 14px; }
+  .views { display: grid; grid-template-columns: 1fr 1fr; gap: 10px; }
+  figure { margin: 0; min-width: 0; }
   figcaption { font-size: 13px; color: #aaa; margin-bottom: 4px; }
-  img { max-width: 640px; width: 100%; background: #222; display: block; }
-  #status { margin-top: 12px; font-variant-numeric: tabular-nums; }
-  #status span { margin-right: 18px; }
+  img { width: 100%; max-height: calc(100vh - 90px); object-fit: contain; background: #222; display: block; }
   .down { color: #f77; } .up { color: #7f7; }
 </style>
 </head>
 <body>
-<h1>mvstylizer live</h1>
+<header>
+  <h1>mvstylizer live</h1>
+  <div id="status">
+    <span>fps <b id="fps">-</b></span>
+    <span>latency p50 <b id="latency">-</b> ms</span>
+    <span>key frames/s <b id="keyrate">-</b></span>
+    <span>stylizer <b id="stylizer">-</b></span>
+    <span>frames <b id="frames">-</b></span>
+  </div>
+  <div id="picker">
+    <label>style photo <input type="file" id="style" accept="image/*"></label>
+    <span id="style-result"></span>
+  </div>
+</header>
 <div class="views">
   <figure><figcaption>original</figcaption><img id="original" src="/stream/original" alt="original"></figure>
   <figure><figcaption>stylized</figcaption><img id="stylized" src="/stream/stylized" alt="stylized"></figure>
 </div>
-<div id="status">
-  <span>fps <b id="fps">-</b></span>
-  <span>latency p50 <b id="latency">-</b> ms</span>
-  <span>key frames/s <b id="keyrate">-</b></span>
-  <span>stylizer <b id="stylizer">-</b></span>
-  <span>frames <b id="frames">-</b></span>
-</div>
-<p>
-  <label>style photo <input type="file" id="style" accept="image/*"></label>
-  <span id="style-result"></span>
-</p>
 <script>
 const $ = (id) => document.getElementById(id);
 let previous = null;

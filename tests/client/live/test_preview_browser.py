@@ -48,6 +48,13 @@ MEAN_COLOUR_JS = """() => {
 }"""
 
 
+# Where every part the page shows sits, in CSS pixels of the viewport.
+LAYOUT_JS = """() => Object.fromEntries(['original', 'stylized', 'status', 'picker'].map((id) => {
+  const r = document.getElementById(id).getBoundingClientRect();
+  return [id, {left: r.left, right: r.right, top: r.top, bottom: r.bottom, width: r.width}];
+}))"""
+
+
 def solid_style(path, rgb: tuple[int, int, int]) -> str:
     rng = np.random.default_rng(1)
     photo = np.clip(np.array(rgb, np.float32) + rng.normal(0, 12, (90, 120, 3)), 0, 255).astype(np.uint8)
@@ -94,13 +101,21 @@ def test_preview_page_shows_live_frames_and_changes_style(stylizer_address, tmp_
         assert started.wait(60)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-            page = browser.new_page()
+            page = browser.new_page(viewport={"width": 1280, "height": 720})
             page.goto(found["url"])
             # Frames arrive: the stylized view fills, the counters move, the stylizer shows as connected.
             before = wait_for(page, MEAN_COLOUR_JS, lambda v: v is not None)
             wait_for(page, "() => document.getElementById('stylizer').textContent", lambda v: v == "connected")
             fps = wait_for(page, "() => parseFloat(document.getElementById('fps').textContent)", lambda v: v and v > 5)
             assert fps < 40
+            # At 1280 px wide: original and stylized side by side, the figures and the style picker
+            # on the same screen, nothing to scroll to.
+            page.screenshot(path=str(tmp_path / "preview_1280.png"))
+            layout = page.evaluate(LAYOUT_JS)
+            original, stylized = layout["original"], layout["stylized"]
+            assert original["right"] <= stylized["left"] and abs(original["top"] - stylized["top"]) < 2, layout
+            assert min(original["width"], stylized["width"]) >= 600, layout
+            assert all(box["bottom"] <= 720 and box["right"] <= 1280 for box in layout.values()), layout
             assert before[0] > before[2], f"a warm style should give a warm picture, got {before}"
             # A new style photo from the page changes the output.
             page.set_input_files("#style", cold)
