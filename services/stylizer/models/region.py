@@ -66,7 +66,7 @@ class RegionConfig:
     max_gain: float = 3.0  # largest gain a region's map may apply along any colour direction
     edge_radius_fraction: float = 1 / 16  # guided filter on the memberships: radius, share of the long side
     edge_eps: float = 1e-4  # its regularisation (grey-level variance)
-    mask_edge_radius_fraction: float = 1 / 64  # the same for label masks (drawn on the edges already)
+    mask_edge_radius_fraction: float = 1 / 32  # the same for label masks (drawn near the edges already)
     detail_share: float = 0.8  # share of lost fine luminance detail restored at output resolution
     detail_radius_fraction: float = 1 / 128
     detail_eps: float = 0.01
