@@ -23,6 +23,7 @@ import gc
 import logging
 import os
 import threading
+import time
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,8 @@ MAX_FREE_BYTES = int(os.environ.get("MVS_MALLOC_MAX_FREE_MB", "128")) << 20
 CHECK_PERIOD_S = 0.25
 # Checks without change after which memory that grew is given back once more.
 SETTLE_CHECKS = 8
+# Growth is answered at most this often (a full collection holds the GIL for about 150 ms).
+MIN_INTERVAL_S = 2.0
 
 _applied = False
 _trimmer: threading.Thread | None = None
@@ -135,15 +138,18 @@ def bound_free_memory(max_growth_bytes: int, period_s: float = CHECK_PERIOD_S) -
     def run() -> None:
         baseline = last = resident_bytes()
         settled_checks = 0
-        grew = False  # memory was given back while growing: once more when it settles (a burst's tail)
+        grew = False  # memory was given back while growing: once more when it settles
+        last_given = 0.0
         wait = threading.Event()
         while not wait.wait(period_s):
             now = resident_bytes()
             settled_checks = settled_checks + 1 if abs(now - last) < (1 << 20) else 0
             last = now
-            if now > baseline + max_growth_bytes or (grew and settled_checks >= SETTLE_CHECKS):
-                grew = now > baseline + max_growth_bytes
+            growing = now > baseline + max_growth_bytes and time.monotonic() - last_given >= MIN_INTERVAL_S
+            settled = grew and settled_checks >= SETTLE_CHECKS
+            if growing or settled:
                 give_back(libc)
+                grew, last_given = growing, time.monotonic()
                 baseline = last = resident_bytes()
                 log.debug("memory given back: %.0f MiB resident", baseline / 2**20)
 
