@@ -117,7 +117,11 @@ class LiveEngine:
         self.selector: KeyFrameSelector = make_selector(
             self.options.keyframes, self.options.min_key_interval, self.options.max_gap
         )
-        self.session = InterpolationSession(LIVE, source.width, source.height, style_reference=style_rgb)
+        # Frames are made straight in the encoder's layout when every sink takes it (no full-size RGB pass).
+        i420 = source.width % 2 == 0 and source.height % 2 == 0 and all(sink.accepts_i420 for sink in sinks)
+        self.session = InterpolationSession(
+            LIVE, source.width, source.height, style_reference=style_rgb, output_i420=i420
+        )
         self._new_style: np.ndarray | None = None  # set by change_style(), taken by the engine thread
         self._style_lock = threading.Lock()
         self._generation = 0  # the style the session's keys are in (the link's generation)
@@ -318,7 +322,8 @@ class LiveEngine:
     def _output_loop(self) -> None:
         while (item := self._outputs.get()) is not None:
             frame, method = item.frame, item.plan.method
-            output = OutputFrame(frame.index, frame.pts, self.session.render(item.plan), method=method, source=frame)
+            image = self.session.render(item.plan)
+            output = OutputFrame(frame.index, frame.pts, image, self.session.output_i420, method, frame)
             for sink in self.sinks:
                 sink.write(output)
             now = time.perf_counter()

@@ -48,14 +48,16 @@ class PreviewSink:
         self._jpegs: dict[str, bytes] = {}
         self._last = 0.0
 
-    accepts_i420 = False
+    # I420 frames are turned back into RGB only for the frames the page shows (15 a second, when watched).
+    accepts_i420 = True
 
     def write(self, frame: OutputFrame) -> None:
         now = time.perf_counter()
         if (self.viewers == 0 and not self.snapshot_wanted) or now - self._last < self.interval:
             return
         self._last = now
-        jpegs = {"original": _jpeg(frame.source.rgb), "stylized": _jpeg(frame.image)}
+        stylized = cv2.cvtColor(frame.image, cv2.COLOR_YUV2RGB_I420) if frame.i420 else frame.image
+        jpegs = {"original": _jpeg(frame.source.rgb), "stylized": _jpeg(stylized)}
         with self._cond:
             self._jpegs = jpegs
             self._sequence += 1

@@ -209,3 +209,14 @@ def test_the_interpolation_core_needs_neither_grpc_nor_wire_codecs():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, check=True)
     assert done.stdout.strip() == ""
+
+
+def test_live_frames_in_i420_match_the_rgb_ones():
+    rgb, i420 = live_session(), InterpolationSession(LIVE, W, H, style_reference=RED_STYLE, output_i420=True)
+    for s in (rgb, i420):
+        s.add_key(0, np.full((H, W, 3), 90, np.uint8), ORIGINAL)
+    looks = [s.render(s.plan_closed_form(1, ORIGINAL)) for s in (rgb, i420)]
+    assert looks[1].shape == (H * 3 // 2, W)
+    np.testing.assert_allclose(cv2.cvtColor(looks[1], cv2.COLOR_YUV2RGB_I420), looks[0], atol=6)
+    made = [s.render(s.plan_frame(frame(2, 0))) for s in (rgb, i420)]
+    assert np.abs(cv2.cvtColor(made[1], cv2.COLOR_YUV2RGB_I420).astype(int) - made[0]).mean() < 2
