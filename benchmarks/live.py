@@ -1,6 +1,6 @@
 """Live mode on this machine: a 1280x720 30 fps file played at its own pace, stylizer on loopback.
 
-    python -m benchmarks.live --out out/bench [--seconds 60] [--outage-at 15 --outage 10]
+    python -m benchmarks.live --out out/bench [--runs fidelity,steady,hd,outage] [--seconds 60] [--hd-seconds 30]
 
 Run 1 (steady): the whole clip live, output written to MP4 too; captured, output, dropped,
 capture-to-output latency. Run 2 (outage): the stylizer process is killed mid-stream and a
@@ -10,8 +10,8 @@ arrived. The clip is made once by a virtual camera over a real photo (benchmarks
 Run 3 (fidelity): bikes.mp4 (with its hard cuts) live at its own pace, every output frame
 compared with frame-by-frame stylization of the same frame by the same model: mean CIE76
 colour difference (dE) per frame, its median and p99, and the frames beyond 3x the median
-+ 5 dE (after a cut these used to come from the previous shot's maps).
-Writes live.json.
++ 5 dE (after a cut these used to come from the previous shot's maps). Run 4 (hd): a
+1920x1080 30 fps clip for --hd-seconds (30) with -o, as run 1. Writes live.json.
 """
 
 from __future__ import annotations
@@ -40,13 +40,13 @@ WIDTH, HEIGHT, FPS = 1280, 720, 30
 FIDELITY_CLIP = "bikes.mp4"
 
 
-def live_clip(out: Path, seconds: float) -> Path:
+def live_clip(out: Path, seconds: float, width: int = WIDTH, height: int = HEIGHT) -> Path:
     frames = round(seconds * FPS)
-    path = out / f"live_{HEIGHT}p{FPS}_{frames}.mp4"
+    path = out / f"live_{height}p{FPS}_{frames}.mp4"
     if not path.exists():
         partial = path.with_suffix(".partial.mp4")
         photo = camera_photo("content_1.png")
-        write_clip(virtual_camera_stream(photo, WIDTH, HEIGHT, frames, period=10 * FPS), partial, WIDTH, HEIGHT, FPS)
+        write_clip(virtual_camera_stream(photo, width, height, frames, period=10 * FPS), partial, width, height, FPS)
         partial.rename(path)
     return path
 
@@ -57,14 +57,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def steady(clip: Path, style: str, out: Path, seconds: float) -> dict:
+def steady(clip: Path, style: str, out: Path, seconds: float, name: str = "live_steady.mp4") -> dict:
     service = ServiceProcess("services.stylizer")
     try:
         job = LiveJob(
             style=style,
             source=str(clip),
             seconds=seconds,
-            output=str(out / "live_steady.mp4"),
+            output=str(out / name),
             services=ServiceOptions(stylizer=service.address),
         )
         return run_live(job)
@@ -192,20 +192,29 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--outage-seconds-total", type=float, default=40.0, help="length of the outage run")
     parser.add_argument("--outage-at", type=float, default=15.0)
     parser.add_argument("--outage", type=float, default=10.0)
-    parser.add_argument("--fidelity-only", action="store_true", help="run 3 only (no 720p clip needed)")
+    parser.add_argument("--hd-seconds", type=float, default=30.0, help="length of the 1080p30 run with -o")
+    parser.add_argument(
+        "--runs", default="fidelity,steady,hd,outage", help="which runs (comma-separated: fidelity,steady,hd,outage)"
+    )
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    clip = live_clip(args.out, args.seconds)
     style = str(sample_style("rocket.jpg"))
-    report = {"fidelity": fidelity(style)}
-    print("fidelity:", json.dumps(report["fidelity"]))
-    if args.fidelity_only:
-        (args.out / "live.json").write_text(json.dumps(report, indent=1) + "\n")
-        return
-    report["steady"] = steady(clip, style, args.out, args.seconds)
-    print("steady:", json.dumps(report["steady"]))
-    report["outage"] = outage(clip, style, args.outage_seconds_total, args.outage_at, args.outage)
-    print("outage:", json.dumps(report["outage"]))
+    runs = set(args.runs.split(","))
+    report: dict = {}
+    if "fidelity" in runs:
+        report["fidelity"] = fidelity(style)
+        print("fidelity:", json.dumps(report["fidelity"]))
+    if "steady" in runs:
+        report["steady"] = steady(live_clip(args.out, args.seconds), style, args.out, args.seconds)
+        print("steady:", json.dumps(report["steady"]))
+    if "hd" in runs:
+        hd_clip = live_clip(args.out, args.hd_seconds, 1920, 1080)
+        report["steady_1080p_recorded"] = steady(hd_clip, style, args.out, args.hd_seconds, "live_steady_1080p.mp4")
+        print("steady 1080p30 with -o:", json.dumps(report["steady_1080p_recorded"]))
+    if "outage" in runs:
+        clip = live_clip(args.out, args.seconds)
+        report["outage"] = outage(clip, style, args.outage_seconds_total, args.outage_at, args.outage)
+        print("outage:", json.dumps(report["outage"]))
     (args.out / "live.json").write_text(json.dumps(report, indent=1) + "\n")
 
 
