@@ -32,7 +32,9 @@ def encode_image(
             ok, buf = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1])
         else:
             encoding = JPEG
-            ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)])
+            # OpenCV takes 0..100 (it clamps 101 and up with a warning, and fails on values past int32).
+            quality = min(max(int(jpeg_quality), 0), 100)
+            ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
         if not ok:
             raise RuntimeError("image encoding failed")
         data = buf.tobytes()

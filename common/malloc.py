@@ -1,4 +1,4 @@
-"""Keep large frame buffers in the heap instead of fresh memory maps, up to a bound (glibc only).
+"""Keep large frame buffers in the heap instead of fresh memory maps, and give memory back after a burst (glibc only).
 
 Every video operation allocates and frees arrays of several megabytes (a 1080p frame is
 6 MB, its float copies 25 MB). glibc serves blocks above 128 KB-32 MB with their own mmap
@@ -6,13 +6,17 @@ and unmaps them on free, so every frame pays for faulting its pages in again: me
 here, half the time of applying colour maps at 720p went to the kernel. Raising the
 mmap and trim thresholds lets freed buffers be reused.
 
-What is kept is bounded: a burst of large messages (100 bad requests of 16-32 MB each, see
-benchmarks/bad_clients.py) leaves hundreds of megabytes free inside glibc's per-thread
-arenas, which it would otherwise never give back (measured: 306 MiB resident before, 1018
-after, for good). A daemon thread reads the free total (mallinfo2) a few times a second and,
-once more than MAX_FREE_BYTES sits free, hands the free pages back (malloc_trim). A normal
-session's buffers stay under the bound and keep being reused; elsewhere than glibc this does
-nothing.
+What is kept is bounded. A burst of large requests (100 bad ones of 16-32 MB, see
+benchmarks/bad_clients.py and docs/robustness.md) took the stylizer from 307 to 1018 MiB
+resident, for good: the refused requests stayed alive in reference cycles (an exception's
+traceback holds the frames that held the request) that only the cyclic garbage collector
+frees, and an idle server allocates too little to run it; and the memory they freed stayed
+at the top of glibc's per-thread arenas, which no trim reaches while the trim threshold is
+above the 64 MB such an arena's heap can hold. A daemon thread reads the resident size four
+times a second and gives memory back (give_back: cycles collected, arenas trimmed) when it
+has grown by MAX_GROWTH_BYTES over the lowest size since the last time (at most every 2 s),
+or has settled for 2 s more than 32 MiB above it. A steady session's buffers are left alone.
+Elsewhere than glibc this does nothing.
 """
 
 from __future__ import annotations
@@ -32,23 +36,18 @@ _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 _MAX_MMAP_THRESHOLD = 32 << 20
 _TRIM_THRESHOLD = 256 << 20
-# Free heap memory kept for reuse before it is handed back (MVS_MALLOC_MAX_FREE_MB; 0: no bound).
-MAX_FREE_BYTES = int(os.environ.get("MVS_MALLOC_MAX_FREE_MB", "128")) << 20
+# Growth of the resident size that is answered by giving memory back (MVS_MALLOC_MAX_GROWTH_MB; 0: never).
+MAX_GROWTH_BYTES = int(os.environ.get("MVS_MALLOC_MAX_GROWTH_MB", "128")) << 20
 CHECK_PERIOD_S = 0.25
-# Checks without change after which memory that grew is given back once more.
+# Checks without change (within 1 MiB) after which the resident size counts as settled.
 SETTLE_CHECKS = 8
+# Memory settled this far above the lowest level since the last give-back is given back once more.
+SETTLED_SLACK_BYTES = 32 << 20
 # Growth is answered at most this often (a full collection holds the GIL for about 150 ms).
 MIN_INTERVAL_S = 2.0
 
 _applied = False
 _trimmer: threading.Thread | None = None
-
-
-class _MallInfo2(ctypes.Structure):
-    _fields_ = [
-        (name, ctypes.c_size_t)
-        for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks")
-    ] + [("keepcost", ctypes.c_size_t)]
 
 
 def _libc() -> ctypes.CDLL | None:
@@ -58,10 +57,10 @@ def _libc() -> ctypes.CDLL | None:
         return None
 
 
-def keep_large_buffers(max_free_bytes: int = MAX_FREE_BYTES) -> bool:
+def keep_large_buffers(max_growth_bytes: int = MAX_GROWTH_BYTES) -> bool:
     """Apply once per process; True when glibc took the settings.
 
-    Also starts the thread that hands free memory back above max_free_bytes (0: never)."""
+    Also starts the thread that gives memory back after growth of max_growth_bytes (0: never)."""
     global _applied
     if _applied:
         return True
@@ -72,26 +71,9 @@ def keep_large_buffers(max_free_bytes: int = MAX_FREE_BYTES) -> bool:
     _applied = bool(mallopt(_M_MMAP_THRESHOLD, _MAX_MMAP_THRESHOLD)) and bool(
         mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)
     )
-    if _applied and max_free_bytes > 0:
-        bound_free_memory(max_free_bytes)
+    if _applied and max_growth_bytes > 0:
+        bound_retained_memory(max_growth_bytes)
     return _applied
-
-
-def free_heap_bytes() -> int | None:
-    """Bytes free inside glibc's arenas (allocated from the system, not in use); None off glibc."""
-    libc = _libc()
-    mallinfo2 = getattr(libc, "mallinfo2", None)
-    if mallinfo2 is None:
-        return None
-    mallinfo2.restype = _MallInfo2
-    return int(mallinfo2().fordblks)
-
-
-def trim() -> bool:
-    """Hand every free heap page back to the system now; True if any was (False off glibc)."""
-    libc = _libc()
-    malloc_trim = getattr(libc, "malloc_trim", None)
-    return bool(malloc_trim(0)) if malloc_trim is not None else False
 
 
 def resident_bytes() -> int:
@@ -125,9 +107,9 @@ def give_back(libc: ctypes.CDLL | None = None) -> None:
             mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)
 
 
-def bound_free_memory(max_growth_bytes: int, period_s: float = CHECK_PERIOD_S) -> bool:
-    """Start (once) a daemon thread calling give_back() whenever the resident memory has grown by more
-    than max_growth_bytes since the last time; False where there is no glibc or no /proc."""
+def bound_retained_memory(max_growth_bytes: int, period_s: float = CHECK_PERIOD_S) -> bool:
+    """Start (once) the daemon thread calling give_back() (see the module's docstring); False where
+    there is no glibc or no /proc."""
     global _trimmer
     libc = _libc()
     if getattr(libc, "malloc_trim", None) is None or not resident_bytes():
@@ -136,20 +118,22 @@ def bound_free_memory(max_growth_bytes: int, period_s: float = CHECK_PERIOD_S) -
         return True
 
     def run() -> None:
+        # baseline: the lowest resident size since memory was last given back (what the process needs).
         baseline = last = resident_bytes()
         settled_checks = 0
-        grew = False  # memory was given back while growing: once more when it settles
         last_given = 0.0
         wait = threading.Event()
         while not wait.wait(period_s):
             now = resident_bytes()
             settled_checks = settled_checks + 1 if abs(now - last) < (1 << 20) else 0
-            last = now
+            last, baseline = now, min(baseline, now)
+            # Grown by the bound (at most every MIN_INTERVAL_S), or settled for a while above what the
+            # process needed (a burst is over and left its memory behind).
             growing = now > baseline + max_growth_bytes and time.monotonic() - last_given >= MIN_INTERVAL_S
-            settled = grew and settled_checks >= SETTLE_CHECKS
+            settled = settled_checks >= SETTLE_CHECKS and now > baseline + SETTLED_SLACK_BYTES
             if growing or settled:
                 give_back(libc)
-                grew, last_given = growing, time.monotonic()
+                last_given, settled_checks = time.monotonic(), 0
                 baseline = last = resident_bytes()
                 log.debug("memory given back: %.0f MiB resident", baseline / 2**20)
 
