@@ -135,6 +135,7 @@ class LiveEngine:
         self._stop = threading.Event()
         self._last_key_sent = -(10**9)
         self._key_due = False  # the policy asked for a key frame that is not sent yet
+        self._key_wanted_at: float | None = None  # since when a key frame is due and not answered
         self._cut_pending = False  # ... and it starts a new shot: sent as soon as the link takes it
         self._pressure = 1.0  # >1 while frames back up (see _note_backlog)
 
@@ -207,6 +208,8 @@ class LiveEngine:
             self._cut_pending = True
         if decision.is_key:
             self._key_due = True
+            if self._key_wanted_at is None:
+                self._key_wanted_at = time.perf_counter()
 
     def _take_answers(self) -> None:
         if self.link is None:
@@ -219,6 +222,9 @@ class LiveEngine:
             self.stats.answer_times.append(self.stats.last_answer_at)
         current = [a for a in answers if a.style_generation == self.link.style_generation]
         newest = current[-1] if current else None
+        if newest is not None:
+            # Answered: a key still due (asked for meanwhile) is waited for from now on.
+            self._key_wanted_at = time.perf_counter() if self._key_due else None
         original = self._key_originals.get(newest.index) if newest is not None else None
         if original is not None and not self._fitting:
             # Only the newest answer matters; fitting its maps runs beside the video.
@@ -306,17 +312,19 @@ class LiveEngine:
         return _Planned(frame, self.session.plan_closed_form(frame.index, frame.rgb))
 
     def _answers_flowing(self) -> bool:
-        """Whether the stylizer answered recently enough for its last key to describe this frame:
-        within --fallback-after, or two round trips when the stylizer is slow but alive. A link
-        that has just come back does not count until it answers again."""
+        """Whether the latest key still describes this frame: the stylizer has answered, and no key
+        frame the policy asked for has gone unanswered longer than --fallback-after (or two round
+        trips when the stylizer is slow but alive). A quiet scene that asks for no key keeps its
+        key; a link that has just come back does not count until it answers again."""
         if self.link is None:
             return True
-        last = self.stats.last_answer_at
-        if last is None:
+        if self.stats.last_answer_at is None:
             return False
+        if self._key_wanted_at is None:
+            return True
         recent = self.stats.round_trips_s[-5:]
         patience = max(self.options.fallback_after_s, 2.0 * float(np.median(recent)) if recent else 0.0)
-        return time.perf_counter() - last < patience
+        return time.perf_counter() - self._key_wanted_at < patience
 
     # --- output thread -------------------------------------------------------------------
     def _output_loop(self) -> None:
