@@ -162,8 +162,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--style", default="rocket.jpg")
     parser.add_argument("--frames", type=int, default=250, help="at most this many frames per clip")
     parser.add_argument("--out", type=Path, default=Path("out/bench"))
+    parser.add_argument("--model", default="", help="stylizer model (default: the server's); names the output files")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    suffix = f"_{args.model}" if args.model else ""
     style = Path(args.style) if Path(args.style).is_file() else sample_style(args.style)
     clips = [resolve_clip(c) for c in (args.clip or ["bikes.mp4"])]
     if args.vcam:
@@ -171,12 +173,13 @@ def main(argv: list[str] | None = None) -> None:
     results = []
     with EmbeddedServices(None, INPROC, [], need_interpolator=False) as services:
         # Lossless frames on the wire: the reference must not carry JPEG artefacts the others lack.
-        options = ServiceOptions(stylizer=services.stylizer, interpolator=INPROC, wire_format="png")
+        options = ServiceOptions(stylizer=services.stylizer, interpolator=INPROC, wire_format="png", model=args.model)
         for clip in clips:
             results.append(evaluate_clip(clip, style, options, args.frames))
-    (args.out / "quality.json").write_text(json.dumps(results, indent=2) + "\n")
-    plot(results, args.out / "quality_vs_interval.png")
-    print(f"wrote {args.out / 'quality.json'} and {args.out / 'quality_vs_interval.png'}", file=sys.stderr)
+    report, figure = args.out / f"quality{suffix}.json", args.out / f"quality_vs_interval{suffix}.png"
+    report.write_text(json.dumps(results, indent=2) + "\n")
+    plot(results, figure)
+    print(f"wrote {report} and {figure}", file=sys.stderr)
 
 
 if __name__ == "__main__":
