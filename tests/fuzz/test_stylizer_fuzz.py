@@ -110,7 +110,7 @@ def assert_alive(address: str) -> None:
         assert stylizer_pb2_grpc.StylizerStub(channel).ListModels(stylizer_pb2.ListModelsRequest(), timeout=10).models
 
 
-@settings(FUZZ, max_examples=120)
+@settings(FUZZ, max_examples=300)
 @given(requests=streams())
 def test_random_streams_end_with_a_documented_status(stylizer_address, requests):
     code = stylize(stylizer_address, requests)

@@ -84,7 +84,7 @@ def encode(clip: dict) -> bytes:
     return buffer.getvalue()
 
 
-@settings(FUZZ, max_examples=60)
+@settings(FUZZ, max_examples=100)
 @given(clip=clips())
 def test_every_input_frame_has_its_output_frame_in_order_with_its_timing(
     tmp_path_factory, stylizer_address, style_file, clip
