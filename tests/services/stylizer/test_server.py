@@ -311,3 +311,12 @@ def test_strength_moves_the_look_between_the_content_and_the_full_transfer(styli
         stream.close()
     distance = [float(np.abs(look - content).mean()) for look in looks]
     assert distance[0] < 3 < distance[1] < distance[2], distance
+
+
+def test_a_jpeg_quality_over_100_is_invalid_argument(stylizer_address):
+    with grpc.insecure_channel(stylizer_address) as channel:
+        request = stylizer_pb2.StylizeRequest(config=config(jpeg_quality=2**31))
+        call = stylizer_pb2_grpc.StylizerStub(channel).Stylize(iter([request]), timeout=TIMEOUT)
+        with pytest.raises(grpc.RpcError) as failure:
+            list(call)
+        assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "jpeg_quality" in failure.value.details()
