@@ -185,7 +185,7 @@ def fidelity(style: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    keep_large_buffers()
+    keep_large_buffers(max_growth_bytes=0)  # no give-back thread: its full collections would stall frames
     parser = argparse.ArgumentParser(prog="python -m benchmarks.live", description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("out/bench"))
     parser.add_argument("--seconds", type=float, default=60.0)

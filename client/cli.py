@@ -408,7 +408,7 @@ def _interrupt(signum, _frame) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    keep_large_buffers()
+    keep_large_buffers(max_growth_bytes=0)  # no give-back thread: its full collections would stall frames
     for stop_signal in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(stop_signal, _interrupt)
     args = build_parser().parse_args(argv)
