@@ -15,7 +15,7 @@ COPY requirements.txt requirements-dev.txt ./
 RUN pip install --no-cache-dir --index-url "${TORCH_INDEX}" --extra-index-url https://pypi.org/simple \
         -r "${REQUIREMENTS}"
 
-COPY common ./common
+COPY mvstylizer_common ./mvstylizer_common
 COPY protos ./protos
 COPY services ./services
 COPY client ./client

@@ -37,8 +37,8 @@ import grpc
 import numpy as np
 
 from client.remote.embedded import ServiceProcess
-from common.grpc_options import message_size_options
-from common.imagecodec import JPEG, PNG, encode_image
+from mvstylizer_common.grpc_options import message_size_options
+from mvstylizer_common.imagecodec import JPEG, PNG, encode_image
 from protos.mvstylizer.v1 import media_pb2, stylizer_pb2, stylizer_pb2_grpc
 from tests.media import moving_square_frame, style_photo
 

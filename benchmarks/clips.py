@@ -10,8 +10,8 @@ import av
 import cv2
 import numpy as np
 
-from common.imagecodec import read_image_file
-from common.samples import sample_clip, sample_style
+from mvstylizer_common.imagecodec import read_image_file
+from mvstylizer_common.samples import sample_clip, sample_style
 
 SHARED_PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photo_pairs"
 

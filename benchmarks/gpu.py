@@ -41,7 +41,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from common.malloc import keep_large_buffers
+from mvstylizer_common.malloc import keep_large_buffers
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_PHOTOS = REPO_ROOT.parent / "shared" / "data" / "photo_pairs"
@@ -256,7 +256,7 @@ def photos(size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, str]:
     """(content at `size`, style photo, where they came from): a real shared pair when present."""
     content_path, style_path = SHARED_PHOTOS / "content_1.png", SHARED_PHOTOS / "style_1.png"
     if content_path.is_file() and style_path.is_file():
-        from common.imagecodec import read_image_file
+        from mvstylizer_common.imagecodec import read_image_file
 
         content, style, source = read_image_file(str(content_path)), read_image_file(str(style_path)), "photo_pairs 1"
     else:
@@ -337,7 +337,7 @@ def closed_loop(target: str, streams: int, seconds: float, frame, style, window:
     """`streams` concurrent Stylize sessions, each keeping `window` key frames in flight for `seconds`."""
     import grpc
 
-    from common.grpc_options import message_size_options
+    from mvstylizer_common.grpc_options import message_size_options
     from protos.mvstylizer.v1 import stylizer_pb2, stylizer_pb2_grpc
 
     latencies: list[float] = []
@@ -412,7 +412,7 @@ def closed_loop(target: str, streams: int, seconds: float, frame, style, window:
 
 
 def service_throughput(args: argparse.Namespace, content: np.ndarray, style: np.ndarray) -> dict:
-    from common.imagecodec import JPEG, encode_image
+    from mvstylizer_common.imagecodec import JPEG, encode_image
 
     frame, style_message = encode_image(content, JPEG), encode_image(style, JPEG)
     result: dict[str, Any] = {
@@ -436,7 +436,7 @@ def service_throughput(args: argparse.Namespace, content: np.ndarray, style: np.
 def end_to_end(args: argparse.Namespace, style: np.ndarray) -> dict:
     """A virtual-camera clip at --size through the client's command line with --device."""
     from benchmarks.clips import camera_photo, virtual_camera_frames, write_clip
-    from common.imagecodec import write_image_file
+    from mvstylizer_common.imagecodec import write_image_file
 
     width, height = args.size
     clip = args.out / f"gpu_clip_{width}x{height}_{args.frames}.mp4"

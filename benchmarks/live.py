@@ -33,8 +33,8 @@ from client.live.job import LiveJob, run_live
 from client.media.frames import OutputFrame
 from client.remote.embedded import ServiceProcess
 from client.remote.services import INPROC, ServiceOptions
-from common.malloc import keep_large_buffers
-from common.samples import sample_clip, sample_style
+from mvstylizer_common.malloc import keep_large_buffers
+from mvstylizer_common.samples import sample_clip, sample_style
 
 WIDTH, HEIGHT, FPS = 1280, 720, 30
 FIDELITY_CLIP = "bikes.mp4"

@@ -32,8 +32,8 @@ import grpc
 import numpy as np
 
 from client.remote.stylizer import open_channel
-from common.imagecodec import JPEG, encode_image, load_image_file
-from common.samples import sample_clip, sample_style
+from mvstylizer_common.imagecodec import JPEG, encode_image, load_image_file
+from mvstylizer_common.samples import sample_clip, sample_style
 from protos.mvstylizer.v1 import stylizer_pb2, stylizer_pb2_grpc
 
 _END = object()

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from benchmarks.clips import camera_photo, virtual_camera_stream, write_clip
 from client.remote.embedded import REPO_ROOT
-from common.malloc import keep_large_buffers
-from common.samples import sample_style
+from mvstylizer_common.malloc import keep_large_buffers
+from mvstylizer_common.samples import sample_style
 
 FPS = 25
 PERIOD_FRAMES = 10 * FPS

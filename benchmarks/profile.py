@@ -38,8 +38,8 @@ from client.remote.embedded import EmbeddedServices
 from client.remote.services import INPROC, ServiceOptions
 from client.video.job import VideoJob, stylize_video
 from client.video.pipeline import FrameRecord, WorkItem, compute_flows
-from common.malloc import keep_large_buffers
-from common.samples import sample_style
+from mvstylizer_common.malloc import keep_large_buffers
+from mvstylizer_common.samples import sample_style
 from services.interpolator.core import FlowToKey, apply_colour_transform, key_output, prepare_key, synthesize_frame
 from services.interpolator.flow import DEFAULT_FLOW_LONG_SIDE
 from services.interpolator.grids import grid_size, shrink_to_long_side

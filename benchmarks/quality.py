@@ -26,9 +26,9 @@ from client.media.source import VideoSource
 from client.remote.embedded import EmbeddedServices
 from client.remote.services import INPROC, ServiceOptions
 from client.video.job import VideoJob, stylize_video
-from common.imagecodec import read_image_file
-from common.malloc import keep_large_buffers
-from common.samples import sample_style
+from mvstylizer_common.imagecodec import read_image_file
+from mvstylizer_common.malloc import keep_large_buffers
+from mvstylizer_common.samples import sample_style
 
 FIXED_INTERVALS = (5, 10, 20)
 

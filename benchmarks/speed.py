@@ -33,8 +33,8 @@ from client.media.source import VideoSource
 from client.remote.embedded import REPO_ROOT, EmbeddedServices
 from client.remote.services import INPROC, ServiceOptions
 from client.video.job import VideoJob, stylize_video
-from common.malloc import keep_large_buffers
-from common.samples import sample_clip, sample_style
+from mvstylizer_common.malloc import keep_large_buffers
+from mvstylizer_common.samples import sample_clip, sample_style
 from services.interpolator.session import OFFLINE
 
 

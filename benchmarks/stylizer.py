@@ -22,8 +22,8 @@ import numpy as np
 import torch
 
 from benchmarks.metrics import edge_ssim, psnr, region_style_ratio, style_distance_ratio
-from common.imagecodec import load_image_file
-from common.malloc import keep_large_buffers
+from mvstylizer_common.imagecodec import load_image_file
+from mvstylizer_common.malloc import keep_large_buffers
 from services.stylizer.masks import labels_from_mask
 from services.stylizer.models import DEFAULT_MODEL, get_model
 from services.stylizer.pipeline import StylizationSession, StylizeSettings, to_image, to_tensor, work_size

@@ -34,8 +34,8 @@ from client.remote.embedded import EmbeddedServices
 from client.remote.services import ServiceOptions, connected
 from client.video.job import VideoJob
 from client.video.job import stylize_video as _stylize_video
-from common.errors import InvalidInputError
-from common.imagecodec import load_image_file, write_image_file
+from mvstylizer_common.errors import InvalidInputError
+from mvstylizer_common.imagecodec import load_image_file, write_image_file
 
 __all__ = ["ServiceOptions", "Stylizer", "stylize_image", "stylize_video"]
 

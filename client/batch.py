@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from client.media.paths import IMAGE_EXTENSIONS, VIDEO_CONTAINERS, check_output_path
-from common.errors import InvalidInputError
+from mvstylizer_common.errors import InvalidInputError
 
 
 @dataclass

@@ -26,12 +26,12 @@ from client.progress import Progress
 from client.remote.services import INPROC, LOOPBACK, ServiceOptions
 from client.remote.stylizer import StylizerStreamError
 from client.video.job import VideoJob, stylize_video
-from common.auth import resolve_token
-from common.errors import InvalidInputError
-from common.imagecodec import ENCODING_BY_NAME, load_image_file, write_image_file
-from common.malloc import keep_large_buffers
-from common.samples import DEMO_CLIP, DEMO_STYLE, sample_clip, sample_style
-from common.tls import ClientTls, add_tls_flags
+from mvstylizer_common.auth import resolve_token
+from mvstylizer_common.errors import InvalidInputError
+from mvstylizer_common.imagecodec import ENCODING_BY_NAME, load_image_file, write_image_file
+from mvstylizer_common.malloc import keep_large_buffers
+from mvstylizer_common.samples import DEMO_CLIP, DEMO_STYLE, sample_clip, sample_style
+from mvstylizer_common.tls import ClientTls, add_tls_flags
 from services.interpolator.session import LIVE, OFFLINE
 
 log = logging.getLogger("client")

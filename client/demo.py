@@ -7,7 +7,7 @@ import av
 import cv2
 import numpy as np
 
-from common.imagecodec import write_image_file
+from mvstylizer_common.imagecodec import write_image_file
 
 
 def side_by_side(

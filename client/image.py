@@ -9,8 +9,8 @@ import numpy as np
 
 from client.remote.services import ServiceOptions, connected
 from client.remote.stylizer import StylizerSession
-from common.errors import InvalidInputError
-from common.imagecodec import PNG, load_image_file
+from mvstylizer_common.errors import InvalidInputError
+from mvstylizer_common.imagecodec import PNG, load_image_file
 from protos.mvstylizer.v1 import media_pb2
 
 

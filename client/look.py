@@ -13,8 +13,8 @@ from client.image import stylize_frames_as_photos
 from client.media.paths import check_output_path, written_whole
 from client.media.source import VideoSource
 from client.video.job import VideoJob
-from common.errors import InvalidInputError
-from common.imagecodec import write_image_file
+from mvstylizer_common.errors import InvalidInputError
+from mvstylizer_common.imagecodec import write_image_file
 
 # Lattice points per axis: what grading tools and ffmpeg's lut3d expect at least.
 LUT_SIZE = 33

@@ -6,7 +6,7 @@ import asyncio
 import threading
 from collections.abc import Callable
 
-from common.serving import set_serving
+from mvstylizer_common.serving import set_serving
 
 
 class ServerThread:

@@ -10,7 +10,7 @@ import yaml
 
 from client.cli import build_parser as client_parser
 from client.remote.embedded import REPO_ROOT
-from common.healthcheck import check
+from mvstylizer_common.healthcheck import check
 from services.interpolator.__main__ import build_parser as interpolator_parser
 from services.interpolator.server import SERVICE_NAME as INTERPOLATOR_SERVICE
 from services.stylizer.__main__ import build_parser as stylizer_parser
@@ -55,7 +55,7 @@ def test_ports_and_health_checks_match_the_servers(compose):
             continue
         assert container_ports(service) == {args.port}, name
         test = service["healthcheck"]["test"]
-        assert test[:4] == ["CMD", "python", "-m", "common.healthcheck"], name
+        assert test[:4] == ["CMD", "python", "-m", "mvstylizer_common.healthcheck"], name
         assert test[4] == f"127.0.0.1:{args.port}" and test[5] == service_name, name
 
 
@@ -91,7 +91,7 @@ def _aliases(service: dict) -> list[str]:
 def test_the_dockerfile_ships_what_the_commands_import_and_exposes_their_ports(compose):
     dockerfile = (REPO_ROOT / "Dockerfile").read_text()
     copied = set(re.findall(r"^COPY (\S+) ", dockerfile, re.MULTILINE))
-    for package in ("common", "protos", "services", "client"):
+    for package in ("mvstylizer_common", "protos", "services", "client"):
         assert package in copied
     exposed = {int(p) for p in re.findall(r"^EXPOSE (.+)$", dockerfile, re.MULTILINE)[0].split()}
     served = set().union(*(container_ports(s) for s in compose["services"].values()))
@@ -106,7 +106,7 @@ def test_health_probe_against_a_real_server(stylizer_address):
     assert check(stylizer_address, STYLIZER_SERVICE) == "SERVING"
     assert check(stylizer_address, "") == "SERVING"
     assert check(stylizer_address, "no.such.Service") == "NOT_FOUND"
-    probe = [sys.executable, "-m", "common.healthcheck"]
+    probe = [sys.executable, "-m", "mvstylizer_common.healthcheck"]
     ok = subprocess.run([*probe, stylizer_address, STYLIZER_SERVICE], cwd=REPO_ROOT, capture_output=True, text=True)
     assert ok.returncode == 0 and ok.stdout.strip() == "SERVING"
     unknown = subprocess.run([*probe, stylizer_address, "no.such.Service"], cwd=REPO_ROOT, capture_output=True)

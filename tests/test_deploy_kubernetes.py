@@ -15,8 +15,8 @@ import yaml
 
 import services.interpolator.__main__ as interpolator_main
 import services.stylizer.__main__ as stylizer_main
-from common.auth import TOKEN_ENV, resolve_token
-from common.healthcheck import check
+from mvstylizer_common.auth import TOKEN_ENV, resolve_token
+from mvstylizer_common.healthcheck import check
 from services.interpolator.server import SERVICE_NAME as INTERPOLATOR_SERVICE
 from services.stylizer.metrics import StylizerMetrics
 from services.stylizer.server import SERVICE_NAME as STYLIZER_SERVICE

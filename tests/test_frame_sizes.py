@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from client.video.job import ServiceOptions, VideoJob, stylize_video
-from common.imagecodec import PNG, encode_image
+from mvstylizer_common.imagecodec import PNG, encode_image
 from tests.media import decode_all, style_photo, textured_background
 
 RATE = 25

@@ -35,7 +35,7 @@ from client.device.keyframes import KEY_LONG_SIDE, KeyFrameSelector, make_select
 from client.live.link import KeyAnswer, StylizerLink
 from client.media.capture import LiveSource
 from client.media.frames import FrameSink, OutputFrame, SourceFrame
-from common.errors import InvalidInputError
+from mvstylizer_common.errors import InvalidInputError
 from services.interpolator import flow as flowlib
 from services.interpolator.core import HeldKey
 from services.interpolator.grids import grid_size

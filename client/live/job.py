@@ -17,8 +17,8 @@ from client.media.frames import FrameSink
 from client.media.paths import check_output_path, written_whole
 from client.media.sink import live_video_sink
 from client.remote.services import ServiceOptions, connected
-from common.errors import InvalidInputError
-from common.imagecodec import load_image_file
+from mvstylizer_common.errors import InvalidInputError
+from mvstylizer_common.imagecodec import load_image_file
 
 SYNTHETIC = "synthetic"
 

@@ -25,8 +25,8 @@ import cv2
 import numpy as np
 
 from client.media.frames import OutputFrame
-from common.errors import MvStylizerError
-from common.imagecodec import load_image_bytes
+from mvstylizer_common.errors import MvStylizerError
+from mvstylizer_common.imagecodec import load_image_bytes
 
 log = logging.getLogger(__name__)
 

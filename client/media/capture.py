@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from client.media.frames import LIVE_TIME_BASE, SourceFrame
-from common.errors import InvalidInputError
+from mvstylizer_common.errors import InvalidInputError
 
 # Frames a paced source may queue ahead of a slow consumer (about a quarter second at 30 fps).
 DEFAULT_BACKLOG = 8

@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from common.errors import InvalidInputError
+from mvstylizer_common.errors import InvalidInputError
 
 # Containers the H.264 output can go in (PyAV picks the muxer from the extension).
 VIDEO_CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}

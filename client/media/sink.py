@@ -10,7 +10,7 @@ import av
 import cv2
 
 from client.media.frames import LIVE_TIME_BASE, OutputFrame
-from common.errors import InvalidInputError
+from mvstylizer_common.errors import InvalidInputError
 
 log = logging.getLogger(__name__)
 

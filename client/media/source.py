@@ -10,7 +10,7 @@ from fractions import Fraction
 import av
 
 from client.media.frames import SourceFrame
-from common.errors import InvalidInputError
+from mvstylizer_common.errors import InvalidInputError
 
 log = logging.getLogger(__name__)
 

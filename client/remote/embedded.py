@@ -12,8 +12,8 @@ import tempfile
 import threading
 from pathlib import Path
 
-from common.errors import InvalidInputError
-from common.serving import EXIT_WITH_PARENT_ENV
+from mvstylizer_common.errors import InvalidInputError
+from mvstylizer_common.serving import EXIT_WITH_PARENT_ENV
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Exit status of a service that refused its arguments (as the CLI's own bad-input status).
@@ -48,7 +48,7 @@ class ServiceProcess:
         self._log = tempfile.TemporaryFile(prefix=f"mvs-{module.split('.')[-1]}-", suffix=".log")  # noqa: SIM115
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-        # The service drains and exits when this process is gone, however it ended (common/serving.py).
+        # The service drains and exits when this process is gone, however it ended (mvstylizer_common/serving.py).
         env[EXIT_WITH_PARENT_ENV] = str(os.getpid())
         self.process = subprocess.Popen(
             [sys.executable, "-m", module, "--host", "127.0.0.1", "--port", "0", *(extra_args or [])],

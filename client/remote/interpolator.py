@@ -11,8 +11,8 @@ import numpy as np
 
 from client.device.interpolation import InterpolatorBackend
 from client.media.frames import OutputFrame
-from common.flowcodec import encode_confidence, encode_flow
-from common.imagecodec import DEFAULT_JPEG_QUALITY, JPEG, decode_image, encode_image
+from mvstylizer_common.flowcodec import encode_confidence, encode_flow
+from mvstylizer_common.imagecodec import DEFAULT_JPEG_QUALITY, JPEG, decode_image, encode_image
 from protos.mvstylizer.v1 import interpolator_pb2, interpolator_pb2_grpc
 from services.interpolator.session import LIVE, OFFLINE, FrameInputs
 

@@ -12,9 +12,9 @@ import grpc
 
 from client.remote.embedded import EmbeddedServices
 from client.remote.stylizer import StylizerOptions, open_channel, wait_for_ready
-from common.errors import InvalidInputError
-from common.imagecodec import ENCODING_BY_NAME
-from common.tls import ClientTls
+from mvstylizer_common.errors import InvalidInputError
+from mvstylizer_common.imagecodec import ENCODING_BY_NAME
+from mvstylizer_common.tls import ClientTls
 
 log = logging.getLogger(__name__)
 

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 import grpc
 import numpy as np
 
-from common.auth import with_token
-from common.grpc_options import DEFAULT_MAX_MESSAGE_BYTES, message_size_options
-from common.imagecodec import DEFAULT_JPEG_QUALITY, JPEG, decode_image, encode_image
-from common.status import RETRY_AFTER_KEY
-from common.tls import ClientTls
+from mvstylizer_common.auth import with_token
+from mvstylizer_common.grpc_options import DEFAULT_MAX_MESSAGE_BYTES, message_size_options
+from mvstylizer_common.imagecodec import DEFAULT_JPEG_QUALITY, JPEG, decode_image, encode_image
+from mvstylizer_common.status import RETRY_AFTER_KEY
+from mvstylizer_common.tls import ClientTls
 from protos.mvstylizer.v1 import media_pb2, stylizer_pb2, stylizer_pb2_grpc
 
 log = logging.getLogger(__name__)

@@ -18,8 +18,8 @@ from client.remote.interpolator import GrpcInterpolator
 from client.remote.services import ServiceOptions, connected, in_range
 from client.remote.stylizer import StylizerSession
 from client.video.pipeline import KeyFramePipeline, PipelineOptions
-from common.errors import InvalidInputError
-from common.imagecodec import ENCODING_BY_NAME, load_image_file
+from mvstylizer_common.errors import InvalidInputError
+from mvstylizer_common.imagecodec import ENCODING_BY_NAME, load_image_file
 from services.interpolator.flow import DEFAULT_FLOW_LONG_SIDE
 from services.interpolator.session import LIVE, OFFLINE
 

@@ -6,10 +6,10 @@ import argparse
 import asyncio
 import sys
 
-from common.auth import resolve_token
-from common.errors import MvStylizerError
-from common.malloc import keep_large_buffers
-from common.serving import (
+from mvstylizer_common.auth import resolve_token
+from mvstylizer_common.errors import MvStylizerError
+from mvstylizer_common.malloc import keep_large_buffers
+from mvstylizer_common.serving import (
     add_service_flags,
     announce_listening,
     configure_logging,
@@ -17,7 +17,7 @@ from common.serving import (
     serve_until_signalled,
     set_serving,
 )
-from common.tls import server_tls_from_flags
+from mvstylizer_common.tls import server_tls_from_flags
 from services.interpolator.server import SERVICE_NAME, create_server
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from common.boxfilter import box_mean_plane
+from mvstylizer_common.boxfilter import box_mean_plane
 
 COEFFS = 12
 # Window radius (grid pixels) and regularisation (on [0, 1] colours) of the fit.

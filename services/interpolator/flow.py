@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from common.errors import InvalidInputError
+from mvstylizer_common.errors import InvalidInputError
 from services.interpolator.grids import frame_to_grid_pixels, pixel_grid, resize_field, shrink_to_long_side
 
 DEFAULT_FLOW_LONG_SIDE = 320

@@ -8,13 +8,13 @@ import time
 
 import grpc
 
-from common.auth import server_interceptors
-from common.errors import InvalidInputError, MvStylizerError
-from common.flowcodec import decode_confidence, decode_flow
-from common.grpc_options import DEFAULT_MAX_MESSAGE_BYTES, message_size_options
-from common.imagecodec import DEFAULT_JPEG_QUALITY, decode_image, encode_image
-from common.serving import abort_with, add_health_and_reflection, bind
-from common.tls import ServerTls
+from mvstylizer_common.auth import server_interceptors
+from mvstylizer_common.errors import InvalidInputError, MvStylizerError
+from mvstylizer_common.flowcodec import decode_confidence, decode_flow
+from mvstylizer_common.grpc_options import DEFAULT_MAX_MESSAGE_BYTES, message_size_options
+from mvstylizer_common.imagecodec import DEFAULT_JPEG_QUALITY, decode_image, encode_image
+from mvstylizer_common.serving import abort_with, add_health_and_reflection, bind
+from mvstylizer_common.tls import ServerTls
 from protos.mvstylizer.v1 import interpolator_pb2, interpolator_pb2_grpc, media_pb2
 from services.interpolator.session import LIVE, OFFLINE, FrameInputs, InterpolationSession
 

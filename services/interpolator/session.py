@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from common.errors import InvalidInputError, LimitExceededError
-from common.limits import check_frame_size
+from mvstylizer_common.errors import InvalidInputError, LimitExceededError
+from mvstylizer_common.limits import check_frame_size
 from services.interpolator import affine
 from services.interpolator.closed_form import ColourStats, colour_statistics, transfer_transform
 from services.interpolator.core import FlowToKey, HeldKey, apply_colour_transform, blend_maps, prepare_key

@@ -7,10 +7,10 @@ import asyncio
 import os
 import sys
 
-from common.auth import resolve_token
-from common.errors import InvalidInputError, MvStylizerError
-from common.malloc import keep_large_buffers
-from common.serving import (
+from mvstylizer_common.auth import resolve_token
+from mvstylizer_common.errors import InvalidInputError, MvStylizerError
+from mvstylizer_common.malloc import keep_large_buffers
+from mvstylizer_common.serving import (
     add_service_flags,
     announce_listening,
     configure_logging,
@@ -18,7 +18,7 @@ from common.serving import (
     serve_until_signalled,
     set_serving,
 )
-from common.tls import server_tls_from_flags
+from mvstylizer_common.tls import server_tls_from_flags
 from services.stylizer.batcher import BatchSettings
 from services.stylizer.metrics import StylizerMetrics
 from services.stylizer.models import DEFAULT_MODEL, list_models

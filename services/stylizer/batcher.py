@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from common.errors import ServerBusyError
+from mvstylizer_common.errors import ServerBusyError
 from services.stylizer.metrics import StylizerMetrics
 
 

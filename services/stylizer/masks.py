@@ -12,7 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from common.errors import InvalidInputError
+from mvstylizer_common.errors import InvalidInputError
 
 LABEL_COUNT = 8
 

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import torch
 
-from common.errors import BadStyleError, InvalidInputError
+from mvstylizer_common.errors import BadStyleError, InvalidInputError
 from services.stylizer.masks import check_labels
 from services.stylizer.models import StyleCode, StyleModel
 from services.stylizer.smoothing import MetaSmoothing

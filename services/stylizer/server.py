@@ -12,13 +12,13 @@ import socket
 import grpc
 import torch
 
-from common.auth import server_interceptors
-from common.errors import InvalidInputError, MvStylizerError, TooSlowError
-from common.grpc_options import DEFAULT_MAX_MESSAGE_BYTES, message_size_options
-from common.imagecodec import DEFAULT_JPEG_QUALITY, decode_image, encode_image
-from common.serving import abort_with, add_health_and_reflection, bind
-from common.status import status_of
-from common.tls import ServerTls
+from mvstylizer_common.auth import server_interceptors
+from mvstylizer_common.errors import InvalidInputError, MvStylizerError, TooSlowError
+from mvstylizer_common.grpc_options import DEFAULT_MAX_MESSAGE_BYTES, message_size_options
+from mvstylizer_common.imagecodec import DEFAULT_JPEG_QUALITY, decode_image, encode_image
+from mvstylizer_common.serving import abort_with, add_health_and_reflection, bind
+from mvstylizer_common.status import status_of
+from mvstylizer_common.tls import ServerTls
 from protos.mvstylizer.v1 import media_pb2, stylizer_pb2, stylizer_pb2_grpc
 from services.stylizer.batcher import BatchSettings
 from services.stylizer.metrics import StylizerMetrics

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from common.errors import BadStyleError, CorruptImageError, InvalidInputError, LimitExceededError
-from common.limits import check_frame_size
+from mvstylizer_common.errors import BadStyleError, CorruptImageError, InvalidInputError, LimitExceededError
+from mvstylizer_common.limits import check_frame_size
 from services.stylizer.batcher import BatchSettings, KeyFrameBatcher
 from services.stylizer.masks import labels_from_mask
 from services.stylizer.metrics import StylizerMetrics

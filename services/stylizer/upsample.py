@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from common.boxfilter import box_mean_plane
+from mvstylizer_common.boxfilter import box_mean_plane
 
 
 def _window_sum(x: torch.Tensor, radius: int, dim: int) -> torch.Tensor:

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from common.errors import WeightsError
+from mvstylizer_common.errors import WeightsError
 
 # Weights the project trains and commits (see weights/MODEL_CARD.md).
 SHIPPED_DIR = Path(__file__).resolve().parent / "weights"

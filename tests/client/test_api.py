@@ -8,8 +8,8 @@ from client.cli import _services, _video_job, build_parser
 from client.live.engine import LiveOptions
 from client.remote.services import ServiceOptions
 from client.video.job import VideoJob
-from common.errors import InvalidInputError
-from common.imagecodec import PNG, encode_image
+from mvstylizer_common.errors import InvalidInputError
+from mvstylizer_common.imagecodec import PNG, encode_image
 from tests.media import decode_all, encode_clip, most_like, moving_square_frame, style_photo
 
 

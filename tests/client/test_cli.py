@@ -18,7 +18,7 @@ import torch
 from client.device.lut import apply_lut, read_cube
 from client.progress import Progress
 from client.remote.embedded import REPO_ROOT
-from common.imagecodec import PNG, encode_image, read_image_file
+from mvstylizer_common.imagecodec import PNG, encode_image, read_image_file
 from services.stylizer.models.photo_wct import PhotoWCT
 from tests.media import (
     decode_all,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from common.imagecodec import PNG, encode_image
+from mvstylizer_common.imagecodec import PNG, encode_image
 from tests.media import style_photo
 
 

@@ -12,10 +12,10 @@ import numpy as np
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from common.imagecodec import JPEG, PNG, RAW, encode_image
+from mvstylizer_common.imagecodec import JPEG, PNG, RAW, encode_image
 from protos.mvstylizer.v1 import media_pb2
 
-# The documented refusals (common/status.py); UNKNOWN or INTERNAL would be a bug.
+# The documented refusals (mvstylizer_common/status.py); UNKNOWN or INTERNAL would be a bug.
 ALLOWED = {
     grpc.StatusCode.OK,
     grpc.StatusCode.INVALID_ARGUMENT,

@@ -12,8 +12,8 @@ import numpy as np
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from common.flowcodec import encode_confidence, encode_flow
-from common.imagecodec import JPEG, PNG, encode_image
+from mvstylizer_common.flowcodec import encode_confidence, encode_flow
+from mvstylizer_common.imagecodec import JPEG, PNG, encode_image
 from protos.mvstylizer.v1 import interpolator_pb2, interpolator_pb2_grpc, media_pb2
 from tests.fuzz.strategies import ALLOWED, FUZZ, encoded_images, encodings, rgb_images, sides, status_of_call
 from tests.media import textured_background

@@ -11,8 +11,8 @@ import grpc
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from common.grpc_options import message_size_options
-from common.imagecodec import JPEG, PNG, encode_image
+from mvstylizer_common.grpc_options import message_size_options
+from mvstylizer_common.imagecodec import JPEG, PNG, encode_image
 from protos.mvstylizer.v1 import stylizer_pb2, stylizer_pb2_grpc
 from services.stylizer.models import DEFAULT_MODEL
 from tests.fuzz.strategies import ALLOWED, EDGE_SIDES, FUZZ, encoded_images, encodings, rgb_images, status_of_call

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from common.errors import WeightsError
+from mvstylizer_common.errors import WeightsError
 from services.stylizer.models.base import StyleModel
 from services.stylizer.models.registry import register_model
 from services.stylizer.weight_files import read_checkpoint

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from common.boxfilter import box_mean_plane
+from mvstylizer_common.boxfilter import box_mean_plane
 from services.stylizer.models.base import StyleModel
 from services.stylizer.models.colour_transfer import mean_cov, mkl_transform
 from services.stylizer.models.registry import register_model

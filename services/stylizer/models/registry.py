@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from common.errors import UnknownModelError, WeightsError
+from mvstylizer_common.errors import UnknownModelError, WeightsError
 from services.stylizer.models.base import StyleModel
 
 DEFAULT_MODEL = "regions"

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import torch
 
-from common.samples import package_file
+from mvstylizer_common.samples import package_file
 
 # Natural colour photos among scikit-image's samples (scientific images left out).
 SKIMAGE_PHOTOS = (

@@ -14,8 +14,8 @@ from client.live.link import StylizerLink
 from client.media.capture import CameraSource, FrameMailbox, PacedFileSource
 from client.remote.services import ServiceOptions
 from client.remote.stylizer import StylizerOptions, open_channel
-from common.errors import InvalidInputError
-from common.imagecodec import load_image_file, write_image_file
+from mvstylizer_common.errors import InvalidInputError
+from mvstylizer_common.imagecodec import load_image_file, write_image_file
 from services.stylizer import server as stylizer_server
 from tests.media import decode_all, encode_clip, moving_square_frame, style_photo, textured_background
 from tests.servers import ServerThread

@@ -12,7 +12,7 @@ import pytest
 
 from client.live.preview import MAX_STYLE_BYTES, PreviewServer, PreviewSink
 from client.media.frames import OutputFrame, SourceFrame
-from common.imagecodec import PNG, encode_image
+from mvstylizer_common.imagecodec import PNG, encode_image
 from tests.media import style_photo
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from client.live.job import LiveJob, run_live
 from client.remote.services import ServiceOptions
-from common.imagecodec import write_image_file
+from mvstylizer_common.imagecodec import write_image_file
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 if CHROMIUM is None and os.environ.get("CI") != "true":

@@ -9,8 +9,8 @@ from client.media.frames import OutputFrame
 from client.media.sink import VideoSink
 from client.media.source import VideoSource
 from client.video.job import ServiceOptions, VideoJob, stylize_video
-from common.errors import InvalidInputError
-from common.imagecodec import PNG, encode_image
+from mvstylizer_common.errors import InvalidInputError
+from mvstylizer_common.imagecodec import PNG, encode_image
 from tests.media import decode_all, encode_clip, moving_square_frame, style_photo
 
 VFR_PTS = [0, 40, 80, 150, 190, 230, 300, 340, 380, 420, 460, 530]

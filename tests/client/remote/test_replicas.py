@@ -11,7 +11,7 @@ from client.remote.embedded import ServiceProcess
 from client.remote.services import INPROC, ServiceOptions
 from client.remote.stylizer import StylizerOptions, StylizerSession, open_channel, retry_delay
 from client.video.job import VideoJob, stylize_video
-from common.imagecodec import PNG, encode_image, write_image_file
+from mvstylizer_common.imagecodec import PNG, encode_image, write_image_file
 from tests.media import decode_all, encode_clip, moving_square_frame, style_photo
 
 FRAMES = 90

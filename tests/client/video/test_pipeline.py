@@ -12,7 +12,7 @@ from client.media.source import VideoSource
 from client.remote.services import INPROC, ServiceOptions
 from client.video.job import VideoJob, stylize_video
 from client.video.pipeline import KeyFramePipeline, PipelineOptions
-from common.imagecodec import PNG, encode_image
+from mvstylizer_common.imagecodec import PNG, encode_image
 from services.interpolator.session import LIVE, OFFLINE
 from tests.media import decode_all, encode_clip, moving_square_frame, square_centroid_x, style_photo
 

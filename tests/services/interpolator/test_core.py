@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from common.errors import InvalidInputError
+from mvstylizer_common.errors import InvalidInputError
 from services.interpolator import affine
 from services.interpolator import flow as flowlib
 from services.interpolator.core import (

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from common.flowcodec import encode_confidence, encode_flow
-from common.imagecodec import PNG, decode_image, encode_image
+from mvstylizer_common.flowcodec import encode_confidence, encode_flow
+from mvstylizer_common.imagecodec import PNG, decode_image, encode_image
 from protos.mvstylizer.v1 import interpolator_pb2, interpolator_pb2_grpc
 from services.interpolator.server import SERVICE_NAME
 from tests.media import HEIGHT, WIDTH, textured_background

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from common.errors import InvalidInputError, LimitExceededError
+from mvstylizer_common.errors import InvalidInputError, LimitExceededError
 from services.interpolator.closed_form import colour_statistics, transfer_transform
 from services.interpolator.core import apply_colour_transform
 from services.interpolator.session import LIVE, OFFLINE, FrameInputs, InterpolationSession

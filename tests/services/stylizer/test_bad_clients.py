@@ -14,9 +14,9 @@ import zlib
 import grpc
 import pytest
 
-from common.grpc_options import message_size_options
-from common.imagecodec import JPEG, encode_image
-from common.status import RETRY_AFTER_KEY
+from mvstylizer_common.grpc_options import message_size_options
+from mvstylizer_common.imagecodec import JPEG, encode_image
+from mvstylizer_common.status import RETRY_AFTER_KEY
 from protos.mvstylizer.v1 import media_pb2, stylizer_pb2, stylizer_pb2_grpc
 from services.stylizer.batcher import BatchSettings
 from services.stylizer.metrics import StylizerMetrics

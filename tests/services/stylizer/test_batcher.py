@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from common.errors import ServerBusyError
+from mvstylizer_common.errors import ServerBusyError
 from services.stylizer.batcher import BatchSettings, KeyFrameBatcher
 
 

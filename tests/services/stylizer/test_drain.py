@@ -8,7 +8,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from client.remote.embedded import ServiceProcess
-from common.imagecodec import JPEG, encode_image
+from mvstylizer_common.imagecodec import JPEG, encode_image
 from services.stylizer.server import SERVICE_NAME
 from tests.media import moving_square_frame
 from tests.services.stylizer.test_server import Stream, config

@@ -4,7 +4,7 @@ import urllib.request
 import grpc
 import pytest
 
-from common.imagecodec import JPEG, encode_image
+from mvstylizer_common.imagecodec import JPEG, encode_image
 from protos.mvstylizer.v1 import media_pb2
 from services.stylizer.metrics import StylizerMetrics
 from services.stylizer.server import SERVICE_NAME, create_server

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from common.errors import BadStyleError, UnknownModelError
+from mvstylizer_common.errors import BadStyleError, UnknownModelError
 from services.stylizer.colour import lab_to_rgb, rgb_to_lab
 from services.stylizer.models import DEFAULT_MODEL, get_model, list_models
 from services.stylizer.models.colour_transfer import mean_cov

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from common.errors import WeightsError
+from mvstylizer_common.errors import WeightsError
 from services.stylizer.models import get_model, get_model_spec
 from services.stylizer.models.photo_wct import PhotoWCT, _covariance, load_photo_wct, whiten_colour
 

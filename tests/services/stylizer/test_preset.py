@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks.metrics import edge_ssim
-from common.errors import WeightsError
+from mvstylizer_common.errors import WeightsError
 from services.stylizer.models import get_model, get_model_spec
 from services.stylizer.models.colour_transfer import MongeKantorovichTransfer
 from services.stylizer.models.preset import (

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from common.errors import InvalidInputError
+from mvstylizer_common.errors import InvalidInputError
 from services.stylizer.models import DEFAULT_MODEL, get_model, get_model_spec
 from services.stylizer.models.region import RegionTransfer
 from services.stylizer.pipeline import StylizationSession, StylizeSettings, to_tensor

@@ -9,9 +9,9 @@ import torch
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from common.errors import WeightsError
-from common.grpc_options import message_size_options
-from common.imagecodec import JPEG, PNG, decode_image, encode_image
+from mvstylizer_common.errors import WeightsError
+from mvstylizer_common.grpc_options import message_size_options
+from mvstylizer_common.imagecodec import JPEG, PNG, decode_image, encode_image
 from protos.mvstylizer.v1 import media_pb2, stylizer_pb2, stylizer_pb2_grpc
 from services.stylizer.models import DEFAULT_MODEL
 from services.stylizer.models.photo_wct import PhotoWCT

@@ -1,6 +1,6 @@
 import numpy as np
 
-from common.imagecodec import JPEG, PNG, encode_image
+from mvstylizer_common.imagecodec import JPEG, PNG, encode_image
 from services.stylizer.metrics import StylizerMetrics
 from services.stylizer.server import SERVICE_NAME, create_server
 from services.stylizer.style_cache import StyleCache, style_key

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from common.errors import InvalidInputError, LimitExceededError
-from common.limits import MAX_FRAME_SIDE, check_frame_size
+from mvstylizer_common.errors import InvalidInputError, LimitExceededError
+from mvstylizer_common.limits import MAX_FRAME_SIDE, check_frame_size
 
 
 @pytest.mark.parametrize(

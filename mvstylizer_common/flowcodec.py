@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 
-from common.errors import InvalidInputError
-from common.limits import MAX_FRAME_SIDE, check_frame_size
+from mvstylizer_common.errors import InvalidInputError
+from mvstylizer_common.limits import MAX_FRAME_SIDE, check_frame_size
 from protos.mvstylizer.v1 import media_pb2
 
 # 1/16 pixel steps: +-2047 px of range, error far below what warping can show.

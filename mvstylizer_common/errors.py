@@ -1,4 +1,4 @@
-"""Domain errors, one small hierarchy. No transport here: common/status.py maps them to gRPC
+"""Domain errors, one small hierarchy. No transport here: mvstylizer_common/status.py maps them to gRPC
 status codes at the boundary."""
 
 from __future__ import annotations

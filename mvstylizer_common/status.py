@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc
 
-from common.errors import InvalidInputError, LimitExceededError, MvStylizerError, TooSlowError, WeightsError
+from mvstylizer_common.errors import InvalidInputError, LimitExceededError, MvStylizerError, TooSlowError, WeightsError
 
 # Trailing metadata on a refusal that is worth retrying (a busy server): milliseconds to wait first.
 RETRY_AFTER_KEY = "mvs-retry-after-ms"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import grpc
 
-from common.errors import InvalidInputError
+from mvstylizer_common.errors import InvalidInputError
 
 
 def _read(path: str, what: str) -> bytes:

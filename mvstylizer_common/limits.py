@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from common.errors import InvalidInputError, LimitExceededError
+from mvstylizer_common.errors import InvalidInputError, LimitExceededError
 
 # A decoded frame larger than this is refused (8K UHD is 33 Mpx).
 DEFAULT_MAX_PIXELS = 40_000_000

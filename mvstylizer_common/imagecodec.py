@@ -5,8 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from common.errors import CorruptImageError, LimitExceededError
-from common.limits import DEFAULT_MAX_PIXELS
+from mvstylizer_common.errors import CorruptImageError, LimitExceededError
+from mvstylizer_common.limits import DEFAULT_MAX_PIXELS
 from protos.mvstylizer.v1 import media_pb2
 
 JPEG = media_pb2.FRAME_ENCODING_JPEG

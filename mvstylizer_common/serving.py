@@ -17,10 +17,10 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from common.errors import MvStylizerError
-from common.grpc_options import DEFAULT_MAX_MESSAGE_BYTES
-from common.status import RETRY_AFTER_KEY, status_of
-from common.tls import add_tls_flags
+from mvstylizer_common.errors import MvStylizerError
+from mvstylizer_common.grpc_options import DEFAULT_MAX_MESSAGE_BYTES
+from mvstylizer_common.status import RETRY_AFTER_KEY, status_of
+from mvstylizer_common.tls import add_tls_flags
 
 log = logging.getLogger(__name__)
 

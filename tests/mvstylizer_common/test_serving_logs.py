@@ -1,7 +1,7 @@
 import json
 import logging
 
-from common.serving import JsonLogFormatter
+from mvstylizer_common.serving import JsonLogFormatter
 
 
 def test_json_log_lines_carry_level_logger_message_and_exception():

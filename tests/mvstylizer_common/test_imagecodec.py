@@ -2,8 +2,8 @@ import cv2
 import numpy as np
 import pytest
 
-from common.errors import CorruptImageError, LimitExceededError
-from common.imagecodec import (
+from mvstylizer_common.errors import CorruptImageError, LimitExceededError
+from mvstylizer_common.imagecodec import (
     JPEG,
     PNG,
     RAW,

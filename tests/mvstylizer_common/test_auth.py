@@ -3,8 +3,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from client.remote.stylizer import open_channel
-from common.auth import TOKEN_ENV, resolve_token
-from common.errors import InvalidInputError
+from mvstylizer_common.auth import TOKEN_ENV, resolve_token
+from mvstylizer_common.errors import InvalidInputError
 from protos.mvstylizer.v1 import interpolator_pb2, interpolator_pb2_grpc, stylizer_pb2, stylizer_pb2_grpc
 from services.interpolator.server import SERVICE_NAME as INTERPOLATOR_SERVICE
 from services.interpolator.server import create_server as create_interpolator

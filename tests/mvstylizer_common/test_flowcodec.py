@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from common.errors import InvalidInputError, LimitExceededError
-from common.flowcodec import (
+from mvstylizer_common.errors import InvalidInputError, LimitExceededError
+from mvstylizer_common.flowcodec import (
     DEFAULT_FLOW_SCALE,
     decode_confidence,
     decode_flow,

@@ -1,6 +1,6 @@
 """Container health probe through the standard gRPC health service.
 
-    python -m common.healthcheck ADDRESS [SERVICE] [--timeout S]
+    python -m mvstylizer_common.healthcheck ADDRESS [SERVICE] [--timeout S]
 
 Exit 0 when the service (or the whole server, for SERVICE "") answers SERVING;
 1 otherwise (NOT_SERVING while draining, unknown service, unreachable).
@@ -28,7 +28,7 @@ def check(address: str, service: str = "", timeout: float = 3.0) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m common.healthcheck", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m mvstylizer_common.healthcheck", description=__doc__)
     parser.add_argument("address", help="host:port of the gRPC server")
     parser.add_argument("service", nargs="?", default="", help="fully qualified service name ('' = server)")
     parser.add_argument("--timeout", type=float, default=3.0)

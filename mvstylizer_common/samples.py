@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from common.errors import InvalidInputError
+from mvstylizer_common.errors import InvalidInputError
 
 
 def package_file(package: str, *parts: str) -> Path:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import grpc
 
-from common.errors import InvalidInputError
+from mvstylizer_common.errors import InvalidInputError
 
 TOKEN_ENV = "MVS_AUTH_TOKEN"
 OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")

@@ -11,8 +11,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from client.remote.stylizer import open_channel
-from common.errors import InvalidInputError
-from common.tls import ClientTls, ServerTls, server_tls_from_flags
+from mvstylizer_common.errors import InvalidInputError
+from mvstylizer_common.tls import ClientTls, ServerTls, server_tls_from_flags
 from protos.mvstylizer.v1 import stylizer_pb2, stylizer_pb2_grpc
 from services.stylizer.server import SERVICE_NAME, create_server
 from tests.servers import ServerThread
