@@ -16,9 +16,12 @@ swap between frames). The memberships are made to follow the content's edges by 
 guided filter wide enough to snap a coarse border onto the real one (no halos).
 Each region gets the Monge-Kantorovich map from the content's colours in it to the
 style's colours in its counterpart (regularised, gains bounded, and drawn towards the
-global map where a region is small); every pixel's map is the
+global map where a region is small, and never compressing the content's luminance contrast in
+the region below min_luma_gain of its own, so a lit window in a smooth sky stays lit); every
+pixel's map is the
 membership-weighted blend of the regions' maps, so the look varies smoothly in space
-and never tears at a border (no seams or posterisation). After meta-smoothing, a share
+and never tears at a border (no seams or posterisation); a colour pushed past [0, 1] is drawn
+towards the grey of its own luma (its brightness kept) rather than clipped per channel. After meta-smoothing, a share
 of the content's fine luminance detail is restored at output resolution (two-scale, as
 the `preset` model does).
 
@@ -39,7 +42,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from common.errors import InvalidInputError
+from mvstylizer_common.errors import InvalidInputError
 from services.stylizer.colour import rgb_to_lab
 from services.stylizer.models.base import StyleModel
 from services.stylizer.models.colour_transfer import mkl_transform
@@ -64,6 +67,7 @@ class RegionConfig:
     shrink_share: float = 0.05  # a content region of this share trusts its own statistics half-way
     cov_floor: float = 0.02**2  # added to every region's colour covariance (RGB variance)
     max_gain: float = 3.0  # largest gain a region's map may apply along any colour direction
+    min_luma_gain: float = 0.7  # least luminance gain (share of the content's own contrast) a region's map keeps
     edge_radius_fraction: float = 1 / 16  # guided filter on the memberships: radius, share of the long side
     edge_eps: float = 1e-4  # its regularisation (grey-level variance)
     mask_edge_radius_fraction: float = 1 / 32  # the same for label masks (drawn near the edges already)
@@ -278,6 +282,7 @@ class RegionTransfer(StyleModel):
         trust = (content.share / (content.share + c.shrink_share)).view(-1, 1, 1)
         global_t, global_s = global_map
         transform = trust * transform + (1 - trust) * global_t
+        transform = floor_luma_gain(transform, content.cov + floor, c.min_luma_gain)
         # The offset keeps the region's mean going where its own map (or the global one) sends it.
         target = trust * style.mean + (1 - trust) * (global_t @ content.mean + global_s)
         return transform, target - transform @ content.mean
@@ -376,7 +381,7 @@ class RegionTransfer(StyleModel):
             pixels = frame[0].flatten(1).float()
             mapped = torch.matmul(gains.float(), pixels) + offsets.float()  # Kx3xN
             blended = (weights.float()[:, None, :] * mapped).sum(dim=0)
-            outputs.append(blended.view(frame.shape[1:]))
+            outputs.append(into_gamut(blended).view(frame.shape[1:]))
         return torch.stack(outputs).clamp(0.0, 1.0).to(content.dtype), self.config.detail_share
 
     def forward(self, content: torch.Tensor, style: RegionStyle, labels=None, strength: float = 1.0) -> torch.Tensor:
@@ -423,6 +428,38 @@ def limit_gain(transform: torch.Tensor, max_gain: float) -> torch.Tensor:
     """Clamp the singular values of Kx3x3 maps to [1 / max_gain, max_gain]."""
     u, s, vh = torch.linalg.svd(transform)
     return u @ torch.diag_embed(s.clamp(1.0 / max_gain, max_gain)) @ vh
+
+
+LUMA = (0.299, 0.587, 0.114)  # Rec. 601 luma weights (they sum to 1)
+
+
+def floor_luma_gain(transform: torch.Tensor, cov: torch.Tensor, min_gain: float) -> torch.Tensor:
+    """Kx3x3 maps, Kx3x3 content covariances -> maps whose luminance gain on their region's colours
+    (the slope of output luma on content luma, least squares) is at least min_gain.
+
+    A region whose style counterpart is smooth (a clear sky) would otherwise flatten everything in
+    it, a lit window included, to its new mean. What is missing is added along grey, in proportion
+    to the pixel's luma offset from its region's mean: hue and the region's mean are left alone."""
+    if min_gain <= 0.0:
+        return transform
+    luma = torch.tensor(LUMA, dtype=transform.dtype)
+    spread = torch.einsum("i,kij,j->k", luma, cov, luma)
+    gain = torch.einsum("i,kij,kjl,l->k", luma, transform, cov, luma) / spread.clamp_min(1e-12)
+    missing = (min_gain - gain).clamp_min(0.0)
+    return transform + missing.view(-1, 1, 1) * torch.ones(3, 1, dtype=transform.dtype) @ luma[None]
+
+
+def into_gamut(pixels: torch.Tensor) -> torch.Tensor:
+    """3xN RGB -> the same, each colour past [0, 1] drawn towards the grey of its own luma until it
+    fits (luma kept, as far as it lies in [0, 1]): a highlight pushed past white turns whiter,
+    instead of losing the brightness of its clipped channels (an orange-lit window, say)."""
+    luma = torch.tensor(LUMA, dtype=pixels.dtype).view(1, 3) @ pixels  # 1xN
+    grey = luma.clamp(0.0, 1.0)
+    chroma = pixels - grey
+    high, low = chroma.max(dim=0, keepdim=True).values, chroma.min(dim=0, keepdim=True).values
+    room_high = torch.where(high > 1.0 - grey, (1.0 - grey) / high.clamp_min(1e-6), torch.ones_like(high))
+    room_low = torch.where(low < -grey, grey / (-low).clamp_min(1e-6), torch.ones_like(low))
+    return grey + torch.minimum(room_high, room_low).clamp(0.0, 1.0) * chroma
 
 
 @register_model(

@@ -143,3 +143,31 @@ def test_models_without_masks_or_strength_refuse_them_clearly():
         StylizationSession(get_model("preset"), style, StylizeSettings(64, strength=0.5), CPU, smoothing)
     # Strength 1 and no labels: the existing behaviour, unchanged.
     assert session.stylize(content).shape == content.shape
+
+
+def luma(image: np.ndarray) -> np.ndarray:
+    return image.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+
+
+@pytest.mark.parametrize("colour, sky_gradient", [((255, 245, 200), 0), ((15, 15, 25), 40)], ids=["lit", "dark"])
+def test_a_small_object_in_a_region_whose_counterpart_is_smooth_keeps_its_contrast(colour, sky_gradient):
+    # A lit (or dark) window in the sky: the dusk sky it maps to is nearly flat, and its map would
+    # flatten the window into the sky (gain floor) or clip its brightness away (gamut).
+    content = scene(**DAY).astype(np.float32)
+    content[:48] += np.linspace(-sky_gradient / 2, sky_gradient / 2, 48)[:, None, None]
+    content = np.clip(content, 0, 255).astype(np.uint8)
+    y, x, size = 4, 56, 16
+    content[y : y + size, x : x + size] = colour
+    model = RegionTransfer()
+    style = model.encode_style(to_tensor(scene(**DUSK, seed=1), CPU))
+    out = (model(to_tensor(content, CPU), style)[0].permute(1, 2, 0).numpy() * 255).round()
+
+    def contrast(image):
+        lum = luma(image)
+        sides = np.concatenate(
+            [lum[y : y + size, x - 8 : x - 4].ravel(), lum[y : y + size, x + size + 4 : x + size + 8].ravel()]
+        )
+        return lum[y + 2 : y + size - 2, x + 2 : x + size - 2].mean() - sides.mean()
+
+    assert abs(contrast(content)) > 80
+    assert contrast(out) / contrast(content) > 0.65
