@@ -56,7 +56,8 @@ def media(tmp_path_factory):
 @pytest.mark.parametrize("interpolator", [None, "loopback"], ids=["in-process", "loopback-service"])
 def test_stylize_with_embedded_services_keeps_frames_timing_size_and_audio(media, interpolator):
     folder, clip, style = media
-    out, metrics_path = folder / "out.mp4", folder / "metrics.json"
+    # One output per case: an output that exists is never overwritten without --overwrite.
+    out, metrics_path = folder / f"out-{interpolator or 'inproc'}.mp4", folder / "metrics.json"
     choice = ["--interpolator", interpolator] if interpolator else []
     done = run_cli(
         "stylize",
