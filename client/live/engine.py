@@ -135,7 +135,7 @@ class LiveEngine:
         self._stop = threading.Event()
         self._last_key_sent = -(10**9)
         self._key_due = False  # the policy asked for a key frame that is not sent yet
-        self._key_wanted_at: float | None = None  # since when a key frame is due and not answered
+        self._key_wanted_at: float | None = None  # since when a due key frame has been tried and not answered
         self._cut_pending = False  # ... and it starts a new shot: sent as soon as the link takes it
         self._pressure = 1.0  # >1 while frames back up (see _note_backlog)
 
@@ -208,8 +208,6 @@ class LiveEngine:
             self._cut_pending = True
         if decision.is_key:
             self._key_due = True
-            if self._key_wanted_at is None:
-                self._key_wanted_at = time.perf_counter()
 
     def _take_answers(self) -> None:
         if self.link is None:
@@ -223,8 +221,8 @@ class LiveEngine:
         current = [a for a in answers if a.style_generation == self.link.style_generation]
         newest = current[-1] if current else None
         if newest is not None:
-            # Answered: a key still due (asked for meanwhile) is waited for from now on.
-            self._key_wanted_at = time.perf_counter() if self._key_due else None
+            # Answered: a key still due (asked for meanwhile) is waited for from its next try on.
+            self._key_wanted_at = None
         original = self._key_originals.get(newest.index) if newest is not None else None
         if original is not None and not self._fitting:
             # Only the newest answer matters; fitting its maps runs beside the video.
@@ -287,6 +285,9 @@ class LiveEngine:
             return
         if not self._cut_pending and frame.index - self._last_key_sent < self.stats.key_interval:
             return
+        # From the first try on, the key is waited for (a key held back for the interval is not).
+        if self._key_wanted_at is None:
+            self._key_wanted_at = time.perf_counter()
         small = cv2.resize(frame.rgb, self._key_size, interpolation=cv2.INTER_AREA)
         if self.link.offer(frame.index, small):
             self._key_originals[frame.index] = small
