@@ -228,18 +228,27 @@ class PresetStylizer(StyleModel):
         return mapped.clamp(0.0, 1.0), float(detail_share[0]) if self.config.detail else 0.0
 
     def finish(self, content_rgb: np.ndarray, smoothed_rgb: np.ndarray, detail_share: float) -> np.ndarray:
-        if detail_share <= 0.0:
-            return smoothed_rgb
-        radius = detail_radius(content_rgb.shape[:2], self.config.detail_radius_fraction)
-        eps = self.config.detail_eps
-        lost = fine_detail_image(content_rgb, radius, eps) - fine_detail_image(smoothed_rgb, radius, eps)
-        lost *= 255.0 * detail_share
-        # Saturating uint8 + float32 -> uint8, channel by channel, without float copies of the image.
-        return cv2.merge([cv2.add(channel, lost, dtype=cv2.CV_8U) for channel in cv2.split(smoothed_rgb)])
+        return restore_fine_detail(
+            content_rgb, smoothed_rgb, detail_share, self.config.detail_radius_fraction, self.config.detail_eps
+        )
 
 
 def detail_radius(size: tuple[int, int] | torch.Size, fraction: float) -> int:
     return max(1, round(max(size) * fraction))
+
+
+def restore_fine_detail(
+    content_rgb: np.ndarray, smoothed_rgb: np.ndarray, share: float, radius_fraction: float, eps: float
+) -> np.ndarray:
+    """Give back `share` of the content's fine luminance detail that the mapping took (HxWx3 uint8,
+    at output resolution)."""
+    if share <= 0.0:
+        return smoothed_rgb
+    radius = detail_radius(content_rgb.shape[:2], radius_fraction)
+    lost = fine_detail_image(content_rgb, radius, eps) - fine_detail_image(smoothed_rgb, radius, eps)
+    lost *= 255.0 * share
+    # Saturating uint8 + float32 -> uint8, channel by channel, without float copies of the image.
+    return cv2.merge([cv2.add(channel, lost, dtype=cv2.CV_8U) for channel in cv2.split(smoothed_rgb)])
 
 
 def fine_detail_image(rgb: np.ndarray, radius: int, eps: float, subsample: int | None = None) -> np.ndarray:

@@ -46,7 +46,7 @@ from mvstylizer_common.errors import InvalidInputError
 from services.stylizer.colour import rgb_to_lab
 from services.stylizer.models.base import StyleModel
 from services.stylizer.models.colour_transfer import mkl_transform
-from services.stylizer.models.preset import detail_radius, fine_detail_image
+from services.stylizer.models.preset import restore_fine_detail
 from services.stylizer.models.registry import register_model
 from services.stylizer.upsample import box_mean
 
@@ -393,13 +393,9 @@ class RegionTransfer(StyleModel):
 
     def finish(self, content_rgb: np.ndarray, smoothed_rgb: np.ndarray, detail_share: float) -> np.ndarray:
         """Give back a share of the content's fine luminance detail the mapping took (output resolution)."""
-        if detail_share <= 0.0:
-            return smoothed_rgb
-        radius = detail_radius(content_rgb.shape[:2], self.config.detail_radius_fraction)
-        eps = self.config.detail_eps
-        lost = fine_detail_image(content_rgb, radius, eps) - fine_detail_image(smoothed_rgb, radius, eps)
-        lost *= 255.0 * detail_share
-        return cv2.merge([cv2.add(channel, lost, dtype=cv2.CV_8U) for channel in cv2.split(smoothed_rgb)])
+        return restore_fine_detail(
+            content_rgb, smoothed_rgb, detail_share, self.config.detail_radius_fraction, self.config.detail_eps
+        )
 
 
 def _to_uint8(image: torch.Tensor) -> np.ndarray:
