@@ -54,6 +54,9 @@ class LiveOptions:
     output_queue: int = 8  # frames between the engine and the output stage
     keyframes: str = "auto"  # the key-frame policy (client.device.keyframes): auto or fixed
     max_gap: int = 30  # auto policy: a key at least this often (frames), as in file jobs
+    # Capture starts once the stylizer holds the style (so the first frames are stylized, and encoding
+    # the style does not compete with capture), or after this long in closed form if it is away.
+    ready_timeout_s: float = 5.0
 
     def check(self) -> None:
         if not 1 <= self.min_key_interval <= self.max_key_interval:
@@ -152,6 +155,10 @@ class LiveEngine:
     def run(self) -> LiveStats:
         output_thread = threading.Thread(target=self._output_loop, name="live-output", daemon=True)
         output_thread.start()
+        deadline = time.perf_counter() + self.options.ready_timeout_s
+        while self.link is not None and not self._stop.is_set() and time.perf_counter() < deadline:
+            if self.link.wait_opened(0.05):
+                break
         self.source.start()
         try:
             self._engine_loop()

@@ -48,6 +48,7 @@ class StylizerLink:
         self._closed = threading.Event()
         self._changed = threading.Event()
         self.style_error: str | None = None  # why the last style change was refused
+        self._opened = threading.Event()  # a session has opened (its style encoded) at least once
         self._thread = threading.Thread(target=self._maintain, name="stylizer-link", daemon=True)
         self._thread.start()
 
@@ -100,6 +101,10 @@ class StylizerLink:
                 for index, stylized in taken
             ]
 
+    def wait_opened(self, timeout: float) -> bool:
+        """Block until the first session is open (the stylizer has the style), at most `timeout` s."""
+        return self._opened.wait(timeout)
+
     def close(self) -> None:
         self._closed.set()
         self._changed.set()
@@ -133,6 +138,7 @@ class StylizerLink:
             backoff = 0.1
             with self._lock:
                 old, self._session = self._session, fresh
+                self._opened.set()
                 self._session_generation = wanted
                 self._sent_at.clear()
             if old is not None:
