@@ -8,17 +8,17 @@ import time
 import numpy as np
 import pytest
 
+from benchmarks.live import free_port
 from client.live.engine import LiveEngine, LiveOptions
 from client.live.job import LiveJob, run_live
 from client.live.link import StylizerLink
 from client.media.capture import CameraSource, FrameMailbox, PacedFileSource
+from client.remote.embedded import ServiceProcess
 from client.remote.services import ServiceOptions
 from client.remote.stylizer import StylizerOptions, open_channel
 from mvstylizer_common.errors import InvalidInputError
 from mvstylizer_common.imagecodec import load_image_file, write_image_file
-from services.stylizer import server as stylizer_server
 from tests.media import decode_all, encode_clip, moving_square_frame, style_photo, textured_background
-from tests.servers import ServerThread
 
 LIVE_STYLIZER = StylizerOptions(max_in_flight=1, label="live")
 
@@ -77,7 +77,16 @@ def test_a_camera_that_does_not_open_is_a_clear_error(tmp_path):
         CameraSource(str(tmp_path / "no-such-camera.mp4"))
 
 
-def test_every_captured_frame_comes_out_once_in_order(stylizer_address, tmp_path):
+@pytest.fixture(scope="module")
+def stylizer_service():
+    """The stylizer in its own process, as live mode meets it: in this process it would share the
+    interpreter lock with the engine, and its work would stall capture (frames then drop)."""
+    service = ServiceProcess("services.stylizer")
+    yield service.address
+    service.stop()
+
+
+def test_every_captured_frame_comes_out_once_in_order(stylizer_service, tmp_path):
     out = tmp_path / "live.mp4"
     job = LiveJob(
         style=warm_style(tmp_path / "style.png"),
@@ -86,7 +95,7 @@ def test_every_captured_frame_comes_out_once_in_order(stylizer_address, tmp_path
         fps=30.0,
         seconds=3.0,
         output=str(out),
-        services=ServiceOptions(stylizer=stylizer_address),
+        services=ServiceOptions(stylizer=stylizer_service),
     )
     report = run_live(job)
     assert report["captured"] == 90
@@ -99,8 +108,9 @@ def test_every_captured_frame_comes_out_once_in_order(stylizer_address, tmp_path
 
 
 def test_frames_keep_coming_while_the_stylizer_is_away_and_full_quality_returns(tmp_path):
-    first = ServerThread(stylizer_server.create_server, stylizer_server.SERVICE_NAME)
-    port = first.port
+    port = free_port()
+    first = ServiceProcess("services.stylizer", ["--port", str(port)])
+    first.wait_listening()
     events: dict = {}
     engine_ready = threading.Event()
 
@@ -122,10 +132,13 @@ def test_frames_keep_coming_while_the_stylizer_is_away_and_full_quality_returns(
     runner.start()
     assert engine_ready.wait(30)
     time.sleep(1.5)
+    first.process.kill()  # gone at once, as a crashed server is
+    first.process.wait()
     first.stop()
     events["stopped"] = time.perf_counter()
     time.sleep(2.0)
-    second = ServerThread(lambda host, _port: stylizer_server.create_server(host, port), stylizer_server.SERVICE_NAME)
+    second = ServiceProcess("services.stylizer", ["--port", str(port)])
+    second.wait_listening()
     events["restarted"] = time.perf_counter()
     runner.join(60)
     second.stop()
@@ -142,14 +155,14 @@ def test_frames_keep_coming_while_the_stylizer_is_away_and_full_quality_returns(
     assert not [t for t in stats.answer_times if events["stopped"] + 0.2 < t < events["restarted"]]
 
 
-def test_stopping_early_still_outputs_every_captured_frame(stylizer_address, tmp_path):
+def test_stopping_early_still_outputs_every_captured_frame(stylizer_service, tmp_path):
     stop = threading.Event()
     job = LiveJob(
         style=warm_style(tmp_path / "style.png"),
         source="synthetic",
         size=(192, 108),
         fps=30.0,
-        services=ServiceOptions(stylizer=stylizer_address),
+        services=ServiceOptions(stylizer=stylizer_service),
     )
     threading.Timer(1.5, stop.set).start()
     report = run_live(job, stop=stop)
@@ -170,7 +183,7 @@ class _RecordingSink:
         pass
 
 
-def test_after_a_hard_cut_frames_come_from_the_new_shot_never_the_old_maps(stylizer_address, tmp_path):
+def test_after_a_hard_cut_frames_come_from_the_new_shot_never_the_old_maps(stylizer_service, tmp_path):
     """A warm shot cut to a cold one: from the cut until the new shot's first key is answered, frames
     are made in closed form on the new shot; the previous shot's maps make none of them."""
     warm = [moving_square_frame(i) for i in range(45)]
@@ -178,7 +191,7 @@ def test_after_a_hard_cut_frames_come_from_the_new_shot_never_the_old_maps(styli
     clip = tmp_path / "cut.mp4"
     clip.write_bytes(encode_clip(warm + cold, rate=30))
     link = StylizerLink(
-        open_channel(stylizer_address), load_image_file(warm_style(tmp_path / "style.png"))[0], LIVE_STYLIZER
+        open_channel(stylizer_service), load_image_file(warm_style(tmp_path / "style.png"))[0], LIVE_STYLIZER
     )
     sink = _RecordingSink()
     try:
