@@ -25,7 +25,6 @@ from services.stylizer.metrics import StylizerMetrics
 from services.stylizer.models import DEFAULT_MODEL, list_models
 from services.stylizer.sessions import (
     DEFAULT_MAX_IN_FLIGHT,
-    DEFAULT_STYLE_CACHE_ENTRIES,
     OpenedSession,
     SessionRequest,
     Stylizer,
@@ -42,29 +41,17 @@ SERVER_ID = f"{socket.gethostname()}:{os.getpid()}"
 
 
 class StylizerServicer(stylizer_pb2_grpc.StylizerServicer):
+    """Translates Stylize and ListModels messages to the server's sessions (sessions.Stylizer) and back."""
+
     def __init__(
         self,
+        stylizer: Stylizer,
         *,
-        device: torch.device,
-        default_model: str = DEFAULT_MODEL,
-        weights: dict[str, str] | None = None,
-        smoothing_weights: str | None = None,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
-        metrics: StylizerMetrics | None = None,
-        style_cache_entries: int = DEFAULT_STYLE_CACHE_ENTRIES,
-        batching: BatchSettings | None = None,
         config_timeout_s: float = DEFAULT_CONFIG_TIMEOUT_S,
     ):
-        self.stylizer = Stylizer(
-            device=device,
-            default_model=default_model,
-            weights=weights,
-            smoothing_weights=smoothing_weights,
-            metrics=metrics,
-            style_cache_entries=style_cache_entries,
-            batching=batching,
-        )
-        self.metrics = self.stylizer.metrics
+        self.stylizer = stylizer
+        self.metrics = stylizer.metrics
         self.max_in_flight = max_in_flight
         self.config_timeout_s = config_timeout_s
 
@@ -209,15 +196,15 @@ def create_server(
     if torch_device.type == "cuda" and not torch.cuda.is_available():
         raise InvalidInputError("--device cuda asked for, but no CUDA device is available")
     # Models and weights first: a bad file fails before anything else is set up.
-    servicer = StylizerServicer(
+    stylizer = Stylizer(
         device=torch_device,
         default_model=default_model,
         weights=weights,
         smoothing_weights=smoothing_weights,
         metrics=metrics,
         batching=batching,
-        config_timeout_s=config_timeout_s,
     )
+    servicer = StylizerServicer(stylizer, config_timeout_s=config_timeout_s)
     server = grpc.aio.server(
         options=message_size_options(max_message_bytes), interceptors=server_interceptors(auth_token)
     )
