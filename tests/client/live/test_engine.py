@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -77,11 +78,19 @@ def test_a_camera_that_does_not_open_is_a_clear_error(tmp_path):
         CameraSource(str(tmp_path / "no-such-camera.mp4"))
 
 
+def _edge_server(port: int | None = None) -> ServiceProcess:
+    """A stylizer in its own process, at a lower CPU priority: on the edge it has its own machine,
+    and here its start-up (torch import, weights) must not starve the device's capture."""
+    server = ServiceProcess("services.stylizer", ["--port", str(port)] if port else None)
+    os.setpriority(os.PRIO_PROCESS, server.process.pid, 10)
+    return server
+
+
 @pytest.fixture(scope="module")
 def stylizer_service():
     """The stylizer in its own process, as live mode meets it: in this process it would share the
     interpreter lock with the engine, and its work would stall capture (frames then drop)."""
-    service = ServiceProcess("services.stylizer")
+    service = _edge_server()
     yield service.address
     service.stop()
 
@@ -107,12 +116,22 @@ def test_every_captured_frame_comes_out_once_in_order(stylizer_service, tmp_path
     assert len(frames) == 90 and pts == sorted(pts) and len(set(pts)) == 90
 
 
+def _wait_for(condition, timeout_s: float) -> bool:
+    deadline = time.perf_counter() + timeout_s
+    while time.perf_counter() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def test_frames_keep_coming_while_the_stylizer_is_away_and_full_quality_returns(tmp_path):
     port = free_port()
-    first = ServiceProcess("services.stylizer", ["--port", str(port)])
+    first = _edge_server(port)
     first.wait_listening()
     events: dict = {}
     engine_ready = threading.Event()
+    stop = threading.Event()
 
     def started(engine, _url):
         events["engine"] = engine
@@ -123,31 +142,41 @@ def test_frames_keep_coming_while_the_stylizer_is_away_and_full_quality_returns(
         source="synthetic",
         size=(192, 108),
         fps=30.0,
-        seconds=7.0,
+        seconds=60.0,  # a cap: the test stops the job once the stylizer is back and answering
         services=ServiceOptions(stylizer=f"127.0.0.1:{port}"),
         options=LiveOptions(fallback_after_s=0.5),
     )
     result: dict = {}
-    runner = threading.Thread(target=lambda: result.update(report=run_live(job, on_started=started)))
+    runner = threading.Thread(target=lambda: result.update(report=run_live(job, on_started=started, stop=stop)))
     runner.start()
-    assert engine_ready.wait(30)
-    time.sleep(1.5)
-    first.process.kill()  # gone at once, as a crashed server is
-    first.process.wait()
-    first.stop()
-    events["stopped"] = time.perf_counter()
-    time.sleep(2.0)
-    second = ServiceProcess("services.stylizer", ["--port", str(port)])
-    second.wait_listening()
-    events["restarted"] = time.perf_counter()
-    runner.join(60)
-    second.stop()
+    try:
+        assert engine_ready.wait(30)
+        stats = events["engine"].stats
+        assert _wait_for(lambda: stats.key_frames_answered > 0, 20), "no key frame answered before the outage"
+        time.sleep(0.5)
+        first.process.kill()  # gone at once, as a crashed server is
+        first.process.wait()
+        first.stop()
+        events["stopped"] = time.perf_counter()
+        time.sleep(2.0)
+        second = _edge_server(port)
+        try:
+            second.wait_listening()
+            events["restarted"] = time.perf_counter()
+            answered_again = _wait_for(lambda: any(t > events["restarted"] for t in stats.answer_times), 20)
+            time.sleep(0.5)  # a few frames made from the fresh key
+        finally:
+            stop.set()
+            runner.join(60)
+            second.stop()
+    finally:
+        stop.set()
+        first.stop()
     report = result["report"]
-    stats = events["engine"].stats
-    assert report["dropped"] == 0 and report["output"] == report["captured"] == 210
+    assert report["dropped"] == 0 and report["output"] == report["captured"] > 90
     assert report["frames_by_method"].get("closed form", 0) > 0, report["frames_by_method"]
+    assert answered_again, "no stylized key frame after the stylizer came back"
     after_restart = [t for t in stats.answer_times if t > events["restarted"]]
-    assert after_restart, "no stylized key frame after the stylizer came back"
     assert after_restart[0] - events["restarted"] < 2.0
     # Full quality returns with the first fresh answer, not with the old key once the link is up.
     back = [t for t, how in stats.method_changes if how == "interpolated" and t > events["stopped"]]
