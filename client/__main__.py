@@ -1,6 +1,6 @@
-"""python -m client {stylize,stylize-image} ..."""
+"""python -m client {stylize,stylize-image,live,demo} ..."""
 
-from client.cli import main
+from client.launcher import main
 
 if __name__ == "__main__":
     main()

@@ -9,8 +9,6 @@ import logging
 import os
 import signal
 import sys
-import threading
-import time
 from collections.abc import Iterable
 
 import grpc
@@ -23,28 +21,6 @@ from mvstylizer_common.status import RETRY_AFTER_KEY, status_of
 from mvstylizer_common.tls import add_tls_flags
 
 log = logging.getLogger(__name__)
-
-# Set by a client that starts a service for itself: the process id the service must not outlive.
-EXIT_WITH_PARENT_ENV = "MVS_EXIT_WITH_PARENT"
-_PARENT_POLL_S = 0.5
-
-
-def exit_with_parent() -> None:
-    """When MVS_EXIT_WITH_PARENT names this process's parent, SIGTERM ourselves (a normal drain) once
-    that parent is gone, however it ended: a client killed outright leaves no service behind."""
-    wanted = os.environ.get(EXIT_WITH_PARENT_ENV, "")
-    if not wanted.isdigit():
-        return
-    parent = int(wanted)
-
-    def watch() -> None:
-        # Before the server runs, SIGTERM's default action ends the process at once; after, it drains.
-        while os.getppid() == parent:
-            time.sleep(_PARENT_POLL_S)
-        log.warning("the process that started this service is gone: stopping")
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def add_health_and_reflection(server: grpc.aio.Server, service_names: Iterable[str]) -> health.aio.HealthServicer:

@@ -57,7 +57,7 @@ def test_the_wheel_provides_the_commands(wheel):
     (entry_points,) = [n for n in wheel.namelist() if n.endswith(".dist-info/entry_points.txt")]
     text = wheel.read(entry_points).decode()
     for line in (
-        "mvstylizer = client.cli:main",
+        "mvstylizer = client.launcher:main",
         "mvstylizer-stylizer = services.stylizer.__main__:main",
         "mvstylizer-interpolator = services.interpolator.__main__:main",
     ):

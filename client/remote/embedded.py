@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import re
@@ -13,7 +14,7 @@ import threading
 from pathlib import Path
 
 from mvstylizer_common.errors import InvalidInputError
-from mvstylizer_common.serving import EXIT_WITH_PARENT_ENV
+from mvstylizer_common.parent_watch import EXIT_WITH_PARENT_ENV
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Exit status of a service that refused its arguments (as the CLI's own bad-input status).
@@ -39,9 +40,11 @@ def refusal_for_client(line: str) -> str:
 class ServiceProcess:
     """A service run as `python -m MODULE --host 127.0.0.1 --port 0`; learns its port from stdout.
 
-    It dies with the process that started it, even one killed outright, and leaves no files."""
+    It dies with the process that started it, even one killed outright, and leaves no files.
+    With args_later, the process starts at once and waits for its arguments (give_args), so its
+    imports run while the caller is still deciding them (mvstylizer_common/warmstart.py)."""
 
-    def __init__(self, module: str, extra_args: list[str] | None = None):
+    def __init__(self, module: str, extra_args: list[str] | None = None, *, args_later: bool = False):
         self.module = module
         # The service's stderr, kept for the error message if it fails to start; the file has no
         # name once both processes hold it open, so nothing is left behind whatever happens.
@@ -50,16 +53,35 @@ class ServiceProcess:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
         # The service drains and exits when this process is gone, however it ended (mvstylizer_common/serving.py).
         env[EXIT_WITH_PARENT_ENV] = str(os.getpid())
+        command = [sys.executable, "-m", "mvstylizer_common.warmstart", module] if args_later else [
+            sys.executable, "-m", module, *self._arguments(extra_args)
+        ]  # fmt: skip
         self.process = subprocess.Popen(
-            [sys.executable, "-m", module, "--host", "127.0.0.1", "--port", "0", *(extra_args or [])],
+            command,
             stdout=subprocess.PIPE,
             stderr=self._log,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE if args_later else subprocess.DEVNULL,
             env=env,
             cwd=REPO_ROOT,
             text=True,
         )
         self.port: int | None = None
+        self._waiting_for_args = args_later
+
+    @staticmethod
+    def _arguments(extra_args: list[str] | None) -> list[str]:
+        return ["--host", "127.0.0.1", "--port", "0", *(extra_args or [])]
+
+    def give_args(self, extra_args: list[str] | None = None) -> None:
+        """The arguments of a process started with args_later: it serves from here on."""
+        if not self._waiting_for_args:
+            raise RuntimeError(f"{self.module} was started with its arguments")
+        self._waiting_for_args = False
+        try:
+            self.process.stdin.write(json.dumps(self._arguments(extra_args)) + "\n")
+            self.process.stdin.close()
+        except OSError:  # it died meanwhile: wait_listening() reports why
+            pass
 
     @property
     def address(self) -> str:
@@ -67,6 +89,8 @@ class ServiceProcess:
 
     def wait_listening(self) -> int:
         """Block until the service announces its port (started processes run in parallel)."""
+        if self._waiting_for_args:
+            raise RuntimeError(f"{self.module} has not been given its arguments")
         if self.port is None:
             self.port = self._await_port()
         return self.port
@@ -101,6 +125,8 @@ class ServiceProcess:
         return " | ".join(text[-lines:]) or "(no output)"
 
     def stop(self, timeout: float = 10.0) -> None:
+        if self.process.stdin and not self.process.stdin.closed:
+            self.process.stdin.close()
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -111,6 +137,35 @@ class ServiceProcess:
         if self.process.stdout:
             self.process.stdout.close()
         self._log.close()
+
+
+_warm: dict[str, ServiceProcess] = {}
+
+
+def prestart(module: str) -> None:
+    """Start `module` now, arguments to follow: a later EmbeddedServices adopts it, and if none
+    does, it is stopped when this process exits."""
+    if module not in _warm:
+        if not _warm:
+            atexit.register(discard_prestarted)
+        _warm[module] = ServiceProcess(module, args_later=True)
+
+
+def take_prestarted(module: str, extra_args: list[str] | None) -> ServiceProcess | None:
+    """The prestarted `module`, now given its arguments; None if none was prestarted."""
+    process = _warm.pop(module, None)
+    if process is not None:
+        process.give_args(extra_args)
+    return process
+
+
+def discard_prestarted() -> None:
+    """Stop the prestarted services nobody took (they have served nothing: no drain needed)."""
+    while _warm:
+        _, process = _warm.popitem()
+        process.process.kill()
+        process.process.wait()
+        process.stop()
 
 
 class EmbeddedServices:
@@ -134,7 +189,9 @@ class EmbeddedServices:
         try:
             stylizer = interpolator = None
             if self._want_stylizer:
-                stylizer = ServiceProcess("services.stylizer", self._stylizer_args)
+                stylizer = take_prestarted("services.stylizer", self._stylizer_args) or ServiceProcess(
+                    "services.stylizer", self._stylizer_args
+                )
                 self._processes.append(stylizer)
             if self._want_interpolator:
                 interpolator = ServiceProcess("services.interpolator")

@@ -10,11 +10,11 @@ import sys
 from mvstylizer_common.auth import resolve_token
 from mvstylizer_common.errors import InvalidInputError, MvStylizerError
 from mvstylizer_common.malloc import keep_large_buffers
+from mvstylizer_common.parent_watch import exit_with_parent
 from mvstylizer_common.serving import (
     add_service_flags,
     announce_listening,
     configure_logging,
-    exit_with_parent,
     serve_until_signalled,
     set_serving,
 )

@@ -400,6 +400,25 @@ def test_services_die_with_a_client_killed_outright(media, long_clip, tmp_path):
     )
 
 
+def test_bad_input_stops_the_stylizer_started_ahead_of_the_checks(media, tmp_path):
+    # The command starts its embedded stylizer before parsing (to overlap the imports); refused
+    # input must not leave it behind.
+    _, clip, style = media
+    client = subprocess.Popen(
+        [sys.executable, "-m", "client", "stylize", clip, "--style", style, "-o", str(tmp_path / "out.webm")],
+        cwd=REPO_ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    started = []
+    while client.poll() is None:
+        started = started or services_started_by(client.pid)
+        time.sleep(0.02)
+    assert client.returncode == 2 and ".webm" in client.stderr.read()
+    assert started, "no stylizer was started ahead"
+    assert wait_until(lambda: not any(Path(f"/proc/{p}").exists() for p in started), 10)
+
+
 @pytest.mark.parametrize(
     ("extra", "words"),
     [
