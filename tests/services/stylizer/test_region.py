@@ -170,4 +170,23 @@ def test_a_small_object_in_a_region_whose_counterpart_is_smooth_keeps_its_contra
         return lum[y + 2 : y + size - 2, x + 2 : x + size - 2].mean() - sides.mean()
 
     assert abs(contrast(content)) > 80
-    assert contrast(out) / contrast(content) > 0.65
+    assert contrast(out) / contrast(content) > 0.6
+
+
+def test_the_luma_gain_floor_lifts_a_flattening_map_to_the_floor_and_leaves_others_alone():
+    from services.stylizer.models.region import LUMA, floor_luma_gain
+
+    cov = torch.diag(torch.tensor([0.04, 0.05, 0.03], dtype=torch.float64))[None].repeat(2, 1, 1)
+    flattening = 0.2 * torch.eye(3, dtype=torch.float64)  # keeps a fifth of the contrast
+    keeping = 0.9 * torch.eye(3, dtype=torch.float64)
+    lifted = floor_luma_gain(torch.stack([flattening, keeping]), cov, 0.4)
+    luma = torch.tensor(LUMA, dtype=torch.float64)
+
+    def gain(transform, region_cov):
+        return float(luma @ transform @ region_cov @ luma / (luma @ region_cov @ luma))
+
+    assert gain(lifted[0], cov[0]) == pytest.approx(0.4, abs=1e-9)
+    assert torch.allclose(lifted[1], keeping)  # above the floor: unchanged
+    # What is added is grey: the lifted map differs from the original by a multiple of ones @ luma.
+    added = lifted[0] - flattening
+    assert torch.allclose(added, added[0, 0] / LUMA[0] * torch.ones(3, 1, dtype=torch.float64) @ luma[None])
