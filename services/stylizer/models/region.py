@@ -12,8 +12,9 @@ rule: a softmax of distances on matching cues (mostly vertical position and text
 a little of the globally mapped colour, since a day sky and a dusk sky need not look
 alike), optionally refined by EM steps on the content's own colours with each region's
 identity held to its style prototype (off by default: in video they make the look follow
-each frame's colours); no free per-frame clustering, so regions cannot swap between frames. The memberships are made to follow the content's edges by a
-guided filter wide enough to snap a coarse border onto the real one (no halos).
+each frame's colours); no free per-frame clustering, so regions cannot swap between
+frames. The memberships are made to follow the content's edges by a guided filter wide
+enough to snap a coarse border onto the real one (no halos) and to vary the look smoothly.
 Each region gets the Monge-Kantorovich map from the content's colours in it to the
 style's colours in its counterpart (regularised, gains bounded, and drawn towards the
 global map where a region is small, and never compressing the content's luminance contrast in
