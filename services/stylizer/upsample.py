@@ -69,6 +69,14 @@ def invert_3x3(m: torch.Tensor) -> torch.Tensor:
     return torch.stack([torch.stack(row, dim=1) for row in inv_rows], dim=1) / det[:, None, None]
 
 
+def apply_planes(a: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Per-pixel 3x3 maps Bx3x3xHxW applied to Bx3xHxW: out[c] = sum_k a[c, k] x[k].
+
+    Written as sums of plane products: on the CPU several times faster than einsum, which
+    copies the operands into a batched matrix product."""
+    return torch.stack([sum(a[:, c, k] * x[:, k] for k in range(3)) for c in range(3)], dim=1)
+
+
 def fit_local_affine(
     guide: torch.Tensor, target: torch.Tensor, radius: int, eps: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -84,8 +92,14 @@ def fit_local_affine(
     eye = torch.eye(3, dtype=guide.dtype, device=guide.device).view(1, 3, 3, 1, 1)
     inverse = invert_3x3(cov_ii + eps * eye)
     # a[c, k] = sum_j cov_ip[j, c] * inverse[k, j]: coefficient of guide_k in target_c.
-    a = torch.einsum("bjchw,bkjhw->bckhw", cov_ip, inverse)
-    b = mean_p - (a * mean_i[:, None]).sum(dim=2)
+    a = torch.stack(
+        [
+            torch.stack([sum(cov_ip[:, j, c] * inverse[:, k, j] for j in range(3)) for k in range(3)], dim=1)
+            for c in range(3)
+        ],
+        dim=1,
+    )
+    b = mean_p - apply_planes(a, mean_i)
     a = box_mean(a.flatten(1, 2), radius).view(batch, 3, 3, height, width)
     b = box_mean(b, radius)
     return a, b
