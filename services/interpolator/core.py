@@ -22,6 +22,11 @@ from services.interpolator.grids import frame_to_grid_pixels, pixel_grid, resize
 
 # Below this confidence in its best key, a pixel's map shifts toward the global one (fully at 0).
 FALLBACK_BELOW = 0.25
+# Where neither key is trusted, the map is filled from the trusted cells around (normalised
+# convolution over a window of this share of the grid's long side, each way); only where none
+# are near does the keys' global transform take over. A region-aware look then stays itself
+# across an occlusion instead of turning global there and back.
+FILL_RADIUS_FRACTION = 1 / 16
 # Every key keeps this much weight: flickering confidences must not make colours flicker.
 CONFIDENCE_FLOOR = 0.2
 # Confidence maps are smoothed over this many grid pixels (per 320 of the grid's long side).
@@ -120,8 +125,8 @@ def blend_maps(index: int, prev: FlowToKey, next_: FlowToKey | None, frame_width
 
     Weights are confidence (floored) times temporal closeness, so the look moves
     smoothly from one key to the next, and a region only one key sees comes
-    mostly from that key. Where neither key is trusted, the keys' global
-    transforms take over.
+    mostly from that key. Where neither key is trusted, the map comes from the
+    trusted cells around, and where none are near, from the keys' global transforms.
     """
     grid_h, grid_w = prev.key.local_map.shape[:2]
     map_prev = warp_map(prev.key.local_map, prev.flow, frame_width, frame_height)
@@ -146,8 +151,24 @@ def blend_maps(index: int, prev: FlowToKey, next_: FlowToKey | None, frame_width
         transform = prev.key.transform
         if next_ is not None:
             transform = (1.0 - alpha) * transform + alpha * next_.key.transform
-        fallback = affine.global_map_coeffs(transform)
-        blended = blended + (fallback - blended) * fallback_share[..., None]
+        fallback = np.broadcast_to(affine.global_map_coeffs(transform), blended.shape)
+        trusted = np.ascontiguousarray(1.0 - fallback_share, dtype=np.float32)
+        radius = max(1, round(max(grid_w, grid_h) * FILL_RADIUS_FRACTION))
+        window = (2 * radius + 1, 2 * radius + 1)
+        support = cv2.boxFilter(trusted, -1, window, borderType=cv2.BORDER_REPLICATE)
+        around = (
+            cv2.boxFilter(
+                np.ascontiguousarray(blended * trusted[..., None], dtype=np.float32),
+                -1,
+                window,
+                borderType=cv2.BORDER_REPLICATE,
+            )
+            / np.maximum(support, 1e-6)[..., None]
+        )
+        # Where few trusted cells are near, their average is drawn towards the global look.
+        near = np.clip(support * (1.0 / FALLBACK_BELOW), 0.0, 1.0)[..., None]
+        fill = fallback + (around - fallback) * near
+        blended = blended + (fill - blended) * fallback_share[..., None]
     return blended
 
 

@@ -131,6 +131,23 @@ def test_pixels_no_key_explains_use_the_global_look():
     assert psnr(out[:, 10:60], two_looks(original, 80)[:, 10:60]) > 33
 
 
+def test_a_small_untrusted_patch_keeps_the_look_around_it_not_the_global_one():
+    # An occluder passing through the dusk half: its cells are trusted by neither key, but the
+    # look around them is dusk, and the patch must stay dusk (the global look is half snow).
+    world = scene()
+    original = view(world, 0)
+    key = prepare_key(0, original, two_looks(original, 80), GRID)
+    zero = np.zeros((H, W, 2), np.float32)
+    confidence = np.ones((H, W), np.float32)
+    confidence[36:60, 24:44] = 0.0
+    out = synthesize_frame(2, FlowToKey(key, zero, confidence), None, original)
+    dusk = apply_colour_transform(original, DUSK)
+    global_look = apply_colour_transform(original, key.transform)
+    patch = (slice(40, 56), slice(28, 40))
+    assert psnr(out[patch], dusk[patch]) > 30
+    assert psnr(out[patch], dusk[patch]) > psnr(out[patch], global_look[patch]) + 5
+
+
 def test_local_fit_recovers_two_looks_and_flat_regions_follow_the_prior():
     original = view(scene(), 0)
     original[:, :40] = (120, 110, 100)  # a flat region: its own A cannot be known
