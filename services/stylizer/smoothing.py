@@ -127,39 +127,45 @@ class MetaSmoothing(nn.Module):
 STRIP_ROWS = 32
 
 
+def _upsampled(planes: np.ndarray, to_source: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear samples of `planes` (HxWxC) at to_source (output -> source affine), BORDER_REPLICATE."""
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    return cv2.warpAffine(planes, to_source, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
+
+
+# OpenCV's RGB -> grey conversion is a weighted channel sum, and by far its fastest one: dividing
+# each map's coefficients by these weights turns it into the map's plain sum over the channels.
+_GREY_WEIGHTS = (0.299, 0.587, 0.114)
+
+
 def apply_coefficients(a: np.ndarray, b: np.ndarray, high_rgb: np.ndarray) -> np.ndarray:
     """Per-pixel affine maps at low resolution (a 3x3xhxw, b 3xhxw; on 0..1 colours), bilinearly
     upsampled (as align_corners=False) and applied to an HxWx3 uint8 image -> HxWx3 uint8.
 
-    Per output channel c the four planes [a_c0, a_c1, a_c2, b_c] travel as one 4-channel image:
-    a strip of it is upsampled (warpAffine, the exact bilinear coordinates of that strip),
-    multiplied by the strip's pixels [R, G, B, 255] and summed over the channels (transform)."""
+    Strip by strip: the maps of a strip are upsampled (warpAffine at the strip's exact bilinear
+    coordinates), each output channel c is the channel sum of [a_c0, a_c1, a_c2] times the pixels
+    (a grey conversion, with the coefficients divided by its weights), plus b_c."""
     height, width = high_rgb.shape[:2]
     low_h, low_w = b.shape[-2:]
-    packed = [np.ascontiguousarray(np.stack([a[c, 0], a[c, 1], a[c, 2], b[c]], axis=-1), np.float32) for c in range(3)]
+    grey = np.array(_GREY_WEIGHTS, np.float32)
+    gains = [np.ascontiguousarray(np.moveaxis(a[c], 0, -1) / grey, np.float32) for c in range(3)]
+    offsets = np.ascontiguousarray(np.moveaxis(b, 0, -1) * 255.0, np.float32)
     sx, sy = low_w / width, low_h / height
     out = np.empty((height, width, 3), np.uint8)
-    ones = np.ones((1, 4), np.float32)
     for top in range(0, height, STRIP_ROWS):
         rows = min(STRIP_ROWS, height - top)
         # Source position of output pixel (x, y): ((x + 0.5) sx - 0.5, (y + 0.5) sy - 0.5).
         to_source = np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, (top + 0.5) * sy - 0.5]], np.float32)
-        pixels = cv2.cvtColor(high_rgb[top : top + rows], cv2.COLOR_RGB2RGBA).astype(np.float32)
-        channels = []
-        for plane in packed:
-            coefficients = cv2.warpAffine(
-                plane,
-                to_source,
-                (width, rows),
-                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                borderMode=cv2.BORDER_REPLICATE,
-            )
-            value = cv2.transform(cv2.multiply(coefficients, pixels), ones)
-            # Negative values must become 0, not their absolute value. numpy, not cv2.max(value, 0.0):
-            # OpenCV reads a 1x1 image as a scalar there and returns a 4x1 one.
-            np.maximum(value, 0.0, out=value)
-            channels.append(cv2.convertScaleAbs(value))
-        out[top : top + rows] = cv2.merge(channels)
+        size = (width, rows)
+        pixels = high_rgb[top : top + rows].astype(np.float32)
+        channels = [
+            cv2.cvtColor(cv2.multiply(_upsampled(gain, to_source, size), pixels), cv2.COLOR_RGB2GRAY) for gain in gains
+        ]
+        value = cv2.add(cv2.merge(channels), _upsampled(offsets, to_source, size))
+        # Negative values must become 0, not their absolute value. numpy, not cv2.max(value, 0.0):
+        # OpenCV reads a 1x1 image as a scalar there and returns a 4x1 one.
+        np.maximum(value, 0.0, out=value)
+        out[top : top + rows] = cv2.convertScaleAbs(value)
     return out
 
 
