@@ -51,7 +51,7 @@ class ServiceProcess:
         self._log = tempfile.TemporaryFile(prefix=f"mvs-{module.split('.')[-1]}-", suffix=".log")  # noqa: SIM115
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-        # The service drains and exits when this process is gone, however it ended (mvstylizer_common/serving.py).
+        # The service drains and exits when this process is gone, however it ended (mvstylizer_common/parent_watch.py).
         env[EXIT_WITH_PARENT_ENV] = str(os.getpid())
         command = [sys.executable, "-m", "mvstylizer_common.warmstart", module] if args_later else [
             sys.executable, "-m", module, *self._arguments(extra_args)
