@@ -33,7 +33,7 @@ import numpy as np
 
 from client.device.keyframes import KEY_LONG_SIDE, KeyFrameSelector, make_selector
 from client.live.link import KeyAnswer, StylizerLink
-from client.media.capture import LiveSource
+from client.media.capture import DEFAULT_BACKLOG, LiveSource
 from client.media.frames import FrameSink, OutputFrame, SourceFrame
 from mvstylizer_common.errors import InvalidInputError
 from services.interpolator import flow as flowlib
@@ -52,6 +52,10 @@ class LiveOptions:
     max_key_interval: int = 60
     fallback_after_s: float = 1.0  # key older than this while the stylizer is away: closed form
     output_queue: int = 8  # frames between the engine and the output stage
+    # Frames a paced file or synthetic source queues ahead of a slow engine before it drops the
+    # oldest (a camera keeps only its newest frame, whatever this says): more means fewer drops
+    # on a loaded machine, at that much more latency.
+    capture_backlog: int = DEFAULT_BACKLOG
     keyframes: str = "auto"  # the key-frame policy (client.device.keyframes): auto or fixed
     max_gap: int = 30  # auto policy: a key at least this often (frames), as in file jobs
     # Capture starts once the stylizer holds the style (so the first frames are stylized, and encoding
@@ -63,6 +67,8 @@ class LiveOptions:
             raise InvalidInputError(f"--min-key-interval {self.min_key_interval}: expected 1..{self.max_key_interval}")
         if not self.fallback_after_s > 0:
             raise InvalidInputError(f"--fallback-after {self.fallback_after_s}: expected a positive number of seconds")
+        if not 1 <= self.capture_backlog <= 3600:
+            raise InvalidInputError(f"capture backlog {self.capture_backlog}: expected 1..3600 frames")
         if self.keyframes not in ("auto", "fixed") or self.max_gap < 1:
             raise InvalidInputError(f"key-frame policy {self.keyframes!r} with max gap {self.max_gap}: not usable")
 

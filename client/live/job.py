@@ -54,12 +54,13 @@ class LiveJob:
 def open_source(job: LiveJob) -> LiveSource:
     if job.camera is not None:
         return CameraSource(job.camera, job.seconds)
+    backlog = job.options.capture_backlog
     if job.source == SYNTHETIC:
-        return SyntheticSource(job.size[0], job.size[1], job.fps, job.seconds)
+        return SyntheticSource(job.size[0], job.size[1], job.fps, job.seconds, capacity=backlog)
     if job.source:
         if not Path(job.source).is_file():
             raise InvalidInputError(f"{job.source}: no such file")
-        return PacedFileSource(job.source, job.seconds)
+        return PacedFileSource(job.source, job.seconds, capacity=backlog)
     raise InvalidInputError("give --camera INDEX or --source FILE|synthetic")
 
 

@@ -144,7 +144,9 @@ def test_frames_keep_coming_while_the_stylizer_is_away_and_full_quality_returns(
         fps=30.0,
         seconds=60.0,  # a cap: the test stops the job once the stylizer is back and answering
         services=ServiceOptions(stylizer=f"127.0.0.1:{port}"),
-        options=LiveOptions(fallback_after_s=0.5),
+        # A roomy backlog (2 s): on a slow shared runner a drop then means the engine stalled on
+        # the outage, not that the machine was briefly short of time.
+        options=LiveOptions(fallback_after_s=0.5, capture_backlog=60),
     )
     result: dict = {}
     runner = threading.Thread(target=lambda: result.update(report=run_live(job, on_started=started, stop=stop)))
@@ -239,3 +241,12 @@ def test_after_a_hard_cut_frames_come_from_the_new_shot_never_the_old_maps(styli
     assert first_interpolated > 0
     assert set(after_cut[:first_interpolated]) == {"closed form (new shot)"}, after_cut
     assert engine.report()["frames_by_method"]["closed form (new shot)"] == first_interpolated
+
+
+def test_the_capture_backlog_is_the_paced_sources_and_is_checked():
+    job = LiveJob(style="s.png", source="synthetic", size=(64, 36), options=LiveOptions(capture_backlog=30))
+    from client.live.job import open_source
+
+    assert open_source(job).mailbox.capacity == 30
+    with pytest.raises(InvalidInputError, match="capture backlog 0"):
+        LiveOptions(capture_backlog=0).check()

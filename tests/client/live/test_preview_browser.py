@@ -14,6 +14,7 @@ import time
 import numpy as np
 import pytest
 
+from client.live.engine import LiveOptions
 from client.live.job import LiveJob, run_live
 from client.remote.services import ServiceOptions
 from mvstylizer_common.imagecodec import write_image_file
@@ -93,6 +94,8 @@ def test_preview_page_shows_live_frames_and_changes_style(stylizer_address, tmp_
         seconds=120.0,
         preview_port=0,
         services=ServiceOptions(stylizer=stylizer_address),
+        # The browser shares the two cores: a roomy backlog (3 s), so a drop means a stalled engine.
+        options=LiveOptions(capture_backlog=60),
     )
     result: dict = {}
     runner = threading.Thread(target=lambda: result.update(report=run_live(job, on_started=on_started, stop=stop)))
