@@ -28,6 +28,7 @@ from tests.media import (
     style_photo,
     textured_background,
 )
+from tests.waiting import wait_until
 
 VFR_PTS = [0, 40, 80, 150, 190, 230, 300, 340, 380, 420, 460, 530, 570, 610]
 
@@ -343,15 +344,6 @@ def services_started_by(pid: int) -> list[int]:
         if f"MVS_EXIT_WITH_PARENT={pid}".encode() in environ:
             found.append(int(entry.name))
     return found
-
-
-def wait_until(condition, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ from client.remote.stylizer import StylizerOptions, open_channel
 from mvstylizer_common.errors import InvalidInputError
 from mvstylizer_common.imagecodec import load_image_file, write_image_file
 from tests.media import decode_all, encode_clip, moving_square_frame, style_photo, textured_background
+from tests.waiting import wait_until
 
 LIVE_STYLIZER = StylizerOptions(max_in_flight=1, label="live")
 
@@ -116,15 +117,6 @@ def test_every_captured_frame_comes_out_once_in_order(stylizer_service, tmp_path
     assert len(frames) == 90 and pts == sorted(pts) and len(set(pts)) == 90
 
 
-def _wait_for(condition, timeout_s: float) -> bool:
-    deadline = time.perf_counter() + timeout_s
-    while time.perf_counter() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_frames_keep_coming_while_the_stylizer_is_away_and_full_quality_returns(tmp_path):
     port = free_port()
     first = _edge_server(port)
@@ -154,7 +146,7 @@ def test_frames_keep_coming_while_the_stylizer_is_away_and_full_quality_returns(
     try:
         assert engine_ready.wait(30)
         stats = events["engine"].stats
-        assert _wait_for(lambda: stats.key_frames_answered > 0, 20), "no key frame answered before the outage"
+        assert wait_until(lambda: stats.key_frames_answered > 0, 20), "no key frame answered before the outage"
         time.sleep(0.5)
         first.process.kill()  # gone at once, as a crashed server is
         first.process.wait()
@@ -165,7 +157,7 @@ def test_frames_keep_coming_while_the_stylizer_is_away_and_full_quality_returns(
         try:
             second.wait_listening()
             events["restarted"] = time.perf_counter()
-            answered_again = _wait_for(lambda: any(t > events["restarted"] for t in stats.answer_times), 20)
+            answered_again = wait_until(lambda: any(t > events["restarted"] for t in stats.answer_times), 20)
             time.sleep(0.5)  # a few frames made from the fresh key
         finally:
             stop.set()

@@ -118,14 +118,19 @@ def test_a_region_only_the_next_key_sees_leans_on_the_next_key():
     assert abs(share_of_next(outside) - 0.3) < 0.1
 
 
-def test_pixels_no_key_explains_use_the_global_look():
-    world = scene()
-    original = view(world, 0)
+def synthesized_with_untrusted(untrusted: tuple[slice, slice]):
+    """Frame 2 made from a key stylized in two looks (dusk left of x=80, snow right), with the
+    pixels in `untrusted` trusted by no key: (original, key, output)."""
+    original = view(scene(), 0)
     key = prepare_key(0, original, two_looks(original, 80), GRID)
-    zero = np.zeros((H, W, 2), np.float32)
     confidence = np.ones((H, W), np.float32)
-    confidence[:, 90:] = 0.0  # nothing on the right is trusted
-    out = synthesize_frame(2, FlowToKey(key, zero, confidence), None, original)
+    confidence[untrusted] = 0.0
+    out = synthesize_frame(2, FlowToKey(key, np.zeros((H, W, 2), np.float32), confidence), None, original)
+    return original, key, out
+
+
+def test_pixels_no_key_explains_use_the_global_look():
+    original, key, out = synthesized_with_untrusted((slice(None), slice(90, None)))  # nothing on the right
     global_look = apply_colour_transform(original, key.transform)
     assert psnr(out[:, 110:], global_look[:, 110:]) > 35
     assert psnr(out[:, 10:60], two_looks(original, 80)[:, 10:60]) > 33
@@ -134,13 +139,7 @@ def test_pixels_no_key_explains_use_the_global_look():
 def test_a_small_untrusted_patch_keeps_the_look_around_it_not_the_global_one():
     # An occluder passing through the dusk half: its cells are trusted by neither key, but the
     # look around them is dusk, and the patch must stay dusk (the global look is half snow).
-    world = scene()
-    original = view(world, 0)
-    key = prepare_key(0, original, two_looks(original, 80), GRID)
-    zero = np.zeros((H, W, 2), np.float32)
-    confidence = np.ones((H, W), np.float32)
-    confidence[36:60, 24:44] = 0.0
-    out = synthesize_frame(2, FlowToKey(key, zero, confidence), None, original)
+    original, key, out = synthesized_with_untrusted((slice(36, 60), slice(24, 44)))
     dusk = apply_colour_transform(original, DUSK)
     global_look = apply_colour_transform(original, key.transform)
     patch = (slice(40, 56), slice(28, 40))
