@@ -9,6 +9,8 @@ _RGB_TO_XYZ = torch.tensor(
 )
 _WHITE = torch.tensor([0.950456, 1.0, 1.088754])
 _DELTA = 6.0 / 29.0
+# Rec. 601 luma weights, as OpenCV's RGB -> grey conversion uses them (they sum to 1).
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 
 
 def _linearise(rgb: torch.Tensor) -> torch.Tensor:

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from services.stylizer.colour import LUMA_WEIGHTS
 from services.stylizer.upsample import apply_planes, fit_local_affine
 from services.stylizer.weight_files import load_weight_file, shipped_weights
 
@@ -133,11 +134,6 @@ def _upsampled(planes: np.ndarray, to_source: np.ndarray, size: tuple[int, int])
     return cv2.warpAffine(planes, to_source, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
 
 
-# OpenCV's RGB -> grey conversion is a weighted channel sum, and by far its fastest one: dividing
-# each map's coefficients by these weights turns it into the map's plain sum over the channels.
-_GREY_WEIGHTS = (0.299, 0.587, 0.114)
-
-
 def apply_coefficients(a: np.ndarray, b: np.ndarray, high_rgb: np.ndarray) -> np.ndarray:
     """Per-pixel affine maps at low resolution (a 3x3xhxw, b 3xhxw; on 0..1 colours), bilinearly
     upsampled (as align_corners=False) and applied to an HxWx3 uint8 image -> HxWx3 uint8.
@@ -147,7 +143,9 @@ def apply_coefficients(a: np.ndarray, b: np.ndarray, high_rgb: np.ndarray) -> np
     (a grey conversion, with the coefficients divided by its weights), plus b_c."""
     height, width = high_rgb.shape[:2]
     low_h, low_w = b.shape[-2:]
-    grey = np.array(_GREY_WEIGHTS, np.float32)
+    # OpenCV's RGB -> grey conversion is a weighted channel sum, and by far its fastest one:
+    # dividing each map's coefficients by its weights turns it into the map's plain channel sum.
+    grey = np.array(LUMA_WEIGHTS, np.float32)
     gains = [np.ascontiguousarray(np.moveaxis(a[c], 0, -1) / grey, np.float32) for c in range(3)]
     offsets = np.ascontiguousarray(np.moveaxis(b, 0, -1) * 255.0, np.float32)
     sx, sy = low_w / width, low_h / height

@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mvstylizer_common.boxfilter import box_mean_plane
+from services.stylizer.colour import LUMA_WEIGHTS
 from services.stylizer.models.base import StyleModel
 from services.stylizer.models.colour_transfer import mean_cov, mkl_transform
 from services.stylizer.models.registry import register_model
@@ -277,7 +278,7 @@ def fine_detail_image(rgb: np.ndarray, radius: int, eps: float, subsample: int |
     return luma - (gain_mean * luma + offset_mean)
 
 
-_LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+_LUMA = torch.tensor(LUMA_WEIGHTS).view(1, 3, 1, 1)
 
 
 def luminance(images: torch.Tensor) -> torch.Tensor:

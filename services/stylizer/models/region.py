@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 
 from mvstylizer_common.errors import InvalidInputError
-from services.stylizer.colour import rgb_to_lab
+from services.stylizer.colour import LUMA_WEIGHTS, rgb_to_lab
 from services.stylizer.models.base import StyleModel
 from services.stylizer.models.colour_transfer import mkl_transform
 from services.stylizer.models.preset import restore_fine_detail
@@ -439,9 +439,6 @@ def limit_gain(transform: torch.Tensor, max_gain: float) -> torch.Tensor:
     return u @ torch.diag_embed(s.clamp(1.0 / max_gain, max_gain)) @ vh
 
 
-LUMA = (0.299, 0.587, 0.114)  # Rec. 601 luma weights (they sum to 1)
-
-
 def floor_luma_gain(transform: torch.Tensor, cov: torch.Tensor, min_gain: float) -> torch.Tensor:
     """Kx3x3 maps, Kx3x3 content covariances -> maps whose luminance gain on their region's colours
     (the slope of output luma on content luma, least squares) is at least min_gain.
@@ -451,7 +448,7 @@ def floor_luma_gain(transform: torch.Tensor, cov: torch.Tensor, min_gain: float)
     to the pixel's luma offset from its region's mean: hue and the region's mean are left alone."""
     if min_gain <= 0.0:
         return transform
-    luma = torch.tensor(LUMA, dtype=transform.dtype)
+    luma = torch.tensor(LUMA_WEIGHTS, dtype=transform.dtype)
     spread = torch.einsum("i,kij,j->k", luma, cov, luma)
     gain = torch.einsum("i,kij,kjl,l->k", luma, transform, cov, luma) / spread.clamp_min(1e-12)
     missing = (min_gain - gain).clamp_min(0.0)
@@ -462,7 +459,7 @@ def into_gamut(pixels: torch.Tensor) -> torch.Tensor:
     """3xN RGB -> the same, each colour past [0, 1] drawn towards the grey of its own luma until it
     fits (luma kept, as far as it lies in [0, 1]): a highlight pushed past white turns whiter,
     instead of losing the brightness of its clipped channels (an orange-lit window, say)."""
-    luma = torch.tensor(LUMA, dtype=pixels.dtype).view(1, 3) @ pixels  # 1xN
+    luma = torch.tensor(LUMA_WEIGHTS, dtype=pixels.dtype).view(1, 3) @ pixels  # 1xN
     grey = luma.clamp(0.0, 1.0)
     chroma = pixels - grey
     high, low = chroma.max(dim=0, keepdim=True).values, chroma.min(dim=0, keepdim=True).values

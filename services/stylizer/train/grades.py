@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import torch
 
-_LUMA = torch.tensor([0.299, 0.587, 0.114])
+from services.stylizer.colour import LUMA_WEIGHTS
+
+_LUMA = torch.tensor(LUMA_WEIGHTS)
 
 
 def _normal(shape, generator: torch.Generator, std: float) -> torch.Tensor:

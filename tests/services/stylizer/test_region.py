@@ -174,7 +174,8 @@ def test_a_small_object_in_a_region_whose_counterpart_is_smooth_keeps_its_contra
 
 
 def test_the_luma_gain_floor_lifts_a_flattening_map_to_the_floor_and_leaves_others_alone():
-    from services.stylizer.models.region import LUMA, floor_luma_gain
+    from services.stylizer.colour import LUMA_WEIGHTS as LUMA
+    from services.stylizer.models.region import floor_luma_gain
 
     cov = torch.diag(torch.tensor([0.04, 0.05, 0.03], dtype=torch.float64))[None].repeat(2, 1, 1)
     flattening = 0.2 * torch.eye(3, dtype=torch.float64)  # keeps a fifth of the contrast
