@@ -178,17 +178,18 @@ def apply_detail_i420(coeffs: np.ndarray, frame: np.ndarray, small: np.ndarray |
     # through the flat buffer.
     flat = out.reshape(-1)
     luma_size, chroma_size = height * width, (height // 2) * (width // 2)
+    chroma_shape = (height // 2, width // 2)
     targets = [
-        (flat[:luma_size], luma),
-        (flat[luma_size : luma_size + chroma_size], luma_half),
-        (flat[luma_size + chroma_size :], luma_half),
+        (out[:height], luma),
+        (flat[luma_size : luma_size + chroma_size].reshape(chroma_shape), luma_half),
+        (flat[luma_size + chroma_size :].reshape(chroma_shape), luma_half),
     ]
     for j, (target, plane_luma) in enumerate(targets):
         row = _RGB_TO_YUV[j]
         offset = row[0] * offsets[0] + row[1] * offsets[1] + row[2] * offsets[2] + _YUV_OFFSETS[j]
         gain = row[0] * gains[0] + row[1] * gains[1] + row[2] * gains[2]
         size = (plane_luma.shape[1], plane_luma.shape[0])
-        target[:] = _offset_plus_gain_times(offset, gain, plane_luma, size).reshape(-1)
+        _offset_plus_gain_times(offset, gain, plane_luma, size, out=target)
     return out
 
 
@@ -213,16 +214,18 @@ def _offsets_and_gains(
 
 
 def _offset_plus_gain_times(
-    offset: np.ndarray, gain: np.ndarray, luma: np.ndarray, size: tuple[int, int]
+    offset: np.ndarray, gain: np.ndarray, luma: np.ndarray, size: tuple[int, int], out: np.ndarray | None = None
 ) -> np.ndarray:
     """uint8 up(offset) + up(gain) * luma at `size`, in int16 fixed point (several times faster than float)."""
     offset16 = np.clip(offset * _OFFSET_SCALE, -32768, 32767).astype(np.int16)
     gain16 = np.clip(gain * _GAIN_SCALE, -32768, 32767).astype(np.int16)
     offset_up = cv2.resize(offset16, size, interpolation=cv2.INTER_LINEAR)
     gain_up = cv2.resize(gain16, size, interpolation=cv2.INTER_LINEAR)
-    detail = cv2.multiply(gain_up, luma.astype(np.int16), scale=_OFFSET_SCALE / _GAIN_SCALE)
-    total = cv2.add(detail, offset_up)
-    # Negative values clamp to 0 first, so the absolute value taken by convertScaleAbs changes nothing.
-    # numpy, not cv2.max(total, 0): OpenCV reads a 1x1 image as a scalar there and returns a 4x1 one.
-    np.maximum(total, 0, out=total)
-    return cv2.convertScaleAbs(total, alpha=1.0 / _OFFSET_SCALE)
+    # Same-depth operands: OpenCV's mixed-depth products and weighted sums take a slow path.
+    total = cv2.multiply(gain_up, luma.astype(np.int16), scale=_OFFSET_SCALE / _GAIN_SCALE)
+    cv2.add(total, offset_up, dst=total)
+    # Negatives to 0 first (in place), so the absolute value convertScaleAbs takes changes nothing.
+    cv2.threshold(total, 0, 0, cv2.THRESH_TOZERO, dst=total)
+    if out is None:
+        return cv2.convertScaleAbs(total, alpha=1.0 / _OFFSET_SCALE)
+    return cv2.convertScaleAbs(total, dst=out, alpha=1.0 / _OFFSET_SCALE)

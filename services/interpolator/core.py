@@ -27,6 +27,9 @@ FALLBACK_BELOW = 0.25
 # are near does the keys' global transform take over. A region-aware look then stays itself
 # across an occlusion instead of turning global there and back.
 FILL_RADIUS_FRACTION = 1 / 16
+# The fill's averages are taken on a grid this many times coarser (they are smooth at that window).
+FILL_COARSENING = 4
+_SAMPLE_ROW = 1024
 # Every key keeps this much weight: flickering confidences must not make colours flicker.
 CONFIDENCE_FLOOR = 0.2
 # Confidence maps are smoothed over this many grid pixels (per 320 of the grid's long side).
@@ -142,8 +145,11 @@ def blend_maps(index: int, prev: FlowToKey, next_: FlowToKey | None, frame_width
         conf_next = _confidence_on_grid(next_, grid_w, grid_h)
         w_prev = (CONFIDENCE_FLOOR + (1.0 - CONFIDENCE_FLOOR) * conf_prev) * (1.0 - alpha)
         w_next = (CONFIDENCE_FLOOR + (1.0 - CONFIDENCE_FLOOR) * conf_next) * alpha
-        total = w_prev + w_next
-        blended = map_prev * (w_prev / total)[..., None] + map_next * (w_next / total)[..., None]
+        share_next = (w_next / (w_prev + w_next))[..., None]
+        # map_prev + (map_next - map_prev) * share: two passes over the 12 planes, not five.
+        blended = map_next - map_prev
+        blended *= share_next
+        blended += map_prev
         trust = np.maximum(conf_prev, conf_next)
 
     fallback_share = np.clip(1.0 - trust * (1.0 / FALLBACK_BELOW), 0.0, 1.0)
@@ -151,25 +157,53 @@ def blend_maps(index: int, prev: FlowToKey, next_: FlowToKey | None, frame_width
         transform = prev.key.transform
         if next_ is not None:
             transform = (1.0 - alpha) * transform + alpha * next_.key.transform
-        fallback = np.broadcast_to(affine.global_map_coeffs(transform), blended.shape)
-        trusted = np.ascontiguousarray(1.0 - fallback_share, dtype=np.float32)
-        radius = max(1, round(max(grid_w, grid_h) * FILL_RADIUS_FRACTION))
-        window = (2 * radius + 1, 2 * radius + 1)
-        support = cv2.boxFilter(trusted, -1, window, borderType=cv2.BORDER_REPLICATE)
-        around = (
-            cv2.boxFilter(
-                np.ascontiguousarray(blended * trusted[..., None], dtype=np.float32),
-                -1,
-                window,
-                borderType=cv2.BORDER_REPLICATE,
-            )
-            / np.maximum(support, 1e-6)[..., None]
-        )
-        # Where few trusted cells are near, their average is drawn towards the global look.
-        near = np.clip(support * (1.0 / FALLBACK_BELOW), 0.0, 1.0)[..., None]
-        fill = fallback + (around - fallback) * near
-        blended = blended + (fill - blended) * fallback_share[..., None]
+        fill_untrusted(blended, fallback_share, affine.global_map_coeffs(transform)[0, 0])
     return blended
+
+
+def fill_untrusted(blended: np.ndarray, fallback_share: np.ndarray, fallback: np.ndarray) -> None:
+    """In place: cells with a fallback share take, that much, the map of the trusted cells around
+    them (normalised convolution), drawn towards `fallback` (12 coefficients) where few are near.
+
+    The window spans FILL_RADIUS_FRACTION of the grid, so its averages are smooth: they are taken on
+    a grid FILL_COARSENING times coarser and brought back bilinearly, and only the cells that need
+    them are changed (usually a few): the full-grid version cost more than the rest of the frame's plan.
+    """
+    grid_h, grid_w = fallback_share.shape
+    trusted = np.ascontiguousarray(1.0 - fallback_share, dtype=np.float32)
+    weighted = blended * trusted[..., None]
+    # Whole coarse cells (OpenCV averages more than four channels only at a whole-number scale).
+    pad_h, pad_w = -grid_h % FILL_COARSENING, -grid_w % FILL_COARSENING
+    if pad_h or pad_w:
+        weighted = cv2.copyMakeBorder(weighted, 0, pad_h, 0, pad_w, cv2.BORDER_REPLICATE)
+        trusted = cv2.copyMakeBorder(trusted, 0, pad_h, 0, pad_w, cv2.BORDER_REPLICATE)
+    coarse = ((grid_w + pad_w) // FILL_COARSENING, (grid_h + pad_h) // FILL_COARSENING)
+    radius = max(1, round(max(grid_w, grid_h) * FILL_RADIUS_FRACTION / FILL_COARSENING))
+    window = (2 * radius + 1, 2 * radius + 1)
+    weighted = cv2.resize(weighted, coarse, interpolation=cv2.INTER_AREA)
+    trusted_coarse = cv2.resize(trusted, coarse, interpolation=cv2.INTER_AREA)
+    support = cv2.boxFilter(trusted_coarse, -1, window, borderType=cv2.BORDER_REPLICATE)
+    around = cv2.boxFilter(weighted, -1, window, borderType=cv2.BORDER_REPLICATE)
+    around = around.reshape(coarse[1], coarse[0], -1) / np.maximum(support, 1e-6).reshape(coarse[1], coarse[0], 1)
+    # Where few trusted cells are near, their average is drawn towards the global look.
+    near = np.clip(support * (1.0 / FALLBACK_BELOW), 0.0, 1.0)[..., None]
+    fill = np.ascontiguousarray(fallback + (around - fallback) * near, dtype=np.float32)
+    rows, cols = np.nonzero(fallback_share)
+    fill_here = _sample_bilinear(fill, cols, rows, 1.0 / FILL_COARSENING)
+    share = fallback_share[rows, cols][:, None]
+    blended[rows, cols] += (fill_here - blended[rows, cols]) * share
+
+
+def _sample_bilinear(image: np.ndarray, cols: np.ndarray, rows: np.ndarray, scale: float) -> np.ndarray:
+    """image (h x w x C) read bilinearly at the cells (cols, rows) of a grid `1 / scale` times finer
+    (pixel centres aligned): N x C. The points go to remap in rows of _SAMPLE_ROW (its sizes are short)."""
+    count = len(rows)
+    padded = -(-count // _SAMPLE_ROW) * _SAMPLE_ROW
+    at = np.zeros((padded, 2), np.float32)
+    at[:count, 0] = (cols + 0.5) * scale - 0.5
+    at[:count, 1] = (rows + 0.5) * scale - 0.5
+    sampled = cv2.remap(image, at.reshape(-1, _SAMPLE_ROW, 2), None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return sampled.reshape(padded, -1)[:count]
 
 
 def synthesize_frame(
