@@ -1,4 +1,5 @@
-"""Live mode on this machine: a 1280x720 30 fps file played at its own pace, stylizer on loopback.
+"""Live mode on this machine: a 1280x720 30 fps file played at its own pace, stylizer on loopback
+(embedded, as `client live` starts it, in the steady runs; a separate process in the others).
 
     python -m benchmarks.live --out out/bench [--runs fidelity,steady,hd,outage] [--seconds 60] [--hd-seconds 30]
 
@@ -58,18 +59,10 @@ def free_port() -> int:
 
 
 def steady(clip: Path, style: str, out: Path, seconds: float, name: str = "live_steady.mp4") -> dict:
-    service = ServiceProcess("services.stylizer")
-    try:
-        job = LiveJob(
-            style=style,
-            source=str(clip),
-            seconds=seconds,
-            output=str(out / name),
-            services=ServiceOptions(stylizer=service.address),
-        )
-        return run_live(job)
-    finally:
-        service.stop()
+    """As `client live --source CLIP -o OUT` runs by default: the stylizer embedded (started by
+    the job, on the same cores, at LiveOptions.stylizer_niceness)."""
+    job = LiveJob(style=style, source=str(clip), seconds=seconds, output=str(out / name), services=ServiceOptions())
+    return run_live(job)
 
 
 def outage(clip: Path, style: str, seconds: float, outage_at: float, outage_s: float) -> dict:

@@ -1,8 +1,8 @@
 """Live stylization: every captured frame out at the camera's pace, whatever the stylizer does.
 
-Three threads, joined by bounded queues: the source (capture), the engine (key-frame
-choice, flow, colour maps) and the output (maps applied at full resolution, video
-encoding, preview). The engine drives the device tier's own machinery, as a file in
+Four threads, joined by bounded queues: the source (capture), the engine (key-frame
+choice, flow, colour maps), the renderer (maps applied at full resolution) and the
+output (video encoding, preview). The engine drives the device tier's own machinery, as a file in
 `--mode live` does: the key-frame policy of client.device.keyframes (scene cuts
 included) and a forward-only InterpolationSession, which makes each frame from the
 latest stylized key frame that has arrived (its colour maps moved along the flow from
@@ -61,6 +61,10 @@ class LiveOptions:
     # Capture starts once the stylizer holds the style (so the first frames are stylized, and encoding
     # the style does not compete with capture), or after this long in closed form if it is away.
     ready_timeout_s: float = 5.0
+    # CPU niceness of a stylizer the job starts itself (on this machine; not one given by address):
+    # the frames come first, key frames take the time left (a later key costs a little colour
+    # accuracy; a late frame is a stall). 0 shares the CPU equally.
+    stylizer_niceness: int = 10
 
     def check(self) -> None:
         if not 1 <= self.min_key_interval <= self.max_key_interval:
@@ -69,6 +73,8 @@ class LiveOptions:
             raise InvalidInputError(f"--fallback-after {self.fallback_after_s}: expected a positive number of seconds")
         if not 1 <= self.capture_backlog <= 3600:
             raise InvalidInputError(f"capture backlog {self.capture_backlog}: expected 1..3600 frames")
+        if not 0 <= self.stylizer_niceness <= 19:
+            raise InvalidInputError(f"stylizer niceness {self.stylizer_niceness}: expected 0..19")
         if self.keyframes not in ("auto", "fixed") or self.max_gap < 1:
             raise InvalidInputError(f"key-frame policy {self.keyframes!r} with max gap {self.max_gap}: not usable")
 
@@ -141,6 +147,8 @@ class LiveEngine:
         self._fitting = False
         self._fitted: queue.SimpleQueue[_Fitted] = queue.SimpleQueue()
         self._outputs: queue.Queue = queue.Queue(maxsize=self.options.output_queue)
+        self._rendered: queue.Queue = queue.Queue(maxsize=2)  # rendered frames waiting for the sinks
+        self._output_error: BaseException | None = None
         self._stop = threading.Event()
         self._last_key_sent = -(10**9)
         self._key_due = False  # the policy asked for a key frame that is not sent yet
@@ -159,7 +167,13 @@ class LiveEngine:
         self._stop.set()
 
     def run(self) -> LiveStats:
-        output_thread = threading.Thread(target=self._output_loop, name="live-output", daemon=True)
+        render_thread = threading.Thread(
+            target=self._guarded, args=(self._render_loop, self._outputs), name="live-render", daemon=True
+        )
+        output_thread = threading.Thread(
+            target=self._guarded, args=(self._output_loop, self._rendered), name="live-output", daemon=True
+        )
+        render_thread.start()
         output_thread.start()
         deadline = time.perf_counter() + self.options.ready_timeout_s
         while self.link is not None and not self._stop.is_set() and time.perf_counter() < deadline:
@@ -175,8 +189,11 @@ class LiveEngine:
         finally:
             self.source.stop()
             self._outputs.put(None)
+            render_thread.join()
             output_thread.join()
             self._fitter.shutdown(wait=True)
+        if self._output_error is not None:
+            raise self._output_error
         return self.stats
 
     # --- engine thread -------------------------------------------------------------------
@@ -190,7 +207,7 @@ class LiveEngine:
                         raise self.source.error
                     return
                 continue
-            self._note_backlog(len(mailbox) + self._outputs.qsize())
+            self._note_backlog(len(mailbox) + self._outputs.qsize() + self._rendered.qsize())
             self._take_new_style()
             # Prepared once: the policy looks at it, and the flow to the key starts from it.
             prepared = flowlib.prepare(frame.rgb)
@@ -340,16 +357,37 @@ class LiveEngine:
         patience = max(self.options.fallback_after_s, 2.0 * float(np.median(recent)) if recent else 0.0)
         return time.perf_counter() - self._key_wanted_at < patience
 
-    # --- output thread -------------------------------------------------------------------
-    def _output_loop(self) -> None:
+    # --- output threads --------------------------------------------------------------------
+    # Rendering at full size and encoding are two threads, so one frame's encode overlaps the next
+    # frame's render: on one thread their sum, not the longer of them, bounded the frame rate.
+    def _guarded(self, loop, inputs: queue.Queue) -> None:
+        """Run an output thread; if it fails (a sink's disk is full, say), the engine stops and run()
+        raises the error, and the thread's queue is drained to its end so no thread waits on it."""
+        try:
+            loop()
+        except BaseException as error:
+            if self._output_error is None:
+                self._output_error = error
+            self._stop.set()
+            while inputs.get() is not None:
+                pass
+        finally:
+            if loop == self._render_loop:
+                self._rendered.put(None)
+
+    def _render_loop(self) -> None:
         while (item := self._outputs.get()) is not None:
             frame, method = item.frame, item.plan.method
             image = self.session.render(item.plan)
-            output = OutputFrame(frame.index, frame.pts, image, self.session.output_i420, method, frame)
+            self._rendered.put(OutputFrame(frame.index, frame.pts, image, self.session.output_i420, method, frame))
+
+    def _output_loop(self) -> None:
+        while (output := self._rendered.get()) is not None:
             for sink in self.sinks:
                 sink.write(output)
             now = time.perf_counter()
-            self.stats.latencies_s.append(now - frame.captured_at)
+            method = output.method
+            self.stats.latencies_s.append(now - output.source.captured_at)
             if not self.stats.method_changes or self.stats.method_changes[-1][1] != method:
                 self.stats.method_changes.append((now, method))
             self.stats.how[method] += 1

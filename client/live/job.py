@@ -74,7 +74,8 @@ def run_live(job: LiveJob, on_started=None, stop: threading.Event | None = None)
     opts = job.services
     recording = written_whole(job.output) if job.output else contextlib.nullcontext()
     # The link opens its session (and reopens it) by itself: no waiting for the stylizer here.
-    with recording as partial, connected(opts, wait=False) as links:
+    niceness = job.options.stylizer_niceness
+    with recording as partial, connected(opts, wait=False, stylizer_niceness=niceness) as links:
         link = StylizerLink(links.stylizer, style_message, opts.stylizer_options("live", max_in_flight=1))
         sinks: list[FrameSink] = list(job.sinks)
         file_sink = live_video_sink(str(partial), source.width, source.height, source.fps) if job.output else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import logging
 import os
 import re
 import signal
@@ -21,6 +22,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 EXIT_BAD_INPUT = 2
 STARTUP_TIMEOUT_S = 120.0
 
+log = logging.getLogger(__name__)
 
 _INVALID_CHOICE = re.compile(r"argument (--[\w-]+): invalid choice: '([^']*)' \(choose from (.*)\)")
 
@@ -115,6 +117,20 @@ class ServiceProcess:
             raise RuntimeError(f"{self.module} did not start: {tail}")
         return int(found["port"])
 
+    def lower_priority(self, niceness: int) -> None:
+        """Give the service at least `niceness` (0..19) on the CPU: every thread it has now, and so
+        every thread they start. Where the system refuses, it runs as it is (a note in the log)."""
+        pid = self.process.pid
+        try:
+            threads = [int(tid) for tid in os.listdir(f"/proc/{pid}/task")]
+        except OSError:  # no /proc: the process's own (first) thread, from which the rest are started
+            threads = [pid]
+        for tid in threads:
+            try:
+                os.setpriority(os.PRIO_PROCESS, tid, max(niceness, os.getpriority(os.PRIO_PROCESS, tid)))
+            except OSError as error:  # the thread ended meanwhile, or no permission
+                log.debug("could not renice %s thread %d: %s", self.module, tid, error)
+
     def last_line(self) -> str:
         return self.log_tail(1)
 
@@ -177,8 +193,12 @@ class EmbeddedServices:
         interpolator: str | None,
         stylizer_args: list[str] | None = None,
         need_interpolator: bool = True,
+        stylizer_niceness: int = 0,
     ):
+        """stylizer_niceness: CPU niceness of a stylizer started here (live mode: the device's own
+        frames come first, key frames fill the idle time)."""
         self._want_stylizer = stylizer is None
+        self._stylizer_niceness = stylizer_niceness
         self._want_interpolator = interpolator is None and need_interpolator
         self._stylizer_args = stylizer_args or []
         self.stylizer = stylizer
@@ -193,6 +213,8 @@ class EmbeddedServices:
                     "services.stylizer", self._stylizer_args
                 )
                 self._processes.append(stylizer)
+                if self._stylizer_niceness:
+                    stylizer.lower_priority(self._stylizer_niceness)
             if self._want_interpolator:
                 interpolator = ServiceProcess("services.interpolator")
                 self._processes.append(interpolator)

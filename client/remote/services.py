@@ -132,14 +132,21 @@ def connect(
 
 
 @contextmanager
-def connected(opts: ServiceOptions, *, interpolator: bool = False, wait: bool = True) -> Iterator[Connections]:
+def connected(
+    opts: ServiceOptions, *, interpolator: bool = False, wait: bool = True, stylizer_niceness: int = 0
+) -> Iterator[Connections]:
     """Start whichever services were not given an address, connect to them, and close it all after.
 
     interpolator: the job needs one (a gRPC one unless opts.inproc); wait: block until the stylizer
-    answers (live jobs do not: their link reconnects by itself)."""
+    answers (live jobs do not: their link reconnects by itself); stylizer_niceness: the CPU
+    niceness of a stylizer started here (not of one given by address)."""
     grpc_interpolator = interpolator and not opts.inproc
     with EmbeddedServices(
-        opts.stylizer, opts.interpolator, opts.stylizer_args(), need_interpolator=grpc_interpolator
+        opts.stylizer,
+        opts.interpolator,
+        opts.stylizer_args(),
+        need_interpolator=grpc_interpolator,
+        stylizer_niceness=stylizer_niceness,
     ) as services:
         token, stylizer_tls = opts.auth_token, opts.tls_for(opts.stylizer)
         if wait:

@@ -242,3 +242,66 @@ def test_the_capture_backlog_is_the_paced_sources_and_is_checked():
     assert open_source(job).mailbox.capacity == 30
     with pytest.raises(InvalidInputError, match="capture backlog 0"):
         LiveOptions(capture_backlog=0).check()
+
+
+class _FailingSink(_RecordingSink):
+    """A recording whose disk fills up at frame `fail_at`."""
+
+    def __init__(self, fail_at: int):
+        super().__init__()
+        self.fail_at = fail_at
+
+    def write(self, frame) -> None:
+        if frame.index == self.fail_at:
+            raise OSError(28, "No space left on device")
+        super().write(frame)
+
+
+def test_a_sink_that_fails_stops_the_run_with_its_error_instead_of_hanging(tmp_path):
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(encode_clip([moving_square_frame(i) for i in range(90)], rate=30))
+    sink = _FailingSink(fail_at=5)
+    engine = LiveEngine(PacedFileSource(str(clip), capacity=90), None, style_photo(), [sink])
+    result: dict = {}
+
+    def run() -> None:
+        try:
+            engine.run()
+        except OSError as error:
+            result["error"] = error
+
+    runner = threading.Thread(target=run, daemon=True)
+    runner.start()
+    runner.join(20)
+    assert not runner.is_alive(), "the engine kept waiting on a dead output stage"
+    assert "No space left" in str(result.get("error"))
+    assert [frame.index for frame in sink.frames] == list(range(5))
+
+
+def test_the_stylizer_niceness_is_checked():
+    LiveOptions(stylizer_niceness=19).check()
+    with pytest.raises(InvalidInputError, match="niceness 20"):
+        LiveOptions(stylizer_niceness=20).check()
+
+
+def test_a_live_job_starts_its_own_stylizer_at_the_live_niceness(monkeypatch, tmp_path):
+    import client.live.job as live_job
+
+    asked = {}
+    real_connected = live_job.connected
+
+    def connected(opts, **kwargs):
+        asked.update(kwargs)
+        return real_connected(opts, **kwargs)
+
+    monkeypatch.setattr(live_job, "connected", connected)
+    job = LiveJob(
+        style=warm_style(tmp_path / "style.png"),
+        source="synthetic",
+        size=(64, 36),
+        seconds=0.3,
+        services=ServiceOptions(stylizer="127.0.0.1:1"),  # nothing there: closed form throughout
+        options=LiveOptions(stylizer_niceness=7, ready_timeout_s=0.1),
+    )
+    run_live(job)
+    assert asked["stylizer_niceness"] == 7

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import grpc
 import pytest
@@ -12,6 +14,7 @@ from client.launcher import wants_embedded_stylizer
 from client.remote import embedded
 from client.remote.embedded import REPO_ROOT, EmbeddedServices, ServiceProcess, discard_prestarted, prestart
 from client.remote.services import INPROC
+from client.remote.stylizer import open_channel, wait_for_ready
 
 
 def answers(address: str) -> bool:
@@ -87,3 +90,20 @@ def test_a_warm_start_whose_arguments_never_come_exits_quietly():
 )
 def test_the_launcher_prestarts_only_for_commands_that_embed_a_stylizer(argv, wanted):
     assert wants_embedded_stylizer(argv) is wanted
+
+
+def _niceness_of_threads(pid: int) -> set[int]:
+    """The nice value of every thread of a process (field 19 of /proc/PID/task/TID/stat)."""
+    values = set()
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+        values.add(int(stat[16]))
+    return values
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads thread priorities from /proc")
+def test_an_embedded_stylizer_runs_at_the_niceness_asked_in_all_its_threads():
+    with EmbeddedServices(None, INPROC, need_interpolator=False, stylizer_niceness=6) as services:
+        wait_for_ready(open_channel(services.stylizer), 60)  # serving: its gRPC and torch threads run
+        pid = services.process_ids()["services.stylizer"]
+        assert _niceness_of_threads(pid) == {max(6, os.getpriority(os.PRIO_PROCESS, 0))}
