@@ -32,9 +32,9 @@ from benchmarks.clips import camera_photo, virtual_camera_stream, write_clip
 from benchmarks.quality import run_pipeline
 from client.live.job import LiveJob, run_live
 from client.media.frames import OutputFrame
+from client.process_setup import prepare_client_process
 from client.remote.embedded import ServiceProcess
 from client.remote.services import INPROC, ServiceOptions
-from mvstylizer_common.malloc import keep_large_buffers
 from mvstylizer_common.samples import sample_clip, sample_style
 
 WIDTH, HEIGHT, FPS = 1280, 720, 30
@@ -178,7 +178,7 @@ def fidelity(style: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    keep_large_buffers(max_growth_bytes=0)  # no give-back thread: its full collections would stall frames
+    prepare_client_process()  # as the CLI runs jobs
     parser = argparse.ArgumentParser(prog="python -m benchmarks.live", description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("out/bench"))
     parser.add_argument("--seconds", type=float, default=60.0)

@@ -34,11 +34,11 @@ from client.device.keyframes import KEY_LONG_SIDE, AdaptiveSelector
 from client.media.frames import OutputFrame
 from client.media.sink import VideoSink
 from client.media.source import VideoSource
+from client.process_setup import prepare_client_process
 from client.remote.embedded import EmbeddedServices
 from client.remote.services import INPROC, ServiceOptions
 from client.video.job import VideoJob, stylize_video
 from client.video.pipeline import FrameRecord, WorkItem, compute_flows
-from mvstylizer_common.malloc import keep_large_buffers
 from mvstylizer_common.samples import sample_style
 from services.interpolator.core import FlowToKey, apply_colour_transform, key_output, prepare_key, synthesize_frame
 from services.interpolator.flow import DEFAULT_FLOW_LONG_SIDE
@@ -175,7 +175,7 @@ def plot(stages: dict[str, float], path: Path, title: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    keep_large_buffers()
+    prepare_client_process()  # as the CLI runs jobs
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=150, help="frames of the 1920x1080 virtual-camera clip")
     parser.add_argument("--style", default="rocket.jpg")

