@@ -30,6 +30,7 @@ import numpy as np
 
 from benchmarks.clips import camera_photo, virtual_camera_stream, write_clip
 from benchmarks.quality import run_pipeline
+from client.live.engine import LiveOptions
 from client.live.job import LiveJob, run_live
 from client.media.frames import OutputFrame
 from client.process_setup import prepare_client_process
@@ -142,6 +143,8 @@ def fidelity(style: str) -> dict:
         services = ServiceOptions(stylizer=service.address, interpolator=INPROC)
         reference, _ = run_pipeline(clip, Path(style), services, 10**9, keyframes="fixed", key_interval=1)
         capture = _Capture()
+        # Live, the stylizer runs as client live starts its own: at the live niceness.
+        service.lower_priority(LiveOptions.stylizer_niceness)
         report = run_live(LiveJob(style=style, source=str(clip), services=services, sinks=[capture]))
     finally:
         service.stop()
