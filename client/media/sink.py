@@ -202,6 +202,9 @@ class VideoSink:
         if encoder == "libx265":
             options["x265-params"] = "log-level=error"  # x265 reports every setting on stderr otherwise
         self._stream.options = options
+        # Opened now, not on the first frame: a live recording's first frame then waits for no
+        # encoder start-up (tens of milliseconds at 1080p), and settings it refuses fail before any work.
+        context.open()
         self._audio: AudioPassthrough | None = None
         if audio_from is not None:
             try:

@@ -119,6 +119,19 @@ def test_sink_takes_i420_frames_as_they_are(tmp_path):
     assert not VideoSink(str(tmp_path / "odd.mp4"), 95, 63, Fraction(1, 25), Fraction(25)).accepts_i420
 
 
+def test_the_encoder_is_open_before_the_first_frame_with_its_settings(tmp_path):
+    # A live recording's first frame must not wait for the encoder to start.
+    out = tmp_path / "open.mp4"
+    sink = VideoSink(str(out), 96, 64, Fraction(1, 1000), Fraction(30), crf=20, preset="ultrafast", tune="zerolatency")
+    assert sink._stream.codec_context.is_open
+    for pts, frame in enumerate(moving_square_frame(i) for i in range(3)):
+        sink.write(OutputFrame(pts, pts * 33, frame))
+    sink.close()
+    settings = out.read_bytes()
+    assert b"crf=20.0" in settings and b"me=dia" in settings  # x264 notes its settings in the stream: ultrafast's
+    assert len(decode_all(str(out))[0]) == 3
+
+
 AUDIO_RATE = 44100
 TONE_ONSET_S = 0.4  # the PCM tone starts here: where it starts in the output says whether sync is kept
 
