@@ -61,9 +61,9 @@ class LiveOptions:
     # Capture starts once the stylizer holds the style (so the first frames are stylized, and encoding
     # the style does not compete with capture), or after this long in closed form if it is away.
     ready_timeout_s: float = 5.0
-    # CPU niceness of a stylizer the job starts itself (on this machine; not one given by address):
-    # the frames come first, key frames take the time left (a later key costs a little colour
-    # accuracy; a late frame is a stall). 0 shares the CPU equally.
+    # How many steps of CPU niceness below the job a stylizer it starts itself runs (on this machine;
+    # not one given by address): the frames come first, key frames take the time left (a later key
+    # costs a little colour accuracy; a late frame is a stall). 0 shares the CPU equally.
     stylizer_niceness: int = 10
 
     def check(self) -> None:
@@ -175,16 +175,17 @@ class LiveEngine:
         )
         render_thread.start()
         output_thread.start()
-        deadline = time.perf_counter() + self.options.ready_timeout_s
-        while self.link is not None and not self._stop.is_set() and time.perf_counter() < deadline:
-            if self.link.wait_opened(0.05):
-                break
-        self.source.start()
         try:
+            deadline = time.perf_counter() + self.options.ready_timeout_s
+            while self.link is not None and not self._stop.is_set() and time.perf_counter() < deadline:
+                if self.link.wait_opened(0.05):
+                    break
+            self.source.start()
             self._engine_loop()
-            # Stopped early: the source stops capturing, and the frames it captured still come out.
+            # Stopped early: the source stops capturing, and the frames it captured still come out
+            # (unless the output stage failed: then nothing more can).
             self.source.stop()
-            while (frame := self.source.mailbox.get(timeout=0)) is not None:
+            while self._output_error is None and (frame := self.source.mailbox.get(timeout=0)) is not None:
                 self._outputs.put(self._make(frame, flowlib.prepare(frame.rgb)))
         finally:
             self.source.stop()
@@ -377,6 +378,8 @@ class LiveEngine:
 
     def _render_loop(self) -> None:
         while (item := self._outputs.get()) is not None:
+            if self._output_error is not None:
+                continue  # the output stage failed: nothing rendered now could come out
             frame, method = item.frame, item.plan.method
             image = self.session.render(item.plan)
             self._rendered.put(OutputFrame(frame.index, frame.pts, image, self.session.output_i420, method, frame))

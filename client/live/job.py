@@ -77,16 +77,16 @@ def run_live(job: LiveJob, on_started=None, stop: threading.Event | None = None)
     niceness = job.options.stylizer_niceness
     with recording as partial, connected(opts, wait=False, stylizer_niceness=niceness) as links:
         link = StylizerLink(links.stylizer, style_message, opts.stylizer_options("live", max_in_flight=1))
-        sinks: list[FrameSink] = list(job.sinks)
-        file_sink = live_video_sink(str(partial), source.width, source.height, source.fps) if job.output else None
-        if file_sink is not None:
-            sinks.append(file_sink)
-        preview_sink = PreviewSink()
-        sinks.append(preview_sink)
-        engine = LiveEngine(source, link, style_rgb, sinks, job.options)
-        preview = None
-        watcher = _StopWatcher(engine, stop)
+        file_sink = preview = watcher = None
         try:
+            sinks: list[FrameSink] = list(job.sinks)
+            if job.output:
+                file_sink = live_video_sink(str(partial), source.width, source.height, source.fps)
+                sinks.append(file_sink)
+            preview_sink = PreviewSink()
+            sinks.append(preview_sink)
+            engine = LiveEngine(source, link, style_rgb, sinks, job.options)
+            watcher = _StopWatcher(engine, stop)
             if job.preview_port is not None:
                 preview = PreviewServer(preview_sink, engine.report, engine.change_style, port=job.preview_port)
                 preview.start()
@@ -95,7 +95,8 @@ def run_live(job: LiveJob, on_started=None, stop: threading.Event | None = None)
             engine.run()
             report = engine.report()
         finally:
-            watcher.done()
+            if watcher is not None:
+                watcher.done()
             if preview is not None:
                 preview.stop()
             link.close()

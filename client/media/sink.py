@@ -204,7 +204,11 @@ class VideoSink:
         self._stream.options = options
         # Opened now, not on the first frame: a live recording's first frame then waits for no
         # encoder start-up (tens of milliseconds at 1080p), and settings it refuses fail before any work.
-        context.open()
+        try:
+            context.open()
+        except BaseException:
+            self._output.close()
+            raise
         self._audio: AudioPassthrough | None = None
         if audio_from is not None:
             try:

@@ -21,6 +21,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # Exit status of a service that refused its arguments (as the CLI's own bad-input status).
 EXIT_BAD_INPUT = 2
 STARTUP_TIMEOUT_S = 120.0
+# lower_priority's passes over a service's threads, at most (one or two suffice once it has started).
+_RENICE_PASSES = 5
 
 log = logging.getLogger(__name__)
 
@@ -118,18 +120,31 @@ class ServiceProcess:
         return int(found["port"])
 
     def lower_priority(self, niceness: int) -> None:
-        """Give the service at least `niceness` (0..19) on the CPU: every thread it has now, and so
-        every thread they start. Where the system refuses, it runs as it is (a note in the log)."""
+        """Run the service `niceness` steps below this process on the CPU (at most 19): every thread
+        it has, and so every thread they start. Passes repeat until one finds no thread left to
+        lower (a thread started by one not yet lowered keeps its creator's priority). Where the
+        system refuses, it runs as it is (a note in the log)."""
+        target = min(19, os.getpriority(os.PRIO_PROCESS, 0) + niceness)
+        for _ in range(_RENICE_PASSES):
+            if not self._lower_threads(target):
+                return
+
+    def _lower_threads(self, target: int) -> bool:
+        """One pass of lower_priority: whether any thread was lowered."""
         pid = self.process.pid
         try:
             threads = [int(tid) for tid in os.listdir(f"/proc/{pid}/task")]
         except OSError:  # no /proc: the process's own (first) thread, from which the rest are started
             threads = [pid]
+        lowered = False
         for tid in threads:
             try:
-                os.setpriority(os.PRIO_PROCESS, tid, max(niceness, os.getpriority(os.PRIO_PROCESS, tid)))
+                if os.getpriority(os.PRIO_PROCESS, tid) < target:
+                    os.setpriority(os.PRIO_PROCESS, tid, target)
+                    lowered = True
             except OSError as error:  # the thread ended meanwhile, or no permission
                 log.debug("could not renice %s thread %d: %s", self.module, tid, error)
+        return lowered
 
     def last_line(self) -> str:
         return self.log_tail(1)
@@ -167,10 +182,13 @@ def prestart(module: str) -> None:
         _warm[module] = ServiceProcess(module, args_later=True)
 
 
-def take_prestarted(module: str, extra_args: list[str] | None) -> ServiceProcess | None:
-    """The prestarted `module`, now given its arguments; None if none was prestarted."""
+def take_prestarted(module: str, extra_args: list[str] | None, niceness: int = 0) -> ServiceProcess | None:
+    """The prestarted `module`, lowered by `niceness` (while it still waits) and then given its
+    arguments; None if none was prestarted."""
     process = _warm.pop(module, None)
     if process is not None:
+        if niceness:
+            process.lower_priority(niceness)
         process.give_args(extra_args)
     return process
 
@@ -195,8 +213,8 @@ class EmbeddedServices:
         need_interpolator: bool = True,
         stylizer_niceness: int = 0,
     ):
-        """stylizer_niceness: CPU niceness of a stylizer started here (live mode: the device's own
-        frames come first, key frames fill the idle time)."""
+        """stylizer_niceness: how many steps below this process a stylizer started here runs on the
+        CPU (live mode: the device's own frames come first, key frames fill the idle time)."""
         self._want_stylizer = stylizer is None
         self._stylizer_niceness = stylizer_niceness
         self._want_interpolator = interpolator is None and need_interpolator
@@ -209,12 +227,13 @@ class EmbeddedServices:
         try:
             stylizer = interpolator = None
             if self._want_stylizer:
-                stylizer = take_prestarted("services.stylizer", self._stylizer_args) or ServiceProcess(
-                    "services.stylizer", self._stylizer_args
-                )
+                niceness = self._stylizer_niceness
+                stylizer = take_prestarted("services.stylizer", self._stylizer_args, niceness)
+                if stylizer is None:
+                    stylizer = ServiceProcess("services.stylizer", self._stylizer_args)
+                    if niceness:
+                        stylizer.lower_priority(niceness)
                 self._processes.append(stylizer)
-                if self._stylizer_niceness:
-                    stylizer.lower_priority(self._stylizer_niceness)
             if self._want_interpolator:
                 interpolator = ServiceProcess("services.interpolator")
                 self._processes.append(interpolator)

@@ -166,19 +166,21 @@ def fill_untrusted(blended: np.ndarray, fallback_share: np.ndarray, fallback: np
     them (normalised convolution), drawn towards `fallback` (12 coefficients) where few are near.
 
     The window spans FILL_RADIUS_FRACTION of the grid, so its averages are smooth: they are taken on
-    a grid FILL_COARSENING times coarser and brought back bilinearly, and only the cells that need
-    them are changed (usually a few): the full-grid version cost more than the rest of the frame's plan.
+    a grid up to FILL_COARSENING times coarser (fill_coarsening) and brought back bilinearly, and
+    only the cells that need them are changed (usually a few): the full-grid version cost more
+    than the rest of the frame's plan.
     """
     grid_h, grid_w = fallback_share.shape
+    factor = fill_coarsening(grid_w, grid_h)
     trusted = np.ascontiguousarray(1.0 - fallback_share, dtype=np.float32)
     weighted = blended * trusted[..., None]
     # Whole coarse cells (OpenCV averages more than four channels only at a whole-number scale).
-    pad_h, pad_w = -grid_h % FILL_COARSENING, -grid_w % FILL_COARSENING
+    pad_h, pad_w = -grid_h % factor, -grid_w % factor
     if pad_h or pad_w:
         weighted = cv2.copyMakeBorder(weighted, 0, pad_h, 0, pad_w, cv2.BORDER_REPLICATE)
         trusted = cv2.copyMakeBorder(trusted, 0, pad_h, 0, pad_w, cv2.BORDER_REPLICATE)
-    coarse = ((grid_w + pad_w) // FILL_COARSENING, (grid_h + pad_h) // FILL_COARSENING)
-    radius = max(1, round(max(grid_w, grid_h) * FILL_RADIUS_FRACTION / FILL_COARSENING))
+    coarse = ((grid_w + pad_w) // factor, (grid_h + pad_h) // factor)
+    radius = max(1, round(max(grid_w, grid_h) * FILL_RADIUS_FRACTION / factor))
     window = (2 * radius + 1, 2 * radius + 1)
     weighted = cv2.resize(weighted, coarse, interpolation=cv2.INTER_AREA)
     trusted_coarse = cv2.resize(trusted, coarse, interpolation=cv2.INTER_AREA)
@@ -189,9 +191,15 @@ def fill_untrusted(blended: np.ndarray, fallback_share: np.ndarray, fallback: np
     near = np.clip(support * (1.0 / FALLBACK_BELOW), 0.0, 1.0)[..., None]
     fill = np.ascontiguousarray(fallback + (around - fallback) * near, dtype=np.float32)
     rows, cols = np.nonzero(fallback_share)
-    fill_here = _sample_bilinear(fill, cols, rows, 1.0 / FILL_COARSENING)
+    fill_here = _sample_bilinear(fill, cols, rows, 1.0 / factor)
     share = fallback_share[rows, cols][:, None]
     blended[rows, cols] += (fill_here - blended[rows, cols]) * share
+
+
+def fill_coarsening(grid_w: int, grid_h: int) -> int:
+    """How much coarser the fill's grid is: FILL_COARSENING where the window still spans a few coarse
+    cells each way, less on small grids, down to 1 (the exact fill)."""
+    return max(1, min(FILL_COARSENING, max(grid_w, grid_h) // 32, min(grid_w, grid_h) // 8))
 
 
 def _sample_bilinear(image: np.ndarray, cols: np.ndarray, rows: np.ndarray, scale: float) -> np.ndarray:

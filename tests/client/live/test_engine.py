@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -284,24 +285,58 @@ def test_the_stylizer_niceness_is_checked():
         LiveOptions(stylizer_niceness=20).check()
 
 
-def test_a_live_job_starts_its_own_stylizer_at_the_live_niceness(monkeypatch, tmp_path):
-    import client.live.job as live_job
+def _children_running(module: str) -> list[int]:
+    """Process ids of this process's children whose command line names `module`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if parent == os.getpid() and module in command:
+            found.append(int(entry.name))
+    return found
 
-    asked = {}
-    real_connected = live_job.connected
 
-    def connected(opts, **kwargs):
-        asked.update(kwargs)
-        return real_connected(opts, **kwargs)
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads priorities from /proc")
+def test_a_live_job_starts_its_own_stylizer_below_itself_on_the_cpu(tmp_path):
+    seen = {}
+    others = set(_children_running("services.stylizer"))  # other tests' stylizers, at their own priority
 
-    monkeypatch.setattr(live_job, "connected", connected)
+    def on_started(_engine, _url) -> None:
+        pids = set(_children_running("services.stylizer")) - others
+        assert len(pids) == 1
+        seen["niceness"] = {
+            int((task / "stat").read_text().rsplit(")", 1)[1].split()[16])
+            for pid in pids
+            for task in Path(f"/proc/{pid}/task").iterdir()
+        }
+
     job = LiveJob(
         style=warm_style(tmp_path / "style.png"),
         source="synthetic",
         size=(64, 36),
-        seconds=0.3,
-        services=ServiceOptions(stylizer="127.0.0.1:1"),  # nothing there: closed form throughout
-        options=LiveOptions(stylizer_niceness=7, ready_timeout_s=0.1),
+        seconds=0.5,
+        options=LiveOptions(stylizer_niceness=7, capture_backlog=30),
     )
-    run_live(job)
-    assert asked["stylizer_niceness"] == 7
+    run_live(job, on_started=on_started)
+    assert seen["niceness"] == {min(19, os.getpriority(os.PRIO_PROCESS, 0) + 7)}
+
+
+def test_a_source_that_fails_to_start_leaves_no_engine_thread_behind(tmp_path, monkeypatch):
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(encode_clip([moving_square_frame(i) for i in range(5)], rate=30))
+    source = PacedFileSource(str(clip))
+
+    def start() -> None:
+        raise OSError("camera unplugged")
+
+    monkeypatch.setattr(source, "start", start)
+    engine = LiveEngine(source, None, style_photo(), [_RecordingSink()])
+    with pytest.raises(OSError, match="camera unplugged"):
+        engine.run()
+    left = [t.name for t in threading.enumerate() if t.name in ("live-render", "live-output") and t.is_alive()]
+    assert left == []

@@ -102,8 +102,12 @@ def _niceness_of_threads(pid: int) -> set[int]:
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads thread priorities from /proc")
-def test_an_embedded_stylizer_runs_at_the_niceness_asked_in_all_its_threads():
+@pytest.mark.parametrize("warm", [False, True], ids=["cold", "prestarted"])
+def test_an_embedded_stylizer_runs_at_the_niceness_asked_in_all_its_threads(warm):
+    if warm:
+        prestart("services.stylizer")
     with EmbeddedServices(None, INPROC, need_interpolator=False, stylizer_niceness=6) as services:
         wait_for_ready(open_channel(services.stylizer), 60)  # serving: its gRPC and torch threads run
         pid = services.process_ids()["services.stylizer"]
-        assert _niceness_of_threads(pid) == {max(6, os.getpriority(os.PRIO_PROCESS, 0))}
+        assert _niceness_of_threads(pid) == {min(19, os.getpriority(os.PRIO_PROCESS, 0) + 6)}
+        assert "services.stylizer" not in embedded._warm  # the prestarted one was the one lowered

@@ -9,9 +9,11 @@ from services.interpolator import affine
 from services.interpolator import flow as flowlib
 from services.interpolator.core import (
     FALLBACK_BELOW,
+    FILL_COARSENING,
     FILL_RADIUS_FRACTION,
     FlowToKey,
     apply_colour_transform,
+    fill_coarsening,
     fill_untrusted,
     fit_colour_transform,
     key_output,
@@ -327,3 +329,21 @@ def test_a_grid_trusted_nowhere_takes_the_fallback_in_every_cell():
     fallback = np.linspace(0, 2, 12, dtype=np.float32)
     fill_untrusted(blended, np.ones((180, 320), np.float32), fallback)
     np.testing.assert_allclose(blended, np.broadcast_to(fallback, blended.shape), atol=1e-5)
+
+
+@pytest.mark.parametrize("grid", [(31, 17), (12, 9), (1, 1), (3, 2)])
+def test_on_small_grids_the_fill_is_the_exact_one(grid):
+    # Too few cells for a coarser grid to keep the window's shape (tiny videos): no coarsening.
+    grid_w, grid_h = grid
+    assert fill_coarsening(grid_w, grid_h) == 1
+    blended = smooth_map(grid_h, grid_w)
+    share = np.zeros((grid_h, grid_w), np.float32)
+    share[: max(1, grid_h // 2), : max(1, grid_w // 3)] = 1.0
+    fallback = np.linspace(-1, 1, 12, dtype=np.float32)
+    expected = exact_fill(blended, share, fallback)
+    fill_untrusted(blended, share, fallback)
+    np.testing.assert_allclose(blended, expected, atol=1e-4)
+
+
+def test_a_1080p_grid_is_filled_four_times_coarser():
+    assert fill_coarsening(320, 180) == FILL_COARSENING == 4
