@@ -168,10 +168,13 @@ class LiveEngine:
 
     def run(self) -> LiveStats:
         render_thread = threading.Thread(
-            target=self._guarded, args=(self._render_loop, self._outputs), name="live-render", daemon=True
+            target=self._guarded,
+            args=(self._render_loop, self._outputs, self._rendered),
+            name="live-render",
+            daemon=True,
         )
         output_thread = threading.Thread(
-            target=self._guarded, args=(self._output_loop, self._rendered), name="live-output", daemon=True
+            target=self._guarded, args=(self._output_loop, self._rendered, None), name="live-output", daemon=True
         )
         render_thread.start()
         output_thread.start()
@@ -361,9 +364,10 @@ class LiveEngine:
     # --- output threads --------------------------------------------------------------------
     # Rendering at full size and encoding are two threads, so one frame's encode overlaps the next
     # frame's render: on one thread their sum, not the longer of them, bounded the frame rate.
-    def _guarded(self, loop, inputs: queue.Queue) -> None:
+    def _guarded(self, loop, inputs: queue.Queue, outputs: queue.Queue | None) -> None:
         """Run an output thread; if it fails (a sink's disk is full, say), the engine stops and run()
-        raises the error, and the thread's queue is drained to its end so no thread waits on it."""
+        raises the error, and the thread's queue is drained to its end so no thread waits on it.
+        Its end is passed on to the next thread's queue (`outputs`), however it ended."""
         try:
             loop()
         except BaseException as error:
@@ -373,8 +377,8 @@ class LiveEngine:
             while inputs.get() is not None:
                 pass
         finally:
-            if loop == self._render_loop:
-                self._rendered.put(None)
+            if outputs is not None:
+                outputs.put(None)
 
     def _render_loop(self) -> None:
         while (item := self._outputs.get()) is not None:

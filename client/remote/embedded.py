@@ -120,10 +120,12 @@ class ServiceProcess:
         return int(found["port"])
 
     def lower_priority(self, niceness: int) -> None:
-        """Run the service `niceness` steps below this process on the CPU (at most 19): every thread
-        it has, and so every thread they start. Passes repeat until one finds no thread left to
-        lower (a thread started by one not yet lowered keeps its creator's priority). Where the
-        system refuses, it runs as it is (a note in the log)."""
+        """Run the service `niceness` steps below this process on the CPU (at most 19; 0: as it is):
+        every thread it has, and so every thread they start. Passes repeat until one finds no thread
+        left to lower (a thread started by one not yet lowered keeps its creator's priority). Where
+        the system refuses, it runs as it is (a note in the log)."""
+        if niceness <= 0:
+            return
         target = min(19, os.getpriority(os.PRIO_PROCESS, 0) + niceness)
         for _ in range(_RENICE_PASSES):
             if not self._lower_threads(target):
@@ -187,8 +189,7 @@ def take_prestarted(module: str, extra_args: list[str] | None, niceness: int = 0
     arguments; None if none was prestarted."""
     process = _warm.pop(module, None)
     if process is not None:
-        if niceness:
-            process.lower_priority(niceness)
+        process.lower_priority(niceness)
         process.give_args(extra_args)
     return process
 
@@ -231,8 +232,7 @@ class EmbeddedServices:
                 stylizer = take_prestarted("services.stylizer", self._stylizer_args, niceness)
                 if stylizer is None:
                     stylizer = ServiceProcess("services.stylizer", self._stylizer_args)
-                    if niceness:
-                        stylizer.lower_priority(niceness)
+                    stylizer.lower_priority(niceness)
                 self._processes.append(stylizer)
             if self._want_interpolator:
                 interpolator = ServiceProcess("services.interpolator")

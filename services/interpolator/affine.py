@@ -226,6 +226,4 @@ def _offset_plus_gain_times(
     cv2.add(total, offset_up, dst=total)
     # Negatives to 0 first (in place), so the absolute value convertScaleAbs takes changes nothing.
     cv2.threshold(total, 0, 0, cv2.THRESH_TOZERO, dst=total)
-    if out is None:
-        return cv2.convertScaleAbs(total, alpha=1.0 / _OFFSET_SCALE)
-    return cv2.convertScaleAbs(total, dst=out, alpha=1.0 / _OFFSET_SCALE)
+    return cv2.convertScaleAbs(total, dst=out, alpha=1.0 / _OFFSET_SCALE)  # into `out` when given

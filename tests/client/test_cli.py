@@ -28,6 +28,7 @@ from tests.media import (
     style_photo,
     textured_background,
 )
+from tests.processes import services_started_by
 from tests.waiting import wait_until
 
 VFR_PTS = [0, 40, 80, 150, 190, 230, 300, 340, 380, 420, 460, 530, 570, 610]
@@ -329,21 +330,6 @@ def test_live_bad_input_exits_2(media, stylizer_address, extra):
     done = run_cli("live", *extra, "--style", style, "--stylizer", stylizer_address, "--seconds", "1")
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith("error:") and "Traceback" not in done.stderr
-
-
-def services_started_by(pid: int) -> list[int]:
-    """Processes started by the client `pid` as its embedded services (they carry its id)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if f"MVS_EXIT_WITH_PARENT={pid}".encode() in environ:
-            found.append(int(entry.name))
-    return found
 
 
 @pytest.fixture(scope="module")

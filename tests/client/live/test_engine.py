@@ -21,6 +21,7 @@ from client.remote.stylizer import StylizerOptions, open_channel
 from mvstylizer_common.errors import InvalidInputError
 from mvstylizer_common.imagecodec import load_image_file, write_image_file
 from tests.media import decode_all, encode_clip, moving_square_frame, style_photo, textured_background
+from tests.processes import services_started_by, thread_niceness
 from tests.waiting import wait_until
 
 LIVE_STYLIZER = StylizerOptions(max_in_flight=1, label="live")
@@ -84,7 +85,7 @@ def _edge_server(port: int | None = None) -> ServiceProcess:
     """A stylizer in its own process, at a lower CPU priority: on the edge it has its own machine,
     and here its start-up (torch import, weights) must not starve the device's capture."""
     server = ServiceProcess("services.stylizer", ["--port", str(port)] if port else None)
-    os.setpriority(os.PRIO_PROCESS, server.process.pid, 10)
+    server.lower_priority(10)
     return server
 
 
@@ -285,35 +286,14 @@ def test_the_stylizer_niceness_is_checked():
         LiveOptions(stylizer_niceness=20).check()
 
 
-def _children_running(module: str) -> list[int]:
-    """Process ids of this process's children whose command line names `module`."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if parent == os.getpid() and module in command:
-            found.append(int(entry.name))
-    return found
-
-
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads priorities from /proc")
 def test_a_live_job_starts_its_own_stylizer_below_itself_on_the_cpu(tmp_path):
     seen = {}
-    others = set(_children_running("services.stylizer"))  # other tests' stylizers, at their own priority
+    others = set(services_started_by(os.getpid()))  # other tests' stylizers, at their own priority
 
     def on_started(_engine, _url) -> None:
-        pids = set(_children_running("services.stylizer")) - others
-        assert len(pids) == 1
-        seen["niceness"] = {
-            int((task / "stat").read_text().rsplit(")", 1)[1].split()[16])
-            for pid in pids
-            for task in Path(f"/proc/{pid}/task").iterdir()
-        }
+        (stylizer,) = set(services_started_by(os.getpid())) - others
+        seen["niceness"] = thread_niceness(stylizer)
 
     job = LiveJob(
         style=warm_style(tmp_path / "style.png"),

@@ -15,6 +15,7 @@ from client.remote import embedded
 from client.remote.embedded import REPO_ROOT, EmbeddedServices, ServiceProcess, discard_prestarted, prestart
 from client.remote.services import INPROC
 from client.remote.stylizer import open_channel, wait_for_ready
+from tests.processes import thread_niceness
 
 
 def answers(address: str) -> bool:
@@ -92,15 +93,6 @@ def test_the_launcher_prestarts_only_for_commands_that_embed_a_stylizer(argv, wa
     assert wants_embedded_stylizer(argv) is wanted
 
 
-def _niceness_of_threads(pid: int) -> set[int]:
-    """The nice value of every thread of a process (field 19 of /proc/PID/task/TID/stat)."""
-    values = set()
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
-        values.add(int(stat[16]))
-    return values
-
-
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads thread priorities from /proc")
 @pytest.mark.parametrize("warm", [False, True], ids=["cold", "prestarted"])
 def test_an_embedded_stylizer_runs_at_the_niceness_asked_in_all_its_threads(warm):
@@ -109,5 +101,5 @@ def test_an_embedded_stylizer_runs_at_the_niceness_asked_in_all_its_threads(warm
     with EmbeddedServices(None, INPROC, need_interpolator=False, stylizer_niceness=6) as services:
         wait_for_ready(open_channel(services.stylizer), 60)  # serving: its gRPC and torch threads run
         pid = services.process_ids()["services.stylizer"]
-        assert _niceness_of_threads(pid) == {min(19, os.getpriority(os.PRIO_PROCESS, 0) + 6)}
+        assert thread_niceness(pid) == {min(19, os.getpriority(os.PRIO_PROCESS, 0) + 6)}
         assert "services.stylizer" not in embedded._warm  # the prestarted one was the one lowered
