@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -59,22 +60,48 @@ def consistency_mask(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
     return (~(occluded | boundary | outside)).astype(np.float32)
 
 
-def warping_error(outputs: Sequence[np.ndarray], inputs: Sequence[np.ndarray]) -> float:
-    """Mean over consecutive pairs of the masked squared difference between O_t and warped O_t+1."""
-    if len(outputs) != len(inputs) or len(inputs) < 2:
+@dataclass
+class ClipMotion:
+    """The input clip's motion, measured once and shared by every output scored against it:
+    forward[t] is the Farneback flow t -> t+1, masks[t] Ruder's consistency mask for it."""
+
+    forward: list[np.ndarray]
+    masks: list[np.ndarray]
+
+    @classmethod
+    def of(cls, inputs: Sequence[np.ndarray]) -> ClipMotion:
+        forward, masks = [], []
+        for t in range(len(inputs) - 1):
+            flow = farneback_flow(inputs[t], inputs[t + 1])
+            forward.append(flow)
+            masks.append(consistency_mask(flow, farneback_flow(inputs[t + 1], inputs[t])))
+        return cls(forward, masks)
+
+
+def warping_errors(outputs: Sequence[np.ndarray], motion: ClipMotion) -> np.ndarray:
+    """Per consecutive pair t (frames t and t+1): sum(M * ||O_t - warp(O_t+1)||^2) / sum(M), images
+    in [0, 1]; NaN where the mask is empty. Length len(outputs) - 1."""
+    if len(outputs) != len(motion.forward) + 1 or len(outputs) < 2:
         raise ValueError("need as many outputs as inputs, at least two")
-    errors = []
-    for t in range(len(inputs) - 1):
-        forward = farneback_flow(inputs[t], inputs[t + 1])
-        backward = farneback_flow(inputs[t + 1], inputs[t])
-        mask = consistency_mask(forward, backward)
+    errors = np.full(len(motion.forward), np.nan)
+    for t, (flow, mask) in enumerate(zip(motion.forward, motion.masks, strict=True)):
         if mask.sum() == 0:
             continue
         current = outputs[t].astype(np.float32) / 255.0
-        warped = _sample(outputs[t + 1].astype(np.float32) / 255.0, forward)
+        warped = _sample(outputs[t + 1].astype(np.float32) / 255.0, flow)
         squared = ((current - warped) ** 2).sum(-1)
-        errors.append(float((mask * squared).sum() / mask.sum()))
-    return float(np.mean(errors)) if errors else 0.0
+        errors[t] = float((mask * squared).sum() / mask.sum())
+    return errors
+
+
+def warping_error(
+    outputs: Sequence[np.ndarray], inputs: Sequence[np.ndarray], motion: ClipMotion | None = None
+) -> float:
+    """Mean over consecutive pairs of the masked squared difference between O_t and warped O_t+1."""
+    if len(outputs) != len(inputs) or len(inputs) < 2:
+        raise ValueError("need as many outputs as inputs, at least two")
+    errors = warping_errors(outputs, motion or ClipMotion.of(inputs))
+    return float(np.nanmean(errors)) if np.isfinite(errors).any() else 0.0
 
 
 # -- fidelity ---------------------------------------------------------------------
