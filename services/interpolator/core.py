@@ -13,6 +13,7 @@ changes smoothly from one key frame to the next (no pop at key frames).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -29,8 +30,14 @@ FALLBACK_BELOW = 0.25
 FILL_RADIUS_FRACTION = 1 / 16
 # The fill's averages are taken on a grid this many times coarser (they are smooth at that window).
 FILL_COARSENING = 4
+# The fill's brightness bins (0-255 luma), for its joint-bilateral form (see fill_untrusted).
+FILL_LUMA_BINS = (0.0, 63.75, 127.5, 191.25, 255.0)
+FILL_LUMA_SPACING = 63.75
 _SAMPLE_ROW = 1024
-# Every key keeps this much weight: flickering confidences must not make colours flicker.
+# Where neither key is trusted much, each keeps this much weight, so flickering confidences do not
+# make colours flicker. The floor fades as the other key's confidence rises: a region one key saw
+# covered (an object passed over it) takes the other key's map, however much nearer in time the
+# first key is; a floor there left the object's map behind as a trail.
 CONFIDENCE_FLOOR = 0.2
 # Confidence maps are smoothed over this many grid pixels (per 320 of the grid's long side).
 CONFIDENCE_BLUR = 3.0
@@ -69,17 +76,36 @@ class HeldKey:
     original: np.ndarray  # full resolution, output size (the stylized frame itself when maps are not used)
     local_map: np.ndarray | None  # grid x 12, see affine.py
     transform: np.ndarray | None  # 3x4 global map, on [0, 1] colours
+    # grid float32: the key's brightness (0-255 luma) averaged over each map cell's fitting window:
+    # what the cell's map was fitted on, so a fill can take maps of the surface a cell belongs to.
+    guide_luma: np.ndarray | None = None
+
+    @cached_property
+    def map_with_guide(self) -> np.ndarray:
+        """grid x 13: the map's 12 coefficients and the guide luma, moved along the flow together."""
+        return np.concatenate([self.local_map, self.guide_luma[..., None]], axis=-1)
+
+
+def fit_radius(grid: tuple[int, int]) -> int:
+    """The local maps' fitting window radius, in grid pixels."""
+    return max(2, round(affine.DEFAULT_RADIUS * max(grid) / 480))
+
+
+def window_luma(small: np.ndarray, radius: int) -> np.ndarray:
+    """A grid-sized RGB image's luma (0-255) averaged over fitting windows of `radius`: grid float32."""
+    side = 2 * radius + 1
+    grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return cv2.blur(grey, (side, side), borderType=cv2.BORDER_REPLICATE)
 
 
 def prepare_key(index: int, original: np.ndarray, stylized: np.ndarray, grid: tuple[int, int]) -> HeldKey:
     """Fit a key frame's maps. original: HxWx3 uint8 at the output size; stylized: the same view, any size."""
-    grid_w, grid_h = grid
     small_original = cv2.resize(original, grid, interpolation=cv2.INTER_AREA)
     small_stylized = cv2.resize(stylized, grid, interpolation=cv2.INTER_AREA)
     transform = fit_colour_transform(small_original, small_stylized)
-    radius = max(2, round(affine.DEFAULT_RADIUS * max(grid_w, grid_h) / 480))
+    radius = fit_radius(grid)
     local_map = affine.fit_local_affine(small_original, small_stylized, radius=radius, prior=transform)
-    return HeldKey(index, original, local_map, transform)
+    return HeldKey(index, original, local_map, transform, window_luma(small_original, radius))
 
 
 def key_output(key: HeldKey, i420: bool = False) -> np.ndarray:
@@ -123,16 +149,37 @@ def _confidence_on_grid(link: FlowToKey, grid_w: int, grid_h: int) -> np.ndarray
     return cv2.GaussianBlur(confidence, (0, 0), sigma) if sigma >= 0.5 else confidence
 
 
-def blend_maps(index: int, prev: FlowToKey, next_: FlowToKey | None, frame_width: int, frame_height: int) -> np.ndarray:
+def key_weight(confidence: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """A key's weight in a blend before its temporal share: its confidence, plus a floor that fades
+    (quadratically) as the other key's confidence rises."""
+    return confidence + CONFIDENCE_FLOOR * np.square(1.0 - other)
+
+
+def blend_maps(
+    index: int,
+    prev: FlowToKey,
+    next_: FlowToKey | None,
+    frame_width: int,
+    frame_height: int,
+    current_small: np.ndarray | None = None,
+) -> np.ndarray:
     """The current frame's map: keys' maps moved along the flow, blended, with a global fallback.
 
-    Weights are confidence (floored) times temporal closeness, so the look moves
-    smoothly from one key to the next, and a region only one key sees comes
-    mostly from that key. Where neither key is trusted, the map comes from the
-    trusted cells around, and where none are near, from the keys' global transforms.
+    Weights are confidence times temporal closeness, so the look moves smoothly from one key to
+    the next, and a region only one key sees comes from that key. Where neither key is trusted,
+    the map comes from the trusted cells around, and where none are near, from the keys' global
+    transforms. With current_small (the frame at the grid's size) that fill is joint-bilateral in
+    brightness (see fill_untrusted): uncovered or entering content takes the map of trusted cells
+    like it, never that of whatever stood beside it.
     """
     grid_h, grid_w = prev.key.local_map.shape[:2]
-    map_prev = warp_map(prev.key.local_map, prev.flow, frame_width, frame_height)
+    keys = [prev.key] if next_ is None else [prev.key, next_.key]
+    guided = current_small is not None and all(key.guide_luma is not None for key in keys)
+
+    def moved(link: FlowToKey) -> np.ndarray:
+        return warp_map(link.key.map_with_guide if guided else link.key.local_map, link.flow, frame_width, frame_height)
+
+    map_prev = moved(prev)
     conf_prev = _confidence_on_grid(prev, grid_w, grid_h)
     if next_ is None:
         alpha = 0.0
@@ -141,29 +188,47 @@ def blend_maps(index: int, prev: FlowToKey, next_: FlowToKey | None, frame_width
     else:
         span = next_.key.index - prev.key.index
         alpha = (index - prev.key.index) / span if span > 0 else 0.0
-        map_next = warp_map(next_.key.local_map, next_.flow, frame_width, frame_height)
+        map_next = moved(next_)
         conf_next = _confidence_on_grid(next_, grid_w, grid_h)
-        w_prev = (CONFIDENCE_FLOOR + (1.0 - CONFIDENCE_FLOOR) * conf_prev) * (1.0 - alpha)
-        w_next = (CONFIDENCE_FLOOR + (1.0 - CONFIDENCE_FLOOR) * conf_next) * alpha
+        w_prev = key_weight(conf_prev, conf_next) * (1.0 - alpha)
+        w_next = key_weight(conf_next, conf_prev) * alpha
         share_next = (w_next / (w_prev + w_next))[..., None]
-        # map_prev + (map_next - map_prev) * share: two passes over the 12 planes, not five.
+        # map_prev + (map_next - map_prev) * share: two passes over the planes, not five.
         blended = map_next - map_prev
         blended *= share_next
         blended += map_prev
         trust = np.maximum(conf_prev, conf_next)
 
+    transform = prev.key.transform
+    if next_ is not None:
+        transform = (1.0 - alpha) * transform + alpha * next_.key.transform
+    fallback = affine.global_map_coeffs(transform)[0, 0]
     fallback_share = np.clip(1.0 - trust * (1.0 / FALLBACK_BELOW), 0.0, 1.0)
     if fallback_share.max() > 0.0:
-        transform = prev.key.transform
-        if next_ is not None:
-            transform = (1.0 - alpha) * transform + alpha * next_.key.transform
-        fill_untrusted(blended, fallback_share, affine.global_map_coeffs(transform)[0, 0])
-    return blended
+        if guided:
+            cell_luma = window_luma(current_small, fit_radius((grid_w, grid_h)))
+            with_guide = np.append(fallback, 0.0).astype(np.float32)  # the guide's own fill is not used
+            fill_untrusted(blended, fallback_share, with_guide, cell_luma, blended[..., affine.COEFFS])
+        else:
+            fill_untrusted(blended, fallback_share, fallback)
+    return np.ascontiguousarray(blended[..., : affine.COEFFS]) if guided else blended
 
 
-def fill_untrusted(blended: np.ndarray, fallback_share: np.ndarray, fallback: np.ndarray) -> None:
+def fill_untrusted(
+    blended: np.ndarray,
+    fallback_share: np.ndarray,
+    fallback: np.ndarray,
+    cell_luma: np.ndarray | None = None,
+    guide_luma: np.ndarray | None = None,
+) -> None:
     """In place: cells with a fallback share take, that much, the map of the trusted cells around
-    them (normalised convolution), drawn towards `fallback` (12 coefficients) where few are near.
+    them (normalised convolution), drawn towards `fallback` (one value per channel) where few are near.
+
+    With cell_luma (the frame's brightness at each cell) and guide_luma (the brightness each cell's
+    map was fitted on), both grid-sized in 0-255, the fill is joint-bilateral in brightness: a cell
+    takes the maps of trusted cells about as bright as itself, the surface it belongs to (a wall
+    uncovered behind a dark box takes the wall's map, never the box's), and the fallback where no
+    such cell is near.
 
     The window spans FILL_RADIUS_FRACTION of the grid, so its averages are smooth: they are taken on
     a grid up to FILL_COARSENING times coarser (fill_coarsening) and brought back bilinearly, and
@@ -173,27 +238,60 @@ def fill_untrusted(blended: np.ndarray, fallback_share: np.ndarray, fallback: np
     grid_h, grid_w = fallback_share.shape
     factor = fill_coarsening(grid_w, grid_h)
     trusted = np.ascontiguousarray(1.0 - fallback_share, dtype=np.float32)
-    weighted = blended * trusted[..., None]
+    rows, cols = np.nonzero(fallback_share)
+    channels = blended.shape[-1]
+    total = np.zeros((len(rows), channels), np.float32)
+    support = np.zeros((len(rows), 1), np.float32)
+
+    def average_around(weight: np.ndarray, share_here) -> None:
+        weighted_sum, weight_sum = _window_sums(blended, weight, factor)
+        sampled = _sample_bilinear(np.concatenate([weighted_sum, weight_sum], axis=-1), cols, rows, 1.0 / factor)
+        total[:] += sampled[:, :-1] * share_here
+        support[:] += sampled[:, -1:] * share_here
+
+    average_around(trusted, 1.0)
+    around_here = total / np.maximum(support, 1e-6)
+    # Where few trusted cells are near, their average gives way to the fallback.
+    near_here = np.clip(support * (1.0 / FALLBACK_BELOW), 0.0, 1.0)
+    if cell_luma is not None and guide_luma is not None:
+        # Joint-bilateral: the cells of the cell's own brightness, as far as they are near.
+        total[:], support[:] = 0.0, 0.0
+        here = cell_luma[rows, cols]
+        for centre in FILL_LUMA_BINS:
+            share_here = _luma_hat(here, centre)[:, None]
+            weight = trusted * _luma_hat(guide_luma, centre)
+            if np.any(share_here) and weight.any():
+                average_around(weight, share_here)
+        alike = np.clip(support * (1.0 / FALLBACK_BELOW), 0.0, 1.0)
+        around_here += (total / np.maximum(support, 1e-6) - around_here) * alike
+    fill_here = fallback + (around_here - fallback) * near_here
+    share = fallback_share[rows, cols][:, None]
+    blended[rows, cols] += (fill_here - blended[rows, cols]) * share
+
+
+def _luma_hat(luma: np.ndarray, centre: float) -> np.ndarray:
+    """Membership of a brightness in the fill's bin at `centre` (the bins' hats sum to 1)."""
+    return np.clip(1.0 - np.abs(luma - centre) * (1.0 / FILL_LUMA_SPACING), 0.0, 1.0).astype(np.float32)
+
+
+def _window_sums(values: np.ndarray, weight: np.ndarray, factor: int) -> tuple[np.ndarray, np.ndarray]:
+    """Box averages over the fill's window of weight * values and of weight, on the coarse grid:
+    (coarse h x w x C, coarse h x w x 1)."""
+    grid_h, grid_w = weight.shape
+    weighted = values * weight[..., None]
     # Whole coarse cells (OpenCV averages more than four channels only at a whole-number scale).
     pad_h, pad_w = -grid_h % factor, -grid_w % factor
     if pad_h or pad_w:
         weighted = cv2.copyMakeBorder(weighted, 0, pad_h, 0, pad_w, cv2.BORDER_REPLICATE)
-        trusted = cv2.copyMakeBorder(trusted, 0, pad_h, 0, pad_w, cv2.BORDER_REPLICATE)
+        weight = cv2.copyMakeBorder(weight, 0, pad_h, 0, pad_w, cv2.BORDER_REPLICATE)
     coarse = ((grid_w + pad_w) // factor, (grid_h + pad_h) // factor)
     radius = max(1, round(max(grid_w, grid_h) * FILL_RADIUS_FRACTION / factor))
     window = (2 * radius + 1, 2 * radius + 1)
     weighted = cv2.resize(weighted, coarse, interpolation=cv2.INTER_AREA)
-    trusted_coarse = cv2.resize(trusted, coarse, interpolation=cv2.INTER_AREA)
-    support = cv2.boxFilter(trusted_coarse, -1, window, borderType=cv2.BORDER_REPLICATE)
-    around = cv2.boxFilter(weighted, -1, window, borderType=cv2.BORDER_REPLICATE)
-    around = around.reshape(coarse[1], coarse[0], -1) / np.maximum(support, 1e-6).reshape(coarse[1], coarse[0], 1)
-    # Where few trusted cells are near, their average is drawn towards the global look.
-    near = np.clip(support * (1.0 / FALLBACK_BELOW), 0.0, 1.0)[..., None]
-    fill = np.ascontiguousarray(fallback + (around - fallback) * near, dtype=np.float32)
-    rows, cols = np.nonzero(fallback_share)
-    fill_here = _sample_bilinear(fill, cols, rows, 1.0 / factor)
-    share = fallback_share[rows, cols][:, None]
-    blended[rows, cols] += (fill_here - blended[rows, cols]) * share
+    weight = cv2.resize(weight, coarse, interpolation=cv2.INTER_AREA)
+    weighted_sum = cv2.boxFilter(weighted, -1, window, borderType=cv2.BORDER_REPLICATE)
+    weight_sum = cv2.boxFilter(weight, -1, window, borderType=cv2.BORDER_REPLICATE)
+    return weighted_sum.reshape(coarse[1], coarse[0], -1), weight_sum.reshape(coarse[1], coarse[0], 1)
 
 
 def fill_coarsening(grid_w: int, grid_h: int) -> int:
@@ -227,5 +325,8 @@ def synthesize_frame(
     small: the original already shrunk to the map grid (the flow's), if at hand.
     i420: an I420 image (see affine.apply_detail_i420) instead of RGB."""
     height, width = original.shape[:2]
+    grid_h, grid_w = prev.key.local_map.shape[:2]
+    if small is None or small.shape[:2] != (grid_h, grid_w):
+        small = cv2.resize(original, (grid_w, grid_h), interpolation=cv2.INTER_AREA)
     apply = affine.apply_detail_i420 if i420 else affine.apply_detail
-    return apply(blend_maps(index, prev, next_, width, height), original, small)
+    return apply(blend_maps(index, prev, next_, width, height, small), original, small)
