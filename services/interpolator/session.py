@@ -20,6 +20,15 @@ LIVE = "live"
 DEFAULT_MAX_HELD_KEYS = 8
 # Long side of the grid the colour maps live on (they are smooth; the frame supplies detail).
 DEFAULT_MAP_LONG_SIDE = 320
+# Live: when the look's source changes within a shot (closed form to a key, a key to the next, a key
+# to its global look while the stylizer is silent), the difference between the map last shown and
+# the new source's is carried into the new frames and shrinks linearly to nothing, so a change of
+# source never shows as a jump (live mode cannot look ahead: it eases in forward). The ease takes
+# as many frames as keep each frame's share of the change under EASE_STEP (grey levels, summed
+# over R, G and B, averaged over the frame), within EASE_FRAMES..MAX_EASE_FRAMES.
+EASE_STEP = 2.5
+EASE_FRAMES = 8
+MAX_EASE_FRAMES = 45
 
 # How a frame was made (the live metrics count frames by these).
 KEY = "key"
@@ -109,6 +118,11 @@ class InterpolationSession:
         self._shot_start = 0
         self._shot_transform: np.ndarray | None = None  # the closed form fitted on the shot's first frame
         self._ever_keyed = False
+        # Live: the map last shown (grid x 12), where it came from, and the eased difference (see EASE_FRAMES).
+        self._shown: np.ndarray | None = None
+        self._shown_source: tuple | None = None
+        self._residual: np.ndarray | None = None
+        self._ease_frames = self._ease_left = 0
         if style_reference is not None:
             self.set_style_reference(style_reference)
 
@@ -165,6 +179,9 @@ class InterpolationSession:
         self._shot_start = index
         self._shot_transform = None
         self._keys.clear()
+        # A cut changes the picture itself: its look changes with it, as frame-by-frame's does.
+        self._shown = self._shown_source = self._residual = None
+        self._ease_left = 0
 
     def latest_key(self) -> int | None:
         """Live: the key frames are made from, if any."""
@@ -177,7 +194,7 @@ class InterpolationSession:
         self._check_next(index)
         key = self._keys.get(self.latest_key()) if self._keys else None
         if key is not None and key.transform is not None:
-            transform, method = key.transform, CLOSED_FORM
+            transform, method, source = key.transform, CLOSED_FORM, ("global", key.index)
         else:
             if self._style is None:
                 raise InvalidInputError("no key frame held and no style reference for the closed form")
@@ -185,8 +202,36 @@ class InterpolationSession:
                 self._shot_transform = transfer_transform(original, self._style)
             transform = self._shot_transform
             method = CLOSED_FORM_NEW_SHOT if self._ever_keyed or self._shot_start > 0 else CLOSED_FORM_NO_KEY
+            source = ("shot", self._shot_start, id(self._style))
         self._last_index = index
-        return FramePlan(index, method, self._fit(original), transform=transform)
+        return self._eased(FramePlan(index, method, self._fit(original), transform=transform), source)
+
+    def _eased(self, plan: FramePlan, source: tuple) -> FramePlan:
+        """Live: the plan with the difference left from the last change of source added to its map."""
+        if plan.image is not None:  # exact keys (frame-by-frame runs): each frame is its own stylization
+            return plan
+        grid_w, grid_h = self.grid
+        if plan.coeffs is not None:
+            target = plan.coeffs
+        else:
+            target = np.broadcast_to(affine.global_map_coeffs(plan.transform), (grid_h, grid_w, affine.COEFFS))
+        if self._shown is not None and source != self._shown_source:
+            self._residual = self._shown - target
+            if plan.small is None:
+                plan.small = cv2.resize(plan.original, self.grid, interpolation=cv2.INTER_AREA)
+            # What the change would do to this frame at once: mean over cells of |change| summed over RGB.
+            change = float(np.abs(affine.apply_on_grid(self._residual, plan.small)).sum(-1).mean())
+            self._ease_frames = int(np.clip(np.ceil(change / EASE_STEP), EASE_FRAMES, MAX_EASE_FRAMES))
+            self._ease_left = self._ease_frames - 1
+        if self._ease_left > 0:
+            shown = target + self._residual * (self._ease_left / self._ease_frames)
+            self._ease_left -= 1
+            plan.coeffs, plan.transform = shown, None
+        else:
+            self._residual = None
+            shown = target
+        self._shown, self._shown_source = shown, source
+        return plan
 
     # --- frames ---------------------------------------------------------------------------
     def make_frame(self, inputs: FrameInputs) -> np.ndarray:
@@ -241,14 +286,16 @@ class InterpolationSession:
                 )
             original = self._fit(inputs.original)
             small = inputs.small if original is inputs.original else None
-            coeffs = blend_maps(index, prev_link, next_link, self.width, self.height)
+            if small is None or small.shape[1::-1] != self.grid:
+                small = cv2.resize(original, self.grid, interpolation=cv2.INTER_AREA)
+            coeffs = blend_maps(index, prev_link, next_link, self.width, self.height, small)
             plan = FramePlan(index, INTERPOLATED, original, coeffs, small)
 
         self._last_index = index
         # Keys older than the one this frame used are never needed again.
         for old in [k for k in self._keys if k < prev.index]:
             del self._keys[old]
-        return plan
+        return self._eased(plan, ("key", prev.index)) if self.mode == LIVE else plan
 
     def _check_next(self, index: int) -> None:
         if index <= self._last_index:
