@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import queue
 import threading
 from collections.abc import Iterable, Iterator
@@ -115,7 +116,11 @@ class Stylizer:
     ) -> Iterator[np.ndarray]:
         """HxWx3 uint8 RGB frames in (all of one size), stylized frames out: one per frame, in order,
         each made as soon as its frame arrives (live mode: forward only, never waiting for a later
-        key frame). fps: the frames' rate, which paces key frames against the stylizer's round trip."""
+        key frame), in the same engine as `mvstylizer live`. fps: the frames' rate; frames are taken no
+        faster than that (as from a camera), so the stylizer's answers keep up as they do live. Each
+        frame is copied when taken: a capture loop may refill one buffer."""
+        if not (isinstance(fps, int | float) and math.isfinite(fps) and fps > 0):
+            raise InvalidInputError(f"fps must be a positive number of frames per second, got {fps!r}")
         iterator = iter(frames)
         try:
             first = np.asarray(next(iterator))

@@ -223,16 +223,20 @@ class CameraSource(LiveSource):
 
 class FrameFeedSource(LiveSource):
     """Frames an application hands over (its own capture), taken in turn: none is dropped, the
-    feed waits while the engine is behind. Timestamps follow `fps` unless frames carry their own."""
+    feed waits while the engine is behind. Timestamps follow `fps`, and a frame is released no
+    earlier than its time (as a camera delivers it): frames handed over faster than `fps` (a list,
+    a file read ahead) would otherwise outrun the stylizer's answers and come out in closed form.
+    Each frame is copied on entry, so the caller may refill its buffer at once."""
 
     def __init__(self, frames, first: np.ndarray, fps: float = 30.0, capacity: int = DEFAULT_BACKLOG):
         super().__init__(capacity)
         self.height, self.width = first.shape[:2]
         self.fps = fps
         self._frames = frames
-        self._first = first
+        self._first = np.array(first, copy=True)
 
     def _run(self) -> None:
+        start = time.perf_counter()
         for index, rgb in enumerate(itertools.chain([self._first], self._frames)):
             rgb = np.asarray(rgb)
             if rgb.dtype != np.uint8 or rgb.shape != (self.height, self.width, 3):
@@ -240,9 +244,13 @@ class FrameFeedSource(LiveSource):
                     f"frame {index}: expected {self.width}x{self.height} RGB uint8 like the first, got "
                     f"{rgb.shape} {rgb.dtype}"
                 )
+            rgb = np.array(rgb, copy=True, order="C")  # the caller's buffer is theirs again
+            delay = start + index / self.fps - time.perf_counter()
+            if delay > 0 and self._stop.wait(delay):
+                return
             while len(self.mailbox) >= self.mailbox.capacity:
                 if self._stop.wait(0.002):
                     return
             if self._stop.is_set():
                 return
-            self._emit(np.ascontiguousarray(rgb), index / self.fps, "consumer behind")
+            self._emit(rgb, index / self.fps, "consumer behind")
