@@ -109,6 +109,16 @@ def global_map_coeffs(transform: np.ndarray) -> np.ndarray:
     return coeffs.reshape(1, 1, COEFFS)
 
 
+def after(coeffs: np.ndarray, transform: np.ndarray) -> np.ndarray:
+    """The map x -> coeffs(transform(x)) on the same grid; transform: 3x4 on [0, 1] colours."""
+    grid = coeffs.reshape(-1, 3, 4)
+    gains = grid[:, :, :3].reshape(-1, 3)  # every cell's 3x3, row by row
+    out = np.empty_like(grid)
+    out[:, :, :3] = (gains @ transform[:, :3]).reshape(-1, 3, 3)
+    out[:, :, 3] = (gains @ (transform[:, 3] * 255.0)).reshape(-1, 3) + grid[:, :, 3]
+    return out.reshape(coeffs.shape)
+
+
 def apply_on_grid(coeffs: np.ndarray, image: np.ndarray) -> np.ndarray:
     """Apply a map to an image of the grid's size; float32 HxWx3 in [0, 255] (unclipped)."""
     rgb1 = np.concatenate([image.astype(np.float32), np.ones((*image.shape[:2], 1), np.float32)], axis=-1)

@@ -3,7 +3,8 @@
 A linear Monge-Kantorovich colour transfer (Pitie & Kokaram, 2007): the affine map between
 the Gaussian fits of two colour distributions, fitted on thumbnails. Used by the live
 interpolation session before a shot's first key frame is answered (content to the style
-photo), in the same 3x4 form as a key frame's own global transform.
+photo), in the same 3x4 form as a key frame's own global transform; and, between a key and a later
+frame, to carry the key's look over a change of the content's overall colours (adaptation).
 """
 
 from __future__ import annotations
@@ -34,6 +35,27 @@ def transfer_transform(content: np.ndarray, style: ColourStats) -> np.ndarray:
     inv_root_c = np.linalg.inv(root_c)
     matrix = inv_root_c @ _sqrtm(root_c @ cov_s @ root_c) @ inv_root_c
     return np.hstack([matrix, (mean_s - matrix @ mean_c)[:, None]]).astype(np.float32)
+
+
+def content_statistics(rgb: np.ndarray) -> ColourStats:
+    """A frame's colour statistics, as transfer_transform takes them from a content frame."""
+    return colour_statistics(rgb, _CONTENT_THUMB)
+
+
+def adaptation(frame: np.ndarray, key_stats: ColourStats) -> np.ndarray:
+    """3x4 map on [0, 1] colours taking a frame's colours to its key frame's colour distribution.
+
+    Composed before a key's maps, it carries the key's look over a change of exposure, white
+    balance or overall colour since the key, the way the stylizer's own looks follow it (they are
+    fitted to the style photo's statistics, so the look settles where it was)."""
+    return transfer_transform(frame, key_stats)
+
+
+def compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
+    """The 3x4 affine map (on [0, 1] colours) x -> outer(inner(x))."""
+    return np.hstack([outer[:, :3] @ inner[:, :3], (outer[:, :3] @ inner[:, 3] + outer[:, 3])[:, None]]).astype(
+        np.float32
+    )
 
 
 def _sqrtm(matrix: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from services.interpolator import affine
+from services.interpolator.closed_form import ColourStats, content_statistics
 from services.interpolator.grids import frame_to_grid_pixels, pixel_grid, resize_field
 
 # Below this confidence in its best key, a pixel's map shifts toward the global one (fully at 0).
@@ -79,6 +80,9 @@ class HeldKey:
     # grid float32: the key's brightness (0-255 luma) averaged over each map cell's fitting window:
     # what the cell's map was fitted on, so a fill can take maps of the surface a cell belongs to.
     guide_luma: np.ndarray | None = None
+    # The key's content colour statistics (closed_form.content_statistics), which later frames'
+    # colours are adapted to before its maps apply.
+    content_stats: ColourStats | None = None
 
     @cached_property
     def map_with_guide(self) -> np.ndarray:
@@ -105,7 +109,8 @@ def prepare_key(index: int, original: np.ndarray, stylized: np.ndarray, grid: tu
     transform = fit_colour_transform(small_original, small_stylized)
     radius = fit_radius(grid)
     local_map = affine.fit_local_affine(small_original, small_stylized, radius=radius, prior=transform)
-    return HeldKey(index, original, local_map, transform, window_luma(small_original, radius))
+    guide_luma = window_luma(small_original, radius)
+    return HeldKey(index, original, local_map, transform, guide_luma, content_statistics(small_original))
 
 
 def key_output(key: HeldKey, i420: bool = False) -> np.ndarray:

@@ -10,7 +10,7 @@ import numpy as np
 from mvstylizer_common.errors import InvalidInputError, LimitExceededError
 from mvstylizer_common.limits import check_frame_size
 from services.interpolator import affine
-from services.interpolator.closed_form import ColourStats, colour_statistics, transfer_transform
+from services.interpolator.closed_form import ColourStats, adaptation, colour_statistics, compose, transfer_transform
 from services.interpolator.core import FlowToKey, HeldKey, apply_colour_transform, blend_maps, prepare_key
 from services.interpolator.grids import grid_size
 
@@ -116,7 +116,6 @@ class InterpolationSession:
         self._last_index = -1
         self._style: ColourStats | None = None
         self._shot_start = 0
-        self._shot_transform: np.ndarray | None = None  # the closed form fitted on the shot's first frame
         self._ever_keyed = False
         # Live: the map last shown (grid x 12), where it came from, and the eased difference (see EASE_FRAMES).
         self._shown: np.ndarray | None = None
@@ -168,7 +167,6 @@ class InterpolationSession:
             raise InvalidInputError("only live sessions make frames in closed form")
         self._style = colour_statistics(style_rgb)
         self._keys.clear()
-        self._shot_transform = None
         self._ever_keyed = False
 
     def start_shot(self, index: int) -> None:
@@ -177,7 +175,6 @@ class InterpolationSession:
         if self.mode != LIVE:
             raise InvalidInputError("offline sessions never blend across a cut: the client sends keys")
         self._shot_start = index
-        self._shot_transform = None
         self._keys.clear()
         # A cut changes the picture itself: its look changes with it, as frame-by-frame's does.
         self._shown = self._shown_source = self._residual = None
@@ -189,22 +186,23 @@ class InterpolationSession:
 
     def plan_closed_form(self, index: int, original: np.ndarray) -> FramePlan:
         """Live: frame `index` in closed form: the latest key's global look when one is held (the
-        stylizer is silent), else the content's colours moved to the style photo's, fitted once per
-        shot (so the look holds still until the shot's first key)."""
+        stylizer is silent), carried over changes of the content's colours since that key; else the
+        content's colours moved to the style photo's, fitted on every frame (as the stylizer's looks
+        follow the content, so the look lands where the shot's first key will bring it)."""
         self._check_next(index)
+        original = self._fit(original)
         key = self._keys.get(self.latest_key()) if self._keys else None
         if key is not None and key.transform is not None:
-            transform, method, source = key.transform, CLOSED_FORM, ("global", key.index)
+            transform = compose(key.transform, adaptation(original, key.content_stats))
+            method, source = CLOSED_FORM, ("global", key.index)
         else:
             if self._style is None:
                 raise InvalidInputError("no key frame held and no style reference for the closed form")
-            if self._shot_transform is None:
-                self._shot_transform = transfer_transform(original, self._style)
-            transform = self._shot_transform
+            transform = transfer_transform(original, self._style)
             method = CLOSED_FORM_NEW_SHOT if self._ever_keyed or self._shot_start > 0 else CLOSED_FORM_NO_KEY
             source = ("shot", self._shot_start, id(self._style))
         self._last_index = index
-        return self._eased(FramePlan(index, method, self._fit(original), transform=transform), source)
+        return self._eased(FramePlan(index, method, original, transform=transform), source)
 
     def _eased(self, plan: FramePlan, source: tuple) -> FramePlan:
         """Live: the plan with the difference left from the last change of source added to its map."""
@@ -289,6 +287,13 @@ class InterpolationSession:
             if small is None or small.shape[1::-1] != self.grid:
                 small = cv2.resize(original, self.grid, interpolation=cv2.INTER_AREA)
             coeffs = blend_maps(index, prev_link, next_link, self.width, self.height, small)
+            # The frame's colours taken to its keys' distributions (each key's share by temporal
+            # distance), so the keys' looks follow changes of exposure or colour as the stylizer's do.
+            adapted = adaptation(small, prev.content_stats)
+            if next_key is not None:
+                alpha = (index - prev.index) / (next_key.index - prev.index)
+                adapted += alpha * (adaptation(small, next_key.content_stats) - adapted)
+            coeffs = affine.after(coeffs, adapted)
             plan = FramePlan(index, INTERPOLATED, original, coeffs, small)
 
         self._last_index = index

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 from services.interpolator import flow as flowlib
+from services.interpolator.closed_form import colour_statistics, transfer_transform
 from services.interpolator.core import apply_colour_transform
 from services.interpolator.session import LIVE, MAX_EASE_FRAMES, OFFLINE, FrameInputs, InterpolationSession
 from tests.media import textured_background
@@ -167,3 +168,29 @@ def test_after_a_cut_the_late_first_key_and_the_next_ease_in_without_a_pop():
     np.testing.assert_allclose(outputs[-1].mean((0, 1)), brighter.mean((0, 1)), atol=3)
     jumps = colour_jumps(outputs)
     assert jumps[11:].max() < 6, f"a pop of {jumps[11:].max():.1f} at frame {11 + int(jumps[11:].argmax()) + 1}"
+
+
+def normalising_stylize(rgb: np.ndarray, style: np.ndarray) -> np.ndarray:
+    """A stylizer fitted to the style's statistics on every frame (as the default looks are): its
+    output holds still when the exposure changes."""
+    return apply_colour_transform(rgb, transfer_transform(rgb, colour_statistics(style)))
+
+
+def test_a_change_of_exposure_between_keys_is_followed_as_the_stylizer_follows_it():
+    """Zero flow, the light dims to 60% and comes back between two keys (offline), or after one key
+    (live): the frames keep to frame-by-frame stylization of each frame instead of darkening with
+    the input (the keys alone cannot tell the dip)."""
+    scene, style = road_scene(None), stylize(textured_background(W, H, seed=7))
+    frames = [(scene * (1.0 - 0.4 * np.sin(np.pi * t / 10))).astype(np.uint8) for t in range(11)]
+    live = InterpolationSession(LIVE, W, H, style_reference=style)
+    live.add_key(0, normalising_stylize(frames[0], style), frames[0])
+    offline = InterpolationSession(OFFLINE, W, H)
+    offline.add_key(0, normalising_stylize(frames[0], style), frames[0])
+    offline.add_key(10, normalising_stylize(frames[10], style), frames[10])
+    everywhere = np.ones((H, W), bool)
+    for t in range(1, 10):
+        reference = normalising_stylize(frames[t], style)
+        made_live = live.make_frame(FrameInputs(t, 0, flow_to_prev=STILL, original=frames[t]))
+        made_offline = offline.make_frame(FrameInputs(t, 0, 10, STILL, None, STILL, None, frames[t]))
+        assert error(made_live, reference, everywhere) < 3, f"live frame {t}"
+        assert error(made_offline, reference, everywhere) < 3, f"offline frame {t}"
