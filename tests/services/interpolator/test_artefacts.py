@@ -1,9 +1,9 @@
 """Temporal artefacts frame-by-frame stylization does not have: trails, smears and pops.
 
-Each test runs the interpolation session as the device runs it (DIS flow and photometric
-confidence from the frames, keys stylized by a colour-dependent look) on a synthetic scene that
-provokes one artefact, and compares every frame with frame-by-frame stylization of that frame.
-"""
+Each test runs the interpolation session as the device runs it (photometric confidence from the
+frames; DIS flow where the camera moves) on a synthetic scene that provokes one artefact, with
+keys stylized by a stand-in stylizer, and compares every frame with that stylizer applied to the
+frame itself. Each fails on the interpolator before these artefacts were addressed."""
 
 import cv2
 import numpy as np
@@ -100,34 +100,37 @@ def test_a_box_crossing_a_flat_panel_leaves_no_trail():
     assert worst < 6, f"the panel a key saw under the box is {worst:.1f} grey levels off frame-by-frame"
 
 
-def road_scene(car_x: int | None) -> np.ndarray:
-    """A bright textured road with a dark shadow along the right edge; a bright car enters from the right."""
+def street_scene(car_x: int | None) -> np.ndarray:
+    """A bright pavement on the left and a dark road on the right; a bright car enters the road
+    from the right edge, its front at car_x."""
     frame = textured_background(W, H, seed=5)
-    frame = cv2.addWeighted(frame, 0.5, np.full_like(frame, 200), 0.5, 0)
-    frame[:, 150:] = (frame[:, 150:] * 0.2).astype(np.uint8)
+    frame[:, :150] = cv2.addWeighted(frame[:, :150], 0.4, np.full_like(frame[:, :150], 210), 0.6, 0)
+    frame[:, 150:] = (frame[:, 150:] * 0.25).astype(np.uint8)
     if car_x is not None:
-        frame[50:100, car_x:] = (225, 200, 120)
-        frame[60:66, car_x + 6 :] = (60, 60, 70)  # a bumper stripe: some texture of its own
+        frame[56:100, car_x:] = (225, 200, 120)
+        frame[70:74, car_x + 4 :] = (200, 190, 150)  # a bumper line: texture of its own
     return frame
 
 
-def test_a_car_entering_the_frame_takes_a_plausible_look_not_the_shadows_map():
-    """Live, one key before the car: the car drove into the shadow's place, and must not take the
-    shadow's map stretched to its colours (deep blue on a bright bumper)."""
-    key = road_scene(None)
-    session = InterpolationSession(LIVE, W, H, style_reference=RED_STYLE)
-    session.add_key(0, stylize(key), key)
-    worst = 0.0
-    for t, car_x in enumerate(range(176, 132, -8), start=1):
-        frame = road_scene(car_x)
-        flow, confidence = flow_inputs(frame, key)
-        out = session.make_frame(FrameInputs(t, 0, flow_to_prev=flow, confidence_prev=confidence, original=frame))
+def test_a_car_entering_the_frame_takes_the_look_frame_by_frame_stylization_gives_it():
+    """Live, one key before the car, camera still: a bright car drives onto the dark road, and no
+    key has seen it. The stylizer fits every frame to the style's statistics, so the car changes
+    the look of the whole frame; the frames must follow, and the car must not keep the dark road's
+    map stretched to its colours."""
+    style = stylize(textured_background(W, H, seed=7))
+    key = street_scene(None)
+    session = InterpolationSession(LIVE, W, H, style_reference=style)
+    session.add_key(0, normalising_stylize(key, style), key)
+    everywhere = np.ones((H, W), bool)
+    for t, car_x in enumerate(range(184, 100, -12), start=1):
+        frame = street_scene(car_x)
+        confidence = still_confidence(frame, key)
+        out = session.make_frame(FrameInputs(t, 0, flow_to_prev=STILL, confidence_prev=confidence, original=frame))
+        reference = normalising_stylize(frame, style)
         car = np.zeros((H, W), bool)
-        car[52:98, car_x + 2 :] = True
-        worst = max(worst, error(out, stylize(frame), car))
-        blue_excess = float(out[car][:, 2].astype(float).mean() - out[car][:, 0].astype(float).mean())
-        assert blue_excess < 0, f"frame {t}: the car turned blue ({blue_excess:.0f} levels more blue than red)"
-    assert worst < 40, f"the entering car is {worst:.1f} grey levels off frame-by-frame"
+        car[60:96, car_x + 2 :] = True
+        assert error(out, reference, car) < 15, f"frame {t}: the car is off frame-by-frame"
+        assert error(out, reference, everywhere) < 9, f"frame {t}: the frame is off frame-by-frame"
 
 
 def colour_jumps(frames: list[np.ndarray]) -> np.ndarray:
@@ -139,7 +142,7 @@ def colour_jumps(frames: list[np.ndarray]) -> np.ndarray:
 def test_after_a_cut_the_late_first_key_and_the_next_ease_in_without_a_pop():
     """Live: a cut, closed form for 10 frames, then the shot's first key and a second key with
     another look. The shot is still, so frame-by-frame stylization never jumps: neither may this."""
-    shot_a, shot_b = textured_background(W, H, seed=1), road_scene(None)
+    shot_a, shot_b = textured_background(W, H, seed=1), street_scene(None)
     # The style photo: a scene in this look, so the closed form lands near, not on, the key's look.
     style = stylize(textured_background(W, H, seed=7))
     session = InterpolationSession(LIVE, W, H, style_reference=style)
@@ -180,7 +183,7 @@ def test_a_change_of_exposure_between_keys_is_followed_as_the_stylizer_follows_i
     """Zero flow, the light dims to 60% and comes back between two keys (offline), or after one key
     (live): the frames keep to frame-by-frame stylization of each frame instead of darkening with
     the input (the keys alone cannot tell the dip)."""
-    scene, style = road_scene(None), stylize(textured_background(W, H, seed=7))
+    scene, style = street_scene(None), stylize(textured_background(W, H, seed=7))
     frames = [(scene * (1.0 - 0.4 * np.sin(np.pi * t / 10))).astype(np.uint8) for t in range(11)]
     live = InterpolationSession(LIVE, W, H, style_reference=style)
     live.add_key(0, normalising_stylize(frames[0], style), frames[0])
