@@ -51,6 +51,13 @@ def test_frames_must_keep_one_size_and_a_style_is_needed(files, stylizer_address
         Stylizer(style=style).stylize_image(photo)
 
 
+@pytest.mark.parametrize("fps", [0, -30, float("nan"), float("inf"), "30"])
+def test_a_frame_rate_that_is_not_a_positive_number_is_refused(files, fps):
+    _, style, _, _ = files
+    with pytest.raises(InvalidInputError, match="fps"):
+        next(Stylizer(style=style).stylize_frames(iter([moving_square_frame(0)]), fps=fps))
+
+
 def test_the_api_and_the_command_line_share_every_default():
     args = build_parser().parse_args(["stylize", "in.mp4", "--style", "s.png"])
     assert _services(args) == ServiceOptions(auth_token=_services(args).auth_token)
