@@ -32,8 +32,8 @@ FILL_RADIUS_FRACTION = 1 / 16
 # The fill's averages are taken on a grid this many times coarser (they are smooth at that window).
 FILL_COARSENING = 4
 # The fill's brightness bins (0-255 luma), for its joint-bilateral form (see fill_untrusted).
-FILL_LUMA_BINS = (0.0, 63.75, 127.5, 191.25, 255.0)
-FILL_LUMA_SPACING = 63.75
+FILL_LUMA_BINS = (0.0, 85.0, 170.0, 255.0)
+FILL_LUMA_SPACING = 85.0
 _SAMPLE_ROW = 1024
 # Where neither key is trusted much, each keeps this much weight, so flickering confidences do not
 # make colours flicker. The floor fades as the other key's confidence rises: a region one key saw
@@ -243,33 +243,33 @@ def fill_untrusted(
     grid_h, grid_w = fallback_share.shape
     factor = fill_coarsening(grid_w, grid_h)
     trusted = np.ascontiguousarray(1.0 - fallback_share, dtype=np.float32)
-    rows, cols = np.nonzero(fallback_share)
-    channels = blended.shape[-1]
-    total = np.zeros((len(rows), channels), np.float32)
-    support = np.zeros((len(rows), 1), np.float32)
-
-    def average_around(weight: np.ndarray, share_here) -> None:
-        weighted_sum, weight_sum = _window_sums(blended, weight, factor)
-        sampled = _sample_bilinear(np.concatenate([weighted_sum, weight_sum], axis=-1), cols, rows, 1.0 / factor)
-        total[:] += sampled[:, :-1] * share_here
-        support[:] += sampled[:, -1:] * share_here
-
-    average_around(trusted, 1.0)
-    around_here = total / np.maximum(support, 1e-6)
-    # Where few trusted cells are near, their average gives way to the fallback.
-    near_here = np.clip(support * (1.0 / FALLBACK_BELOW), 0.0, 1.0)
-    if cell_luma is not None and guide_luma is not None:
-        # Joint-bilateral: the cells of the cell's own brightness, as far as they are near.
-        total[:], support[:] = 0.0, 0.0
-        here = cell_luma[rows, cols]
+    window = _fill_window(grid_w, grid_h, factor)
+    if cell_luma is None or guide_luma is None:
+        weighted = _coarse(blended * trusted[..., None], factor)
+        weighted_sum, weight_sum = _window_sums(weighted, _coarse(trusted, factor), window)
+        around = weighted_sum / np.maximum(weight_sum, 1e-6)
+    else:
+        # Joint-bilateral: the trusted cells averaged bin by bin of the brightness their maps were
+        # fitted on (the bins' hats sum to 1, so the bins add up to the plain average), then each
+        # coarse cell takes the bins of its own brightness, as far as such cells are near.
+        # The maps are smooth within a coarse cell, so each bin's products are taken there.
+        luma_here = _coarse(cell_luma, factor)
+        values = _coarse(blended, factor)
+        weighted_sum = alike_sum = weight_sum = alike_weight = 0.0
         for centre in FILL_LUMA_BINS:
-            share_here = _luma_hat(here, centre)[:, None]
-            weight = trusted * _luma_hat(guide_luma, centre)
-            if np.any(share_here) and weight.any():
-                average_around(weight, share_here)
-        alike = np.clip(support * (1.0 / FALLBACK_BELOW), 0.0, 1.0)
-        around_here += (total / np.maximum(support, 1e-6) - around_here) * alike
-    fill_here = fallback + (around_here - fallback) * near_here
+            weight = _coarse(trusted * _luma_hat(guide_luma, centre), factor)
+            sums, weights = _window_sums(values * weight, weight, window)
+            share_here = _luma_hat(luma_here, centre)
+            weighted_sum, weight_sum = weighted_sum + sums, weight_sum + weights
+            alike_sum, alike_weight = alike_sum + sums * share_here, alike_weight + weights * share_here
+        around = weighted_sum / np.maximum(weight_sum, 1e-6)
+        alike = np.clip(alike_weight * (1.0 / FALLBACK_BELOW), 0.0, 1.0)
+        around += (alike_sum / np.maximum(alike_weight, 1e-6) - around) * alike
+    # Where few trusted cells are near, their average gives way to the fallback.
+    near = np.clip(weight_sum * (1.0 / FALLBACK_BELOW), 0.0, 1.0)
+    fill = np.ascontiguousarray(fallback + (around - fallback) * near, dtype=np.float32)
+    rows, cols = np.nonzero(fallback_share)
+    fill_here = _sample_bilinear(fill, cols, rows, 1.0 / factor)
     share = fallback_share[rows, cols][:, None]
     blended[rows, cols] += (fill_here - blended[rows, cols]) * share
 
@@ -279,24 +279,30 @@ def _luma_hat(luma: np.ndarray, centre: float) -> np.ndarray:
     return np.clip(1.0 - np.abs(luma - centre) * (1.0 / FILL_LUMA_SPACING), 0.0, 1.0).astype(np.float32)
 
 
-def _window_sums(values: np.ndarray, weight: np.ndarray, factor: int) -> tuple[np.ndarray, np.ndarray]:
-    """Box averages over the fill's window of weight * values and of weight, on the coarse grid:
-    (coarse h x w x C, coarse h x w x 1)."""
-    grid_h, grid_w = weight.shape
-    weighted = values * weight[..., None]
-    # Whole coarse cells (OpenCV averages more than four channels only at a whole-number scale).
+def _coarse(plane: np.ndarray, factor: int) -> np.ndarray:
+    """A grid plane (or grid x C array) averaged over whole coarse cells of factor x factor
+    (the grid padded by replication to whole cells). OpenCV averages more than four channels only
+    at a whole-number scale, hence the padding."""
+    grid_h, grid_w = plane.shape[:2]
     pad_h, pad_w = -grid_h % factor, -grid_w % factor
     if pad_h or pad_w:
-        weighted = cv2.copyMakeBorder(weighted, 0, pad_h, 0, pad_w, cv2.BORDER_REPLICATE)
-        weight = cv2.copyMakeBorder(weight, 0, pad_h, 0, pad_w, cv2.BORDER_REPLICATE)
+        plane = cv2.copyMakeBorder(plane, 0, pad_h, 0, pad_w, cv2.BORDER_REPLICATE)
     coarse = ((grid_w + pad_w) // factor, (grid_h + pad_h) // factor)
+    return cv2.resize(plane, coarse, interpolation=cv2.INTER_AREA).reshape(coarse[1], coarse[0], -1)
+
+
+def _fill_window(grid_w: int, grid_h: int, factor: int) -> tuple[int, int]:
+    """The fill's box window, in coarse cells."""
     radius = max(1, round(max(grid_w, grid_h) * FILL_RADIUS_FRACTION / factor))
-    window = (2 * radius + 1, 2 * radius + 1)
-    weighted = cv2.resize(weighted, coarse, interpolation=cv2.INTER_AREA)
-    weight = cv2.resize(weight, coarse, interpolation=cv2.INTER_AREA)
-    weighted_sum = cv2.boxFilter(weighted, -1, window, borderType=cv2.BORDER_REPLICATE)
-    weight_sum = cv2.boxFilter(weight, -1, window, borderType=cv2.BORDER_REPLICATE)
-    return weighted_sum.reshape(coarse[1], coarse[0], -1), weight_sum.reshape(coarse[1], coarse[0], 1)
+    return 2 * radius + 1, 2 * radius + 1
+
+
+def _window_sums(weighted: np.ndarray, weight: np.ndarray, window: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Box averages over the window of coarse weighted values (h x w x C) and weights (h x w x 1)."""
+    shape = weighted.shape
+    weighted_sum = cv2.boxFilter(weighted, -1, window, borderType=cv2.BORDER_REPLICATE).reshape(shape)
+    weight_sum = cv2.boxFilter(weight, -1, window, borderType=cv2.BORDER_REPLICATE).reshape(*shape[:2], 1)
+    return weighted_sum, weight_sum
 
 
 def fill_coarsening(grid_w: int, grid_h: int) -> int:

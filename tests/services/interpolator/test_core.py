@@ -349,22 +349,22 @@ def test_a_1080p_grid_is_filled_four_times_coarser():
     assert fill_coarsening(320, 180) == FILL_COARSENING == 4
 
 
-def test_an_untrusted_strip_takes_the_map_of_the_surface_as_bright_as_itself():
+def test_an_untrusted_strip_leans_to_the_map_of_the_surface_as_bright_as_itself():
     """Cells no key explains, on the boundary of a dark surface and a bright one (two maps): bright
-    content there takes the bright surface's map and dark content the dark one's, not an average."""
+    content there takes more of the bright surface's map, and dark content more of the dark one's,
+    than a fill blind to brightness gives either."""
     grid_h, grid_w = 48, 96
     maps = np.empty((grid_h, grid_w, 3), np.float32)
     maps[:, :48], maps[:, 48:] = 1.0, 5.0
     guide_luma = np.where(np.arange(grid_w) < 48, 30.0, 200.0).astype(np.float32)[None].repeat(grid_h, 0)
     share = np.zeros((grid_h, grid_w), np.float32)
-    share[:, 46:50] = 1.0  # a strip across the boundary, trusted by no key
-    filled = {}
-    for content in (30.0, 200.0):
-        cell_luma = guide_luma.copy()
-        cell_luma[:, 46:50] = content  # what the strip shows now (a dark object, an uncovered wall)
-        filled[content] = maps.copy()
-        fill_untrusted(filled[content], share, np.zeros(3, np.float32), cell_luma, guide_luma)
+    share[:, 45:51] = 1.0  # a strip across the boundary, trusted by no key
     plain = maps.copy()
     fill_untrusted(plain, share, np.zeros(3, np.float32))
-    assert filled[200.0][:, 46:50].min() > 4.5 and filled[30.0][:, 46:48].max() < 1.5
-    assert plain[:, 46:50].min() < 2.5 and plain[:, 46:50].max() < 4  # brightness unknown: both leak
+    for content, side in ((200.0, 1), (30.0, -1)):
+        cell_luma = guide_luma.copy()
+        cell_luma[:, 45:51] = content  # what the strip shows now (an uncovered wall, a dark object)
+        filled = maps.copy()
+        fill_untrusted(filled, share, np.zeros(3, np.float32), cell_luma, guide_luma)
+        lean = (filled[:, 45:51] - plain[:, 45:51]) * side
+        assert lean.min() > 0.3 and lean.mean() > 0.6, f"content at luma {content}"
