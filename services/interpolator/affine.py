@@ -110,13 +110,17 @@ def global_map_coeffs(transform: np.ndarray) -> np.ndarray:
 
 
 def after(coeffs: np.ndarray, transform: np.ndarray) -> np.ndarray:
-    """The map x -> coeffs(transform(x)) on the same grid; transform: 3x4 on [0, 1] colours."""
-    grid = coeffs.reshape(-1, 3, 4)
-    gains = grid[:, :, :3].reshape(-1, 3)  # every cell's 3x3, row by row
-    out = np.empty_like(grid)
-    out[:, :, :3] = (gains @ transform[:, :3]).reshape(-1, 3, 3)
-    out[:, :, 3] = (gains @ (transform[:, 3] * 255.0)).reshape(-1, 3) + grid[:, :, 3]
-    return out.reshape(coeffs.shape)
+    """The map x -> coeffs(transform(x)) on the same grid; transform: 3x4 on [0, 1] colours.
+
+    Each output channel's four coefficients (its gains on R, G, B and its offset) are one
+    4-channel pixel, taken to the composed map's by one 4x4 matrix: one OpenCV pass over the grid."""
+    matrix = np.zeros((4, 4), np.float32)
+    matrix[:3, :3] = transform[:, :3].T  # new gain k = sum_j gain_j * transform[j, k]
+    matrix[3, :3] = transform[:, 3] * 255.0  # new offset = sum_j gain_j * transform offset_j + offset
+    matrix[3, 3] = 1.0
+    height, width = coeffs.shape[:2]
+    pixels = np.ascontiguousarray(coeffs, dtype=np.float32).reshape(height, width * 3, 4)
+    return cv2.transform(pixels, matrix).reshape(coeffs.shape)
 
 
 def apply_on_grid(coeffs: np.ndarray, image: np.ndarray) -> np.ndarray:

@@ -368,3 +368,13 @@ def test_an_untrusted_strip_leans_to_the_map_of_the_surface_as_bright_as_itself(
         fill_untrusted(filled, share, np.zeros(3, np.float32), cell_luma, guide_luma)
         lean = (filled[:, 45:51] - plain[:, 45:51]) * side
         assert lean.min() > 0.3 and lean.mean() > 0.6, f"content at luma {content}"
+
+
+def test_a_map_after_a_transform_is_their_composition():
+    original = view(scene(), 0)
+    small = cv2.resize(original, GRID, interpolation=cv2.INTER_AREA)
+    local_map = affine.fit_local_affine(small, two_looks(small, 40))
+    composed = affine.after(local_map, DUSK)
+    expected = affine.apply_on_grid(local_map, apply_colour_transform(small, DUSK).astype(np.float32))
+    unclipped = apply_colour_transform(small, DUSK).max() < 255  # uint8 rounding aside, exact
+    assert unclipped and np.abs(affine.apply_on_grid(composed, small) - expected).max() < 2.0
