@@ -201,6 +201,28 @@ def evaluate_clip(clip: Path, style_path: Path, services: ServiceOptions, limit:
     }
 
 
+def temporal_table(results: list[dict]) -> str:
+    """A Markdown table of every run's temporal figures (benchmarks/temporal.py) against frame-by-frame."""
+    lines = [
+        "| clip | style | run | dB vs frame-by-frame | warping error (frame-by-frame) | pops (frames) "
+        "| per-frame warping error p99 / frame-by-frame's | patch frames |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for result in results:
+        fbf = next(r for r in result["rows"] if r["run"] == "frame-by-frame")
+        for row in result["rows"]:
+            if row["run"] in ("input (unstyled)", "frame-by-frame"):
+                continue
+            t = row["temporal"]
+            pops = f"{t['pops']} ({', '.join(str(p['frame']) for p in t['pop_frames'])})" if t["pops"] else "0"
+            lines.append(
+                f"| {result['clip']} | {result['style']} | {row['run']} | {row['psnr_vs_frame_by_frame_db']} "
+                f"| {row['warping_error']} ({fbf['warping_error']}) | {pops} | {t['warping_error_p99_ratio']} "
+                f"| {t['patch_frames']} |"
+            )
+    return "\n".join(lines)
+
+
 def plot(results: list[dict], path: Path) -> None:
     import matplotlib
 
@@ -266,6 +288,7 @@ def main(argv: list[str] | None = None) -> None:
     report, figure = args.out / f"quality{suffix}.json", args.out / f"quality_vs_interval{suffix}.png"
     report.write_text(json.dumps(results, indent=2) + "\n")
     plot(results, figure)
+    print(temporal_table(results))
     print(f"wrote {report} and {figure}", file=sys.stderr)
 
 

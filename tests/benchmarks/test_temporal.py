@@ -48,3 +48,18 @@ def test_a_local_patch_counts_while_a_whole_frame_shift_does_not():
     ref = TemporalReference.of([reference, reference], [reference, reference])
     report = temporal_report([reference, patched], ref)
     assert report["patch_frames"] == 1 and report["worst_patch_frames"][0]["frame"] == 1
+
+
+def test_the_quality_table_lists_each_runs_pops_with_their_frames():
+    from benchmarks.quality import temporal_table
+
+    reference = pan(8)
+    ref = TemporalReference.of(reference, reference)
+    popped = [shifted(f, 12) if t >= 5 else f for t, f in enumerate(reference)]
+    rows = [
+        {"run": "frame-by-frame", "warping_error": 0.001, "psnr_vs_frame_by_frame_db": None},
+        {"run": "live engine", "warping_error": 0.002, "psnr_vs_frame_by_frame_db": 30.0},
+    ]
+    rows[1]["temporal"] = temporal_report(popped, ref)
+    table = temporal_table([{"clip": "a.mp4", "style": "s.jpg", "rows": rows}])
+    assert "| a.mp4 | s.jpg | live engine | 30.0 | 0.002 (0.001) | 1 (5) |" in table
