@@ -29,10 +29,9 @@ import cv2
 import numpy as np
 
 from benchmarks.clips import camera_photo, virtual_camera_stream, write_clip
-from benchmarks.quality import run_pipeline
+from benchmarks.quality import LiveCapture, run_pipeline
 from client.live.engine import LiveOptions
 from client.live.job import LiveJob, run_live
-from client.media.frames import OutputFrame
 from client.process_setup import prepare_client_process
 from client.remote.embedded import ServiceProcess
 from client.remote.services import INPROC, ServiceOptions
@@ -122,19 +121,6 @@ def mean_delta_e(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sqrt(((lab_a - lab_b) ** 2).sum(axis=2)).mean())
 
 
-class _Capture:
-    accepts_i420 = False
-
-    def __init__(self):
-        self.frames: list[OutputFrame] = []
-
-    def write(self, frame: OutputFrame) -> None:
-        self.frames.append(frame)
-
-    def close(self) -> None:
-        pass
-
-
 def fidelity(style: str) -> dict:
     """Live output of a real clip with cuts against frame-by-frame stylization, frame by frame."""
     clip = sample_clip(FIDELITY_CLIP)
@@ -142,7 +128,7 @@ def fidelity(style: str) -> dict:
     try:
         services = ServiceOptions(stylizer=service.address, interpolator=INPROC)
         reference, _ = run_pipeline(clip, Path(style), services, 10**9, keyframes="fixed", key_interval=1)
-        capture = _Capture()
+        capture = LiveCapture()
         # Live, the stylizer runs as client live starts its own: at the live niceness.
         service.lower_priority(LiveOptions.stylizer_niceness)
         report = run_live(LiveJob(style=style, source=str(clip), services=services, sinks=[capture]))

@@ -103,7 +103,9 @@ def run_pipeline(clip: Path, style: Path, services: ServiceOptions, limit: int, 
     return frames, stats
 
 
-class _LiveCapture:
+class LiveCapture:
+    """Keeps live output frames (with their index and how each was made) in memory."""
+
     accepts_i420 = False
 
     def __init__(self):
@@ -118,7 +120,7 @@ class _LiveCapture:
 
 def run_live_engine(clip: Path, style: Path, services: ServiceOptions, limit: int) -> tuple[list, dict]:
     """`client live --source CLIP`: the clip played at its own pace through the live engine."""
-    capture = _LiveCapture()
+    capture = LiveCapture()
     # A roomy backlog: this measures the look, not a loaded machine's drops (benchmarks.live does).
     options = LiveOptions(capture_backlog=120)
     report = run_live(LiveJob(style=str(style), source=str(clip), services=services, sinks=[capture], options=options))
