@@ -152,7 +152,7 @@ def test_a_new_shot_never_uses_the_previous_shots_key():
     assert reddish[..., 0].mean() > reddish[..., 2].mean() + 50  # moved to the red style, not the dark key
     with pytest.raises(InvalidInputError, match="shot"):
         s.add_key(1, np.full((H, W, 3), 30, np.uint8), ORIGINAL)  # the old shot's late answer
-    # The closed form is fitted once per shot: it holds still until the shot's first key.
+    # The same content in closed form gets the same look until the shot's first key.
     np.testing.assert_array_equal(s.render(s.plan_closed_form(3, ORIGINAL)), reddish)
     s.add_key(3, np.full((H, W, 3), 120, np.uint8), ORIGINAL)
     assert abs([s.make_frame(frame(i, 3)) for i in range(4, 4 + MAX_EASE_FRAMES)][-1].mean() - 120) < 2
