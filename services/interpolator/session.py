@@ -10,7 +10,14 @@ import numpy as np
 from mvstylizer_common.errors import InvalidInputError, LimitExceededError
 from mvstylizer_common.limits import check_frame_size
 from services.interpolator import affine
-from services.interpolator.closed_form import ColourStats, adaptation, colour_statistics, compose, transfer_transform
+from services.interpolator.closed_form import (
+    ColourStats,
+    adaptation,
+    colour_statistics,
+    compose,
+    content_statistics,
+    transfer_transform,
+)
 from services.interpolator.core import FlowToKey, HeldKey, apply_colour_transform, blend_maps, prepare_key
 from services.interpolator.grids import grid_size
 
@@ -120,7 +127,9 @@ class InterpolationSession:
         # Live: the map last shown (grid x 12), where it came from, and the eased difference (see EASE_FRAMES).
         self._shown: np.ndarray | None = None
         self._shown_source: tuple | None = None
+        self._shown_frame: np.ndarray | None = None
         self._residual: np.ndarray | None = None
+        self._residual_stats: ColourStats | None = None
         self._ease_frames = self._ease_left = 0
         if style_reference is not None:
             self.set_style_reference(style_reference)
@@ -213,22 +222,30 @@ class InterpolationSession:
             target = plan.coeffs
         else:
             target = np.broadcast_to(affine.global_map_coeffs(plan.transform), (grid_h, grid_w, affine.COEFFS))
-        if self._shown is not None and source != self._shown_source:
-            self._residual = self._shown - target
-            if plan.small is None:
-                plan.small = cv2.resize(plan.original, self.grid, interpolation=cv2.INTER_AREA)
+        switched = self._shown is not None and source != self._shown_source
+        if (switched or self._ease_left > 0) and plan.small is None:
+            plan.small = cv2.resize(plan.original, self.grid, interpolation=cv2.INTER_AREA)
+        if switched:
+            # The map last shown, as it would take this frame's colours (the content may have changed
+            # since: a closed form is fitted on every frame), minus the new source's.
+            previous = affine.after(self._shown, adaptation(plan.small, content_statistics(self._shown_frame)))
+            self._residual = previous - target
+            # The difference is kept for the colours of this frame: later frames' colours are taken
+            # to them first (as a key's maps are), so it fades as a look, whatever the content does.
+            self._residual_stats = content_statistics(plan.small)
             # What the change would do to this frame at once: mean over cells of |change| summed over RGB.
             change = float(np.abs(affine.apply_on_grid(self._residual, plan.small)).sum(-1).mean())
             self._ease_frames = int(np.clip(np.ceil(change / EASE_STEP), EASE_FRAMES, MAX_EASE_FRAMES))
             self._ease_left = self._ease_frames - 1
         if self._ease_left > 0:
-            shown = target + self._residual * (self._ease_left / self._ease_frames)
+            residual = affine.after(self._residual, adaptation(plan.small, self._residual_stats))
+            shown = target + residual * (self._ease_left / self._ease_frames)
             self._ease_left -= 1
             plan.coeffs, plan.transform = shown, None
         else:
             self._residual = None
             shown = target
-        self._shown, self._shown_source = shown, source
+        self._shown, self._shown_source, self._shown_frame = shown, source, plan.original
         return plan
 
     # --- frames ---------------------------------------------------------------------------

@@ -197,3 +197,19 @@ def test_a_change_of_exposure_between_keys_is_followed_as_the_stylizer_follows_i
         made_offline = offline.make_frame(FrameInputs(t, 0, 10, STILL, None, STILL, None, frames[t]))
         assert error(made_live, reference, everywhere) < 3, f"live frame {t}"
         assert error(made_offline, reference, everywhere) < 3, f"offline frame {t}"
+
+
+def test_the_first_key_eases_in_from_the_closed_form_while_the_light_changes():
+    """Live: a new shot brightens while its closed form holds the look steady (it is fitted on
+    every frame); when the shot's first key arrives, its look eases in from that closed form on
+    the frame it arrives at, not from the closed form of a darker frame before."""
+    style = stylize(textured_background(W, H, seed=7))
+    scene = street_scene(None)
+    frames = [np.clip(scene * (0.6 + 0.05 * t), 0, 255).astype(np.uint8) for t in range(20)]
+    session = InterpolationSession(LIVE, W, H, style_reference=style)
+    outputs = [session.render(session.plan_closed_form(t, frames[t])) for t in range(6)]
+    session.add_key(0, normalising_stylize(frames[0], style), frames[0])  # answered at frame 6
+    outputs += [session.make_frame(FrameInputs(t, 0, flow_to_prev=STILL, original=frames[t])) for t in range(6, 20)]
+    jumps = colour_jumps(outputs)
+    reference_jumps = colour_jumps([normalising_stylize(f, style) for f in frames])
+    assert (jumps - reference_jumps).max() < 6, f"a pop of {jumps.max():.1f} at frame {int(jumps.argmax()) + 1}"
