@@ -29,8 +29,12 @@ def colour_statistics(rgb: np.ndarray, thumb: tuple[int, int] = _STYLE_THUMB) ->
 
 def transfer_transform(content: np.ndarray, style: ColourStats) -> np.ndarray:
     """3x4 affine map on [0, 1] colours taking the content's colour distribution to the style's."""
-    mean_c, cov_c = colour_statistics(content, _CONTENT_THUMB)
-    mean_s, cov_s = style
+    return linear_transfer(content_statistics(content), style)
+
+
+def linear_transfer(source: ColourStats, target: ColourStats) -> np.ndarray:
+    """3x4 affine map on [0, 1] colours taking one Gaussian colour distribution to another."""
+    (mean_c, cov_c), (mean_s, cov_s) = source, target
     root_c = _sqrtm(cov_c)
     inv_root_c = np.linalg.inv(root_c)
     matrix = inv_root_c @ _sqrtm(root_c @ cov_s @ root_c) @ inv_root_c
@@ -42,13 +46,13 @@ def content_statistics(rgb: np.ndarray) -> ColourStats:
     return colour_statistics(rgb, _CONTENT_THUMB)
 
 
-def adaptation(frame: np.ndarray, key_stats: ColourStats) -> np.ndarray:
-    """3x4 map on [0, 1] colours taking a frame's colours to its key frame's colour distribution.
+def adaptation(frame_stats: ColourStats, key_stats: ColourStats) -> np.ndarray:
+    """3x4 map on [0, 1] colours taking a frame's colour distribution to its key frame's.
 
     Composed before a key's maps, it carries the key's look over a change of exposure, white
     balance or overall colour since the key, the way the stylizer's own looks follow it (they are
     fitted to the style photo's statistics, so the look settles where it was)."""
-    return transfer_transform(frame, key_stats)
+    return linear_transfer(frame_stats, key_stats)
 
 
 def compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:

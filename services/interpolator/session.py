@@ -16,7 +16,7 @@ from services.interpolator.closed_form import (
     colour_statistics,
     compose,
     content_statistics,
-    transfer_transform,
+    linear_transfer,
 )
 from services.interpolator.core import FlowToKey, HeldKey, apply_colour_transform, blend_maps, prepare_key
 from services.interpolator.grids import grid_size
@@ -79,6 +79,7 @@ class FramePlan:
     small: np.ndarray | None = None  # the original at the grid's size, when at hand
     image: np.ndarray | None = None  # exact keys: the output itself
     transform: np.ndarray | None = None  # closed form: one 3x4 map on [0, 1] colours for every pixel
+    colour_stats: ColourStats | None = None  # the frame's content statistics (closed_form), when made
 
 
 class InterpolationSession:
@@ -127,7 +128,7 @@ class InterpolationSession:
         # Live: the map last shown (grid x 12), where it came from, and the eased difference (see EASE_FRAMES).
         self._shown: np.ndarray | None = None
         self._shown_source: tuple | None = None
-        self._shown_frame: np.ndarray | None = None
+        self._shown_stats: ColourStats | None = None  # the colours the map last shown was for
         self._residual: np.ndarray | None = None
         self._residual_stats: ColourStats | None = None
         self._ease_frames = self._ease_left = 0
@@ -201,17 +202,19 @@ class InterpolationSession:
         self._check_next(index)
         original = self._fit(original)
         key = self._keys.get(self.latest_key()) if self._keys else None
+        stats = content_statistics(original)
         if key is not None and key.transform is not None:
-            transform = compose(key.transform, adaptation(original, key.content_stats))
+            transform = compose(key.transform, adaptation(stats, key.content_stats))
             method, source = CLOSED_FORM, ("global", key.index)
         else:
             if self._style is None:
                 raise InvalidInputError("no key frame held and no style reference for the closed form")
-            transform = transfer_transform(original, self._style)
+            transform = linear_transfer(stats, self._style)
             method = CLOSED_FORM_NEW_SHOT if self._ever_keyed or self._shot_start > 0 else CLOSED_FORM_NO_KEY
             source = ("shot", self._shot_start, id(self._style))
         self._last_index = index
-        return self._eased(FramePlan(index, method, original, transform=transform), source)
+        plan = FramePlan(index, method, original, transform=transform, colour_stats=stats)
+        return self._eased(plan, source)
 
     def _eased(self, plan: FramePlan, source: tuple) -> FramePlan:
         """Live: the plan with the difference left from the last change of source added to its map."""
@@ -228,24 +231,24 @@ class InterpolationSession:
         if switched:
             # The map last shown, as it would take this frame's colours (the content may have changed
             # since: a closed form is fitted on every frame), minus the new source's.
-            previous = affine.after(self._shown, adaptation(plan.small, content_statistics(self._shown_frame)))
+            previous = affine.after(self._shown, adaptation(plan.colour_stats, self._shown_stats))
             self._residual = previous - target
             # The difference is kept for the colours of this frame: later frames' colours are taken
             # to them first (as a key's maps are), so it fades as a look, whatever the content does.
-            self._residual_stats = content_statistics(plan.small)
+            self._residual_stats = plan.colour_stats
             # What the change would do to this frame at once: mean over cells of |change| summed over RGB.
             change = float(np.abs(affine.apply_on_grid(self._residual, plan.small)).sum(-1).mean())
             self._ease_frames = int(np.clip(np.ceil(change / EASE_STEP), EASE_FRAMES, MAX_EASE_FRAMES))
             self._ease_left = self._ease_frames - 1
         if self._ease_left > 0:
-            residual = affine.after(self._residual, adaptation(plan.small, self._residual_stats))
+            residual = affine.after(self._residual, adaptation(plan.colour_stats, self._residual_stats))
             shown = target + residual * (self._ease_left / self._ease_frames)
             self._ease_left -= 1
             plan.coeffs, plan.transform = shown, None
         else:
             self._residual = None
             shown = target
-        self._shown, self._shown_source, self._shown_frame = shown, source, plan.original
+        self._shown, self._shown_source, self._shown_stats = shown, source, plan.colour_stats
         return plan
 
     # --- frames ---------------------------------------------------------------------------
@@ -283,7 +286,7 @@ class InterpolationSession:
             if self.exact_keys:
                 plan = FramePlan(index, KEY, image=prev.original)
             else:
-                plan = FramePlan(index, KEY, self._fit(prev.original), prev.local_map)
+                plan = FramePlan(index, KEY, self._fit(prev.original), prev.local_map, colour_stats=prev.content_stats)
         elif self.exact_keys:
             raise InvalidInputError("a stream with exact_keys carries key frames only")
         else:
@@ -306,12 +309,13 @@ class InterpolationSession:
             coeffs = blend_maps(index, prev_link, next_link, self.width, self.height, small)
             # The frame's colours taken to its keys' distributions (each key's share by temporal
             # distance), so the keys' looks follow changes of exposure or colour as the stylizer's do.
-            adapted = adaptation(small, prev.content_stats)
+            stats = content_statistics(small)
+            adapted = adaptation(stats, prev.content_stats)
             if next_key is not None:
                 alpha = (index - prev.index) / (next_key.index - prev.index)
-                adapted += alpha * (adaptation(small, next_key.content_stats) - adapted)
+                adapted += alpha * (adaptation(stats, next_key.content_stats) - adapted)
             coeffs = affine.after(coeffs, adapted)
-            plan = FramePlan(index, INTERPOLATED, original, coeffs, small)
+            plan = FramePlan(index, INTERPOLATED, original, coeffs, small, colour_stats=stats)
 
         self._last_index = index
         # Keys older than the one this frame used are never needed again.
