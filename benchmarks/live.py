@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 
 from benchmarks.clips import camera_photo, virtual_camera_stream, write_clip
-from benchmarks.quality import LiveCapture, run_pipeline
+from benchmarks.quality import CaptureSink, run_pipeline
 from client.live.engine import LiveOptions
 from client.live.job import LiveJob, run_live
 from client.process_setup import prepare_client_process
@@ -128,7 +128,7 @@ def fidelity(style: str) -> dict:
     try:
         services = ServiceOptions(stylizer=service.address, interpolator=INPROC)
         reference, _ = run_pipeline(clip, Path(style), services, 10**9, keyframes="fixed", key_interval=1)
-        capture = LiveCapture()
+        capture = CaptureSink()
         # Live, the stylizer runs as client live starts its own: at the live niceness.
         service.lower_priority(LiveOptions.stylizer_niceness)
         report = run_live(LiveJob(style=style, source=str(clip), services=services, sinks=[capture]))

@@ -43,21 +43,6 @@ FIXED_INTERVALS = (5, 10, 20)
 ALL_RUNS = ("mkl", "fixed-offline", "fixed-live", "auto-offline", "auto-live", "live-engine", "api")
 
 
-class CaptureSink:
-    """Keeps output frames in memory instead of encoding them (so H.264 does not blur the comparison)."""
-
-    def __init__(self):
-        self.frames: list[np.ndarray] = []
-
-    accepts_i420 = False
-
-    def write(self, frame: OutputFrame) -> None:
-        self.frames.append(frame.image)
-
-    def close(self) -> None:
-        pass
-
-
 def read_frames(path: Path, limit: int) -> list[np.ndarray]:
     with VideoSource(str(path)) as source:
         frames = []
@@ -98,13 +83,14 @@ def score(name: str, outputs, inputs, style, reference, extra: dict | None = Non
 def run_pipeline(clip: Path, style: Path, services: ServiceOptions, limit: int, **job) -> tuple[list, dict]:
     sink = CaptureSink()
     info = stylize_video(VideoJob(str(clip), str(style), "", services, **job), sink=sink)
-    frames = sink.frames[:limit]
+    frames = [frame.image for frame in sink.frames[:limit]]
     stats = {k: info[k] for k in ("key_frames", "key_reasons", "wall_seconds", "fps")}
     return frames, stats
 
 
-class LiveCapture:
-    """Keeps live output frames (with their index and how each was made) in memory."""
+class CaptureSink:
+    """Keeps output frames (with their index and how each was made) in memory instead of encoding
+    them, so H.264 does not blur the comparison."""
 
     accepts_i420 = False
 
@@ -120,7 +106,7 @@ class LiveCapture:
 
 def run_live_engine(clip: Path, style: Path, services: ServiceOptions, limit: int) -> tuple[list, dict]:
     """`client live --source CLIP`: the clip played at its own pace through the live engine."""
-    capture = LiveCapture()
+    capture = CaptureSink()
     # A roomy backlog: this measures the look, not a loaded machine's drops (benchmarks.live does).
     options = LiveOptions(capture_backlog=120)
     report = run_live(LiveJob(style=str(style), source=str(clip), services=services, sinks=[capture], options=options))
