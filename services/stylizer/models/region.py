@@ -28,7 +28,10 @@ the `preset` model does).
 
 Label masks, when the user has them, replace the automatic regions: label l of the
 content takes the look of label l of the style; a content label the style lacks takes
-the whole-image transfer; masks with no label in common are refused.
+the whole-image transfer; masks with no label in common are refused. A label gets only the
+look its style counterpart can support: one that is small, nearly uniform or clipped is drawn
+towards the whole-image transfer, and no label's map takes a colour past its style label's own
+range further than the whole-image transfer does (no blotch brighter than the style).
 
 Strength s in [0, 1] moves each affine map along the displacement interpolation of
 optimal transport, x -> x + s (T x + t - x): s = 0 is the content's own look.
@@ -72,6 +75,21 @@ class RegionConfig:
     temperature: float = 0.12
     min_region_share: float = 0.03  # style regions smaller than this are dropped
     shrink_share: float = 0.05  # a content region of this share trusts its own statistics half-way
+    # What a style region can support (see half_way): one of this share of the style photo and one
+    # whose luminance std is uniform_std are each trusted half-way, one with a share c of clipped
+    # pixels (luma past clip_luma or below 1 - clip_luma) 1 - c^2 of the way (the factors multiply);
+    # the rest of its map is the whole-image transfer.
+    style_shrink_share: float = 0.005
+    uniform_std: float = 0.002
+    clip_luma: float = 0.97
+    # A region's map never takes a colour past its style region's own range (per RGB channel, these
+    # quantiles) further than the whole-image transfer takes it: no blotch brighter than the style.
+    range_quantile: float = 0.005
+    auto_range_bound: bool = False  # the same bound for the automatic regions
+    global_share: float = 0.0  # share of the whole-image transfer in every region's map
+    # Share of a final whole-image correction of the blended output's colour statistics onto the
+    # style's: regions keep their differences, the whole comes as close to the style as one map can.
+    look_correction: float = 0.0
     cov_floor: float = 0.02**2  # added to every region's colour covariance (RGB variance)
     max_gain: float = 3.0  # largest gain a region's map may apply along any colour direction
     # Least luminance gain (share of the content's own contrast) a region's map keeps: enough that a
@@ -94,11 +112,34 @@ class RegionConfig:
 
 @dataclass
 class RegionStats:
-    """Colour statistics of soft regions, RGB float64: means Kx3x1, covariances Kx3x3, shares K."""
+    """Colour statistics of soft regions, RGB float64: means Kx3x1, covariances Kx3x3, shares K;
+    for a style's regions also how far each can be trusted (K, 0..1) and its colour range (Kx3x1)."""
 
     mean: torch.Tensor
     cov: torch.Tensor
     share: torch.Tensor
+    support: torch.Tensor | None = None
+    low: torch.Tensor | None = None
+    high: torch.Tensor | None = None
+
+    def pick(self, index: torch.Tensor) -> RegionStats:
+        """The regions at index, in that order."""
+        fields = (self.mean, self.cov, self.share, self.support, self.low, self.high)
+        return RegionStats(*(None if f is None else f[index] for f in fields))
+
+
+@dataclass
+class RegionLook:
+    """One frame's regional look: KxN memberships, each region's affine map (Kx3x3 gains, Kx3x1
+    offsets), the whole-image map (3x3, 3x1) and, if bounded, each region's style colour range (Kx3x1)."""
+
+    weights: torch.Tensor
+    gains: torch.Tensor
+    offsets: torch.Tensor
+    global_gain: torch.Tensor
+    global_offset: torch.Tensor
+    low: torch.Tensor | None = None
+    high: torch.Tensor | None = None
 
 
 @dataclass
@@ -138,7 +179,45 @@ def weighted_stats(pixels: torch.Tensor, weights: torch.Tensor) -> RegionStats:
     second = second.double() / safe.double()[:, None, None]
     offset = (mean - centre.T).double()
     cov = second - offset[:, :, None] * offset[:, None, :]
-    return RegionStats(mean.double()[:, :, None], cov, (mass / pixels.shape[1]).double())
+    mean = mean.double()
+    # A region with less than a pixel's worth of mass (a label the subsample missed) has no statistics
+    # of its own: it gets the whole set's, never the noise of a division by almost nothing.
+    empty = mass < 1.0
+    if bool(empty.any()):
+        whole = (centred.double() @ centred.double().T) / pixels.shape[1]
+        mean[empty] = centre.double().T
+        cov[empty] = whole
+    return RegionStats(mean[:, :, None], cov, (mass / pixels.shape[1]).double())
+
+
+def describe_support(stats: RegionStats, pixels: torch.Tensor, assignment: torch.Tensor, config) -> RegionStats:
+    """Style regions' statistics, pixels 3xN and each pixel's region (N, int) -> the same statistics
+    with how far each region can be trusted and its colour range (per-channel quantiles)."""
+    pixels = pixels.double()
+    luma_weights = torch.tensor(LUMA_WEIGHTS, dtype=torch.float64)
+    luma = luma_weights @ pixels
+    spread = torch.einsum("i,kij,j->k", luma_weights, stats.cov, luma_weights).clamp_min(0.0).sqrt()
+    count = len(stats.share)
+    low, high = torch.zeros(count, 3, 1, dtype=torch.float64), torch.ones(count, 3, 1, dtype=torch.float64)
+    clipped = torch.zeros(count, dtype=torch.float64)
+    q = torch.tensor([config.range_quantile, 1.0 - config.range_quantile], dtype=torch.float64)
+    for k in range(count):
+        inside = assignment == k
+        if not bool(inside.any()):
+            continue
+        ranges = torch.quantile(pixels[:, inside], q, dim=1)  # 2x3
+        low[k, :, 0], high[k, :, 0] = ranges[0], ranges[1]
+        region_luma = luma[inside]
+        clipped[k] = ((region_luma > config.clip_luma) | (region_luma < 1.0 - config.clip_luma)).double().mean()
+    support = half_way(stats.share, config.style_shrink_share) * half_way(spread, config.uniform_std) * (1 - clipped**2)
+    return RegionStats(stats.mean, stats.cov, stats.share, support, low, high)
+
+
+def half_way(value: torch.Tensor, scale: float) -> torch.Tensor:
+    """0 at value 0, 1/2 at value = scale, towards 1 beyond (value^2 / (value^2 + scale^2)); 1 if scale is 0."""
+    if scale <= 0.0:
+        return torch.ones_like(value)
+    return value.square() / (value.square() + scale**2)
 
 
 def subsample(flat: torch.Tensor, height: int, width: int, stride: int) -> torch.Tensor:
@@ -286,13 +365,17 @@ class RegionTransfer(StyleModel):
         self, content: RegionStats, style: RegionStats, global_map: tuple[torch.Tensor, torch.Tensor]
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Kx3x3 gains and Kx3x1 offsets: each region's Monge-Kantorovich map, regularised and
-        drawn towards the global map as the content region gets small."""
+        drawn towards the global map as the content region gets small, as its style region can support
+        less (small, nearly uniform or clipped) and by global_share."""
         c = self.config
         eye = torch.eye(3, dtype=torch.float64)
         floor = c.cov_floor * eye
         transform, _ = gaussian_ot(content.mean, content.cov + floor, style.mean, style.cov + floor)
         transform = limit_gain(transform, c.max_gain)
-        trust = (content.share / (content.share + c.shrink_share)).view(-1, 1, 1)
+        trust = content.share / (content.share + c.shrink_share)
+        if style.support is not None:
+            trust = trust * style.support
+        trust = (1.0 - c.global_share) * trust.view(-1, 1, 1)
         global_t, global_s = global_map
         transform = trust * transform + (1 - trust) * global_t
         transform = floor_luma_gain(transform, content.cov + floor, c.min_luma_gain)
@@ -311,21 +394,22 @@ class RegionTransfer(StyleModel):
         prototypes = self.kmeans(raw)
         weights = self.to_full(self.logits(raw, prototypes, self.segment_weights()), style).flatten(1)
         stride = self.config.stats_stride
-        regions = weighted_stats(subsample(flat, height, width, stride), subsample(weights, height, width, stride))
+        sample = subsample(flat, height, width, stride)
+        sample_weights = subsample(weights, height, width, stride)
+        regions = weighted_stats(sample, sample_weights)
+        regions = describe_support(regions, sample, sample_weights.argmax(dim=0), self.config)
         code = RegionStyle(mean[None], cov[None], prototypes, regions)
         if labels is not None:
             label_map = _as_label_tensor(labels, *style.shape[-2:])
             present = torch.bincount(label_map.flatten(), minlength=256).double() / label_map.numel()
             code.labels = [int(label) for label in torch.nonzero(present > 0).flatten()]
             one_hot = torch.stack([(label_map == label).flatten().double() for label in code.labels])
-            code.label_regions = weighted_stats(flat, one_hot)
+            index = torch.searchsorted(torch.tensor(code.labels), label_map.flatten())
+            code.label_regions = describe_support(weighted_stats(flat, one_hot), flat, index, self.config)
         return code
 
-    def region_transforms(
-        self, content: torch.Tensor, style: RegionStyle, labels=None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """1x3xHxW content -> (KxN memberships, Kx3x3 gains, Kx3x1 offsets): pixel n's map is
-        sum_k w_kn (gain_k x + offset_k)."""
+    def region_transforms(self, content: torch.Tensor, style: RegionStyle, labels=None) -> RegionLook:
+        """1x3xHxW content -> its RegionLook: pixel n's map is sum_k w_kn (gain_k x + offset_k)."""
         height, width = content.shape[-2:]
         stride = self.config.stats_stride
         flat = content[0].flatten(1)
@@ -347,7 +431,8 @@ class RegionTransfer(StyleModel):
         weights = self.to_full(logits, content).flatten(1)
         stats = weighted_stats(sample, subsample(weights, height, width, stride))
         gains, offsets = self.region_maps(stats, style.regions, (global_t, global_s))
-        return weights, gains, offsets
+        low, high = (style.regions.low, style.regions.high) if self.config.auto_range_bound else (None, None)
+        return RegionLook(weights, gains, offsets, global_t[0], global_s[0], low, high)
 
     def label_maps(self, content, sample, style: RegionStyle, labels, global_map):
         """Memberships (one per content label, edges kept) and maps when label masks are given;
@@ -366,17 +451,17 @@ class RegionTransfer(StyleModel):
         stride = self.config.stats_stride
         stats = weighted_stats(sample, one_hot[:, ::stride, ::stride].flatten(1))
         index = torch.tensor([style.labels.index(label) if label in style.labels else 0 for label in present])
-        style_stats = RegionStats(
-            style.label_regions.mean[index], style.label_regions.cov[index], style.label_regions.share[index]
-        )
+        style_stats = style.label_regions.pick(index)
         gains, offsets = self.region_maps(stats, style_stats, global_map)
         global_t, global_s = global_map
+        low, high = style_stats.low.clone(), style_stats.high.clone()
         for i, label in enumerate(present):
             if label not in style.labels:  # no counterpart in the style: the whole-image transfer
                 gains[i], offsets[i] = global_t[0], global_s[0]
+                low[i], high[i] = 0.0, 1.0
         soft = one_hot.float()[None]
         weights = self.follow_edges(soft, content, self.config.mask_edge_radius_fraction)[0].flatten(1)
-        return weights, gains, offsets
+        return RegionLook(weights, gains, offsets, global_t[0], global_s[0], low, high)
 
     def render_parts(
         self, content: torch.Tensor, style: RegionStyle, labels=None, strength: float = 1.0
@@ -385,17 +470,34 @@ class RegionTransfer(StyleModel):
         for i in range(content.shape[0]):
             frame = content[i : i + 1]
             item_labels = labels if labels is None or content.shape[0] == 1 else labels[i]
-            weights, gains, offsets = self.region_transforms(frame, style, item_labels)
-            if strength != 1.0:  # displacement interpolation: x -> x + s (T x + t - x)
-                eye = torch.eye(3, dtype=gains.dtype)
-                gains = eye + strength * (gains - eye)
-                offsets = strength * offsets
-            # Each region's map applied to every pixel, then blended by the memberships.
+            look = self.region_transforms(frame, style, item_labels)
             pixels = frame[0].flatten(1).float()
+            gains, offsets = _towards(look.gains, look.offsets, strength)
+            # Each region's map applied to every pixel, then blended by the memberships.
             mapped = torch.matmul(gains.float(), pixels) + offsets.float()  # Kx3xN
-            blended = (weights.float()[:, None, :] * mapped).sum(dim=0)
+            if look.low is not None:
+                # Never past the style region's own range further than the whole-image transfer goes.
+                global_gain, global_offset = _towards(look.global_gain, look.global_offset, strength)
+                whole = (global_gain.float() @ pixels + global_offset.float())[None]
+                low = torch.minimum(_towards_range(look.low, strength).float(), whole)
+                high = torch.maximum(_towards_range(look.high, strength, 1.0).float(), whole)
+                mapped = torch.maximum(torch.minimum(mapped, high), low)
+            blended = (look.weights.float()[:, None, :] * mapped).sum(dim=0)
+            blended = self.correct_look(blended, frame, style, strength)
             outputs.append(into_gamut(blended).view(frame.shape[1:]))
         return torch.stack(outputs).clamp(0.0, 1.0).to(content.dtype), self.config.detail_share
+
+    def correct_look(self, blended: torch.Tensor, frame: torch.Tensor, style: RegionStyle, strength: float):
+        """3xN blended output -> moved look_correction x strength of the way along the whole-image
+        Monge-Kantorovich map from its own colour statistics onto the style's."""
+        share = self.config.look_correction * strength
+        if share <= 0.0:
+            return blended
+        height, width = frame.shape[-2:]
+        sample = subsample(blended, height, width, self.config.stats_stride).double().clamp(0.0, 1.0)
+        gain, offset = mkl_transform(sample[None], style.mean, style.cov)
+        gain, offset = _towards(gain[0], offset[0], share)
+        return gain.float() @ blended + offset.float()
 
     def forward(self, content: torch.Tensor, style: RegionStyle, labels=None, strength: float = 1.0) -> torch.Tensor:
         out, share = self.render_parts(content, style, labels, strength)
@@ -409,6 +511,19 @@ class RegionTransfer(StyleModel):
         return restore_fine_detail(
             content_rgb, smoothed_rgb, detail_share, self.config.detail_radius_fraction, self.config.detail_eps
         )
+
+
+def _towards(gain: torch.Tensor, offset: torch.Tensor, strength: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Displacement interpolation of affine maps (...x3x3, ...x3x1): x -> x + s (T x + t - x)."""
+    if strength == 1.0:
+        return gain, offset
+    eye = torch.eye(3, dtype=gain.dtype)
+    return eye + strength * (gain - eye), strength * offset
+
+
+def _towards_range(bound: torch.Tensor, strength: float, identity: float = 0.0) -> torch.Tensor:
+    """A range bound loosened towards the open range (identity: 0 for lows, 1 for highs) as strength drops."""
+    return bound if strength == 1.0 else identity + strength * (bound - identity)
 
 
 def _to_uint8(image: torch.Tensor) -> np.ndarray:

@@ -191,3 +191,50 @@ def test_the_luma_gain_floor_lifts_a_flattening_map_to_the_floor_and_leaves_othe
     # What is added is grey: the lifted map differs from the original by a multiple of ones @ luma.
     added = lifted[0] - flattening
     assert torch.allclose(added, added[0, 0] / LUMA[0] * torch.ones(3, 1, dtype=torch.float64) @ luma[None])
+
+
+def portrait(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A smooth forehead (label 3, with a soft highlight) over a textured background (label 0)."""
+    height, width = 96, 128
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    image = np.empty((height, width, 3), np.float32)
+    image[:] = np.array([90, 110, 70]) + rng.normal(0, 20, size=(height, width, 1))
+    forehead = (ys < 48) & (xs >= 32) & (xs < 96)
+    skin = np.array([190, 150, 130], np.float32) + 4 * np.sin(xs / 9.0)[..., None]
+    skin = skin + 30 * np.exp(-((ys - 24) ** 2 + (xs - 64) ** 2) / 60.0)[..., None]
+    image[forehead] = skin[forehead]
+    return np.clip(image, 0, 255).astype(np.uint8), np.where(forehead, 3, 0).astype(np.uint8)
+
+
+@pytest.mark.parametrize("case", ["tiny", "blown-out"])
+def test_a_label_whose_style_counterpart_cannot_support_it_gets_no_bright_blotch(case):
+    # Mask mode. "tiny": the content's mask has a few stray pixels of a label (an anti-aliased mask
+    # edge) that the style has only a few pixels of too; "blown-out": the forehead's counterpart in
+    # the style is a clipped white patch. Either way the label's look must stay bounded by what the
+    # style region supports: no area brighter than both the style region and the whole-image transfer.
+    rng = np.random.default_rng(0)
+    content, content_labels = portrait(rng)
+    style = np.clip(np.array([60, 70, 100]) + rng.normal(0, 12, size=(96, 128, 1)), 0, 255).astype(np.uint8)
+    style_labels = np.zeros((96, 128), np.uint8)
+    if case == "tiny":
+        content_labels[:] = 0
+        content_labels[21:28:2, 61:68:2] = 5  # odd rows and columns only, in a smooth area
+        style_labels[41:46:2, 61:66:2] = 5
+        style[41:46:2, 61:66:2] = (200, 120, 90)
+        region = np.zeros(content_labels.shape, bool)
+        region[12:36, 48:80] = True  # around the stray pixels
+    else:
+        style_labels[30:60, 40:90] = 3
+        style[30:60, 40:90] = np.clip(252 + rng.normal(0, 2, size=(30, 50, 1)), 0, 255)
+        region = content_labels == 3
+    model = RegionTransfer()
+    code = model.encode_style(to_tensor(style, CPU), labels=style_labels)
+    with torch.inference_mode():
+        out = model(to_tensor(content, CPU), code, labels=content_labels)
+    out = (out[0].permute(1, 2, 0).numpy() * 255).round()
+    whole = StylizationSession(get_model("mkl"), style, StylizeSettings(128), CPU, load_smoothing()).stylize(content)
+    # The whole-image transfer's look in that area, and no further: nothing near white, where neither
+    # the style's background nor the whole-image transfer has anything that bright.
+    brightest, bound = luma(out[region]).max(), np.percentile(luma(whole[region]), 99.5)
+    assert brightest < bound + 25, f"peak luma {brightest:.0f} against {bound:.0f}"
+    assert abs(luma(out[region]).mean() - luma(whole[region]).mean()) < 20
