@@ -161,23 +161,33 @@ def lab_pixels(rgb: np.ndarray, count: int, rng: np.random.Generator) -> np.ndar
     return lab[rng.choice(len(lab), size=min(count, len(lab)), replace=len(lab) < count)]
 
 
-def sliced_wasserstein(a: np.ndarray, b: np.ndarray, projections: int = 64, seed: int = 0) -> float:
-    """Sliced 1-Wasserstein distance between two Nx3 point sets (equal quantiles on random directions)."""
+def projected_quantiles(points: np.ndarray, projections: int = 64, seed: int = 0) -> np.ndarray:
+    """Nx3 points -> 256 x projections quantiles of their projections on seeded random directions
+    (linear interpolation, as np.quantile's default, from one sort instead of a partition per quantile)."""
     rng = np.random.default_rng(seed)
     directions = rng.normal(size=(projections, 3))
     directions /= np.linalg.norm(directions, axis=1, keepdims=True)
-    quantiles = np.linspace(0.0, 1.0, 256)
-    pa = np.quantile(a @ directions.T, quantiles, axis=0)
-    pb = np.quantile(b @ directions.T, quantiles, axis=0)
+    projected = np.sort(points @ directions.T, axis=0)
+    position = np.linspace(0.0, 1.0, 256) * (len(points) - 1)
+    below = np.floor(position).astype(int)
+    above = np.minimum(below + 1, len(points) - 1)
+    fraction = (position - below)[:, None]
+    low, high = projected[below], projected[above]
+    return low + (high - low) * fraction
+
+
+def sliced_wasserstein(a: np.ndarray, b: np.ndarray, projections: int = 64, seed: int = 0) -> float:
+    """Sliced 1-Wasserstein distance between two Nx3 point sets (equal quantiles on random directions)."""
+    return quantile_distance(projected_quantiles(a, projections, seed), projected_quantiles(b, projections, seed))
+
+
+def quantile_distance(pa: np.ndarray, pb: np.ndarray) -> float:
     return float(np.abs(pa - pb).mean())
 
 
 def style_distance_ratio(output: np.ndarray, style: np.ndarray, content: np.ndarray, samples: int = 50_000) -> float:
     """SWD(output, style) / SWD(content, style) in Lab; 1.0 = no closer to the style than the input."""
-    rng = np.random.default_rng(0)
-    style_lab = lab_pixels(style, samples, rng)
-    baseline = sliced_wasserstein(lab_pixels(content, samples, rng), style_lab)
-    return sliced_wasserstein(lab_pixels(output, samples, rng), style_lab) / max(baseline, 1e-9)
+    return PairScorer(style, content, samples=samples).style_ratio(output)
 
 
 # Share of both images a label must cover to count in region_style_ratio.
@@ -208,25 +218,70 @@ def region_style_ratio(
     labels qualify. The unstyled content scores exactly 1 (the same pixels are sampled
     from output and content).
     """
-    if output.shape != content.shape:
-        output = cv2.resize(output, (content.shape[1], content.shape[0]), interpolation=cv2.INTER_AREA)
-    content_labels = check_labels(content_labels, (content.shape[1], content.shape[0]))
-    style_labels = check_labels(style_labels, (style.shape[1], style.shape[0]))
-    content_counts = np.bincount(content_labels.ravel(), minlength=256) / content_labels.size
-    style_counts = np.bincount(style_labels.ravel(), minlength=256) / style_labels.size
-    labels = np.flatnonzero((content_counts >= min_share) & (style_counts >= min_share))
-    if len(labels) < 2:
-        return None
-    rng = np.random.default_rng(0)
-    ratios, weights = [], []
-    for label in labels:
-        in_content, in_style = content_labels == label, style_labels == label
-        content_count, style_count = int(in_content.sum()), int(in_style.sum())
-        pick = rng.choice(content_count, size=min(samples, content_count), replace=False)
-        style_pick = rng.choice(style_count, size=min(samples, style_count), replace=False)
-        style_lab = _region_lab(style, in_style, style_pick)
-        baseline = sliced_wasserstein(_region_lab(content, in_content, pick), style_lab)
-        distance = sliced_wasserstein(_region_lab(output, in_content, pick), style_lab)
-        ratios.append(distance / max(baseline, 1e-9))
-        weights.append(content_counts[label])
-    return float(np.average(ratios, weights=weights))
+    scorer = PairScorer(style, content, content_labels, style_labels, region_samples=samples, min_share=min_share)
+    return scorer.region_ratio(output)
+
+
+class PairScorer:
+    """style_distance_ratio and region_style_ratio of many outputs against one content/style pair,
+    with everything that does not depend on the output (the style's and the content's samples and
+    their quantiles) computed once; the same random draws, so the same figures."""
+
+    def __init__(
+        self,
+        style: np.ndarray,
+        content: np.ndarray,
+        content_labels: np.ndarray | None = None,
+        style_labels: np.ndarray | None = None,
+        samples: int = 50_000,
+        region_samples: int = 20_000,
+        min_share: float = MIN_REGION_SHARE,
+    ):
+        self.shape, self.samples = content.shape, samples
+        rng = np.random.default_rng(0)
+        self.style_quantiles = projected_quantiles(lab_pixels(style, samples, rng))
+        self.baseline = quantile_distance(projected_quantiles(lab_pixels(content, samples, rng)), self.style_quantiles)
+        self.output_draw = rng.bit_generator.state  # the output's pixels are the next draw
+        self.regions: list[tuple[np.ndarray, np.ndarray, np.ndarray, float]] = []
+        self.weights: list[float] = []
+        if content_labels is None or style_labels is None:
+            return
+        content_labels = check_labels(content_labels, (content.shape[1], content.shape[0]))
+        style_labels = check_labels(style_labels, (style.shape[1], style.shape[0]))
+        content_counts = np.bincount(content_labels.ravel(), minlength=256) / content_labels.size
+        style_counts = np.bincount(style_labels.ravel(), minlength=256) / style_labels.size
+        labels = np.flatnonzero((content_counts >= min_share) & (style_counts >= min_share))
+        if len(labels) < 2:
+            return
+        rng = np.random.default_rng(0)
+        for label in labels:
+            in_content, in_style = content_labels == label, style_labels == label
+            content_count, style_count = int(in_content.sum()), int(in_style.sum())
+            pick = rng.choice(content_count, size=min(region_samples, content_count), replace=False)
+            style_pick = rng.choice(style_count, size=min(region_samples, style_count), replace=False)
+            style_quantiles = projected_quantiles(_region_lab(style, in_style, style_pick))
+            baseline = quantile_distance(projected_quantiles(_region_lab(content, in_content, pick)), style_quantiles)
+            self.regions.append((in_content, pick, style_quantiles, baseline))
+            self.weights.append(content_counts[label])
+
+    def _fit(self, output: np.ndarray) -> np.ndarray:
+        if output.shape != self.shape:
+            output = cv2.resize(output, (self.shape[1], self.shape[0]), interpolation=cv2.INTER_AREA)
+        return output
+
+    def style_ratio(self, output: np.ndarray) -> float:
+        rng = np.random.default_rng(0)
+        rng.bit_generator.state = self.output_draw
+        pixels = lab_pixels(self._fit(output), self.samples, rng)
+        return quantile_distance(projected_quantiles(pixels), self.style_quantiles) / max(self.baseline, 1e-9)
+
+    def region_ratio(self, output: np.ndarray) -> float | None:
+        """None when fewer than two labels cover min_share of both images (or no labels were given)."""
+        if not self.regions:
+            return None
+        output = self._fit(output)
+        ratios = []
+        for in_content, pick, style_quantiles, baseline in self.regions:
+            distance = quantile_distance(projected_quantiles(_region_lab(output, in_content, pick)), style_quantiles)
+            ratios.append(distance / max(baseline, 1e-9))
+        return float(np.average(ratios, weights=self.weights))

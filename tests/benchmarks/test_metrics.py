@@ -5,10 +5,12 @@ import numpy as np
 import pytest
 
 from benchmarks.metrics import (
+    PairScorer,
     consistency_mask,
     edge_ssim,
     farneback_flow,
     mean_psnr,
+    projected_quantiles,
     psnr,
     region_style_ratio,
     style_distance_ratio,
@@ -169,3 +171,25 @@ def test_region_style_ratio_resizes_label_maps_nearest():
     matched = per_label_transfer(content, content_labels, style, style_labels)
     exact = region_style_ratio(matched, style, content, content_labels, style_labels)
     assert region_style_ratio(matched, style, content, small_content, style_labels) == pytest.approx(exact, abs=0.02)
+
+
+def test_projected_quantiles_are_numpys_quantiles_of_the_projections():
+    points = np.random.default_rng(5).normal(size=(1001, 3))
+    rng = np.random.default_rng(0)
+    directions = rng.normal(size=(64, 3))
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    expected = np.quantile(points @ directions.T, np.linspace(0.0, 1.0, 256), axis=0)
+    np.testing.assert_allclose(projected_quantiles(points), expected, rtol=0, atol=1e-12)
+
+
+def test_a_pair_scorer_gives_each_output_the_figures_of_a_fresh_call():
+    content, content_mask = two_region_scene(96, 128, (90, 140, 220), (60, 120, 40), seed=1)
+    style, style_mask = two_region_scene(80, 120, (250, 120, 40), (40, 30, 60), seed=2)
+    content_labels, style_labels = labels_from_mask(content_mask), labels_from_mask(style_mask)
+    scorer = PairScorer(style, content, content_labels, style_labels)
+    matched = per_label_transfer(content, content_labels, style, style_labels)
+    swapped = per_label_transfer(content, content_labels, style, 7 - style_labels)
+    for output in (matched, swapped, matched, content):  # order and repeats do not matter
+        assert scorer.style_ratio(output) == style_distance_ratio(output, style, content)
+        assert scorer.region_ratio(output) == region_style_ratio(output, style, content, content_labels, style_labels)
+    assert PairScorer(style, content).region_ratio(matched) is None
