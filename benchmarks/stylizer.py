@@ -1,13 +1,19 @@
 """Stylizer benchmark on real photo pairs: quality against classical peers, 1080p latency, meta-smoothing.
 
-    python -m benchmarks.stylizer --out out/bench [--pairs ../shared/data/photo_pairs]
+    python -m benchmarks.stylizer --out out/bench [--pairs ../shared/data/photo_pairs] [--skip-speed]
+    python -m benchmarks.stylizer --cv --out out/bench   # cross-validation of the `regions` settings
 
 Every method is scored by the global style ratio, the region-matched style ratio (the pairs'
 own label masks, mask_content_N.png / mask_style_N.png) and edge-SSIM; the region-aware model
 is also run with those masks given to it ("regions+masks").
 
-Writes stylizer.json, stylizer_pairs.png (all pairs) and stylizer_pair_N.png (one per pair):
-content | style | preset | regions | regions+masks | color-matcher MKL.
+Writes stylizer.json (medians and every pair's figures), stylizer_pairs.png (all pairs) and
+stylizer_pair_N.png (one per pair): content | style | preset | regions | regions+masks |
+color-matcher MKL; prints a table per pair (global style ratio / region-matched ratio / edge-SSIM).
+
+--cv: the `regions` model's settings cross-validated (benchmarks.stylizer_cv: tuned on the odd-numbered
+pairs and scored on the even ones, then the other way round), `preset` and color-matcher MKL beside;
+writes stylizer_cv.json.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import cv2
 import numpy as np
 import torch
 
-from benchmarks.metrics import edge_ssim, psnr, region_style_ratio, style_distance_ratio
+from benchmarks.metrics import PairScorer, edge_ssim, psnr
 from mvstylizer_common.imagecodec import load_image_file
 from mvstylizer_common.malloc import keep_large_buffers
 from services.stylizer.masks import labels_from_mask
@@ -88,6 +94,52 @@ def _median(values: list) -> float | None:
     return float(np.median(values)) if values else None
 
 
+def score(pair: Pair, scorer: PairScorer, output: np.ndarray) -> dict:
+    """One output's figures: global style ratio, region-matched ratio (None without two labels), edge-SSIM."""
+    return {
+        "pair": pair.name,
+        "style_ratio": scorer.style_ratio(output),
+        "region_ratio": scorer.region_ratio(output),
+        "edge_ssim": edge_ssim(pair.content, output),
+    }
+
+
+def reference_rows(pairs: list[Pair], smoothing: MetaSmoothing) -> dict[str, dict[str, dict]]:
+    """`preset` and color-matcher MKL on every pair: method -> pair name -> figures."""
+    rows: dict[str, dict[str, dict]] = {"preset": {}, "color-matcher mkl": {}}
+    for pair in pairs:
+        scorer = PairScorer(pair.style, pair.content, pair.content_labels, pair.style_labels)
+        rows["preset"][pair.name] = score(pair, scorer, session("preset", pair.style, smoothing).stylize(pair.content))
+        rows["color-matcher mkl"][pair.name] = score(pair, scorer, color_matcher(pair.content, pair.style, "mkl"))
+    return rows
+
+
+def _cell(row: dict) -> str:
+    region = "  -  " if row["region_ratio"] is None else f"{row['region_ratio']:.3f}"
+    return f"{row['style_ratio']:.3f}/{region}/{row['edge_ssim']:.3f}"
+
+
+def pair_table(summary: dict[str, dict]) -> str:
+    """Every pair's global style ratio / region-matched ratio / edge-SSIM, one column per method."""
+    methods = list(summary)
+    by_pair: dict[str, dict[str, dict]] = {}
+    for method in methods:
+        for row in summary[method]["pairs"]:
+            by_pair.setdefault(row["pair"], {})[method] = row
+    width = 19
+    lines = [f"{'pair':>4s} " + " ".join(f"{m[:width]:>{width}s}" for m in methods)]
+    for name in sorted(by_pair, key=int):
+        cells = [_cell(by_pair[name][m]) if m in by_pair[name] else "-" for m in methods]
+        lines.append(f"{name:>4s} " + " ".join(f"{c:>{width}s}" for c in cells))
+    medians = []
+    for m in methods:
+        row = summary[m]
+        region = "  -  " if row["median_region_ratio"] is None else f"{row['median_region_ratio']:.3f}"
+        medians.append(f"{row['median_style_ratio']:.3f}/{region}/{row['median_edge_ssim']:.3f}")
+    lines.append(f"{'med':>4s} " + " ".join(f"{c:>{width}s}" for c in medians))
+    return "\n".join(lines)
+
+
 def quality(pairs: list[Pair], smoothing: MetaSmoothing) -> tuple[dict, dict[str, dict[str, np.ndarray]]]:
     """Per pair and median style ratio / region-matched ratio / edge-SSIM for our models and the peers;
     also the images."""
@@ -103,18 +155,9 @@ def quality(pairs: list[Pair], smoothing: MetaSmoothing) -> tuple[dict, dict[str
             masked = session(MASKED_MODEL, style, smoothing, style_labels=pair.style_labels)
             outputs[f"{MASKED_MODEL}+masks"] = masked.stylize(content, labels=pair.content_labels)
         images[name] = outputs
+        scorer = PairScorer(style, content, pair.content_labels, pair.style_labels)
         for method, output in outputs.items():
-            region = None
-            if has_masks:
-                region = region_style_ratio(output, style, content, pair.content_labels, pair.style_labels)
-            rows.setdefault(method, []).append(
-                {
-                    "pair": name,
-                    "style_ratio": style_distance_ratio(output, style, content),
-                    "region_ratio": region,
-                    "edge_ssim": edge_ssim(content, output),
-                }
-            )
+            rows.setdefault(method, []).append(score(pair, scorer, output))
         print(
             f"pair {name}: "
             + ", ".join(
@@ -247,20 +290,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("out/bench"))
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--skip-speed", action="store_true", help="quality only: no 1080p latency or smoothing runs")
+    parser.add_argument("--cv", action="store_true", help="cross-validate the regions settings (stylizer_cv.json)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     pairs = load_pairs(args.pairs)
     smoothing = load_smoothing()
+    if args.cv:
+        cross_validation(pairs, smoothing, args.out)
+        return
     summary, images = quality(pairs, smoothing)
-    result = {
-        "pairs": len(pairs),
-        "quality": summary,
-        "latency_1080p": latency_1080p(pairs, smoothing, args.repeats),
-        "smoothing_vs_bicubic": smoothing_vs_bicubic(pairs, smoothing),
-    }
+    result = {"pairs": len(pairs), "quality": summary}
+    if not args.skip_speed:
+        result["latency_1080p"] = latency_1080p(pairs, smoothing, args.repeats)
+        result["smoothing_vs_bicubic"] = smoothing_vs_bicubic(pairs, smoothing)
     (args.out / "stylizer.json").write_text(json.dumps(result, indent=2) + "\n")
     sheets = save_sheets(pairs, images, args.out)
+    print("per pair: global style ratio / region-matched ratio / edge-SSIM")
+    print(pair_table(summary))
     print(f"{'method':22s} {'median style ratio':>19s} {'median region ratio':>20s} {'median edge-SSIM':>17s}")
     for method, row in summary.items():
         region = "-" if row["median_region_ratio"] is None else f"{row['median_region_ratio']:.3f}"
@@ -268,6 +316,9 @@ def main(argv: list[str] | None = None) -> None:
             f"{method:22s} {row['median_style_ratio']:19.3f} {region:>20s} {row['median_edge_ssim']:17.3f}"
             f"  ({row['region_pairs']} pairs with >= 2 labels)"
         )
+    print(f"wrote {args.out / 'stylizer.json'} and {len(sheets)} sheets ({sheets[0]}, ...)")
+    if args.skip_speed:
+        return
     lat = result["latency_1080p"]
     print(
         f"1080p key frame ({lat['model']}): {lat['median_ms']:.1f} ms median"
@@ -278,7 +329,27 @@ def main(argv: list[str] | None = None) -> None:
         f"meta-smoothing {meta['median_psnr_db']:.2f} dB / {meta['median_edge_ssim']:.3f}"
         f" vs bicubic {bicubic['median_psnr_db']:.2f} dB / {bicubic['median_edge_ssim']:.3f}"
     )
-    print(f"wrote {args.out / 'stylizer.json'} and {len(sheets)} sheets ({sheets[0]}, ...)")
+
+
+def cross_validation(pairs: list[Pair], smoothing: MetaSmoothing, out: Path) -> dict:
+    """benchmarks.stylizer_cv on these pairs, `preset` and color-matcher MKL beside; prints and writes it."""
+    from benchmarks.stylizer_cv import cross_validate
+
+    started = time.perf_counter()
+    reference = reference_rows(pairs, smoothing)
+    result = cross_validate(pairs, smoothing, WORK_LONG_SIDE, reference)
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    (out / "stylizer_cv.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+    sections = {**result["folds"], "all pairs, each scored by the settings tuned on the other half": None}
+    for title, fold in sections.items():
+        methods = fold["methods"] if fold else result["held_out_all"]
+        print(f"\n{title}" + (f": settings {fold['settings']}" if fold else ""))
+        print(pair_table(methods))
+        for mode in ("regions", "regions+masks"):
+            worse = methods[mode]["worse_than_preset_by_more_than_guard"]
+            print(f"  {mode}: pairs more than 0.05 worse than preset (region-matched): {worse or 'none'}")
+    print(f"wrote {out / 'stylizer_cv.json'} ({result['runs']} pair runs, {result['seconds']:.0f} s)")
+    return result
 
 
 if __name__ == "__main__":

@@ -63,6 +63,7 @@ class RegionConfig:
     position_weight: float = 0.6  # vertical position, 0 (top) .. 1 (bottom)
     texture_weight: float = 2.0  # local luminance std
     match_colour_weight: float = 0.15  # the same, for matching content to the style's regions
+    match_lightness_weight: float = 0.15  # ... its lightness channel (L / 100): bright sky, darker ground
     match_position_weight: float = 1.0
     match_texture_weight: float = 2.0
     # EM steps on the content's own colours, region identities held. Off by default: they sharpen
@@ -262,16 +263,18 @@ class RegionTransfer(StyleModel):
         rows = torch.linspace(0.0, 1.0, gh, dtype=torch.float32).view(1, 1, gh, 1).expand(1, 1, gh, gw)
         return torch.cat([rgb_to_lab(small) / 100.0, rows, texture], dim=1)[0].flatten(1).T
 
-    def weights(self, colour: float, position: float, texture: float) -> torch.Tensor:
-        return torch.tensor([colour, colour, colour, position, texture], dtype=torch.float32)
+    def weights(self, lightness: float, colour: float, position: float, texture: float) -> torch.Tensor:
+        return torch.tensor([lightness, colour, colour, position, texture], dtype=torch.float32)
 
     def segment_weights(self) -> torch.Tensor:
         c = self.config
-        return self.weights(c.colour_weight, c.position_weight, c.texture_weight)
+        return self.weights(c.colour_weight, c.colour_weight, c.position_weight, c.texture_weight)
 
     def match_weights(self) -> torch.Tensor:
         c = self.config
-        return self.weights(c.match_colour_weight, c.match_position_weight, c.match_texture_weight)
+        return self.weights(
+            c.match_lightness_weight, c.match_colour_weight, c.match_position_weight, c.match_texture_weight
+        )
 
     def logits(self, features: torch.Tensor, prototypes: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """NxF features, KxF prototypes (unweighted) -> NxK -distance^2 / (2 temperature^2)."""

@@ -1,0 +1,190 @@
+"""Cross-validation of the `regions` model's settings on the photo pairs: tune on one half, report on the other.
+
+The pairs are split by their number's parity (half A: odd numbers, half B: even numbers; fixed, no
+randomness). On the tuning half, settings are chosen by coordinate descent over SEARCH, starting
+from the shipped RegionConfig: each setting in turn takes the candidate value that lowers the
+objective most, the others held. The settings tuned on A are then scored on B, and those tuned on B
+on A; together the two held-out sides cover every pair once, each scored by settings that never saw it.
+
+Objective (lower is better), on the tuning half, for the automatic regions and with the pairs' masks:
+median region-matched ratio + median global style ratio (each mode), plus, for every pair, how far its
+region-matched ratio is more than 0.05 worse than `preset`'s on that pair, plus 10 x how far the median
+edge-SSIM falls below `preset`'s.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from benchmarks.metrics import PairScorer, edge_ssim
+from services.stylizer.models.region import RegionConfig, RegionTransfer
+from services.stylizer.pipeline import StylizationSession, StylizeSettings
+
+# Candidate values per setting, in the order coordinate descent visits them.
+SEARCH: tuple[tuple[str, tuple], ...] = (
+    ("look_correction", (0.0, 0.5, 1.0)),
+    ("global_share", (0.0, 0.25)),
+    ("match_lightness_weight", (0.15, 0.5, 1.0)),
+    ("match_position_weight", (0.5, 1.0)),
+    ("match_texture_weight", (2.0, 4.0)),
+    ("regions", (4, 6)),
+    ("style_shrink_share", (0.005, 0.02)),
+    ("uniform_std", (0.002, 0.01)),
+    ("auto_range_bound", (False, True)),
+)
+GUARD = 0.05  # a pair's region-matched ratio may be this much worse than preset's before it costs
+MODES = ("regions", "regions+masks")
+CPU = torch.device("cpu")
+
+
+def halves(pairs: Sequence) -> dict[str, list]:
+    """Half A: odd pair numbers; half B: even ones."""
+    return {
+        "A": [pair for pair in pairs if int(pair.name) % 2 == 1],
+        "B": [pair for pair in pairs if int(pair.name) % 2 == 0],
+    }
+
+
+def _median(values) -> float | None:
+    values = [v for v in values if v is not None]
+    return float(np.median(values)) if values else None
+
+
+class Evaluator:
+    """Scores `regions` under given settings on given pairs; caches scorers and results."""
+
+    def __init__(self, smoothing, long_side: int, reference: dict[str, dict[str, dict]]):
+        """reference: method -> pair name -> row (style_ratio, region_ratio, edge_ssim), for `preset` at least."""
+        self.smoothing, self.long_side, self.reference = smoothing, long_side, reference
+        self.scorers: dict[str, PairScorer] = {}
+        self.results: dict[tuple, dict[str, dict]] = {}
+        self.runs = 0
+
+    def scorer(self, pair) -> PairScorer:
+        if pair.name not in self.scorers:
+            self.scorers[pair.name] = PairScorer(pair.style, pair.content, pair.content_labels, pair.style_labels)
+        return self.scorers[pair.name]
+
+    def pair_rows(self, pair, config: RegionConfig) -> dict[str, dict]:
+        key = (pair.name, config)
+        if key in self.results:
+            return self.results[key]
+        rows = {}
+        for mode in MODES:
+            masked = mode.endswith("+masks")
+            if masked and (pair.content_labels is None or pair.style_labels is None):
+                continue
+            session = StylizationSession(
+                RegionTransfer(config),
+                pair.style,
+                StylizeSettings(self.long_side),
+                CPU,
+                self.smoothing,
+                style_labels=pair.style_labels if masked else None,
+            )
+            output = session.stylize(pair.content, labels=pair.content_labels if masked else None)
+            scorer = self.scorer(pair)
+            rows[mode] = {
+                "pair": pair.name,
+                "style_ratio": scorer.style_ratio(output),
+                "region_ratio": scorer.region_ratio(output),
+                "edge_ssim": edge_ssim(pair.content, output),
+            }
+        self.runs += 1
+        self.results[key] = rows
+        return rows
+
+    def evaluate(self, pairs, config: RegionConfig) -> dict[str, list[dict]]:
+        per_mode: dict[str, list[dict]] = {mode: [] for mode in MODES}
+        for pair in pairs:
+            for mode, row in self.pair_rows(pair, config).items():
+                per_mode[mode].append(row)
+        return per_mode
+
+    def objective(self, per_mode: dict[str, list[dict]]) -> float:
+        preset = self.reference["preset"]
+        total = 0.0
+        for rows in per_mode.values():
+            if not rows:
+                continue
+            total += _median([r["region_ratio"] for r in rows]) or 0.0
+            total += _median([r["style_ratio"] for r in rows])
+            for row in rows:
+                ours, theirs = row["region_ratio"], preset[row["pair"]]["region_ratio"]
+                if ours is not None and theirs is not None:
+                    total += max(0.0, ours - theirs - GUARD)
+            preset_edge = _median([preset[r["pair"]]["edge_ssim"] for r in rows])
+            total += 10.0 * max(0.0, preset_edge - _median([r["edge_ssim"] for r in rows]))
+        return total
+
+
+def tune(evaluator: Evaluator, pairs, start: RegionConfig, log=print) -> tuple[RegionConfig, list[dict]]:
+    """Coordinate descent over SEARCH on the given pairs -> the chosen settings and the trail."""
+    config = start
+    best = evaluator.objective(evaluator.evaluate(pairs, config))
+    trail = [{"setting": None, "value": None, "objective": best}]
+    for name, values in SEARCH:
+        for value in values:
+            if getattr(config, name) == value:
+                continue
+            candidate = dataclasses.replace(config, **{name: value})
+            score = evaluator.objective(evaluator.evaluate(pairs, candidate))
+            trail.append({"setting": name, "value": value, "objective": score})
+            log(f"  {name}={value}: objective {score:.4f} (best {best:.4f})")
+            if score < best - 1e-4:
+                config, best = candidate, score
+    return config, trail
+
+
+def summarise(rows: list[dict]) -> dict:
+    return {
+        "median_style_ratio": _median([r["style_ratio"] for r in rows]),
+        "median_region_ratio": _median([r["region_ratio"] for r in rows]),
+        "region_pairs": sum(r["region_ratio"] is not None for r in rows),
+        "median_edge_ssim": _median([r["edge_ssim"] for r in rows]),
+        "worse_than_preset_by_more_than_guard": [],
+        "pairs": rows,
+    }
+
+
+def cross_validate(pairs, smoothing, long_side: int, reference: dict[str, dict[str, dict]], log=print) -> dict:
+    """Tune on each half, score on the other; also every pair's held-out figures together.
+
+    reference: method -> pair name -> row, for the peers reported beside (`preset` is required)."""
+    evaluator = Evaluator(smoothing, long_side, reference)
+    split = halves(pairs)
+    result: dict = {"split": "A: odd pair numbers, B: even pair numbers", "search": dict(SEARCH), "folds": {}}
+    held_out: dict[str, list[dict]] = {mode: [] for mode in MODES}
+    start = RegionConfig()
+    for tuned_on, scored_on in (("A", "B"), ("B", "A")):
+        log(f"tuning on half {tuned_on} ({len(split[tuned_on])} pairs)")
+        config, trail = tune(evaluator, split[tuned_on], start, log)
+        chosen = {name: getattr(config, name) for name, _ in SEARCH}
+        log(f"chosen on {tuned_on}: {chosen}")
+        scores = evaluator.evaluate(split[scored_on], config)
+        fold = {"tuned_on": tuned_on, "scored_on": scored_on, "settings": chosen, "trail": trail, "methods": {}}
+        for mode, rows in scores.items():
+            fold["methods"][mode] = summarise(rows)
+            held_out[mode].extend(rows)
+        names = {pair.name for pair in split[scored_on]}
+        for method, by_pair in reference.items():
+            fold["methods"][method] = summarise([row for name, row in by_pair.items() if name in names])
+        result["folds"][f"tuned on {tuned_on}, scored on {scored_on}"] = fold
+    result["held_out_all"] = {mode: summarise(rows) for mode, rows in held_out.items()}
+    for method, by_pair in reference.items():
+        result["held_out_all"][method] = summarise(list(by_pair.values()))
+    for section in [*(f["methods"] for f in result["folds"].values()), result["held_out_all"]]:
+        for mode in MODES:
+            section[mode]["worse_than_preset_by_more_than_guard"] = [
+                row["pair"]
+                for row in section[mode]["pairs"]
+                if row["region_ratio"] is not None
+                and reference["preset"][row["pair"]]["region_ratio"] is not None
+                and row["region_ratio"] > reference["preset"][row["pair"]]["region_ratio"] + GUARD
+            ]
+    result["runs"] = evaluator.runs
+    return result

@@ -1,0 +1,75 @@
+"""benchmarks.stylizer: per-pair figures and the cross-validation of the `regions` settings."""
+
+import numpy as np
+import pytest
+
+import benchmarks.stylizer_cv as cv
+from benchmarks.stylizer import Pair, pair_table, reference_rows
+from services.stylizer.smoothing import load_smoothing
+
+
+def synthetic_pair(number: int) -> Pair:
+    """A small sky-over-ground content and style with their two-label masks; each number differs."""
+    rng = np.random.default_rng(number)
+    height, width = 48, 64
+
+    def photo(top, bottom):
+        image = np.empty((height, width, 3), np.float32)
+        image[: height // 2] = top
+        image[height // 2 :] = bottom + rng.normal(0, 20, size=(height - height // 2, width, 1))
+        return np.clip(image + rng.normal(0, 2, size=image.shape), 0, 255).astype(np.uint8)
+
+    labels = np.zeros((height, width), np.uint8)
+    labels[height // 2 :] = 7
+    content = photo(rng.uniform(100, 230, 3), rng.uniform(30, 140, 3))
+    style = photo(rng.uniform(100, 250, 3), rng.uniform(20, 120, 3))
+    return Pair(str(number), content, style, labels, labels.copy())
+
+
+def test_the_halves_split_by_parity_and_cover_every_pair_once():
+    pairs = [synthetic_pair(n) for n in (1, 2, 3, 5, 8)]
+    split = cv.halves(pairs)
+    assert [p.name for p in split["A"]] == ["1", "3", "5"] and [p.name for p in split["B"]] == ["2", "8"]
+
+
+def test_the_pair_table_shows_every_pair_and_method_and_the_medians():
+    row = {"style_ratio": 0.2, "region_ratio": 0.3, "edge_ssim": 0.9}
+    summary = {
+        method: {
+            "pairs": [{"pair": "1", **row}, {"pair": "10", **row, "region_ratio": None}],
+            "median_style_ratio": 0.2,
+            "median_region_ratio": 0.3,
+            "median_edge_ssim": 0.9,
+        }
+        for method in ("preset", "regions")
+    }
+    lines = pair_table(summary).splitlines()
+    assert "preset" in lines[0] and "regions" in lines[0]
+    assert lines[1].split()[0] == "1" and lines[2].split()[0] == "10" and lines[3].split()[0] == "med"
+    assert lines[1].split()[1] == "0.200/0.300/0.900" and "-" in lines[2]
+
+
+def test_cross_validation_scores_each_half_only_with_settings_tuned_on_the_other(monkeypatch):
+    monkeypatch.setattr(cv, "SEARCH", (("look_correction", (0.0, 1.0)),))
+    pairs = [synthetic_pair(n) for n in range(1, 5)]
+    smoothing = load_smoothing()
+    tuned_on: list[list[str]] = []
+    real_tune = cv.tune
+
+    def recording_tune(evaluator, half, start, log=print):
+        tuned_on.append([p.name for p in half])
+        return real_tune(evaluator, half, start, log)
+
+    monkeypatch.setattr(cv, "tune", recording_tune)
+    result = cv.cross_validate(pairs, smoothing, 32, reference_rows(pairs, smoothing), log=lambda *_: None)
+    assert tuned_on == [["1", "3"], ["2", "4"]]
+    folds = list(result["folds"].values())
+    assert [f["tuned_on"] for f in folds] == ["A", "B"] and [f["scored_on"] for f in folds] == ["B", "A"]
+    scored = [[row["pair"] for row in f["methods"]["regions"]["pairs"]] for f in folds]
+    assert scored == [["2", "4"], ["1", "3"]]  # never a pair the settings were tuned on
+    held_out = result["held_out_all"]
+    assert sorted(row["pair"] for row in held_out["regions+masks"]["pairs"]) == ["1", "2", "3", "4"]
+    for method in ("regions", "regions+masks", "preset", "color-matcher mkl"):
+        summary = held_out[method]
+        assert summary["median_style_ratio"] == pytest.approx(np.median([r["style_ratio"] for r in summary["pairs"]]))
+    assert all(f["settings"]["look_correction"] in (0.0, 1.0) for f in folds)
