@@ -26,6 +26,11 @@ towards the grey of its own luma (its brightness kept) rather than clipped per c
 of the content's fine luminance detail is restored at output resolution (two-scale, as
 the `preset` model does).
 
+Last, a whole-image Monge-Kantorovich map from the blended output's own colour statistics onto
+the style photo's is applied (look_correction): at strength 1 the whole look comes as close to the
+style's as one affine map can take it, and, that map moving every region alike, the regions keep
+their differences.
+
 Label masks, when the user has them, replace the automatic regions: label l of the
 content takes the look of label l of the style; a content label the style lacks takes
 the whole-image transfer; masks with no label in common are refused. A label gets only the
@@ -62,10 +67,12 @@ class RegionConfig:
     colour_weight: float = 1.0  # feature weights: Lab / 100
     position_weight: float = 0.6  # vertical position, 0 (top) .. 1 (bottom)
     texture_weight: float = 2.0  # local luminance std
-    match_colour_weight: float = 0.15  # the same, for matching content to the style's regions
-    match_lightness_weight: float = 0.15  # ... its lightness channel (L / 100): bright sky, darker ground
+    # The same, for matching content to the style's regions. Settings marked (cv) were chosen by
+    # cross-validation on the 30 photo pairs (python -m benchmarks.stylizer --cv; MODEL_CARD.md).
+    match_colour_weight: float = 0.15
+    match_lightness_weight: float = 0.5  # its lightness channel (L / 100) (cv)
     match_position_weight: float = 1.0
-    match_texture_weight: float = 2.0
+    match_texture_weight: float = 4.0  # (cv)
     # EM steps on the content's own colours, region identities held. Off by default: they sharpen
     # borders on stills (region ratio 0.35 -> 0.32 on the shared pairs) but make memberships follow
     # each frame's colours, and in video the look then varies between frames (PSNR of key interval
@@ -90,9 +97,14 @@ class RegionConfig:
     global_share: float = 0.0  # share of the whole-image transfer in every region's map
     # Share of a final whole-image correction of the blended output's colour statistics onto the
     # style's: regions keep their differences, the whole comes as close to the style as one map can.
-    look_correction: float = 0.0
+    # (cv): the whole look at strength 1 comes as close to the style's as `preset` does.
+    look_correction: float = 1.0
+    mask_look_correction: float | None = None  # the same with label masks (None: look_correction) (cv)
     cov_floor: float = 0.02**2  # added to every region's colour covariance (RGB variance)
     max_gain: float = 3.0  # largest gain a region's map may apply along any colour direction
+    # Least gain along any colour direction: a region may lose this much of its colour, no more (a
+    # black-and-white style region needs near 0 along the chroma directions to turn the region grey).
+    min_gain: float = 0.05  # (cv)
     # Least luminance gain (share of the content's own contrast) a region's map keeps: enough that a
     # lit window in a smooth sky stays lit; higher floors add contrast frame by frame that the
     # video's temporal error pays for (bikes.mp4 frame-by-frame warping error +30% at 0.55).
@@ -374,7 +386,7 @@ class RegionTransfer(StyleModel):
         eye = torch.eye(3, dtype=torch.float64)
         floor = c.cov_floor * eye
         transform, _ = gaussian_ot(content.mean, content.cov + floor, style.mean, style.cov + floor)
-        transform = limit_gain(transform, c.max_gain)
+        transform = limit_gain(transform, c.max_gain, c.min_gain)
         trust = content.share / (content.share + c.shrink_share)
         if style.support is not None:
             trust = trust * style.support
@@ -486,14 +498,18 @@ class RegionTransfer(StyleModel):
                 high = torch.maximum(_towards_range(look.high, strength, 1.0).float(), whole)
                 mapped = torch.maximum(torch.minimum(mapped, high), low)
             blended = (look.weights.float()[:, None, :] * mapped).sum(dim=0)
-            blended = self.correct_look(blended, frame, style, strength)
+            blended = self.correct_look(blended, frame, style, strength, masked=item_labels is not None)
             outputs.append(into_gamut(blended).view(frame.shape[1:]))
         return torch.stack(outputs).clamp(0.0, 1.0).to(content.dtype), self.config.detail_share
 
-    def correct_look(self, blended: torch.Tensor, frame: torch.Tensor, style: RegionStyle, strength: float):
+    def correct_look(
+        self, blended: torch.Tensor, frame: torch.Tensor, style: RegionStyle, strength: float, masked: bool = False
+    ) -> torch.Tensor:
         """3xN blended output -> moved look_correction x strength of the way along the whole-image
         Monge-Kantorovich map from its own colour statistics onto the style's."""
-        share = self.config.look_correction * strength
+        c = self.config
+        share = c.look_correction if not masked or c.mask_look_correction is None else c.mask_look_correction
+        share *= strength
         if share <= 0.0:
             return blended
         height, width = frame.shape[-2:]
@@ -551,10 +567,10 @@ def gaussian_ot(
     return transform, mean_b - transform @ mean_a
 
 
-def limit_gain(transform: torch.Tensor, max_gain: float) -> torch.Tensor:
-    """Clamp the singular values of Kx3x3 maps to [1 / max_gain, max_gain]."""
+def limit_gain(transform: torch.Tensor, max_gain: float, min_gain: float | None = None) -> torch.Tensor:
+    """Clamp the singular values of Kx3x3 maps to [min_gain (default 1 / max_gain), max_gain]."""
     u, s, vh = torch.linalg.svd(transform)
-    return u @ torch.diag_embed(s.clamp(1.0 / max_gain, max_gain)) @ vh
+    return u @ torch.diag_embed(s.clamp(1.0 / max_gain if min_gain is None else min_gain, max_gain)) @ vh
 
 
 def floor_luma_gain(transform: torch.Tensor, cov: torch.Tensor, min_gain: float) -> torch.Tensor:
