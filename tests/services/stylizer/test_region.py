@@ -238,3 +238,24 @@ def test_a_label_whose_style_counterpart_cannot_support_it_gets_no_bright_blotch
     brightest, bound = luma(out[region]).max(), np.percentile(luma(whole[region]), 99.5)
     assert brightest < bound + 25, f"peak luma {brightest:.0f} against {bound:.0f}"
     assert abs(luma(out[region]).mean() - luma(whole[region]).mean()) < 20
+
+
+def test_a_black_and_white_style_gives_a_grey_picture_at_strength_one():
+    content = scene(**DAY)
+    style = np.repeat(luma(scene(**DUSK, seed=1)).round().clip(0, 255).astype(np.uint8)[..., None], 3, axis=2)
+    out = stylize(content, style).astype(np.float64)
+    chroma = out.max(axis=2) - out.min(axis=2)  # 0 for a grey pixel
+    assert np.percentile(chroma, 95) < 6, f"95th percentile of chroma {np.percentile(chroma, 95):.1f}"
+
+
+def test_at_strength_one_the_whole_look_comes_close_to_the_styles_when_region_shares_differ():
+    # The content is mostly sky, the style mostly ground: region by region each part takes its
+    # counterpart's look, and the whole is then drawn onto the style's colour statistics.
+    from benchmarks.metrics import style_distance_ratio
+
+    content = scene(**DAY, sky_rows=72)
+    style = scene(**DUSK, seed=1, sky_rows=24)
+    out = stylize(content, style)
+    assert style_distance_ratio(out, style, content) < 0.3
+    sky, ground = halves(out)
+    assert np.abs(sky - ground).mean() > 40  # the regions still differ
