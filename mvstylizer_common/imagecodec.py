@@ -153,7 +153,7 @@ def photo_size(data: bytes, label: str = "image") -> tuple[int, int]:
     CorruptImageError when data is not one of the photo formats or its header does not parse."""
     kind = photo_format(data)
     if kind is None:
-        raise CorruptImageError(f"{label}: not an image ({_FORMAT_NAMES})")
+        raise CorruptImageError(f"{label}: not a readable image (not {_FORMAT_NAMES})")
     name, pillow_format = kind
     if pillow_format in ("JPEG", "PNG") and (size := encoded_size(data)) is not None:
         return size
@@ -184,7 +184,7 @@ def load_image_file(path: str) -> tuple[media_pb2.EncodedImage, np.ndarray]:
             head = handle.read(_SNIFF_BYTES)
             # Refuse what is no photo before reading it: a 3 GB video given as a style.
             if photo_format(head) is None:
-                raise CorruptImageError(f"{path}: not an image ({_FORMAT_NAMES})")
+                raise CorruptImageError(f"{path}: not a readable image (not {_FORMAT_NAMES})")
             if handle.seekable():  # one buffer, no copy joining the head to the rest
                 handle.seek(0)
                 data = handle.read(MAX_IMAGE_FILE_BYTES + 1)
