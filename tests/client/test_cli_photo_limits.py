@@ -36,6 +36,7 @@ def bmp_rle8(side: int) -> bytes:
         ("style", "bad.png", png_claiming(8000, 8000), "8000x8000 exceeds 40000000 pixels"),
         ("content", "bad.bmp", bmp_rle8(7000), "7000x7000 exceeds 40000000 pixels"),
     ],
+    ids=["style-png", "content-bmp"],
 )
 def test_a_photo_over_the_pixel_limit_exits_2_with_one_line(tmp_path, which, name, data, words):
     good = tmp_path / "good.png"
