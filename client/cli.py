@@ -28,7 +28,7 @@ from client.remote.services import INPROC, LOOPBACK, ServiceOptions
 from client.remote.stylizer import StylizerStreamError
 from client.video.job import VideoJob, stylize_video
 from mvstylizer_common.auth import resolve_token
-from mvstylizer_common.errors import InvalidInputError
+from mvstylizer_common.errors import InvalidInputError, LimitExceededError
 from mvstylizer_common.imagecodec import ENCODING_BY_NAME, load_image_file, write_image_file
 from mvstylizer_common.samples import DEMO_CLIP, DEMO_STYLE, sample_clip, sample_style
 from mvstylizer_common.tls import ClientTls, add_tls_flags
@@ -418,7 +418,7 @@ def main(argv: list[str] | None = None) -> None:
     runners = {"stylize": run_video, "stylize-image": run_image, "demo": run_demo, "live": run_live_command}
     try:
         code = runners[args.command](args)
-    except InvalidInputError as error:
+    except (InvalidInputError, LimitExceededError) as error:  # a photo or video over a size limit is bad input
         print(f"error: {error}", file=sys.stderr)
         code = EXIT_BAD_INPUT
     except StylizerStreamError as error:
