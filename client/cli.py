@@ -262,13 +262,14 @@ def run_video(args: argparse.Namespace) -> int:
     """Every (input, style) pair, with one warm stylizer; a failed item is reported and the rest run."""
     if args.preview_frame is not None and args.preview_frame < 0:
         raise InvalidInputError(f"--preview-frame {args.preview_frame}: expected a frame number from 0")
-    items = batch.plan(args.inputs, args.style, args.output, args.out_dir, args.overwrite, args.preview_frame)
-    # Every setting checked once, before the stylizer starts (the items differ only in their files).
+    # Every setting checked once, before the stylizer starts (the items differ only in their files)
+    # and before the plan makes a missing --out-dir.
     _video_job(args, "", "", "").check()
     if args.lut:
         check_lut_path(args.lut)
-        if len(items) > 1:
-            raise InvalidInputError("--lut names one file: give one input and one style")
+    items = batch.plan(args.inputs, args.style, args.output, args.out_dir, args.overwrite, args.preview_frame)
+    if args.lut and len(items) > 1:
+        raise InvalidInputError("--lut names one file: give one input and one style")
     for item in items:
         if item.problem:
             print(f"error: {item.problem}", file=sys.stderr)
