@@ -44,11 +44,10 @@ def oversized_png() -> bytes:
 def test_an_oversized_style_in_a_folder_fails_alone_and_the_rest_are_written(media, stylizer_address, capsys):
     folder, clip, styles = media
     (styles / "big.png").write_bytes(oversized_png())
-    out_dir = folder / "stylized" / "new"  # made when missing
-    code = run_video(clip, "--style", str(styles), "--out-dir", str(out_dir), "--stylizer", stylizer_address)
+    code = run_video(clip, "--style", str(styles), "--stylizer", stylizer_address)
     err = capsys.readouterr().err
     assert code == 2, err  # every failure was bad input
-    assert sorted(os.listdir(out_dir)) == ["clip-cold.mp4", "clip-warm.mp4", "clip-x.mp4"]
+    assert sorted(p.name for p in folder.glob("clip-*")) == ["clip-cold.mp4", "clip-warm.mp4", "clip-x.mp4"]
     assert "3 of 4 stylized" in err
     assert "failed  clip.mp4 with big.png:" in err and "exceeds" in err
     assert err.count("  ok      ") == 3
@@ -77,19 +76,21 @@ def test_a_full_disk_on_item_1_fails_that_item_and_the_others_run(media, stylize
 
 @pytest.mark.parametrize("overwrite", [False, True], ids=["keep-the-first", "overwrite"])
 def test_two_jobs_on_one_output_each_write_their_own_partial_file(media, stylizer_address, tmp_path, overwrite):
-    _, clip, styles = media
-    short = tmp_path / "short.mp4"
+    _, _, styles = media
+    long, short = tmp_path / "long.mp4", tmp_path / "short.mp4"
+    long.write_bytes(encode_clip([moving_square_frame(i) for i in range(30)]))
     short.write_bytes(encode_clip([moving_square_frame(i) for i in range(3)]))
     out = str(tmp_path / "same.mp4")
     services = ServiceOptions(stylizer=stylizer_address)
     keep = {} if overwrite else {"overwrite": False}  # replacing is the job's default
-    slow = VideoJob(clip, str(styles / "cold.png"), out, services=services, key_interval=3, **keep)
-    fast = VideoJob(str(short), str(styles / "warm.png"), out, services=services, key_interval=3, **keep)
+    # ultrafast: no encoder look-ahead, so the slow job's partial file is on disk after a frame or two.
+    slow = VideoJob(str(long), str(styles / "cold.png"), out, services, key_interval=10, preset="ultrafast", **keep)
+    fast = VideoJob(str(short), str(styles / "warm.png"), out, services, key_interval=3, **keep)
     finished = []
 
-    def meanwhile(done, _total):
-        if done == 1:  # the slow job is writing: the fast one starts and finishes now
-            finished.append(stylize_video(fast))
+    def meanwhile(_done, _total):
+        if not finished and any(name.startswith(".same.") for name in os.listdir(tmp_path)):
+            finished.append(stylize_video(fast))  # while the slow job writes, the fast one runs start to end
 
     if overwrite:
         stylize_video(slow, on_frame=meanwhile)
@@ -97,8 +98,8 @@ def test_two_jobs_on_one_output_each_write_their_own_partial_file(media, stylize
         with pytest.raises(InvalidInputError, match="--overwrite"):
             stylize_video(slow, on_frame=meanwhile)
     # One job's output, whole: the last to finish with --overwrite, else the first.
-    assert finished and len(decode_all(out)[0]) == (FRAMES if overwrite else 3)
-    assert sorted(os.listdir(tmp_path)) == sorted(["clip.mp4", "short.mp4", "same.mp4", "styles"])
+    assert finished and len(decode_all(out)[0]) == (30 if overwrite else 3)
+    assert sorted(os.listdir(tmp_path)) == sorted(["clip.mp4", "long.mp4", "short.mp4", "same.mp4", "styles"])
 
 
 def test_a_preview_frame_is_written_when_the_video_output_exists(media, stylizer_address, capsys):
