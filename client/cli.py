@@ -1,6 +1,9 @@
 """Command line: stylize a video or a photo, with the services given or started on loopback.
 
-Exit codes: 0 success, 2 bad usage or bad input, 1 anything else.
+Exit codes: 0 success, 2 bad usage or bad input, 1 anything else. A batch (several inputs or
+styles) runs every item it can: 0 when all were stylized, 2 when every failed item failed on bad
+input (a missing, corrupt or oversized file, an existing output), 1 when any failed otherwise
+(a full disk, an encoder error, a lost service).
 """
 
 from __future__ import annotations
@@ -10,13 +13,14 @@ import json
 import logging
 import signal
 import sys
+import time
 from pathlib import Path
 
 import grpc
 
 from client import batch, demo
 from client.api import Stylizer
-from client.image import stylize_image
+from client.image import image_summary, stylize_image
 from client.live.engine import LiveOptions
 from client.live.job import LiveJob, run_live, write_metrics
 from client.look import check_lut_path, frames_for_lut, write_fitted_lut, write_lut, write_preview_frame
@@ -28,7 +32,7 @@ from client.remote.services import INPROC, LOOPBACK, ServiceOptions
 from client.remote.stylizer import StylizerStreamError
 from client.video.job import VideoJob, stylize_video
 from mvstylizer_common.auth import resolve_token
-from mvstylizer_common.errors import InvalidInputError, LimitExceededError
+from mvstylizer_common.errors import InvalidInputError, LimitExceededError, ServerBusyError
 from mvstylizer_common.imagecodec import ENCODING_BY_NAME, load_image_file, write_image_file
 from mvstylizer_common.samples import DEMO_CLIP, DEMO_STYLE, sample_clip, sample_style
 from mvstylizer_common.tls import ClientTls, add_tls_flags
@@ -175,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     image.add_argument(
         "--lut", metavar="OUT.cube", help="also write the look as a 3D LUT (.cube): its best global approximation"
     )
+    image.add_argument("-q", "--quiet", action="store_true", help="no summary line")
     add_services(image, video=False)
 
     live = commands.add_parser("live", help="stylize a camera, a paced video file or a synthetic scene live")
@@ -249,55 +254,47 @@ def _video_job(
         crf=args.crf,
         preset=args.preset,
         codec=args.codec,
+        overwrite=getattr(args, "overwrite", True),
     )
 
 
 def run_video(args: argparse.Namespace) -> int:
-    """Every (input, style) pair, with one warm stylizer; a bad item is reported and the rest run."""
-    items = batch.plan(args.inputs, args.style, args.output, args.out_dir, args.overwrite)
+    """Every (input, style) pair, with one warm stylizer; a failed item is reported and the rest run."""
     if args.preview_frame is not None and args.preview_frame < 0:
         raise InvalidInputError(f"--preview-frame {args.preview_frame}: expected a frame number from 0")
-    # Every setting checked once, before the stylizer starts (the items differ only in their files).
+    # Every setting checked once, before the stylizer starts (the items differ only in their files)
+    # and before the plan makes a missing --out-dir.
     _video_job(args, "", "", "").check()
     if args.lut:
         check_lut_path(args.lut)
-        if len(items) > 1:
-            raise InvalidInputError("--lut names one file: give one input and one style")
-    failures: list[tuple[batch.BatchItem, str, int]] = []
-    runnable = []
+    items = batch.plan(args.inputs, args.style, args.output, args.out_dir, args.overwrite, args.preview_frame)
+    if args.lut and len(items) > 1:
+        raise InvalidInputError("--lut names one file: give one input and one style")
     for item in items:
         if item.problem:
-            failures.append((item, item.problem, EXIT_BAD_INPUT))
             print(f"error: {item.problem}", file=sys.stderr)
-        else:
-            runnable.append(item)
+    runnable = [item for item in items if not item.problem]
     metrics_by_output = {}
     if runnable:
         with Stylizer(services=_services(args)) as stylizer:
             for item in runnable:
-                code, outcome = _run_item(args, stylizer, item)
-                if code == EXIT_OK:
+                outcome = _run_item(args, stylizer, item)
+                if item.done:
                     metrics_by_output[item.output] = outcome
-                else:
-                    failures.append((item, outcome, code))
     if args.metrics_json:
         only = next(iter(metrics_by_output.values())) if len(items) == 1 and metrics_by_output else None
         Path(args.metrics_json).write_text(json.dumps(only or metrics_by_output, indent=2) + "\n")
-    if len(items) > 1 and not args.quiet:
-        done = len(items) - len(failures)
-        summary = f"{done} of {len(items)} stylized"
-        if failures:
-            summary += "; failed: " + "; ".join(
-                f"{Path(i.input).name} with {Path(i.style).name}" for i, _, _ in failures
-            )
-        print(summary, file=sys.stderr)
-    if not failures:
+    failed = [item for item in items if not item.done]
+    if len(items) > 1 and (failed or not args.quiet):
+        print(batch.summary(items), file=sys.stderr)
+    if not failed:
         return EXIT_OK
-    return EXIT_BAD_INPUT if all(code == EXIT_BAD_INPUT for _, _, code in failures) else EXIT_FAILURE
+    return EXIT_BAD_INPUT if all(item.bad_input for item in failed) else EXIT_FAILURE
 
 
-def _run_item(args: argparse.Namespace, stylizer: Stylizer, item: batch.BatchItem) -> tuple[int, dict | str]:
-    """(exit code, metrics or the reason it failed) for one input and style."""
+def _run_item(args: argparse.Namespace, stylizer: Stylizer, item: batch.BatchItem) -> dict | None:
+    """One input and style: its metrics, with item.done set; or None, with the reason it failed on
+    the item (any error but an interruption: the other items still run)."""
     job = _video_job(args, item.input, item.style, item.output, stylizer.warm_services)
     try:
         if args.lut:
@@ -305,11 +302,11 @@ def _run_item(args: argparse.Namespace, stylizer: Stylizer, item: batch.BatchIte
             if not args.quiet:
                 print(f"wrote {args.lut}", file=sys.stderr)
         if args.preview_frame is not None:
-            target = str(Path(item.output).with_suffix(f".frame{args.preview_frame}.png"))
-            write_preview_frame(job, args.preview_frame, target)
+            write_preview_frame(job, args.preview_frame, item.output)
             if not args.quiet:
-                print(f"wrote {target}", file=sys.stderr)
-            return EXIT_OK, {"preview": target}
+                print(f"wrote {item.output}", file=sys.stderr)
+            item.done = True
+            return {"preview": item.output}
         progress = Progress(Path(item.output).name, quiet=args.quiet)
         try:
             metrics = stylize_video(job, on_frame=progress.update)
@@ -321,14 +318,25 @@ def _run_item(args: argparse.Namespace, stylizer: Stylizer, item: batch.BatchIte
             f"({metrics['fps']:.1f} frames/s, {metrics['key_frames']} key frames)"
         )
         log.info("done: %s", metrics)
-        return EXIT_OK, metrics
-    except InvalidInputError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT, str(error)
-    except StylizerStreamError as error:
-        print(f"error: {item.input}: {error}", file=sys.stderr)
-        bad = error.code == grpc.StatusCode.INVALID_ARGUMENT
-        return (EXIT_BAD_INPUT if bad else EXIT_FAILURE), str(error)
+        item.done = True
+        return metrics
+    except Exception as error:
+        if args.verbose:
+            log.exception("%s failed", item.name)
+        item.fail(*_failure(error, item))
+        print(f"error: {item.name}: {item.problem}", file=sys.stderr)
+        return None
+
+
+def _failure(error: Exception, item: batch.BatchItem) -> tuple[str, bool]:
+    """(why an item failed, in one line; whether that was bad input rather than the run's failure)."""
+    if isinstance(error, InvalidInputError):
+        return str(error), True
+    if isinstance(error, LimitExceededError):  # an oversized file; a busy server is not the input's fault
+        return str(error), not isinstance(error, ServerBusyError)
+    if isinstance(error, StylizerStreamError):
+        return f"{item.input}: {error}", error.code == grpc.StatusCode.INVALID_ARGUMENT
+    return f"{type(error).__name__}: {error}", False
 
 
 def run_image(args: argparse.Namespace) -> int:
@@ -337,6 +345,7 @@ def run_image(args: argparse.Namespace) -> int:
         check_lut_path(args.lut)
     services = _services(args)
     services.check()
+    started = time.perf_counter()
     stylized = stylize_image(
         args.content, args.style, services, content_mask=args.content_mask, style_mask=args.style_mask
     )
@@ -344,6 +353,10 @@ def run_image(args: argparse.Namespace) -> int:
         write_image_file(str(partial), stylized)
     if args.lut:
         write_fitted_lut([load_image_file(args.content)[1]], [stylized], args.style, args.lut)
+    if not args.quiet:
+        if args.lut:
+            print(f"wrote {args.lut}", file=sys.stderr)
+        print(image_summary(args.output, stylized, time.perf_counter() - started), file=sys.stderr)
     return EXIT_OK
 
 
@@ -420,7 +433,7 @@ def main(argv: list[str] | None = None) -> None:
         code = runners[args.command](args)
     except (InvalidInputError, LimitExceededError) as error:  # a photo or video over a size limit is bad input
         print(f"error: {error}", file=sys.stderr)
-        code = EXIT_BAD_INPUT
+        code = EXIT_FAILURE if isinstance(error, ServerBusyError) else EXIT_BAD_INPUT
     except StylizerStreamError as error:
         print(f"error: {error}", file=sys.stderr)
         code = EXIT_BAD_INPUT if error.code == grpc.StatusCode.INVALID_ARGUMENT else EXIT_FAILURE
