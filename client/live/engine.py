@@ -122,7 +122,10 @@ class LiveEngine:
         style_rgb: np.ndarray,
         sinks: list[FrameSink],
         options: LiveOptions | None = None,
+        strength: float | None = None,
     ):
+        """strength: how far (0..1) frames made in closed form move towards the style photo's colours;
+        None: the link's own (--strength, as the stylizer applies it to key frames), else 1."""
         self.source = source
         self.link = link
         self.options = options or LiveOptions()
@@ -134,8 +137,10 @@ class LiveEngine:
         )
         # Frames are made straight in the encoder's layout when every sink takes it (no full-size RGB pass).
         i420 = source.width % 2 == 0 and source.height % 2 == 0 and all(sink.accepts_i420 for sink in sinks)
+        if strength is None:
+            strength = link.options.strength if link is not None else 1.0
         self.session = InterpolationSession(
-            LIVE, source.width, source.height, style_reference=style_rgb, output_i420=i420
+            LIVE, source.width, source.height, style_reference=style_rgb, output_i420=i420, strength=strength
         )
         self._new_style: np.ndarray | None = None  # set by change_style(), taken by the engine thread
         self._style_lock = threading.Lock()
