@@ -188,7 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--source", metavar="FILE|synthetic", help="a video file played at its own rate, or 'synthetic'")
     live.add_argument("--style", required=True, help="style photo (JPEG, PNG, ...)")
     live.add_argument("-o", "--output", help="also write the stylized video here (.mp4)")
-    live.add_argument("--preview", type=int, metavar="PORT", help="serve the live preview page on 127.0.0.1:PORT")
+    live.add_argument(
+        "--preview",
+        type=int,
+        metavar="PORT",
+        help="serve the live preview page on 127.0.0.1:PORT (0: a free port); open the address printed, with its token",
+    )
     live.add_argument("--metrics-json", help="write captured/output/dropped counts and latency here")
     live.add_argument("--seconds", type=float, help="stop after this long (default: when the source ends, or Ctrl-C)")
     live.add_argument("--size", default="x".join(map(str, LiveJob.size)), help="synthetic source size WxH")
