@@ -24,14 +24,24 @@ def wants_embedded_stylizer(argv: list[str]) -> bool:
     return not any(arg in ("-h", "--help") or arg == "--stylizer" or arg.startswith("--stylizer=") for arg in argv)
 
 
+# The exit status of a run stopped by Ctrl-C (128 + SIGINT, as shells report it).
+EXIT_INTERRUPTED = 130
+
+
 def main() -> None:
-    if os.environ.get("MVS_WARM_START", "1") != "0" and wants_embedded_stylizer(sys.argv[1:]):
-        from client.remote.embedded import prestart
+    try:
+        if os.environ.get("MVS_WARM_START", "1") != "0" and wants_embedded_stylizer(sys.argv[1:]):
+            from client.remote.embedded import prestart
 
-        prestart("services.stylizer")
-    from client.cli import main as cli_main
+            prestart("services.stylizer")
+        from client.cli import main as cli_main
 
-    cli_main()
+        cli_main()  # handles Ctrl-C during a run itself (its clean-up, its message)
+    except KeyboardInterrupt:
+        # Ctrl-C before the run began (the imports alone take a second or two): nothing has been
+        # done yet, so one line and no traceback; a prestarted stylizer is stopped at exit.
+        print("interrupted", file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
 
 
 if __name__ == "__main__":
