@@ -23,7 +23,15 @@ first (exact for a least-squares data term). The membrane term fills the lattice
 between the frames' colours; far from them the residual decays to zero (over about
 sqrt(lam / mu) cells), so colours the frames never contain get the global affine map, clipped
 to [0, 1]. An affine look is reproduced exactly where it stays inside the cube (its residual is
-zero). About 0.5 s for one 640x360 pair, 1 s for eight, on one CPU core. Pure numpy/OpenCV.
+zero).
+
+Then the lattice is made monotone: its output luminance (Rec. 709) non-decreasing along each
+input axis, so no gradient through it reverses and bands (a grey ramp above all). The luminance
+goes to the pixel-weighted least-squares monotone lattice (Dykstra's alternating 1D isotonic
+projections, then an exact clean-up), each node keeping its offset from grey; a final [1, 2, 1]
+pass smooths it, which keeps it monotone. Where the look itself darkens a brighter colour (a
+region-aware look can), the LUT follows it only as far as a monotone grade can. About 1 s for one
+640x360 pair, 2.5 s for eight, on one CPU core. Pure numpy/OpenCV.
 """
 
 from __future__ import annotations
@@ -41,7 +49,7 @@ SMOOTHNESS = 0.02  # lam, relative to the mean data weight of a lattice node the
 DECAY = 0.01  # mu / lam: the residual fades over ~10 cells away from the frames' colours
 RIDGE = 1e-4  # pulls the affine fit toward the identity where the frames do not determine it
 SMOOTH_MIN_SIZE = 9  # coarser lattices have no cell-scale wiggles to smooth, and a pass would blur the look
-MONOTONE_WEIGHT_FLOOR = 1e-3  # the weight of a node no pixel reaches, relative to a reached node's mean
+MONOTONE_WEIGHT_FLOOR = 1e-4  # the weight of a node no pixel reaches, relative to a reached node's mean
 ISOTONIC_ROUNDS = 10  # Dykstra rounds: the last violations left are a few 1e-3 of the range
 ISOTONIC_BLOCK = 1 << 20  # table entries per block of lattice lines (8 MB each)
 CG_TOLERANCE = 1e-5
@@ -76,10 +84,10 @@ def fit_lut(originals: list[np.ndarray], stylized: list[np.ndarray], size: int =
     residual = targets - _interpolate(colours, prior)
     lut = np.clip(prior + _fit_residual(colours, weights, residual, size), 0.0, 1.0)
     # A look graded two ways for one colour (region-aware, or different scenes) fits to a lattice that
-    # folds back on itself, and a gradient through it bands. So: smoothed; its luminance brought to
-    # the nearest non-decreasing one along each axis (weighted by the pixels each node holds, so the
-    # frames' own colours move least); made exactly monotone; smoothed again (which keeps it so).
-    lut = smooth(lut) if size >= SMOOTH_MIN_SIZE else lut
+    # folds back on itself, and a gradient through it bands. So: its luminance is brought to the
+    # nearest one non-decreasing along each axis (weighted by the pixels each node holds, so the
+    # frames' own colours move least), made exactly monotone, then smoothed (which keeps it so;
+    # smoothing before the projection as well costs fidelity and removes no more inversions).
     node_weight = _node_weights(colours, weights, size)
     node_weight = node_weight / node_weight[node_weight > 0].mean() + MONOTONE_WEIGHT_FLOOR
     lut = with_luminance(lut, _isotonic_3d(lut @ LUMA, node_weight))
