@@ -11,9 +11,11 @@ OUT    ?= out
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt
+# The project itself goes in editable: .venv/bin/mvstylizer then runs this checkout's code from any folder.
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
 	@command -v chromium >/dev/null 2>&1 || $(MAKE) --no-print-directory browser
 	touch $(STAMP)
 

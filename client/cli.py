@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -23,7 +24,14 @@ from client.api import Stylizer
 from client.image import image_summary, stylize_image
 from client.live.engine import LiveOptions
 from client.live.job import LiveJob, run_live, write_metrics
-from client.look import check_lut_path, frames_for_lut, write_fitted_lut, write_lut, write_preview_frame
+from client.look import (
+    check_lut_path,
+    frame_at,
+    frames_for_lut,
+    write_fitted_lut,
+    write_lut,
+    write_preview_frame,
+)
 from client.media.paths import check_output_path, written_whole
 from client.media.sink import ENCODERS, PRESETS
 from client.process_setup import prepare_client_process
@@ -43,8 +51,15 @@ log = logging.getLogger("client")
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 
 
+def program_name(argv0: str | None = None) -> str:
+    """The name the command was run by, for usage lines: `mvstylizer` (the installed command) or
+    `python -m client` (the package run as a module)."""
+    name = os.path.basename(sys.argv[0] if argv0 is None else argv0)
+    return "python -m client" if name in ("__main__.py", "-m", "-c", "") else name
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m client", description="Photorealistic video style transfer.")
+    parser = argparse.ArgumentParser(prog=program_name(), description="Photorealistic video style transfer.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     def add_services(sub: argparse.ArgumentParser, video: bool) -> None:
@@ -302,12 +317,14 @@ def _run_item(args: argparse.Namespace, stylizer: Stylizer, item: batch.BatchIte
     the item (any error but an interruption: the other items still run)."""
     job = _video_job(args, item.input, item.style, item.output, stylizer.warm_services)
     try:
+        # The preview frame is decoded first: a frame the video lacks fails the item before a LUT is written.
+        original = frame_at(item.input, args.preview_frame) if args.preview_frame is not None else None
         if args.lut:
             write_lut(frames_for_lut(item.input), item.style, job.services, Path(item.input).name, args.lut)
             if not args.quiet:
                 print(f"wrote {args.lut}", file=sys.stderr)
         if args.preview_frame is not None:
-            write_preview_frame(job, args.preview_frame, item.output)
+            write_preview_frame(job, args.preview_frame, item.output, original)
             if not args.quiet:
                 print(f"wrote {item.output}", file=sys.stderr)
             item.done = True

@@ -23,7 +23,15 @@ first (exact for a least-squares data term). The membrane term fills the lattice
 between the frames' colours; far from them the residual decays to zero (over about
 sqrt(lam / mu) cells), so colours the frames never contain get the global affine map, clipped
 to [0, 1]. An affine look is reproduced exactly where it stays inside the cube (its residual is
-zero). About 0.5 s for one 640x360 pair, 1 s for eight, on one CPU core. Pure numpy/OpenCV.
+zero).
+
+Then the lattice is made monotone: its output luminance (Rec. 709) non-decreasing along each
+input axis, so no gradient through it reverses and bands (a grey ramp above all). The luminance
+goes to the pixel-weighted least-squares monotone lattice (Dykstra's alternating 1D isotonic
+projections, then an exact clean-up), each node keeping its offset from grey; a final [1, 2, 1]
+pass smooths it, which keeps it monotone. Where the look itself darkens a brighter colour (a
+region-aware look can), the LUT follows it only as far as a monotone grade can. About 1 s for one
+640x360 pair, 2.5 s for eight, on one CPU core. Pure numpy/OpenCV.
 """
 
 from __future__ import annotations
@@ -40,8 +48,14 @@ MAX_FIT_SIZE = 65  # the solver holds 27 float64 bands of the lattice: 65^3 is ~
 SMOOTHNESS = 0.02  # lam, relative to the mean data weight of a lattice node the frames reach
 DECAY = 0.01  # mu / lam: the residual fades over ~10 cells away from the frames' colours
 RIDGE = 1e-4  # pulls the affine fit toward the identity where the frames do not determine it
+SMOOTH_MIN_SIZE = 9  # coarser lattices have no cell-scale wiggles to smooth, and a pass would blur the look
+MONOTONE_WEIGHT_FLOOR = 1e-4  # the weight of a node no pixel reaches, relative to a reached node's mean
+ISOTONIC_ROUNDS = 10  # Dykstra rounds: the last violations left are a few 1e-3 of the range
+ISOTONIC_BLOCK = 1 << 20  # table entries per block of lattice lines (8 MB each)
 CG_TOLERANCE = 1e-5
 CG_MAX_ITERATIONS = 400
+
+LUMA = np.array([0.2126, 0.7152, 0.0722])  # Rec. 709 luminance weights (they sum to 1)
 
 _CORNERS = np.array([(db, dg, dr) for db in (0, 1) for dg in (0, 1) for dr in (0, 1)], np.int64)
 
@@ -68,8 +82,120 @@ def fit_lut(originals: list[np.ndarray], stylized: list[np.ndarray], size: int =
     # the lattice will interpolate it (so clipping near the cube's faces is part of what is fitted).
     prior = np.clip(_apply_affine(lattice, affine), 0.0, 1.0).reshape(size, size, size, 3)
     residual = targets - _interpolate(colours, prior)
-    lut = prior + _fit_residual(colours, weights, residual, size)
-    return np.clip(lut, 0.0, 1.0).astype(np.float32)
+    lut = np.clip(prior + _fit_residual(colours, weights, residual, size), 0.0, 1.0)
+    # A look graded two ways for one colour (region-aware, or different scenes) fits to a lattice that
+    # folds back on itself, and a gradient through it bands. So: its luminance is brought to the
+    # nearest one non-decreasing along each axis (weighted by the pixels each node holds, so the
+    # frames' own colours move least), made exactly monotone, then smoothed (which keeps it so;
+    # smoothing before the projection as well costs fidelity and removes no more inversions).
+    node_weight = _node_weights(colours, weights, size)
+    node_weight = node_weight / node_weight[node_weight > 0].mean() + MONOTONE_WEIGHT_FLOOR
+    lut = with_luminance(lut, _isotonic_3d(lut @ LUMA, node_weight))
+    lut = monotone_luminance(lut)
+    return (smooth(lut) if size >= SMOOTH_MIN_SIZE else lut).astype(np.float32)
+
+
+def smooth(lut: np.ndarray) -> np.ndarray:
+    """One [1, 2, 1] / 4 pass along each lattice axis, the lattice extended linearly past its faces:
+    a linear map is unchanged, face values stay as they are, and a monotone lattice stays monotone."""
+    out = np.asarray(lut, np.float64)
+    for axis in range(3):
+        first, second = np.take(out, [0], axis=axis), np.take(out, [1], axis=axis)
+        last, before = np.take(out, [-1], axis=axis), np.take(out, [-2], axis=axis)
+        padded = np.concatenate([2 * first - second, out, 2 * last - before], axis=axis)
+        length = out.shape[axis]
+        part = [np.take(padded, np.arange(start, start + length), axis=axis) for start in range(3)]
+        out = (part[0] + 2 * part[1] + part[2]) / 4
+    return out
+
+
+def monotone_luminance(lut: np.ndarray) -> np.ndarray:
+    """The lattice with its output luminance (Rec. 709) non-decreasing along each input axis, so
+    no gradient (a grey ramp above all) reverses through it. The luminance is replaced by the mean
+    of its smallest monotone majorant and largest monotone minorant (running max from the dark
+    corner, running min from the bright one, along each axis in turn: each pass keeps the others'
+    order); each node keeps its colour's offset from grey, scaled down only where the new
+    luminance would push it out of the cube."""
+    lut = np.asarray(lut, np.float64)
+    luma = lut @ LUMA
+    above, below = luma, luma
+    for axis in range(3):
+        above = np.maximum.accumulate(above, axis=axis)
+        below = np.flip(np.minimum.accumulate(np.flip(below, axis=axis), axis=axis), axis=axis)
+    return with_luminance(lut, (above + below) / 2)
+
+
+def with_luminance(lut: np.ndarray, luminance: np.ndarray) -> np.ndarray:
+    """Each node given `luminance`, keeping its colour's offset from grey (scaled down only as far
+    as needed to stay inside the cube)."""
+    lut = np.asarray(lut, np.float64)
+    target = np.clip(luminance, 0.0, 1.0)[..., None]
+    chroma = lut - (lut @ LUMA)[..., None]  # zero luminance: LUMA sums to 1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        room = np.where(chroma > 0, (1 - target) / chroma, np.where(chroma < 0, target / -chroma, np.inf))
+    scale = np.minimum(room.min(axis=-1, keepdims=True), 1.0)
+    return np.clip(target + scale * chroma, 0.0, 1.0)
+
+
+def _isotonic_lines(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted least-squares non-decreasing fit of each row (m x n, weights > 0), in blocks of rows
+    (the formula holds an n x n table per row)."""
+    block = max(1, ISOTONIC_BLOCK // values.shape[1] ** 2)
+    return np.concatenate(
+        [_isotonic_block(values[i : i + block], weights[i : i + block]) for i in range(0, len(values), block)]
+    )
+
+
+def _isotonic_block(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """_isotonic_lines for a few rows at once, by the max-min formula: fit_i = max over j <= i of
+    min over k >= i of the weighted mean of values j..k."""
+    n = values.shape[1]
+    zero = np.zeros((values.shape[0], 1))
+    total_weight = np.concatenate([zero, np.cumsum(weights, axis=1)], axis=1)
+    total_value = np.concatenate([zero, np.cumsum(weights * values, axis=1)], axis=1)
+    first, last = np.indices((n, n))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        means = (total_value[:, None, 1:] - total_value[:, :-1, None]) / (
+            total_weight[:, None, 1:] - total_weight[:, :-1, None]
+        )
+    means = np.where(last >= first, means, np.inf)
+    lowest_on = np.flip(np.minimum.accumulate(np.flip(means, axis=2), axis=2), axis=2)
+    return np.where(first <= last, lowest_on, -np.inf).max(axis=1)
+
+
+def _isotonic_3d(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Approximately the weighted least-squares lattice non-decreasing along all three axes: Dykstra's
+    alternating projections onto each axis' monotone set (monotone_luminance then makes it exact)."""
+    x = values.astype(np.float64)
+    corrections = [np.zeros_like(x) for _ in range(3)]
+    # A round costs ~size^4: fewer rounds on the finer lattices keep the time near the 33-point one's.
+    rounds = max(2, round(ISOTONIC_ROUNDS * (DEFAULT_SIZE / x.shape[0]) ** 4))
+    for _ in range(min(rounds, ISOTONIC_ROUNDS)):
+        for axis in range(3):
+            shifted = np.moveaxis(x + corrections[axis], axis, -1)
+            line_weights = np.moveaxis(weights, axis, -1).reshape(-1, x.shape[axis])
+            fitted = _isotonic_lines(shifted.reshape(-1, x.shape[axis]), line_weights).reshape(shifted.shape)
+            fitted = np.moveaxis(fitted, -1, axis)
+            corrections[axis] = x + corrections[axis] - fitted
+            x = fitted
+    return x
+
+
+def _node_weights(colours: np.ndarray, weights: np.ndarray, size: int) -> np.ndarray:
+    """How much pixel weight each lattice node carries in trilinear interpolation ([b][g][r])."""
+    coords = colours * (size - 1)
+    base = np.minimum(np.floor(coords).astype(np.int64), size - 2)
+    frac = coords - base
+    out = np.zeros(size**3)
+    for db, dg, dr in _CORNERS:
+        corner = (
+            (frac[:, 0] if dr else 1 - frac[:, 0])
+            * (frac[:, 1] if dg else 1 - frac[:, 1])
+            * (frac[:, 2] if db else 1 - frac[:, 2])
+        )
+        index = ((base[:, 2] + db) * size + base[:, 1] + dg) * size + base[:, 0] + dr
+        out += np.bincount(index, weights=corner * weights, minlength=size**3)
+    return out.reshape(size, size, size)
 
 
 def fit_affine(originals: list[np.ndarray], stylized: list[np.ndarray]) -> np.ndarray:
