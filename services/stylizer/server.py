@@ -13,13 +13,14 @@ import grpc
 import torch
 
 from mvstylizer_common.auth import server_interceptors
-from mvstylizer_common.errors import InvalidInputError, MvStylizerError, TooSlowError
+from mvstylizer_common.errors import CorruptImageError, InvalidInputError, MvStylizerError, TooSlowError
 from mvstylizer_common.grpc_options import DEFAULT_MAX_MESSAGE_BYTES, message_size_options
 from mvstylizer_common.imagecodec import DEFAULT_JPEG_QUALITY, decode_image, encode_image
 from mvstylizer_common.serving import abort_with, add_health_and_reflection, bind
 from mvstylizer_common.status import status_of
 from mvstylizer_common.tls import ServerTls
 from protos.mvstylizer.v1 import media_pb2, stylizer_pb2, stylizer_pb2_grpc
+from services.stylizer.admission import AdmissionSettings, declared_pixels
 from services.stylizer.batcher import BatchSettings
 from services.stylizer.metrics import StylizerMetrics
 from services.stylizer.models import DEFAULT_MODEL, list_models
@@ -137,6 +138,7 @@ class StylizerServicer(stylizer_pb2_grpc.StylizerServicer):
             lambda: decode_image(key_frame.image),
             lambda rgb: encode_image(rgb, encoding, quality),
             (lambda: decode_image(mask)) if mask is not None else None,
+            declared_pixels=lambda: _declared_pixels(key_frame.image, mask),
         )
         return stylizer_pb2.StylizedKeyFrame(
             index=key_frame.index,
@@ -168,6 +170,17 @@ def _session_request(config: stylizer_pb2.SessionConfig) -> SessionRequest:
     )
 
 
+def _declared_pixels(image: media_pb2.EncodedImage, mask: media_pb2.EncodedImage | None) -> int:
+    """Pixels a key frame and its mask declare (admission.declared_pixels)."""
+    pixels = declared_pixels(image)
+    if mask is not None:
+        try:
+            pixels += declared_pixels(mask)
+        except CorruptImageError as error:
+            raise InvalidInputError(f"key frame mask: {error}") from error
+    return pixels
+
+
 async def _first_request(request_iterator):
     async for request in request_iterator:
         return request
@@ -188,6 +201,7 @@ def create_server(
     metrics: StylizerMetrics | None = None,
     batching: BatchSettings | None = None,
     config_timeout_s: float = DEFAULT_CONFIG_TIMEOUT_S,
+    admission: AdmissionSettings | None = None,
 ) -> tuple[grpc.aio.Server, int, object]:
     """Build (not start) the stylizer server; calls need `auth_token` when one is set.
 
@@ -203,6 +217,7 @@ def create_server(
         smoothing_weights=smoothing_weights,
         metrics=metrics,
         batching=batching,
+        admission=admission,
     )
     servicer = StylizerServicer(stylizer, config_timeout_s=config_timeout_s)
     server = grpc.aio.server(
