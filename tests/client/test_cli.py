@@ -493,11 +493,11 @@ def test_the_look_exported_as_a_lut_reproduces_the_stylized_photo(media, stylize
     )
     assert done.returncode == 0, done.stderr
     assert "LUT_3D_SIZE 33" in lut.read_text()
-    # The LUT applied here to the content gives (about) the stylizer's own output: as far as a grade
-    # monotone in luminance can (this look darkens some brighter colours, which no banding-free LUT follows).
+    # The LUT applied here to the content gives (about) the stylizer's own output (this look darkens
+    # some brighter colours: the LUT follows it on the photo's own colours, off the grey axis).
     original, styled = read_image_file(str(content)), read_image_file(str(out))
     graded = apply_lut(original, read_cube(str(lut)))
-    assert psnr(graded, styled) > 26 and psnr(graded, styled) >= psnr(original, styled) + 8
+    assert psnr(graded, styled) > 30 and psnr(graded, styled) >= psnr(original, styled) + 8
     unwritable = str(tmp_path / "no" / "x.cube")
     bad = run_cli("stylize-image", str(content), "--style", style, "-o", str(tmp_path / "b.png"), "--lut", unwritable)
     assert bad.returncode == 2 and "--lut" in bad.stderr

@@ -1,5 +1,6 @@
-"""A fitted LUT has no inversions (a gradient through it never reverses), and a video's LUT is
-fitted on frames from all of it."""
+"""A fitted LUT has no inversions where they would show (a grey ramp through it never reverses, and
+what it makes up for colours the frames lack never folds), keeps the look where the frames show
+it, and a video's LUT is fitted on frames from all of it."""
 
 from __future__ import annotations
 
@@ -29,21 +30,63 @@ def _folding_look() -> tuple[list[np.ndarray], list[np.ndarray]]:
     return [ramp, halves], [ramp_graded, halves_graded]
 
 
-def test_a_look_that_folds_back_gives_a_lut_that_is_monotone_in_luminance():
-    originals, stylized = _folding_look()
-    lut = fit_lut(originals, stylized)
-    luma = lut.astype(np.float64) @ LUMA
-    for axis in range(3):  # every line of the lattice along every input axis
-        assert np.diff(luma, axis=axis).min() >= -1e-6
-    # A grey ramp through it: the interpolated luminance never goes down, and the 8-bit output
-    # goes down by no more than rounding.
-    grey = np.repeat(np.linspace(0.0, 1.0, 1021)[:, None], 3, axis=1)
-    assert np.diff(_interpolate(grey, lut.astype(np.float64)) @ LUMA).min() >= -1e-6
+def _reached(originals: list[np.ndarray], size: int) -> np.ndarray:
+    """Which lattice nodes ([b][g][r]) are a corner of a cell some pixel's colour falls in."""
+    colours = np.concatenate([o.reshape(-1, 3) for o in originals]).astype(np.float64) / 255 * (size - 1)
+    base = np.minimum(np.floor(colours).astype(int), size - 2)
+    reached = np.zeros((size, size, size), bool)
+    for db in (0, 1):
+        for dg in (0, 1):
+            for dr in (0, 1):
+                reached[base[:, 2] + db, base[:, 1] + dg, base[:, 0] + dr] = True
+    return reached
+
+
+def _grey_ramp_never_darkens(lut: np.ndarray) -> None:
+    # Interpolated (as a grading tool does, finer than the lattice): never down at all.
+    grey = np.repeat(np.linspace(0.0, 1.0, 4097)[:, None], 3, axis=1)
+    assert np.diff(_interpolate(grey, lut.astype(np.float64)) @ LUMA).min() >= -1e-9
+    # In 8 bits: down by no more than the rounding of the three channels.
     ramp = np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, axis=1)
     assert np.diff(apply_lut(ramp, lut).astype(np.float64) @ LUMA).min() >= -1.0
-    # Smooth: no jumps between neighbouring nodes.
-    for axis in range(3):
-        assert np.abs(np.diff(lut, axis=axis)).max() < 0.25
+
+
+def test_a_look_that_folds_back_gives_a_lut_whose_grey_ramp_never_reverses():
+    originals, stylized = _folding_look()
+    lut = fit_lut(originals, stylized)
+    _grey_ramp_never_darkens(lut)
+
+
+def test_where_the_frames_show_no_colour_the_lut_does_not_fold():
+    # Frames with a narrow range of colours and a look that folds them: what the fit makes up for
+    # all the colours around them (most of the cube) must not turn luminance down along any axis.
+    originals, stylized = _folding_look()
+    narrow = [np.clip(o // 3 + 90, 0, 255).astype(np.uint8) for o in originals]
+    for frames in (originals, narrow):
+        lut = fit_lut(frames, stylized)
+        luma = lut.astype(np.float64) @ LUMA
+        unreached = ~_reached(frames, lut.shape[0])
+        assert unreached.mean() > 0.5
+        for axis in range(3):
+            both = np.take(unreached, range(32), axis=axis) & np.take(unreached, range(1, 33), axis=axis)
+            assert np.diff(luma, axis=axis)[both].min() >= -2 / 255
+            assert np.abs(np.diff(lut, axis=axis))[both].max() < 0.35  # and no cliffs there
+        _grey_ramp_never_darkens(lut)
+
+
+def test_a_look_that_darkens_brighter_colours_is_kept_where_the_frames_show_it():
+    # A look that darkens blues (luminance falls as blue rises, off the grey axis): on the frames'
+    # own colours a LUT follows it, which a LUT forced monotone along every axis cannot.
+    texture = [textured_background(160, 96, seed=1), textured_background(160, 96, seed=2)]
+    graded = []
+    for frame in texture:
+        rgb = frame.astype(np.float64)
+        dark = np.clip(rgb - 0.9 * np.maximum(rgb[..., 2:] - rgb.mean(axis=-1, keepdims=True), 0), 0, 255)
+        graded.append(np.rint(dark).astype(np.uint8))
+    lut = fit_lut(texture, graded)
+    for frame, want in zip(texture, graded, strict=True):
+        assert np.abs(apply_lut(frame, lut).astype(int) - want).mean() < 1.5
+    _grey_ramp_never_darkens(lut)
 
 
 def test_a_monotone_look_is_still_recovered_closely():
