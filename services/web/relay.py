@@ -136,9 +136,8 @@ async def _relay(websocket: WebSocket, upstream: Upstream, limits: SessionLimits
         _check_config(first, limits)
         log.info("session %d opened: label=%r", number, first.config.client_label)
         call = upstream.open()
-        await call.write(first)
         try:
-            ready = await asyncio.wait_for(call.read(), upstream.ready_timeout_s)
+            ready = await asyncio.wait_for(_open(call, first), upstream.ready_timeout_s)
         except TimeoutError:
             raise CloseError(
                 CLOSE_TRY_LATER, f"the stylizer did not answer within {upstream.ready_timeout_s:g} s"
@@ -163,9 +162,18 @@ async def _relay(websocket: WebSocket, upstream: Upstream, limits: SessionLimits
         return _closing_for(error)
     except WebSocketDisconnect:
         return CLOSE_NORMAL, "the browser left"
+    except Exception as error:  # a fault of the gateway's own: this session ends, the others go on
+        log.exception("session %d failed", number)
+        return CLOSE_ERROR, f"the gateway failed: {type(error).__name__}"
     finally:
         if call is not None:
             call.cancel()
+
+
+async def _open(call: grpc.aio.StreamStreamCall, config: stylizer_pb2.StylizeRequest):
+    """The stylizer's first answer to the config (EOF if it ended the stream without one)."""
+    await call.write(config)
+    return await call.read()
 
 
 async def _up(websocket: WebSocket, call: grpc.aio.StreamStreamCall, limits: SessionLimits) -> None:

@@ -13,6 +13,7 @@ from websockets.exceptions import InvalidStatus
 
 from mvstylizer_common.imagecodec import PNG, decode_image, encode_image
 from protos.mvstylizer.v1 import media_pb2, stylizer_pb2
+from services.stylizer import server as stylizer_server
 from services.web.limits import (
     CLOSE_BAD_DATA,
     CLOSE_POLICY,
@@ -22,6 +23,7 @@ from services.web.limits import (
     SessionLimits,
 )
 from tests.media import moving_square_frame
+from tests.servers import ServerThread
 from tests.services.web.conftest import (
     close_of,
     config_request,
@@ -208,5 +210,19 @@ def test_key_frames_past_the_rate_limit_close_the_socket(stylizer_address):
             socket.send(key_frame_request(index))
         closed_code, reason = close_of(socket)
         assert closed_code == CLOSE_POLICY and "more than 2 key frames a second" in reason
+    finally:
+        gateway.stop()
+
+
+def test_a_stylizer_lost_mid_session_closes_the_socket_with_try_again_later():
+    stylizer = ServerThread(stylizer_server.create_server, stylizer_server.SERVICE_NAME)
+    gateway = start_gateway(stylizer.address)
+    try:
+        socket = open_session(gateway)
+        assert stylize_one(socket, 0).index == 0
+        stylizer.stop()
+        closed_code, reason = close_of(socket)
+        assert closed_code == CLOSE_TRY_LATER and "stylizer: UNAVAILABLE" in reason
+        assert gateway.sessions.open == 0
     finally:
         gateway.stop()
