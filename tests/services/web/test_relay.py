@@ -104,6 +104,13 @@ def test_the_page_needs_its_token_and_its_scripts_are_served_from_the_package_fo
         gateway.stop()
 
 
+def truncated_key_frame() -> bytes:
+    """A key frame whose PNG header passes the gateway's checks and whose pixels the stylizer cannot decode."""
+    png = encode_image(moving_square_frame(0), PNG)
+    image = media_pb2.EncodedImage(encoding=png.encoding, data=png.data[:60])
+    return stylizer_pb2.StylizeRequest(key_frame=stylizer_pb2.KeyFrame(index=0, image=image)).SerializeToString()
+
+
 GARBAGE = b"not a protobuf, \xff\xfe\x00 garbage"
 
 
@@ -124,6 +131,7 @@ GARBAGE = b"not a protobuf, \xff\xfe\x00 garbage"
             "indices must increase",
         ),
         (lambda socket: socket.send(config_request()), CLOSE_POLICY, "only key frames may follow"),
+        (lambda socket: socket.send(truncated_key_frame()), CLOSE_POLICY, "stylizer: INVALID_ARGUMENT"),
     ],
     ids=[
         "garbage bytes",
@@ -132,6 +140,7 @@ GARBAGE = b"not a protobuf, \xff\xfe\x00 garbage"
         "key frames out of order",
         "repeated index",
         "config twice",
+        "frame the stylizer refuses",
     ],
 )
 def test_a_bad_message_closes_that_socket_with_a_reason_while_another_session_goes_on(
@@ -223,6 +232,17 @@ def test_a_stylizer_lost_mid_session_closes_the_socket_with_try_again_later():
         stylizer.stop()
         closed_code, reason = close_of(socket)
         assert closed_code == CLOSE_TRY_LATER and "stylizer: UNAVAILABLE" in reason
+        assert gateway.sessions.open == 0
+    finally:
+        gateway.stop()
+
+
+def test_a_socket_that_sends_no_config_in_time_is_closed(stylizer_address):
+    gateway = start_gateway(stylizer_address, limits=SessionLimits(config_timeout_s=0.3))
+    try:
+        socket = open_socket(gateway)
+        closed_code, reason = close_of(socket)
+        assert closed_code == CLOSE_POLICY and "no SessionConfig within 0.3 s" in reason
         assert gateway.sessions.open == 0
     finally:
         gateway.stop()
