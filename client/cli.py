@@ -451,32 +451,31 @@ def run_web(args: argparse.Namespace) -> int:
     """Serves until Ctrl-C (or SIGTERM): a stop is the normal end of a server, status 0."""
     services = _services(args)
     services.check()
-    settings = web_settings(args)
-    settings.check()  # before the stylizer starts: a refused --host or certificate costs no wait
-    with EmbeddedServices(services.stylizer, None, services.stylizer_args(), need_interpolator=False) as started:
-        where = f"at {services.stylizer}" if services.stylizer else f"started on {started.stylizer}"
-        # Answers before the page is announced (a wait of more than a moment is said).
-        connect(
-            started.stylizer, "stylizer", services.connect_timeout, services.auth_token, services.tls_for(args.stylizer)
-        ).close()
-        upstream = Upstream(
-            started.stylizer,
-            token=services.auth_token,
-            tls=services.tls_for(args.stylizer),
-            ready_timeout_s=services.connect_timeout,
-        )
-        gateway = Gateway(settings, upstream).start()
-        try:
-            print(f"stylizer {where}", file=sys.stderr)
-            print(gateway.announcement(qr=not args.no_qr), end="", file=sys.stderr, flush=True)
-            print("Ctrl-C stops the gateway", file=sys.stderr, flush=True)
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            print("gateway stopped", file=sys.stderr)
-        finally:
-            gateway.stop()
+    # Before the stylizer starts: a refused --host, a busy port or a bad certificate costs no wait.
+    gateway = Gateway(web_settings(args))
+    try:
+        with EmbeddedServices(services.stylizer, None, services.stylizer_args(), need_interpolator=False) as started:
+            serve_web(args, services, started.stylizer, gateway)
+    finally:
+        gateway.stop()
     return EXIT_OK
+
+
+def serve_web(args: argparse.Namespace, services: ServiceOptions, stylizer: str, gateway: Gateway) -> None:
+    """Relays to `stylizer` (started here, or given) until Ctrl-C."""
+    tls = services.tls_for(args.stylizer)
+    # The stylizer answers before the page is announced (a wait of more than a moment is said).
+    connect(stylizer, "stylizer", services.connect_timeout, services.auth_token, tls).close()
+    gateway.start(Upstream(stylizer, services.auth_token, tls, ready_timeout_s=services.connect_timeout))
+    where = f"at {args.stylizer}" if args.stylizer else f"started on {stylizer}"
+    print(f"stylizer {where}", file=sys.stderr)
+    print(gateway.announcement(qr=not args.no_qr), end="", file=sys.stderr, flush=True)
+    print("Ctrl-C stops the gateway", file=sys.stderr, flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        print("gateway stopped", file=sys.stderr)
 
 
 # The signal that interrupted the run, for the exit status (128 + its number, as shells report it).

@@ -99,28 +99,37 @@ class GatewaySettings:
 
 
 class Gateway:
-    """Binds, picks the certificate and serves until stop(); `url` carries the run's token."""
+    """Binds at once (a busy port is a one-line error before the stylizer starts); start() picks
+    the certificate and serves until stop(); `url` carries the run's token."""
 
-    def __init__(self, settings: GatewaySettings, upstream: Upstream, token: str | None = None):
+    def __init__(self, settings: GatewaySettings, token: str | None = None):
         settings.check()
         self.settings = settings
-        self.upstream = upstream
         self.token = token or new_token()
         self.sock = bind(settings.host, settings.port, flag="--port")
         self.port = self.sock.getsockname()[1]
-        self.certificate: certificates.Certificate | None = None
         self._server: WebServer | None = None
+        try:
+            self.certificate = self._pick_certificate()
+        except BaseException:
+            self.sock.close()
+            raise
 
-    def start(self) -> Gateway:
+    def _pick_certificate(self) -> certificates.Certificate | None:
+        settings = self.settings
+        if settings.certfile:
+            return certificates.given(settings.certfile, settings.keyfile)
+        if settings.uses_tls:
+            return certificates.self_signed(settings.names(), settings.cert_dir)
+        return None
+
+    def start(self, upstream: Upstream) -> Gateway:
+        """Serves, relaying every session to `upstream`."""
         settings = self.settings
         try:
-            if settings.certfile:
-                self.certificate = certificates.given(settings.certfile, settings.keyfile)
-            elif settings.uses_tls:
-                self.certificate = certificates.self_signed(settings.names(), settings.cert_dir)
             extra = [name if ":" not in name else f"[{name}]" for name in settings.names()]
             app = gateway_app(
-                self.upstream,
+                upstream,
                 settings.limits,
                 self.token,
                 allowed_hosts(settings.host, self.port, extra),
@@ -144,7 +153,7 @@ class Gateway:
 
     @property
     def scheme(self) -> str:
-        return "https" if self.certificate is not None or self.settings.uses_tls else "http"
+        return "https" if self.certificate is not None else "http"
 
     @property
     def url(self) -> str:

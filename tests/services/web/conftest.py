@@ -21,7 +21,7 @@ TIMEOUT = 60
 def start_gateway(stylizer_address: str, **settings) -> Gateway:
     limits = settings.pop("limits", SessionLimits())
     base = GatewaySettings(host="127.0.0.1", port=0, tls=OFF, limits=limits)
-    return Gateway(replace(base, **settings), Upstream(stylizer_address)).start()
+    return Gateway(replace(base, **settings)).start(Upstream(stylizer_address))
 
 
 @pytest.fixture

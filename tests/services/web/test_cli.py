@@ -101,3 +101,15 @@ def page_status(port: int, host: str, path: str) -> int:
         return connection.getresponse().status
     finally:
         connection.close()
+
+
+def test_a_busy_port_ends_the_command_at_once_with_status_2():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        process = web_command("--port", str(port), env={"MVS_WARM_START": "0"})
+        _, stderr = process.communicate(timeout=TIMEOUT)
+    assert process.returncode == 2
+    assert stderr.strip().startswith(f"error: --port {port}: cannot serve on 127.0.0.1:{port}")
+    assert "stylizer" not in stderr
