@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from mvstylizer_common.errors import InvalidInputError
@@ -82,7 +83,7 @@ def test_a_plain_http_origin_is_refused_on_an_https_gateway(stylizer_address, tm
     try:
         context = ssl.create_default_context(cafile=gateway.certificate.certfile)
         url = f"wss://127.0.0.1:{gateway.port}/ws?token={gateway.token}"
-        with pytest.raises(Exception, match="403"):
+        with pytest.raises(InvalidStatus, match="403"):
             connect(url, ssl=context, origin=f"http://127.0.0.1:{gateway.port}", open_timeout=TIMEOUT)
     finally:
         gateway.stop()
