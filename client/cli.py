@@ -36,7 +36,8 @@ from client.media.paths import check_output_path, written_whole
 from client.media.sink import ENCODERS, PRESETS
 from client.process_setup import prepare_client_process
 from client.progress import Progress
-from client.remote.services import INPROC, LOOPBACK, ServiceOptions
+from client.remote.embedded import EmbeddedServices
+from client.remote.services import INPROC, LOOPBACK, ServiceOptions, connect
 from client.remote.stylizer import StylizerStreamError
 from client.video.job import VideoJob, stylize_video
 from mvstylizer_common.auth import resolve_token
@@ -45,6 +46,9 @@ from mvstylizer_common.imagecodec import ENCODING_BY_NAME, load_image_file, writ
 from mvstylizer_common.samples import DEMO_CLIP, DEMO_STYLE, sample_clip, sample_style
 from mvstylizer_common.tls import ClientTls, add_tls_flags
 from services.interpolator.session import LIVE, OFFLINE
+from services.web.cli import add_web_options, web_settings
+from services.web.gateway import Gateway
+from services.web.relay import Upstream
 
 log = logging.getLogger("client")
 
@@ -62,7 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=program_name(), description="Photorealistic video style transfer.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    def add_services(sub: argparse.ArgumentParser, video: bool) -> None:
+    def add_services(sub: argparse.ArgumentParser, video: bool, session: bool = True) -> None:
+        """session: the flags of the sessions the command opens itself (strength, work size, wire format);
+        a command whose sessions are opened by others (web: by the page) has none."""
         sub.add_argument("-v", "--verbose", action="store_true", help="log details (and tracebacks) to stderr")
         sub.add_argument(
             "--stylizer",
@@ -77,12 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
                 f"'{INPROC}' (default) to run it in this process: on one machine a separate process only "
                 "adds an encode and a decode of every frame",
             )
-        sub.add_argument(
-            "--strength",
-            type=float,
-            default=ServiceOptions.strength,
-            help="0..1: how far towards the style's look (in the model's colour mapping; 1: the full look)",
-        )
+        if session:
+            sub.add_argument(
+                "--strength",
+                type=float,
+                default=ServiceOptions.strength,
+                help="0..1: how far towards the style's look (in the model's colour mapping; 1: the full look)",
+            )
         sub.add_argument("--model", default=ServiceOptions.model, help="stylizer model (default: the server's)")
         sub.add_argument(
             "--weights",
@@ -94,12 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
             help="send 'authorization: Bearer <token>' (first line of this file; default: $MVS_AUTH_TOKEN)",
         )
         add_tls_flags(sub, client=True)
-        sub.add_argument(
-            "--work-size",
-            type=int,
-            default=ServiceOptions.work_size,
-            help="long side the model runs at (0: model default)",
-        )
+        if session:
+            sub.add_argument(
+                "--work-size",
+                type=int,
+                default=ServiceOptions.work_size,
+                help="long side the model runs at (0: model default)",
+            )
         sub.add_argument("--device", default=ServiceOptions.device, help="device for an embedded stylizer: cpu or cuda")
         sub.add_argument(
             "--connect-timeout",
@@ -107,12 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
             default=ServiceOptions.connect_timeout,
             help="seconds to wait for a service",
         )
-        sub.add_argument(
-            "--wire-format",
-            choices=sorted(ENCODING_BY_NAME),
-            default=ServiceOptions.wire_format,
-            help="how frames travel between client and services",
-        )
+        if session:
+            sub.add_argument(
+                "--wire-format",
+                choices=sorted(ENCODING_BY_NAME),
+                default=ServiceOptions.wire_format,
+                help="how frames travel between client and services",
+            )
 
     def add_video_options(sub: argparse.ArgumentParser) -> None:
         sub.add_argument(
@@ -234,6 +243,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo_cmd.add_argument("--style-photo", default=DEMO_STYLE, help="scikit-image sample photo")
     add_services(demo_cmd, video=True)
     add_video_options(demo_cmd)
+
+    web_cmd = commands.add_parser(
+        "web", help="serve the device page to a phone's browser, relaying its key frames to a stylizer"
+    )
+    add_web_options(web_cmd)
+    add_services(web_cmd, video=False, session=False)
     return parser
 
 
@@ -247,13 +262,13 @@ def _services(args: argparse.Namespace) -> ServiceOptions:
         stylizer=args.stylizer,
         interpolator=_interpolator_target(getattr(args, "interpolator", None)),
         model=args.model,
-        work_size=args.work_size,
+        work_size=getattr(args, "work_size", ServiceOptions.work_size),
         device=args.device,
         weights=args.weights,
-        strength=args.strength,
+        strength=getattr(args, "strength", ServiceOptions.strength),
         auth_token=resolve_token(args.auth_token_file),
         tls=ClientTls(args.tls_ca, args.tls_cert, args.tls_key) if (args.tls_ca or args.tls_cert) else None,
-        wire_format=args.wire_format,
+        wire_format=getattr(args, "wire_format", ServiceOptions.wire_format),
         connect_timeout=args.connect_timeout,
     )
 
@@ -432,6 +447,37 @@ def run_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def run_web(args: argparse.Namespace) -> int:
+    """Serves until Ctrl-C (or SIGTERM): a stop is the normal end of a server, status 0."""
+    services = _services(args)
+    services.check()
+    # Before the stylizer starts: a refused --host, a busy port or a bad certificate costs no wait.
+    gateway = Gateway(web_settings(args))
+    try:
+        with EmbeddedServices(services.stylizer, None, services.stylizer_args(), need_interpolator=False) as started:
+            serve_web(args, services, started.stylizer, gateway)
+    finally:
+        gateway.stop()
+    return EXIT_OK
+
+
+def serve_web(args: argparse.Namespace, services: ServiceOptions, stylizer: str, gateway: Gateway) -> None:
+    """Relays to `stylizer` (started here, or given) until Ctrl-C."""
+    tls = services.tls_for(args.stylizer)
+    # The stylizer answers before the page is announced (a wait of more than a moment is said).
+    connect(stylizer, "stylizer", services.connect_timeout, services.auth_token, tls).close()
+    gateway.start(Upstream(stylizer, services.auth_token, tls, ready_timeout_s=services.connect_timeout))
+    where = f"at {args.stylizer}" if args.stylizer else f"started on {stylizer}"
+    print(f"stylizer {where}", file=sys.stderr)
+    print(gateway.announcement(qr=not args.no_qr), end="", file=sys.stderr, flush=True)
+    print("Ctrl-C stops the gateway", file=sys.stderr, flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        print("gateway stopped", file=sys.stderr)
+
+
 # The signal that interrupted the run, for the exit status (128 + its number, as shells report it).
 _stopped_by: dict[str, int] = {}
 
@@ -450,7 +496,13 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
-    runners = {"stylize": run_video, "stylize-image": run_image, "demo": run_demo, "live": run_live_command}
+    runners = {
+        "stylize": run_video,
+        "stylize-image": run_image,
+        "demo": run_demo,
+        "live": run_live_command,
+        "web": run_web,
+    }
     try:
         code = runners[args.command](args)
     except (InvalidInputError, LimitExceededError) as error:  # a photo or video over a size limit is bad input

@@ -14,7 +14,7 @@ import signal
 import sys
 
 # Commands that start an embedded stylizer unless given --stylizer HOST:PORT.
-EMBEDDING_COMMANDS = frozenset({"stylize", "stylize-image", "live", "demo"})
+EMBEDDING_COMMANDS = frozenset({"stylize", "stylize-image", "live", "demo", "web"})
 
 
 def wants_embedded_stylizer(argv: list[str]) -> bool:

@@ -12,7 +12,7 @@ for GET and WebSocket requests only (images and streams cannot send headers), in
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from urllib.parse import parse_qs, urlsplit
 
 from starlette.datastructures import Headers
@@ -42,7 +42,7 @@ def allowed_hosts(host: str, port: int, extra: Iterable[str] = ()) -> frozenset[
     if host not in ("", "0.0.0.0", "::"):
         names.add(f"[{host}]" if ":" in host else host.lower())
     hosts = {f"{name}:{port}" for name in names}
-    if port == 80:  # a browser leaves the default port out
+    if port in (80, 443):  # a browser leaves the default port out
         hosts |= names
     return frozenset(hosts)
 
@@ -50,14 +50,26 @@ def allowed_hosts(host: str, port: int, extra: Iterable[str] = ()) -> frozenset[
 class RequestGuard:
     """ASGI middleware: refuses (403) any HTTP or WebSocket request that fails the checks above.
 
-    `open_paths`: paths served without the token (still Host- and Origin-checked)."""
+    `open_paths`: paths served without the token (still Host- and Origin-checked); `is_open`: a test
+    of the path that does the same for a whole family of paths (e.g. static files). `scheme`: "https"
+    when the page is served over TLS (its own origin then starts with https://)."""
 
-    def __init__(self, app: ASGIApp, hosts: frozenset[str], token: str, open_paths: Iterable[str] = ()):
+    def __init__(
+        self,
+        app: ASGIApp,
+        hosts: frozenset[str],
+        token: str,
+        open_paths: Iterable[str] = (),
+        scheme: str = "http",
+        is_open: Callable[[str], bool] | None = None,
+    ):
         self.app = app
         self.hosts = hosts
-        self.origins = frozenset(f"http://{host}" for host in hosts)
+        self.scheme = scheme
+        self.origins = frozenset(f"{scheme}://{host}" for host in hosts)
         self.token = token
         self.open_paths = frozenset(open_paths)
+        self.is_open = is_open
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -92,9 +104,9 @@ class RequestGuard:
                 return "requests from other sites are refused"
         elif "referer" in headers:
             parts = urlsplit(headers["referer"])
-            if parts.scheme != "http" or parts.netloc.lower() not in self.hosts:
+            if parts.scheme != self.scheme or parts.netloc.lower() not in self.hosts:
                 return "requests from other sites are refused"
-        if scope["path"] in self.open_paths:
+        if scope["path"] in self.open_paths or (self.is_open is not None and self.is_open(scope["path"])):
             return None
         given = headers.get(TOKEN_HEADER)
         if given is None and (scope["type"] == "websocket" or scope["method"] in ("GET", "HEAD")):

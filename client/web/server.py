@@ -53,7 +53,8 @@ def bind(host: str, port: int, flag: str = "--preview") -> socket.socket:
 
 class _QuietH11(H11Protocol):
     """uvicorn's HTTP/1.1 protocol, closing connections that send no request in time, with no
-    access log (request lines carry the page's token)."""
+    access log (request lines carry the page's token). A connection upgraded to a WebSocket is
+    the WebSocket protocol's from then on: the first-request timer must not close it."""
 
     request_timeout_s = 10.0
 
@@ -69,13 +70,22 @@ class _QuietH11(H11Protocol):
         if self.cycle is None and not self.transport.is_closing():
             self.transport.close()
 
+    def handle_websocket_upgrade(self, event) -> None:
+        self._first_request.cancel()
+        super().handle_websocket_upgrade(event)
+
     def connection_lost(self, exc) -> None:
         self._first_request.cancel()
         super().connection_lost(exc)
 
 
 class WebServer:
-    """Serves `app` on `sock` (from bind()) until stop(); start() returns once it accepts connections."""
+    """Serves `app` on `sock` (from bind()) until stop(); start() returns once it accepts connections.
+
+    certfile/keyfile: serve HTTPS (PEM files). WebSockets are served (by the `websockets` package's
+    sans-I/O protocol) with messages of at most `ws_max_size` bytes (a larger one closes that socket
+    with 1009) and no compression (frames are JPEG or PNG already). lifespan: run the app's startup
+    and shutdown (in the server's event loop)."""
 
     def __init__(
         self,
@@ -86,6 +96,10 @@ class WebServer:
         max_connections: int = 256,
         request_timeout_s: float = 10.0,
         stop_timeout_s: float = 2.0,
+        certfile: str | None = None,
+        keyfile: str | None = None,
+        ws_max_size: int = 16 * 1024 * 1024,
+        lifespan: bool = False,
     ):
         self.sock = sock
         self.host, self.port = sock.getsockname()[:2]
@@ -94,7 +108,12 @@ class WebServer:
             app,
             loop="asyncio",
             http=protocol,
-            lifespan="off",
+            lifespan="on" if lifespan else "off",
+            ws="websockets-sansio",
+            ws_max_size=ws_max_size,
+            ws_per_message_deflate=False,
+            ssl_certfile=certfile,
+            ssl_keyfile=keyfile,
             log_config=None,
             access_log=False,
             server_header=False,
