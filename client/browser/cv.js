@@ -362,6 +362,9 @@ export function transform(m, matrix, Type = m.data.constructor) {
   const rows = matrix.length;
   const cols = matrix[0].length;
   const cn = m.channels;
+  if (m.data instanceof Uint8Array && Type === Uint8Array && cn === 3 && rows === 3 && fitsQ10(matrix)) {
+    return transformQ10(m, matrix);
+  }
   const out = mat(m.height, m.width, rows, Type);
   const put = caster(Type);
   const n = m.height * m.width;
@@ -370,6 +373,26 @@ export function transform(m, matrix, Type = m.data.constructor) {
       let s = cols > cn ? matrix[r][cn] : 0;
       for (let k = 0; k < cn; k++) s += matrix[r][k] * m.data[i * cn + k];
       out.data[i * rows + r] = put(s);
+    }
+  }
+  return out;
+}
+
+function fitsQ10(matrix) {
+  return matrix.every((row) => row.slice(0, 3).every((v) => Math.abs(v) < 32) && Math.abs(row[3] ?? 0) < 32 * 256);
+}
+
+/** OpenCV's 8-bit 3x3(+offset) transform: gains in Q10, the offset rounding folded in. */
+function transformQ10(m, matrix) {
+  const out = mat(m.height, m.width, 3, Uint8Array);
+  const gains = matrix.map((row) => row.slice(0, 3).map((v) => rint(Math.fround(v) * 1024)));
+  const offsets = matrix.map((row) => rint((Math.fround(row[3] ?? 0) + 0.5) * 1024));
+  const d = m.data;
+  for (let i = 0; i < d.length; i += 3) {
+    for (let r = 0; r < 3; r++) {
+      const g = gains[r];
+      const v = (g[0] * d[i] + g[1] * d[i + 1] + g[2] * d[i + 2] + offsets[r]) >> 10;
+      out.data[i + r] = v < 0 ? 0 : v > 255 ? 255 : v;
     }
   }
   return out;

@@ -20,6 +20,11 @@ NODE = shutil.which("node")
 RUNNER = Path(__file__).with_name("run_js.mjs")
 
 
+def result_of(step: int) -> dict:
+    """In call_js's steps: the answer of step `step`."""
+    return {"__result__": step}
+
+
 def require_node() -> None:
     if NODE is None:
         pytest.skip("node is not installed: the JS core cannot run")
@@ -29,13 +34,13 @@ def call_js(
     module: str,
     function: str,
     *args,
-    method: str | None = None,
-    calls: list | None = None,
+    steps: list[tuple[str, list]] | None = None,
     inplace: tuple[int, ...] = (),
 ):
     """function(*args) from client/browser/<module>; numpy arrays in and out.
 
-    method: new function(*args), then instance.method(*each) for each argument list in calls (the answers).
+    steps: new function(*args), then instance.method(*step_args) for each (method, step_args): the
+    answers, in a list; an argument result_of(k) stands for step k's answer.
     inplace: the answer is (returned value, [those arguments after the call])."""
     require_node()
     with tempfile.TemporaryDirectory() as tmp:
@@ -58,8 +63,8 @@ def call_js(
         call = {"module": module, "function": function, "args": dump(list(args))}
         if inplace:
             call["inplace"] = list(inplace)
-        if method is not None:
-            call["method"], call["calls"] = method, [dump(list(a)) for a in calls or []]
+        if steps is not None:
+            call["steps"] = [{"method": method, "args": dump(list(step_args))} for method, step_args in steps]
         (folder / "call.json").write_text(json.dumps(call))
         done = subprocess.run([NODE, str(RUNNER), tmp], capture_output=True, text=True, timeout=120)
         if done.returncode != 0:

@@ -4,7 +4,9 @@
 // { "__mat__": i, dtype, shape } stands for the array in DIR/in_i.bin: a mat for H x W (x C), a bare
 // typed array for a 1-D one. The result is written the same way: DIR/result.json, with arrays in
 // DIR/out_i.bin. With "inplace": [indices], the result is [returned value, those arguments after the
-// call] (for functions that change their arguments).
+// call] (for functions that change their arguments). With "steps": [{ method, args }], `function` is
+// a class: one instance is made from args, each step calls a method on it, and the result is the
+// list of answers; a step's argument { "__result__": k } is step k's answer.
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -14,9 +16,12 @@ const TYPES = { uint8: Uint8Array, int16: Int16Array, float32: Float32Array, flo
 const dir = process.argv[2];
 const call = JSON.parse(readFileSync(join(dir, 'call.json'), 'utf8'));
 
+const answers = [];
+
 function load(node) {
   if (Array.isArray(node)) return node.map(load);
   if (node === null || typeof node !== 'object') return node;
+  if ('__result__' in node) return answers[node.__result__];
   if ('__mat__' in node) {
     const bytes = readFileSync(join(dir, `in_${node.__mat__}.bin`));
     const Type = TYPES[node.dtype];
@@ -47,10 +52,10 @@ const root = resolve(new URL('.', import.meta.url).pathname, '../../../client/br
 const module = await import(pathToFileURL(join(root, call.module)).href);
 const fn = call.function.split('.').reduce((obj, name) => obj[name], module);
 let result;
-if (call.method) {
-  // A stateful object: construct it, then call `method` once per argument list, collecting answers.
+if (call.steps) {
   const instance = new fn(...load(call.args));
-  result = call.calls.map((args) => instance[call.method](...load(args)));
+  for (const step of call.steps) answers.push(instance[step.method](...load(step.args)));
+  result = answers;
 } else {
   const args = load(call.args);
   result = fn(...args);

@@ -325,7 +325,7 @@ def decisions(policy: str, frames: list[np.ndarray], **options) -> tuple[list, l
         selector, args = keyframes.AdaptiveSelector(max_gap=options["max_gap"]), [{"maxGap": options["max_gap"]}]
         name = "AdaptiveSelector"
     python = [(d.is_key, d.cut, d.reason) for d in (selector.decide(i, f) for i, f in enumerate(frames))]
-    js = call_js("keyframes.js", name, *args, method="decide", calls=[[i, f] for i, f in enumerate(frames)])
+    js = call_js("keyframes.js", name, *args, steps=[("decide", [i, f]) for i, f in enumerate(frames)])
     return python, [(d["isKey"], d["cut"], d["reason"]) for d in js]
 
 
