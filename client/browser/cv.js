@@ -79,8 +79,11 @@ export function resizeLinear(m, width, height) {
   const ys = linearTable(m.height, height);
   const put = caster(m.data.constructor);
   const src = m.data;
-  const rowA = new Float32Array(width * cn);
-  const rowB = new Float32Array(width * cn);
+  // The two source rows an output row reads, resized horizontally once each (cached by row).
+  let rowA = new Float32Array(width * cn);
+  let rowB = new Float32Array(width * cn);
+  let haveA = -1;
+  let haveB = -1;
   const horizontal = (y, row) => {
     const base = y * m.width * cn;
     for (let x = 0; x < width; x++) {
@@ -96,8 +99,19 @@ export function resizeLinear(m, width, height) {
     const y0 = ys.index[y];
     const y1 = Math.min(y0 + 1, m.height - 1);
     const fy = ys.frac[y];
-    horizontal(y0, rowA);
-    horizontal(y1, rowB);
+    if (haveA !== y0) {
+      if (haveB === y0) {
+        [rowA, rowB] = [rowB, rowA];
+        haveB = -1;
+      } else {
+        horizontal(y0, rowA);
+      }
+      haveA = y0;
+    }
+    if (haveB !== y1) {
+      horizontal(y1, rowB);
+      haveB = y1;
+    }
     const base = y * width * cn;
     for (let i = 0; i < width * cn; i++) out.data[base + i] = put(rowA[i] * (1 - fy) + rowB[i] * fy);
   }
@@ -246,9 +260,43 @@ export function sepFilter(m, kx, ky, mode) {
   return out;
 }
 
-/** cv2.blur / cv2.boxFilter(normalize=True) of a float mat, window kw x kh. */
+/** cv2.blur / cv2.boxFilter(normalize=True) of a float mat, window kw x kh (odd), by running sums. */
 export function boxBlur(m, kw, kh, mode = 'reflect101') {
-  return sepFilter(m, new Float64Array(kw).fill(1 / kw), new Float64Array(kh).fill(1 / kh), mode);
+  const { height: h, width: w, channels: cn } = m;
+  const rx = (kw - 1) >> 1;
+  const ry = (kh - 1) >> 1;
+  const rows = new Float64Array(h * w * cn);
+  const sums = new Float64Array(cn);
+  for (let y = 0; y < h; y++) {
+    const base = y * w * cn;
+    sums.fill(0);
+    for (let k = -rx; k <= rx; k++) {
+      const at = base + borderIndex(k, w, mode) * cn;
+      for (let c = 0; c < cn; c++) sums[c] += m.data[at + c];
+    }
+    for (let x = 0; x < w; x++) {
+      for (let c = 0; c < cn; c++) rows[base + x * cn + c] = sums[c];
+      const enter = base + borderIndex(x + rx + 1, w, mode) * cn;
+      const leave = base + borderIndex(x - rx, w, mode) * cn;
+      for (let c = 0; c < cn; c++) sums[c] += m.data[enter + c] - m.data[leave + c];
+    }
+  }
+  const out = mat(h, w, cn);
+  const stride = w * cn;
+  const column = new Float64Array(stride);
+  const scale = 1 / (kw * kh);
+  for (let k = -ry; k <= ry; k++) {
+    const at = borderIndex(k, h, mode) * stride;
+    for (let i = 0; i < stride; i++) column[i] += rows[at + i];
+  }
+  for (let y = 0; y < h; y++) {
+    const base = y * stride;
+    for (let i = 0; i < stride; i++) out.data[base + i] = column[i] * scale;
+    const enter = borderIndex(y + ry + 1, h, mode) * stride;
+    const leave = borderIndex(y - ry, h, mode) * stride;
+    for (let i = 0; i < stride; i++) column[i] += rows[enter + i] - rows[leave + i];
+  }
+  return out;
 }
 
 /** Mean of each pixel's (2r+1)^2 window clipped to the image (windows shrink at the borders):
