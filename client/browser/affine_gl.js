@@ -75,8 +75,11 @@ export class AffineApplier {
     gl.vertexAttribPointer(corner, 2, gl.FLOAT, false, 0, 0);
   }
 
-  /** affine.applyDetail on the GPU: frame (uint8 H x W x 3 mat) under coeffs (grid x 12 mat). */
+  /** affine.applyDetail on the GPU: frame under coeffs (grid x 12 mat). frame: a uint8 H x W x 3
+   * mat, or, given small (the frame at the grid's size, as flow.prepare makes it), anything WebGL
+   * uploads (a video, canvas, ImageBitmap or ImageData), which then never passes through JS. */
   applyDetail(coeffs, frame, small = null) {
+    if (!frame.data?.BYTES_PER_ELEMENT && !small) throw new Error('applyDetail on a picture needs it at the grid size');
     const { offsets, gains } = offsetsAndGains(coeffs, frame, small);
     this.uploadGrid(this.textures.offsets, interleave(offsets), coeffs.width, coeffs.height);
     this.uploadGrid(this.textures.gains, interleave(gains), coeffs.width, coeffs.height);
@@ -118,14 +121,20 @@ export class AffineApplier {
 
   draw(frame, mode) {
     const { gl } = this;
-    const { width, height } = frame;
+    const isMat = Boolean(frame.data?.BYTES_PER_ELEMENT);
+    const width = frame.videoWidth || frame.displayWidth || frame.width;
+    const height = frame.videoHeight || frame.displayHeight || frame.height;
     if (gl.canvas.width !== width || gl.canvas.height !== height) {
       gl.canvas.width = width;
       gl.canvas.height = height;
     }
     gl.bindTexture(gl.TEXTURE_2D, this.textures.frame);
     gl.pixelStorei(gl.UNPACK_ALIGNMENT, 1);
-    gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA8UI, width, height, 0, gl.RGBA_INTEGER, gl.UNSIGNED_BYTE, rgbaOf(frame));
+    // Pictures are taken as their bytes: no colour-space conversion, no premultiplied alpha.
+    gl.pixelStorei(gl.UNPACK_COLORSPACE_CONVERSION_WEBGL, gl.NONE);
+    gl.pixelStorei(gl.UNPACK_PREMULTIPLY_ALPHA_WEBGL, false);
+    const pixels = isMat ? rgbaOf(frame) : frame;
+    gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA8UI, width, height, 0, gl.RGBA_INTEGER, gl.UNSIGNED_BYTE, pixels);
     nearest(gl);
     gl.useProgram(this.program);
     gl.bindVertexArray(this.vao);

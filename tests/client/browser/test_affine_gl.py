@@ -39,17 +39,24 @@ CHROMIUM_ARGS = [
 ]
 
 # Decodes the inputs, runs the shader once, reads the pixels back (base64 in and out).
-RUN_JS = """async ({mode, frame, width, height, coeffs, gridW, gridH, transform}) => {
+RUN_JS = """async ({mode, frame, width, height, coeffs, gridW, gridH, transform, small, asPicture}) => {
   const { AffineApplier } = await import('/affine_gl.js');
   const bytes = (b64) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
   const canvas = document.createElement('canvas');
   const gl = canvas.getContext('webgl2', { preserveDrawingBuffer: true });
   if (!gl) return { error: 'no WebGL2' };
   const applier = new AffineApplier(gl);
-  const image = { data: bytes(frame), width, height, channels: 3 };
+  let image = { data: bytes(frame), width, height, channels: 3 };
+  if (asPicture) {
+    // The frame as the page gets it from a camera: an RGBA picture, never a JS array.
+    const rgba = new Uint8ClampedArray(width * height * 4).fill(255);
+    for (let i = 0; i < width * height; i++) rgba.set(image.data.subarray(3 * i, 3 * i + 3), 4 * i);
+    image = await createImageBitmap(new ImageData(rgba, width, height), { colorSpaceConversion: 'none' });
+  }
   if (mode === 'detail') {
     const map = { data: new Float32Array(bytes(coeffs).buffer), width: gridW, height: gridH, channels: 12 };
-    applier.applyDetail(map, image);
+    const grid = small && { data: bytes(small), width: gridW, height: gridH, channels: 3 };
+    applier.applyDetail(map, image, grid);
   } else {
     applier.applyColourTransform(image, transform);
   }
@@ -97,6 +104,8 @@ def run_shader(page, frame: np.ndarray, **inputs) -> np.ndarray:
             "gridW": 0,
             "gridH": 0,
             "transform": None,
+            "small": None,
+            "asPicture": False,
             **inputs,
         },
     )
@@ -104,10 +113,12 @@ def run_shader(page, frame: np.ndarray, **inputs) -> np.ndarray:
     return np.frombuffer(base64.b64decode(answer["pixels"]), np.uint8).reshape(height, width, 3)
 
 
-def test_shader_applies_maps_with_the_frames_detail_within_two_grey_levels(page):
+@pytest.mark.parametrize("as_picture", [False, True], ids=["array", "image-bitmap"])
+def test_shader_applies_maps_with_the_frames_detail_within_two_grey_levels(page, as_picture):
     grid_original = scene(90, 160)
     coeffs = affine.fit_local_affine(grid_original, stylize(grid_original))
     frame = scene(360, 640, shift=3)
+    small = cv2.resize(frame, (160, 90), interpolation=cv2.INTER_AREA)
     gpu = run_shader(
         page,
         frame,
@@ -115,6 +126,8 @@ def test_shader_applies_maps_with_the_frames_detail_within_two_grey_levels(page)
         coeffs=base64.b64encode(np.ascontiguousarray(coeffs, np.float32).tobytes()).decode(),
         gridW=160,
         gridH=90,
+        small=base64.b64encode(small.tobytes()).decode() if as_picture else None,
+        asPicture=as_picture,
     )
     python = affine.apply_detail(coeffs, frame)
     gap = np.abs(gpu.astype(np.int32) - python.astype(np.int32))
