@@ -145,6 +145,15 @@ function socketUrl() {
 }
 
 async function decodeAnswer(current, answer) {
+  current.decoding = (current.decoding ?? 0) + 1;
+  try {
+    await takeAnswer(current, answer);
+  } finally {
+    current.decoding -= 1;
+  }
+}
+
+async function takeAnswer(current, answer) {
   const bitmap = await createImageBitmap(new Blob([answer.image.data], { type: 'image/jpeg' }));
   const { planWidth: w, planHeight: h } = current.engine;
   current.answerContext.drawImage(bitmap, 0, 0, w, h);
@@ -219,8 +228,66 @@ async function start(kind, attach) {
     if (run === current) current.ended = true;
     showStatus();
   };
-  video.requestVideoFrameCallback((now, meta) => onFrame(current, meta));
-  await video.play();
+  if (kind === 'camera') {
+    video.requestVideoFrameCallback((now, meta) => onFrame(current, meta));
+    await video.play();
+  } else {
+    stepThroughFile(current).catch(report);
+  }
+}
+
+// A picked video is not a camera: no frame may be dropped, and there is time to wait for each key
+// frame's answer. So it is stepped through frame by frame (seeking to each frame's middle), each
+// frame made once the key in flight has come back (up to KEY_WAIT_MS): the output keeps every frame.
+const KEY_WAIT_MS = 10000;
+
+async function stepThroughFile(current) {
+  const duration = await frameDuration();
+  const count = Math.max(1, Math.round(video.duration / duration));
+  current.frameCount = count;
+  const askedAt = performance.now();
+  while (run === current && !current.link.ready && performance.now() - askedAt < KEY_WAIT_MS) await sleep(20);
+  for (let k = 0; k < count && run === current; k++) {
+    await seekTo((k + 0.5) * duration);
+    const waitedFrom = performance.now();
+    while (run === current && (current.link.inFlight || current.decoding > 0) && performance.now() - waitedFrom < KEY_WAIT_MS) {
+      await sleep(5);
+    }
+    if (run !== current) return;
+    processFrame(current, { presentedFrames: k });
+    await sleep(0); // the page stays responsive between frames
+  }
+  if (run === current) current.ended = true;
+  showStatus();
+}
+
+/** The file's frame duration: the smallest gap between the first frames' timestamps as it plays. */
+async function frameDuration() {
+  const times = [];
+  await new Promise((resolve) => {
+    const onFrame = (now, meta) => {
+      times.push(meta.mediaTime);
+      if (times.length >= 4 || video.ended) resolve();
+      else video.requestVideoFrameCallback(onFrame);
+    };
+    video.requestVideoFrameCallback(onFrame);
+    video.onended = resolve;
+    video.play().catch(resolve);
+  });
+  video.pause();
+  const gaps = times.slice(1).map((t, i) => t - times[i]).filter((gap) => gap > 1e-4);
+  return gaps.length ? Math.min(...gaps) : 1 / 30;
+}
+
+function seekTo(time) {
+  return new Promise((resolve) => {
+    video.onseeked = resolve;
+    video.currentTime = time;
+  });
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function stop() {
@@ -304,6 +371,7 @@ function statsNow() {
   const seconds = (performance.now() - current.startedAt) / 1000;
   return {
     running: !current.ended,
+    frame_count: current.frameCount ?? null, // a picked file: its frames, all of which are made
     source: { kind: current.kind, width: current.width, height: current.height },
     plan: { width: engine.planWidth, height: engine.planHeight },
     frames_captured: current.captured,

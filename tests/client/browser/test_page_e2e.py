@@ -8,16 +8,21 @@ skips these tests; on CI (CI=true) they fail instead. WebGL2 runs on SwiftShader
 from __future__ import annotations
 
 import base64
+import io
 import os
 import shutil
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
 from mvstylizer_common.imagecodec import write_image_file
+from services.stylizer import server as stylizer_server
 from tests.media import textured_background
+from tests.servers import ServerThread
 from tests.services.web.conftest import start_gateway
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -31,14 +36,15 @@ SHOT_FRAMES = 75  # 2.5 s a shot: long enough for a key frame's round trip withi
 PAGE_OPTIONS = "&plan=160&map=96&flow=128"
 
 
-def chromium_args(y4m: Path) -> list[str]:
+def chromium_args(y4m: Path | None) -> list[str]:
+    camera = [f"--use-file-for-fake-video-capture={y4m}"] if y4m else []
     return [
+        *camera,
         "--no-sandbox",
         "--use-angle=swiftshader",
         "--enable-unsafe-swiftshader",
         "--use-fake-ui-for-media-stream",
         "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-video-capture={y4m}",
         "--autoplay-policy=no-user-gesture-required",
         "--disable-background-timer-throttling",
         "--disable-renderer-backgrounding",
@@ -105,11 +111,28 @@ def wait_for(page, probe: str, until, timeout: float = 90.0):
     raise AssertionError(f"timed out; last value {value!r}")
 
 
+def one_shot_clip(tmp_path: Path) -> Path:
+    """One shot there and back again (no cut, even where the fake camera loops it)."""
+    frames = [shot_frame(0, i) for i in range(SHOT_FRAMES)]
+    return write_y4m(tmp_path / "camera.y4m", frames + frames[::-1])
+
+
+def stylizer_on(port: int) -> ServerThread:
+    return ServerThread(lambda host, _port: stylizer_server.create_server(host, port), stylizer_server.SERVICE_NAME)
+
+
 @pytest.fixture
-def page_on_gateway(stylizer_address, tmp_path):
-    """(page, gateway): the device page open in Chromium, its fake camera playing the two-shot clip."""
+def own_stylizer():
+    """A stylizer of this test's own, which the test may stop and start again on the same port."""
+    running = [ServerThread(stylizer_server.create_server, stylizer_server.SERVICE_NAME)]
+    yield running
+    running[-1].stop()
+
+
+@contextmanager
+def open_page(stylizer_address: str, clip: Path | None):
+    """(page, gateway): the device page in Chromium, its fake camera playing `clip`."""
     assert CHROMIUM is not None, "chromium is required on CI"
-    clip = two_shot_clip(tmp_path)
     gateway = start_gateway(stylizer_address)
     try:
         with sync_playwright() as playwright:
@@ -126,6 +149,13 @@ def page_on_gateway(stylizer_address, tmp_path):
                 browser.close()
     finally:
         gateway.stop()
+
+
+@pytest.fixture
+def page_on_gateway(stylizer_address, tmp_path):
+    """(page, gateway): the device page open in Chromium, its fake camera playing the two-shot clip."""
+    with open_page(stylizer_address, two_shot_clip(tmp_path)) as opened:
+        yield opened
 
 
 def start_camera(page, style: Path) -> None:
@@ -182,3 +212,64 @@ def test_every_captured_frame_is_rendered_stylized_and_no_frame_after_a_cut_keep
     image = np.frombuffer(base64.b64decode(pixels["data"]), np.uint8).reshape(pixels["height"], pixels["width"], 3)
     assert (pixels["width"], pixels["height"]) == (WIDTH, HEIGHT)
     assert image[..., 0].mean() > image[..., 2].mean()
+
+
+def test_a_stylizer_stopped_mid_stream_gives_the_closed_form_then_the_full_look_when_it_returns(own_stylizer, tmp_path):
+    port = own_stylizer[0].port
+    with open_page(own_stylizer[0].address, one_shot_clip(tmp_path)) as (page, _gateway):
+        start_camera(page, red_style(tmp_path))
+        wait_for(page, "mvstylizer.stats()", lambda s: s.get("methods", {}).get("interpolated", 0) >= 5)
+        own_stylizer[0].stop()
+        wait_for(page, "mvstylizer.stats()", lambda s: s.get("methods", {}).get("closed form", 0) >= 5)
+        stopped_at = page.evaluate("mvstylizer.stats()")["frames_captured"]
+        own_stylizer.append(stylizer_on(port))
+        wait_for(
+            page,
+            "mvstylizer.frames()",
+            lambda frames: any(f["method"] == "interpolated" and f["index"] > stopped_at for f in frames),
+        )
+        page.evaluate("mvstylizer.trace(false)")
+        frames = page.evaluate("mvstylizer.frames()")
+        methods = [f["method"] for f in frames]
+        # Full look, then the closed form while the stylizer is away, then the full look again.
+        first_closed = methods.index("closed form")
+        assert "interpolated" in methods[:first_closed]
+        assert "interpolated" in methods[first_closed:]
+        # Every frame shown meanwhile was still made and stylized.
+        assert min(redness(f["output"]) - redness(f["original"]) for f in frames) > 15
+        stats = page.evaluate("mvstylizer.stats()")
+        assert stats["frames_rendered"] == stats["frames_captured"]
+
+
+def webm_clip(frames: list[np.ndarray], rate: int = FPS) -> bytes:
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="webm") as out:
+        stream = out.add_stream("libvpx", rate=rate)
+        stream.width, stream.height = WIDTH, HEIGHT
+        stream.pix_fmt = "yuv420p"
+        for rgb in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return buffer.getvalue()
+
+
+def test_a_picked_video_gives_every_one_of_its_frames_stylized(stylizer_address, tmp_path):
+    count = 24
+    clip = tmp_path / "picked.webm"
+    clip.write_bytes(webm_clip([shot_frame(0, i) for i in range(count)]))
+    with open_page(stylizer_address, None) as (page, _gateway):
+        page.set_input_files("#style-file", str(red_style(tmp_path)))
+        page.wait_for_function("document.getElementById('style').options.length > 4")
+        page.evaluate("mvstylizer.trace(true)")
+        page.set_input_files("#video-file", str(clip))
+        stats = wait_for(page, "mvstylizer.stats()", lambda s: s.get("frame_count") and not s["running"])
+        frames = page.evaluate("mvstylizer.frames()")
+        assert stats["frame_count"] == stats["frames_rendered"] == count, stats
+        assert stats["dropped"] == 0
+        assert [f["index"] for f in frames] == list(range(count))
+        # The keys' answers were waited for: most frames have the full look, all are stylized.
+        assert stats["keys_answered"] >= 1
+        assert sum(f["method"] == "interpolated" for f in frames) >= count // 2, [f["method"] for f in frames]
+        assert min(redness(f["output"]) - redness(f["original"]) for f in frames) > 15
