@@ -5,7 +5,8 @@
 // Automation hook (for tests and benchmarks; no screenshots needed), window.mvstylizer:
 //   await mvstylizer.stats()   the counters as a JSON-ready object (frames, methods, device ms,
 //                              round trip, keys, bytes; see statsNow below)
-//   await mvstylizer.pixels()  the latest stylized frame: { width, height, data } (RGB, row 0 on top)
+//   await mvstylizer.pixels()  the latest stylized frame: { width, height, data } (RGB, row 0 on top;
+//                              with the split view on, its left half is the original)
 //   mvstylizer.trace(true)     from now on, keep one record per frame (trace(false) stops, keeping them): { index, method, key, cut,
 //                              original, output } (key: the key frame index its maps came from, or
 //                              null; original/output: mean RGB of the frame and of what was shown)
@@ -32,7 +33,7 @@ const sizes = {
 const STYLE_LONG_SIDE = 1024; // the photo sent to the stylizer
 const STYLE_STATS_LONG_SIDE = 192; // the photo the closed form takes its colours from
 
-const video = $('original');
+const video = $('source');
 const canvas = $('stylized');
 const gl = canvas.getContext('webgl2', { preserveDrawingBuffer: true, antialias: false, premultipliedAlpha: false });
 const applier = gl ? new AffineApplier(gl) : null;
@@ -337,6 +338,7 @@ function processFrame(current, meta) {
   current.captured += 1;
   const { plan, key, cut } = engine.plan(index, small, fpsOf(current) || 30);
   engine.render(applier, plan, video);
+  if ($('split').checked) drawOriginalLeft(current);
   current.rendered += 1;
   current.methods[plan.method] = (current.methods[plan.method] ?? 0) + 1;
   const now = performance.now();
@@ -348,6 +350,21 @@ function processFrame(current, meta) {
     const output = applier.readFrame();
     traceLog.push({ index, method: plan.method, key, cut, original: meanOf(small.data), output: meanOf(output.data) });
   }
+}
+
+// The split view: the left half shows the original of the very frame on the right (drawn by the same
+// GL canvas in the same task, so the two halves never drift apart; the video element runs ahead).
+const IDENTITY = [
+  [1, 0, 0, 0],
+  [0, 1, 0, 0],
+  [0, 0, 1, 0],
+];
+
+function drawOriginalLeft(current) {
+  gl.enable(gl.SCISSOR_TEST);
+  gl.scissor(0, 0, Math.floor(current.width / 2), current.height);
+  applier.applyColourTransform(video, IDENTITY);
+  gl.disable(gl.SCISSOR_TEST);
 }
 
 function fpsOf(current) {
