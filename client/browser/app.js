@@ -11,7 +11,7 @@
 //                              original, output } (key: the key frame index its maps came from, or
 //                              null; original/output: mean RGB of the frame and of what was shown)
 //   mvstylizer.frames()        those records
-//   mvstylizer.ready           a promise, resolved once the page is wired up
+//   mvstylizer.ready           a promise, resolved once the page is wired up (the offered styles listed)
 // URL options besides the token: plan=, map=, flow= (long sides of the planning, map and flow grids).
 
 import { AffineApplier } from './affine_gl.js';
@@ -121,7 +121,32 @@ function addStyle(style) {
 }
 
 function currentStyle() {
-  return styles[Number($('style').value)] ?? styles[0];
+  const style = styles[Number($('style').value)];
+  return style?.jpeg ? style : styles[0];
+}
+
+/** The style photos the gateway offers (mvstylizer web --styles DIR), loaded when picked. */
+async function serverStyles() {
+  const answer = await fetch('styles', { headers: { 'X-MvStylizer-Token': token } });
+  if (!answer.ok) return;
+  const offered = await answer.json();
+  for (const { name, file } of offered) addStyle({ name, file });
+  if (offered.length) {
+    $('style').value = String(styles.length - offered.length);
+    await pickStyle();
+  }
+}
+
+async function pickStyle() {
+  const style = styles[Number($('style').value)];
+  if (style && !style.jpeg) {
+    const answer = await fetch(`styles/${encodeURIComponent(style.file)}`, { headers: { 'X-MvStylizer-Token': token } });
+    if (!answer.ok) throw new Error(`the style photo ${style.file} could not be loaded (${answer.status})`);
+    const bitmap = await createImageBitmap(await answer.blob());
+    Object.assign(style, styleFrom(style.name, bitmap, bitmap.width, bitmap.height));
+    bitmap.close();
+  }
+  restyle();
 }
 
 // ---- the session with the stylizer ---------------------------------------------------------
@@ -472,7 +497,7 @@ function wire() {
     event.target.value = '';
   };
   $('stop').onclick = stop;
-  $('style').onchange = restyle;
+  $('style').onchange = () => pickStyle().catch(report);
   $('strength').onchange = restyle;
   $('model').onchange = restyle;
   $('style-file').onchange = async (event) => {
@@ -498,9 +523,10 @@ function wire() {
 }
 
 wire();
+const offered = serverStyles().catch(report);
 window.mvstylizer = {
   version: 1,
-  ready: Promise.resolve(true),
+  ready: offered.then(() => true),
   async stats() {
     return statsNow();
   },

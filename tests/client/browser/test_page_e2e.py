@@ -130,10 +130,10 @@ def own_stylizer():
 
 
 @contextmanager
-def open_page(stylizer_address: str, clip: Path | None):
+def open_page(stylizer_address: str, clip: Path | None, **settings):
     """(page, gateway): the device page in Chromium, its fake camera playing `clip`."""
     assert CHROMIUM is not None, "chromium is required on CI"
-    gateway = start_gateway(stylizer_address)
+    gateway = start_gateway(stylizer_address, **settings)
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=chromium_args(clip))
@@ -255,13 +255,19 @@ def webm_clip(frames: list[np.ndarray], rate: int = FPS) -> bytes:
     return buffer.getvalue()
 
 
-def test_a_picked_video_gives_every_one_of_its_frames_stylized(stylizer_address, tmp_path):
+def test_a_picked_video_gives_every_one_of_its_frames_stylized_in_a_style_the_server_offers(stylizer_address, tmp_path):
     count = 24
     clip = tmp_path / "picked.webm"
     clip.write_bytes(webm_clip([shot_frame(0, i) for i in range(count)]))
-    with open_page(stylizer_address, None) as (page, _gateway):
-        page.set_input_files("#style-file", str(red_style(tmp_path)))
-        page.wait_for_function("document.getElementById('style').options.length > 4")
+    offered = tmp_path / "styles"
+    offered.mkdir()
+    red_style(offered)
+    with open_page(stylizer_address, None, styles_dir=offered) as (page, _gateway):
+        page.evaluate("mvstylizer.ready")
+        picked = page.evaluate(
+            "(() => { const s = document.getElementById('style'); return s.options[s.selectedIndex].text; })()"
+        )
+        assert picked == "red", "the server's style is offered, and picked"
         page.evaluate("mvstylizer.trace(true)")
         page.set_input_files("#video-file", str(clip))
         stats = wait_for(page, "mvstylizer.stats()", lambda s: s.get("frame_count") and not s["running"])
