@@ -40,6 +40,7 @@ const applier = gl ? new AffineApplier(gl) : null;
 
 let styles = []; // { name, jpeg, width, height, rgb }
 let run = null; // the source playing now: { kind, engine, link, ... }
+let lastRun = null; // the source the status describes (the one playing, or the last one stopped)
 let tracing = false;
 let traceLog = [];
 let recorder = null;
@@ -190,6 +191,9 @@ async function takeAnswer(current, answer) {
 // ---- sources -----------------------------------------------------------------------------
 
 async function startCamera() {
+  if (!navigator.mediaDevices?.getUserMedia) {
+    throw new Error('the browser gives the camera only to an HTTPS page: open the https:// address the command printed');
+  }
   const [width, height] = $('resolution').value.split('x').map(Number);
   const stream = await navigator.mediaDevices.getUserMedia({
     video: { facingMode: { ideal: $('facing').value }, width: { ideal: width }, height: { ideal: height } },
@@ -244,7 +248,7 @@ async function start(kind, attach) {
   [, current.grabContext] = scratch(planWidth, planHeight);
   [, current.answerContext] = scratch(planWidth, planHeight);
   current.link = link;
-  run = current;
+  run = lastRun = current;
   link.config = sessionConfig(planWidth, planHeight);
   link.open();
   $('hint').hidden = true;
@@ -407,12 +411,12 @@ function percentile(values, q) {
 // ---- status, recording, the hook -----------------------------------------------------------
 
 function statsNow() {
-  const current = run;
+  const current = lastRun;
   if (!current) return { running: false };
   const { link, engine } = current;
   const seconds = (performance.now() - current.startedAt) / 1000;
   return {
-    running: !current.ended,
+    running: run === current && !current.ended,
     frame_count: current.frameCount ?? null, // a picked file: its frames, all of which are made
     source: { kind: current.kind, width: current.width, height: current.height },
     plan: { width: engine.planWidth, height: engine.planHeight },
