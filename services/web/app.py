@@ -3,6 +3,7 @@
     GET /?token=T        the page (client/browser/index.html): needs the run's token
     GET /<file>          the page's scripts and assets: open (they are the published app, no secret)
     WS  /ws?token=T      one Stylize session (services.web.relay): needs the token
+    GET /styles[/<file>] the style photos offered (services.web.styles): needs the token
 
 Every request must also name a Host the gateway serves on and come from no other site's Origin
 (client.web.guard). Nothing is fetched from elsewhere: the page is served from the package.
@@ -22,6 +23,7 @@ from starlette.websockets import WebSocket
 from client.web.guard import RequestGuard
 from services.web.limits import SessionLimits
 from services.web.relay import Sessions, Upstream, serve_session
+from services.web.styles import is_styles_path, style_routes
 
 # The device page, as shipped in the package (client/browser/).
 BROWSER_DIR = Path(__file__).resolve().parents[2] / "client" / "browser"
@@ -37,6 +39,7 @@ def gateway_app(
     hosts: frozenset[str],
     scheme: str = "http",
     static_dir: Path = BROWSER_DIR,
+    styles_dir: Path | None = None,
 ) -> Starlette:
     sessions = Sessions(limits.max_sessions)
 
@@ -51,6 +54,7 @@ def gateway_app(
     app = Starlette(
         routes=[
             WebSocketRoute(SOCKET_PATH, socket),
+            *style_routes(styles_dir),
             Mount("/", StaticFiles(directory=static_dir, html=True)),
         ],
         middleware=[
@@ -59,7 +63,7 @@ def gateway_app(
                 hosts=hosts,
                 token=token,
                 scheme=scheme,
-                is_open=lambda path: path not in PROTECTED_PATHS,
+                is_open=lambda path: path not in PROTECTED_PATHS and not is_styles_path(path),
             )
         ],
         lifespan=lifespan,

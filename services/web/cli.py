@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from services.web.gateway import AUTO, DEFAULT_PORT, OFF, ON, GatewaySettings
 from services.web.limits import MB, SessionLimits
@@ -52,6 +53,9 @@ def add_web_options(parser: argparse.ArgumentParser) -> None:
         default=_DEFAULTS.max_style_bytes / MB,
         help=f"largest style photo a page may send (and at most {_DEFAULTS.max_style_pixels / 1e6:g} Mpx)",
     )
+    parser.add_argument(
+        "--styles", type=Path, help="a folder of style photos the page offers in its picker (besides the phone's own)"
+    )
     parser.add_argument("--no-qr", action="store_true", help="print the address without its QR code")
 
 
@@ -62,6 +66,7 @@ def web_settings(args: argparse.Namespace) -> GatewaySettings:
         tls=args.web_tls,
         certfile=args.certfile,
         keyfile=args.keyfile,
+        styles_dir=args.styles,
         limits=SessionLimits(
             max_sessions=args.max_sessions,
             max_message_bytes=round(args.max_message_mb * MB),

@@ -23,6 +23,7 @@ from services.web import certificate as certificates
 from services.web.app import BROWSER_DIR, gateway_app
 from services.web.limits import SessionLimits
 from services.web.relay import Upstream
+from services.web.styles import style_photos
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class GatewaySettings:
     limits: SessionLimits = field(default_factory=SessionLimits)
     static_dir: Path = BROWSER_DIR
     cert_dir: Path | None = None  # where a self-signed certificate is kept (None: the user's config folder)
+    styles_dir: Path | None = None  # style photos offered to the page (--styles)
 
     def check(self) -> None:
         """InvalidInputError naming the flag, before anything starts."""
@@ -73,6 +75,7 @@ class GatewaySettings:
                 "the network in clear, and a phone's browser opens the camera only on an HTTPS page); "
                 "leave out --http to serve HTTPS with a self-signed certificate, or give --certfile and --keyfile"
             )
+        style_photos(self.styles_dir)
         if not self.static_dir.is_dir():
             raise InvalidInputError(f"the device page is missing: no folder {self.static_dir}")
         self.limits.check()
@@ -135,6 +138,7 @@ class Gateway:
                 allowed_hosts(settings.host, self.port, extra),
                 scheme=self.scheme,
                 static_dir=settings.static_dir,
+                styles_dir=settings.styles_dir,
             )
             self.sessions = app.state.sessions
             self._server = WebServer(
