@@ -6,7 +6,7 @@
 // per-pixel operation or a box filter, as a GPU shader runs it. photometricConfidence is a
 // faithful port, so the same flow gives the same confidence on both sides.
 
-import { boxBlur, mat, remapLinear, resizeArea, resizeLinear, rgbToGray } from './cv.js';
+import { boxBlur, mat, remapPoints, resizeArea, resizeLinear, rgbToGray } from './cv.js';
 import { frameToGridScale, shrinkToLongSide } from './grids.js';
 
 export const DEFAULT_FLOW_LONG_SIDE = 320;
@@ -226,20 +226,28 @@ function boxSums(values, w, h, cn, r, rows) {
  * Low where the warped reference disagrees with the current frame or the flow points outside it. */
 export function photometricConfidence(current, reference, flow, sigma = DEFAULT_PHOTOMETRIC_SIGMA) {
   const { width: gw, height: gh } = current.gray;
+  const n = gw * gh;
   const [sx, sy] = frameToGridScale(gw, gh, current.frameWidth, current.frameHeight);
-  const at = (i) => [
-    Math.fround((i % gw) + Math.fround(flow.data[2 * i] * sx)),
-    Math.fround(Math.floor(i / gw) + Math.fround(flow.data[2 * i + 1] * sy)),
-  ];
-  const warped = remapLinear(reference.gray, gw * gh, at);
+  const xs = new Float32Array(n);
+  const ys = new Float32Array(n);
+  for (let y = 0, i = 0; y < gh; y++) {
+    for (let x = 0; x < gw; x++, i++) {
+      xs[i] = x + Math.fround(flow.data[2 * i] * sx);
+      ys[i] = y + Math.fround(flow.data[2 * i + 1] * sy);
+    }
+  }
+  const warped = remapPoints(reference.gray, xs, ys);
   const diff = mat(gh, gw, 1);
-  for (let i = 0; i < gw * gh; i++) diff.data[i] = Math.abs(warped[i] - current.gray.data[i]);
-  const blurred = boxBlur(diff, 3, 3, 'reflect101');
+  const cur = current.gray.data;
+  for (let i = 0; i < n; i++) diff.data[i] = Math.abs(warped[i] - cur[i]);
+  const blurred = boxBlur(diff, 3, 3, 'reflect101').data;
   const confidence = mat(gh, gw, 1);
-  for (let i = 0; i < gw * gh; i++) {
-    const [x, y] = at(i);
+  const inverse = Math.fround(1 / sigma);
+  for (let i = 0; i < n; i++) {
+    const x = xs[i];
+    const y = ys[i];
     const inside = x >= -0.5 && x <= gw - 0.5 && y >= -0.5 && y <= gh - 0.5;
-    const e = Math.fround(blurred.data[i] * Math.fround(1 / sigma));
+    const e = Math.fround(blurred[i] * inverse);
     confidence.data[i] = inside ? Math.exp(-(e * e)) : 0;
   }
   return confidence;
