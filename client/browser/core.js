@@ -225,7 +225,8 @@ export function blendMaps(index, prev, next, frameWidth, frameHeight, currentSma
   }
   if (!guided) return blended;
   const out = mat(gh, gw, affine.COEFFS);
-  for (let i = 0; i < n; i++) out.data.set(blended.data.subarray(13 * i, 13 * i + 12), 12 * i);
+  const from = blended.data;
+  for (let i = 0; i < n; i++) for (let c = 0; c < 12; c++) out.data[12 * i + c] = from[13 * i + c];
   return out;
 }
 
@@ -334,19 +335,21 @@ export function coarse(m, factor) {
   const { height: gh, width: gw, channels: cn } = m;
   const cw = Math.ceil(gw / factor);
   const ch = Math.ceil(gh / factor);
+  const sums = new Float64Array(cw * cn);
   const out = mat(ch, cw, cn);
   const scale = Math.fround(1 / (factor * factor));
+  const src = m.data;
   for (let y = 0; y < ch; y++) {
-    for (let x = 0; x < cw; x++) {
-      for (let c = 0; c < cn; c++) {
-        let s = 0;
-        for (let dy = 0; dy < factor; dy++) {
-          const sy = Math.min(y * factor + dy, gh - 1);
-          for (let dx = 0; dx < factor; dx++) s += m.data[(sy * gw + Math.min(x * factor + dx, gw - 1)) * cn + c];
-        }
-        out.data[(y * cw + x) * cn + c] = s * scale;
+    sums.fill(0);
+    for (let dy = 0; dy < factor; dy++) {
+      const row = Math.min(y * factor + dy, gh - 1) * gw;
+      for (let x = 0; x < cw * factor; x++) {
+        const from = (row + Math.min(x, gw - 1)) * cn;
+        const to = ((x / factor) | 0) * cn;
+        for (let c = 0; c < cn; c++) sums[to + c] += src[from + c];
       }
     }
+    for (let i = 0; i < cw * cn; i++) out.data[y * cw * cn + i] = sums[i] * scale;
   }
   return out;
 }

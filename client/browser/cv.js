@@ -275,9 +275,15 @@ export function sepFilter(m, kx, ky, mode) {
   for (let y = 0; y < h; y++) {
     const base = y * w * cn;
     for (let x = 0; x < w; x++) {
+      const inner = x >= rx && x + rx < w;
       for (let c = 0; c < cn; c++) {
         let s = 0;
-        for (let k = 0, t = x * nx; k < nx; k++, t++) s += kx[k] * src[base + colAt[t] + c];
+        if (inner) {
+          // Away from the borders the taps are consecutive pixels.
+          for (let k = 0, at = base + (x - rx) * cn + c; k < nx; k++, at += cn) s += kx[k] * src[at];
+        } else {
+          for (let k = 0, t = x * nx; k < nx; k++, t++) s += kx[k] * src[base + colAt[t] + c];
+        }
         tmp[base + x * cn + c] = s;
       }
     }
