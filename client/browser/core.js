@@ -199,6 +199,17 @@ export function blendMaps(index, prev, next, frameWidth, frameHeight, currentSma
       trust[i] = Math.max(confPrev[i], confNext[i]);
     }
   }
+  return finishBlend(blended, trust, alpha, prev, next, guided ? currentSmall : null);
+}
+
+/** The end of blendMaps, whoever blended (core_gl.js blends on the GPU): cells under
+ * FALLBACK_BELOW trust filled from their trusted neighbours (fillUntrusted), and the guide's
+ * channel dropped. blended: grid x 12 (or x 13 with the guide luma, given currentSmall), changed in
+ * place; trust: Float32Array over the grid; alpha: the next key's temporal share. */
+export function finishBlend(blended, trust, alpha, prev, next, currentSmall = null) {
+  const { height: gh, width: gw } = blended;
+  const n = gw * gh;
+  const guided = currentSmall !== null;
   let transform = prev.key.transform;
   if (next) {
     transform = transform.map((row, r) => row.map((v, k) => (1 - alpha) * v + alpha * next.key.transform[r][k]));
