@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
 import shutil
 import time
 from pathlib import Path
@@ -216,8 +217,12 @@ def table(report: dict) -> str:
         "* SwiftShader: WebGL2 emulated on this CPU. cpu: plain JS in the same Chromium; its apply is affine.js."
     )
     lines.append(
-        "  webgl2: flow_gl.js for flow and confidence, affine_gl.js for the apply; prepare and the plan in JS."
+        "  webgl2: flow_gl.js (flow, confidence), core_gl.js (blendMaps, its fill on the CPU), affine_gl.js (apply)."
     )
+    lines.append(
+        "  planFrame: session.js's plan, a CPU blendMaps inside; per-frame counts the backend's blendMaps instead."
+    )
+    lines.append(f"  load average while measured (1, 5 min): {report.get('load')}")
     return "\n".join(lines)
 
 
@@ -236,6 +241,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.frames < 3:
         parser.error("--frames must be at least 3")
     report = measure(sizes, args.frames, args.source, args.flow_size)
+    # Shared machines: the CPU's other work while measuring inflates every figure, SwiftShader's most.
+    report["load"] = [round(v, 2) for v in os.getloadavg()[:2]]
     report["command"] = "python -m benchmarks.web_core " + " ".join(
         argv if argv is not None else __import__("sys").argv[1:]
     )
