@@ -19,8 +19,6 @@ import { rint } from './cv.js';
 import { frameToGridScale, resizeField } from './grids.js';
 
 export const MAX_KEYS = 3;
-// Longest Gaussian kernel the smoothing pass takes (sigma up to about 7.9 grid pixels).
-const MAX_TAPS = 64;
 
 const HEADER = `#version 300 es
 precision highp float;
@@ -28,26 +26,29 @@ precision highp int;
 precision highp sampler2D;
 `;
 
-// cv2.GaussianBlur of the two confidences (R: prev, G: next) along one axis, borders reflected.
-const GAUSS = `${HEADER}
+// cv2.GaussianBlur of the two confidences (R: prev, G: next) along one axis, borders reflected;
+// the kernel written into the shader as constants (a uniform array indexed in a loop is several
+// times slower on SwiftShader).
+function gaussSource(kernel) {
+  const radius = (kernel.length - 1) >> 1;
+  const taps = Array.from(kernel, (w, k) => {
+    const offset = k - radius;
+    return `  sum += ${w.toPrecision(9)} * texelFetch(source, reflected(p + ${offset} * step, last), 0);`;
+  });
+  return `${HEADER}
 uniform sampler2D source;
 uniform ivec2 step;
-uniform int taps;
-uniform float kernel[${MAX_TAPS}];
 out vec4 blurred;
 int reflect101(int i, int last) { return last == 0 ? 0 : i < 0 ? -i : i > last ? 2 * last - i : i; }
+ivec2 reflected(ivec2 q, ivec2 last) { return ivec2(reflect101(q.x, last.x), reflect101(q.y, last.y)); }
 void main() {
   ivec2 p = ivec2(gl_FragCoord.xy);
   ivec2 last = textureSize(source, 0) - 1;
-  int radius = (taps - 1) / 2;
   vec4 sum = vec4(0.0);
-  for (int k = 0; k < taps; k++) {
-    ivec2 q = p + (k - radius) * step;
-    q = ivec2(reflect101(q.x, last.x), reflect101(q.y, last.y));
-    sum += kernel[k] * texelFetch(source, q, 0);
-  }
+${taps.join('\n')}
   blurred = sum;
 }`;
+}
 
 // Both keys' maps sampled at x + flow(x) (cv2.remap's bilinear at 1/32 pixel, borders
 // replicated), weighted by confidence and time, and blended.
@@ -125,7 +126,7 @@ export class CoreGL {
   constructor(gl) {
     if (!gl.getExtension('EXT_color_buffer_float')) throw new Error('WebGL2 without float render targets (EXT_color_buffer_float)');
     this.gl = gl;
-    this.gauss = program(gl, GAUSS);
+    this.gauss = new Map();
     this.blend = program(gl, BLEND);
     this.framebuffer = gl.createFramebuffer();
     this.keys = new Map();
@@ -177,11 +178,12 @@ export class CoreGL {
     const sigma = (CONFIDENCE_BLUR * Math.max(gw, gh)) / 320;
     // core.confidenceOnGrid: links without a confidence are all ones, which the blur keeps.
     if (sigma >= 0.5) {
-      const kernel = gaussianKernel(sigma);
+      if (!this.gauss.has(sigma)) this.gauss.set(sigma, program(gl, gaussSource(gaussianKernel(sigma))));
+      const gauss = this.gauss.get(sigma);
       const across = this.target('across', gw, gh, 1)[0];
       const smoothed = this.target('smoothed', gw, gh, 1)[0];
-      this.draw(this.gauss, [across], { source: confidence }, { step: [1, 0], taps: kernel.length, kernel });
-      this.draw(this.gauss, [smoothed], { source: across }, { step: [0, 1], taps: kernel.length, kernel });
+      this.draw(gauss, [across], { source: confidence }, { step: [1, 0] });
+      this.draw(gauss, [smoothed], { source: across }, { step: [0, 1] });
       confidence = smoothed;
     }
     const outputs = this.target('blend', gw, gh, 4);
@@ -269,8 +271,7 @@ export class CoreGL {
     for (const [uniform, value] of Object.entries(uniforms)) {
       const at = locations(uniform);
       if (uniform === 'step') gl.uniform2i(at, ...value);
-      else if (uniform === 'taps' || uniform === 'twoKeys') gl.uniform1i(at, value);
-      else if (uniform === 'kernel') gl.uniform1fv(at, value);
+      else if (uniform === 'twoKeys') gl.uniform1i(at, value);
       else if (Array.isArray(value)) gl.uniform2f(at, ...value);
       else gl.uniform1f(at, value);
     }
@@ -291,7 +292,7 @@ export class CoreGL {
 
 /** cv2.GaussianBlur's kernel for float images (cv.gaussianBlur's), as float32. */
 function gaussianKernel(sigma) {
-  const size = Math.min(MAX_TAPS - 1, rint(sigma * 4 * 2 + 1) | 1);
+  const size = rint(sigma * 4 * 2 + 1) | 1;
   const kernel = new Float64Array(size);
   let sum = 0;
   for (let i = 0; i < size; i++) {

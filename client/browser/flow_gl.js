@@ -13,8 +13,8 @@
 // Needs EXT_color_buffer_float (float render targets), which WebGL2 on SwiftShader, desktop and
 // recent phone GPUs provide.
 //
-// The passes at each pyramid level, LK_ITERATIONS times: warp the reference along the flow;
-// per-pixel structure-tensor terms (robust weights); a horizontal box sum; a vertical box sum
+// The passes at each pyramid level, LK_ITERATIONS times: per-pixel structure-tensor terms of the
+// reference warped along the flow (robust weights); a horizontal box sum; a vertical box sum
 // fused with the 2x2 solve. Then the flow is box-smoothed and brought up a level. Float32
 // throughout, where flow.js sums in float64: the two agree to a few hundredths of a pixel.
 
@@ -60,21 +60,15 @@ float sampleAt(sampler2D image, vec2 at) {
   return mix(top, bottom, f.y);
 }`;
 
-const WARP = `${HEADER}${SAMPLE}
-uniform sampler2D reference;
-uniform sampler2D flow;
-out vec4 warped;
-void main() {
-  ivec2 p = ivec2(gl_FragCoord.xy);
-  warped = vec4(sampleAt(reference, vec2(p) + texelFetch(flow, p, 0).xy), 0.0, 0.0, 0.0);
-}`;
-
-const TERMS = `${HEADER}
+// The reference warped along the flow at a pixel and its four neighbours (bilinear, borders
+// replicated: what a warp pass would have stored), and the robust structure-tensor terms.
+const TERMS = `${HEADER}${SAMPLE}
 uniform sampler2D current;
-uniform sampler2D warped;
+uniform sampler2D reference;
 uniform sampler2D flow;
 layout(location = 0) out vec4 tensor;  // w ix ix, w ix iy, w iy iy, w ix it
 layout(location = 1) out vec4 rest;    // w iy it
+float warpedAt(ivec2 q) { return sampleAt(reference, vec2(q) + texelFetch(flow, q, 0).xy); }
 void main() {
   ivec2 p = ivec2(gl_FragCoord.xy);
   ivec2 last = textureSize(current, 0) - 1;
@@ -82,9 +76,10 @@ void main() {
   ivec2 r = ivec2(min(p.x + 1, last.x), p.y);
   ivec2 u = ivec2(p.x, max(p.y - 1, 0));
   ivec2 d = ivec2(p.x, min(p.y + 1, last.y));
-  float ix = 0.25 * (texelFetch(warped, r, 0).r - texelFetch(warped, l, 0).r + texelFetch(current, r, 0).r - texelFetch(current, l, 0).r);
-  float iy = 0.25 * (texelFetch(warped, d, 0).r - texelFetch(warped, u, 0).r + texelFetch(current, d, 0).r - texelFetch(current, u, 0).r);
-  float it = texelFetch(warped, p, 0).r - texelFetch(current, p, 0).r;
+  float here = warpedAt(p);
+  float ix = 0.25 * (warpedAt(r) - warpedAt(l) + texelFetch(current, r, 0).r - texelFetch(current, l, 0).r);
+  float iy = 0.25 * (warpedAt(d) - warpedAt(u) + texelFetch(current, d, 0).r - texelFetch(current, u, 0).r);
+  float it = here - texelFetch(current, p, 0).r;
   vec2 at = vec2(p) + texelFetch(flow, p, 0).xy;
   bool inside = all(greaterThanEqual(at, vec2(0.0))) && all(lessThanEqual(at, vec2(last)));
   float q = it / ${LK_RESIDUAL_SCALE.toFixed(4)};
@@ -203,6 +198,15 @@ void main() {
   confidence = vec4(texelFetch(difference, p, 0).g * exp(-(e * e)), 0.0, 0.0, 0.0);
 }`;
 
+/** Whether gl's GPU is emulated on the CPU (SwiftShader, llvmpipe): there the plain-JS
+ * estimator and blend (flow.js, core.js) are the faster at grid sizes, and a page should pick them;
+ * a real GPU runs the passes here faster. */
+export function softwareRenderer(gl) {
+  const info = gl.getExtension('WEBGL_debug_renderer_info');
+  const name = String(gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER));
+  return /swiftshader|llvmpipe|softpipe|software/i.test(name);
+}
+
 export class FlowGL {
   /** gl: a WebGL2 context with float render targets (EXT_color_buffer_float). */
   constructor(gl) {
@@ -210,7 +214,6 @@ export class FlowGL {
     this.gl = gl;
     this.programs = {};
     for (const [name, source] of Object.entries({
-      warp: WARP,
       terms: TERMS,
       box: BOX,
       solve: SOLVE,
@@ -299,13 +302,11 @@ export class FlowGL {
   /** One Gauss-Newton step at a level: flow `now` refined into `next`. */
   step(cur, ref, now, next) {
     const { width: w, height: h } = cur;
-    const warped = this.target(`warped ${w}x${h}`, w, h);
     const tensor = this.target(`tensor ${w}x${h}`, w, h);
     const rest = this.target(`rest ${w}x${h}`, w, h);
     const rowTensor = this.target(`row tensor ${w}x${h}`, w, h);
     const rowRest = this.target(`row rest ${w}x${h}`, w, h);
-    this.pass('warp', [warped], { reference: ref, flow: now });
-    this.pass('terms', [tensor, rest], { current: cur, warped, flow: now });
+    this.pass('terms', [tensor, rest], { current: cur, reference: ref, flow: now });
     this.pass('box', [rowTensor, rowRest], { first: tensor, second: rest }, { step: [1, 0], radius: LK_RADIUS, scale: 1 });
     this.pass('solve', [next], { tensor: rowTensor, rest: rowRest, flow: now });
   }

@@ -19,7 +19,7 @@ from tests.client.browser.test_js_core import scene
 
 RUN_JS = """async ({current, reference, width, height, longSide}) => {
   const flow = await import('/flow.js');
-  const { FlowGL } = await import('/flow_gl.js');
+  const { FlowGL, softwareRenderer } = await import('/flow_gl.js');
   const bytes = (b64) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
   const text = (array) => {
     const raw = new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
@@ -40,6 +40,7 @@ RUN_JS = """async ({current, reference, width, height, longSide}) => {
   const givenConfidence = gpu.photometricConfidence(cur, ref, cpuFlow);
   const again = gpu.estimateFlow(cur, ref);
   return {
+    software: softwareRenderer(gl),
     grid: [cur.gray.height, cur.gray.width],
     cpuFlow: text(cpuFlow.data),
     gpuFlow: text(gpuFlow.data),
@@ -65,7 +66,7 @@ def run_both(page, current: np.ndarray, reference: np.ndarray, long_side: int = 
     )
     assert "error" not in answer, answer
     gh, gw = answer["grid"]
-    out = {}
+    out = {"software": answer["software"]}
     for name in ("cpuFlow", "gpuFlow", "again"):
         out[name] = np.frombuffer(base64.b64decode(answer[name]), np.float32).reshape(gh, gw, 2)
     for name in ("cpuConfidence", "gpuConfidence", "givenConfidence"):
@@ -91,6 +92,7 @@ def test_gpu_flow_recovers_a_shift_as_the_cpu_estimator_does(page, shift):  # no
     assert np.abs(gpu - cpu)[INNER].mean() < 0.05  # frame pixels
     assert np.abs(gpu[INNER] - (shift, 0.0)).mean() < 0.5
     np.testing.assert_array_equal(out["again"], gpu)  # buffers reused, same answer
+    assert out["software"] is True  # SwiftShader is known for what it is
     # The confidence of the same flow is the CPU's; of the GPU's flow, near the CPU's.
     cur, ref = flowlib.prepare(current, 160), flowlib.prepare(reference, 160)
     python = flowlib.photometric_confidence(cur, ref, cpu)
