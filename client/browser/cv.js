@@ -265,24 +265,25 @@ export function sepFilter(m, kx, ky, mode) {
   const { height: h, width: w, channels: cn } = m;
   const rx = (kx.length - 1) >> 1;
   const ry = (ky.length - 1) >> 1;
-  // Source column / row of each tap of each output pixel, borders resolved once.
-  const colAt = Int32Array.from({ length: w * kx.length }, (_, j) => borderIndex((j / kx.length | 0) + (j % kx.length) - rx, w, mode) * cn);
-  const rowAt = Int32Array.from({ length: h * ky.length }, (_, j) => borderIndex((j / ky.length | 0) + (j % ky.length) - ry, h, mode) * w * cn);
   const src = m.data;
   const tmp = new Float64Array(h * w * cn);
   const nx = kx.length;
   const ny = ky.length;
+  // Rows padded by the border mode, one channel at a time: the taps then read straight on.
+  const padded = new Float64Array(w + 2 * rx);
+  const foldX = symmetric(kx);
   for (let y = 0; y < h; y++) {
     const base = y * w * cn;
-    for (let x = 0; x < w; x++) {
-      const inner = x >= rx && x + rx < w;
-      for (let c = 0; c < cn; c++) {
+    for (let c = 0; c < cn; c++) {
+      for (let x = -rx; x < w + rx; x++) padded[x + rx] = src[base + borderIndex(x, w, mode) * cn + c];
+      for (let x = 0; x < w; x++) {
         let s = 0;
-        if (inner) {
-          // Away from the borders the taps are consecutive pixels.
-          for (let k = 0, at = base + (x - rx) * cn + c; k < nx; k++, at += cn) s += kx[k] * src[at];
+        if (foldX) {
+          // A symmetric kernel: each weight times the pair of pixels it takes.
+          s = kx[rx] * padded[x + rx];
+          for (let k = 0; k < rx; k++) s += kx[k] * (padded[x + k] + padded[x + nx - 1 - k]);
         } else {
-          for (let k = 0, t = x * nx; k < nx; k++, t++) s += kx[k] * src[base + colAt[t] + c];
+          for (let k = 0; k < nx; k++) s += kx[k] * padded[x + k];
         }
         tmp[base + x * cn + c] = s;
       }
@@ -291,16 +292,35 @@ export function sepFilter(m, kx, ky, mode) {
   const out = mat(h, w, cn);
   const stride = w * cn;
   const acc = new Float64Array(stride);
+  const rowAt = Int32Array.from({ length: h + 2 * ry }, (_, j) => borderIndex(j - ry, h, mode) * stride);
+  const foldY = symmetric(ky);
   for (let y = 0; y < h; y++) {
-    acc.fill(0);
-    for (let k = 0, t = y * ny; k < ny; k++, t++) {
-      const from = rowAt[t];
-      const weight = ky[k];
-      for (let i = 0; i < stride; i++) acc[i] += weight * tmp[from + i];
+    if (foldY) {
+      const centre = rowAt[y + ry];
+      const weight = ky[ry];
+      for (let i = 0; i < stride; i++) acc[i] = weight * tmp[centre + i];
+      for (let k = 0; k < ry; k++) {
+        const top = rowAt[y + k];
+        const bottom = rowAt[y + ny - 1 - k];
+        const wk = ky[k];
+        for (let i = 0; i < stride; i++) acc[i] += wk * (tmp[top + i] + tmp[bottom + i]);
+      }
+    } else {
+      acc.fill(0);
+      for (let k = 0; k < ny; k++) {
+        const from = rowAt[y + k];
+        const weight = ky[k];
+        for (let i = 0; i < stride; i++) acc[i] += weight * tmp[from + i];
+      }
     }
     out.data.set(acc, y * stride);
   }
   return out;
+}
+
+function symmetric(kernel) {
+  for (let k = 0; k < kernel.length >> 1; k++) if (kernel[k] !== kernel[kernel.length - 1 - k]) return false;
+  return kernel.length % 2 === 1;
 }
 
 /** cv2.blur / cv2.boxFilter(normalize=True) of a float mat, window kw x kh (odd), by running sums. */
