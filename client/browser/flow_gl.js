@@ -2,9 +2,13 @@
 //
 // Interface (the same as flow.js's, so a page picks either):
 //   const flowGl = new FlowGL(gl);              // gl: a WebGL2 context (may be affine_gl.js's own)
-//   const frame = prepare(rgb, longSide);       // flow.js's prepare, re-exported: CPU, grid-sized
+//   const frame = flowGl.prepare(rgbOrPicture, longSide);           // flow.prepare's frame
 //   const flow = flowGl.estimateFlow(current, reference);           // gh x gw x 2 float mat
 //   const conf = flowGl.photometricConfidence(current, reference, flow[, sigma]); // gh x gw x 1
+// FlowGL.prepare(picture, longSide) is flow.prepare for a picture WebGL uploads (a video, canvas,
+// ImageBitmap or ImageData): the area shrink to the grid runs on the GPU and only the grid-sized
+// frame is read back, so a camera frame's full-size pixels never pass through JS (affine_gl.js
+// then takes the picture and this `small`). Given an H x W x 3 mat it is flow.prepare.
 // Results are read back as mats, because the plan (session.js) and the fill (core.js) use them on
 // the CPU. Each frame's grey pyramid is built once on the CPU (a few hundred microseconds at
 // 320x180) and uploaded once per frame, and a flow estimateFlow returned stays on the GPU for the
@@ -18,7 +22,9 @@
 // fused with the 2x2 solve. Then the flow is box-smoothed and brought up a level. Float32
 // throughout, where flow.js sums in float64: the two agree to a few hundredths of a pixel.
 
+import { rgbToGray } from './cv.js';
 import {
+  DEFAULT_FLOW_LONG_SIDE,
   DEFAULT_PHOTOMETRIC_SIGMA,
   FLOW_SMOOTHING,
   LK_ITERATIONS,
@@ -26,11 +32,10 @@ import {
   LK_RESIDUAL_SCALE,
   LK_RIDGE,
   finestLevel,
+  prepare as prepareOnCpu,
   pyramidOf,
 } from './flow.js';
-import { frameToGridScale } from './grids.js';
-
-export { prepare } from './flow.js';
+import { frameToGridScale, gridSize } from './grids.js';
 
 // Frames whose grey pyramids stay uploaded (a key and the frames that follow it).
 export const MAX_UPLOADED_FRAMES = 4;
@@ -207,6 +212,34 @@ export function softwareRenderer(gl) {
   return /swiftshader|llvmpipe|softpipe|software/i.test(name);
 }
 
+// cv2.resize(INTER_AREA) of a picture to the grid: each output pixel the mean of the source area it
+// covers, partly covered pixels weighted by their share. Bytes in and out (RGBA8).
+const AREA = `${HEADER}
+uniform sampler2D picture;
+uniform vec2 scale;  // source pixels per output pixel
+out vec4 colour;
+void main() {
+  ivec2 p = ivec2(gl_FragCoord.xy);
+  ivec2 size = textureSize(picture, 0);
+  vec2 from = vec2(p) * scale;
+  vec2 to = min(from + scale, vec2(size));
+  ivec2 first = ivec2(floor(from));
+  ivec2 last = min(ivec2(ceil(to)), size) - 1;
+  vec3 sum = vec3(0.0);
+  for (int y = first.y; y <= last.y; y++) {
+    float wy = min(float(y + 1), to.y) - max(float(y), from.y);
+    vec3 row = vec3(0.0);
+    for (int x = first.x; x <= last.x; x++) {
+      float wx = min(float(x + 1), to.x) - max(float(x), from.x);
+      row += wx * round(texelFetch(picture, ivec2(x, y), 0).rgb * 255.0);  // whole levels: exact sums
+    }
+    sum += wy * row;
+  }
+  // Levels rounded half to even, as OpenCV's saturate_cast does.
+  vec3 levels = roundEven(sum / ((to.x - from.x) * (to.y - from.y)));
+  colour = vec4(clamp(levels, 0.0, 255.0) / 255.0, 1.0);
+}`;
+
 export class FlowGL {
   /** gl: a WebGL2 context with float render targets (EXT_color_buffer_float). */
   constructor(gl) {
@@ -220,6 +253,7 @@ export class FlowGL {
       resize: RESIZE_FIELD,
       difference: DIFFERENCE,
       confidence: CONFIDENCE,
+      area: AREA,
     })) {
       this.programs[name] = program(gl, source);
     }
@@ -236,6 +270,49 @@ export class FlowGL {
     gl.enableVertexAttribArray(0);
     gl.vertexAttribPointer(0, 2, gl.FLOAT, false, 0, 0);
     gl.bindVertexArray(null);
+  }
+
+  /** flow.prepare: { gray, frameWidth, frameHeight, small } for an H x W x 3 mat (on the CPU) or
+   * a picture WebGL uploads (shrunk on the GPU; only the grid-sized frame is read back). */
+  prepare(frame, longSide = DEFAULT_FLOW_LONG_SIDE) {
+    if (frame.data?.BYTES_PER_ELEMENT) return prepareOnCpu(frame, longSide);
+    if (!Number.isInteger(longSide) || longSide < 1) {
+      throw new Error(`the flow grid's long side must be a whole number of pixels >= 1, got ${longSide}`);
+    }
+    const { gl } = this;
+    const width = frame.videoWidth || frame.displayWidth || frame.width;
+    const height = frame.videoHeight || frame.displayHeight || frame.height;
+    const [gw, gh] = gridSize(width, height, longSide);
+    this.picture ??= gl.createTexture();
+    gl.bindTexture(gl.TEXTURE_2D, this.picture);
+    gl.pixelStorei(gl.UNPACK_COLORSPACE_CONVERSION_WEBGL, gl.NONE);
+    gl.pixelStorei(gl.UNPACK_PREMULTIPLY_ALPHA_WEBGL, false);
+    gl.pixelStorei(gl.UNPACK_FLIP_Y_WEBGL, false);
+    gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA8, width, height, 0, gl.RGBA, gl.UNSIGNED_BYTE, frame);
+    nearest(gl);
+    let target = this.targets.get(`small ${gw}x${gh}`);
+    if (!target) {
+      const texture = gl.createTexture();
+      gl.bindTexture(gl.TEXTURE_2D, texture);
+      gl.texStorage2D(gl.TEXTURE_2D, 1, gl.RGBA8, gw, gh);
+      nearest(gl);
+      target = { texture, width: gw, height: gh };
+      this.targets.set(`small ${gw}x${gh}`, target);
+    }
+    const scale = [width / gw, height / gh];
+    this.pass('area', [target], { picture: { texture: this.picture } }, { scale });
+    const rgba = new Uint8Array(gw * gh * 4);
+    gl.readBuffer(gl.COLOR_ATTACHMENT0);
+    gl.readPixels(0, 0, gw, gh, gl.RGBA, gl.UNSIGNED_BYTE, rgba);
+    gl.bindFramebuffer(gl.FRAMEBUFFER, null);
+    const data = new Uint8Array(gw * gh * 3);
+    for (let i = 0; i < gw * gh; i++) {
+      data[3 * i] = rgba[4 * i];
+      data[3 * i + 1] = rgba[4 * i + 1];
+      data[3 * i + 2] = rgba[4 * i + 2];
+    }
+    const small = { data, height: gh, width: gw, channels: 3 };
+    return { gray: rgbToGray(small), frameWidth: width, frameHeight: height, small };
   }
 
   /** flow.estimateFlow on the GPU: gh x gw x 2 float mat in frame pixels. */

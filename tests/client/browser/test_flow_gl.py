@@ -117,3 +117,42 @@ def test_gpu_flow_follows_a_moving_scene_as_the_cpu_estimator_does(page):  # noq
     # Both find the motion (up to 20 frame pixels here) to within about a pixel.
     assert np.abs(gpu - grid_truth)[inner].mean() < 1.0
     assert np.abs(cpu - grid_truth)[inner].mean() < 1.0
+
+
+PREPARE_JS = """async ({frame, width, height, longSide}) => {
+  const { FlowGL } = await import('/flow_gl.js');
+  const rgb = Uint8Array.from(atob(frame), (c) => c.charCodeAt(0));
+  // The frame as a camera gives it: an RGBA picture, never a JS array.
+  const rgba = new Uint8ClampedArray(width * height * 4).fill(255);
+  for (let i = 0; i < width * height; i++) rgba.set(rgb.subarray(3 * i, 3 * i + 3), 4 * i);
+  const bitmap = await createImageBitmap(new ImageData(rgba, width, height), { colorSpaceConversion: 'none' });
+  const prepared = new FlowGL(document.createElement('canvas').getContext('webgl2')).prepare(bitmap, longSide);
+  const text = (a) => {
+    let s = '';
+    for (let i = 0; i < a.length; i += 0x8000) s += String.fromCharCode(...a.subarray(i, i + 0x8000));
+    return btoa(s);
+  };
+  return {
+    size: [prepared.small.height, prepared.small.width, prepared.frameWidth, prepared.frameHeight],
+    small: text(prepared.small.data),
+    gray: text(prepared.gray.data),
+  };
+}"""
+
+
+@pytest.mark.parametrize(("width", "height"), [(1280, 720), (1920, 1080), (1000, 562), (200, 120)])
+def test_gpu_prepares_a_picture_as_flow_py_does(page, width, height):  # noqa: F811
+    """The area shrink of a picture on the GPU: flow.py's grid frame and grey within a level."""
+    frame = scene(height, width, seed=3)
+    answer = page.evaluate(
+        PREPARE_JS,
+        {"frame": base64.b64encode(frame.tobytes()).decode(), "width": width, "height": height, "longSide": 320},
+    )
+    python = flowlib.prepare(frame, 320)
+    gh, gw, frame_width, frame_height = answer["size"]
+    assert (gh, gw, frame_width, frame_height) == (*python.gray.shape, width, height)
+    small = np.frombuffer(base64.b64decode(answer["small"]), np.uint8).reshape(gh, gw, 3)
+    gray = np.frombuffer(base64.b64decode(answer["gray"]), np.uint8).reshape(gh, gw)
+    assert np.abs(small.astype(np.int32) - python.small).max() <= 1
+    assert np.abs(gray.astype(np.int32) - python.gray).max() <= 1
+    assert (small == python.small).mean() > 0.99
