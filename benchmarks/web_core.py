@@ -6,7 +6,9 @@ a phone's figure. For each size, one key frame is fitted and the frames after it
 moving a little each frame, or frames of --source) are made as a live session makes them:
 flow.prepare, estimateFlow and photometricConfidence (flow.js or flow_gl.js), the session's plan
 (blendMaps with the fill, the colour adaptation), and the full-size apply (affine.js on the CPU, or
-affine_gl.js, waited for by reading a pixel back). Medians over the frames, in ms.
+affine_gl.js, waited for by reading a pixel back). Backends: cpu (all plain JS on arrays), webgl2
+(frames as pictures, every step that has a WebGL2 version on the GPU) and mixed (frames as pictures,
+shrunk and applied on the GPU, the grid work in plain JS). Medians over the frames, in ms.
 
     python -m benchmarks.web_core [--sizes 640x360,1280x720,1920x1080] [--frames 12] [--out DIR]
 
@@ -65,7 +67,16 @@ RUN_JS = """async ({frames, width, height, flowSide}) => {
     data: Uint8Array.from(m.data, (v, i) => Math.min(255, gain[i % 3] * v + lift[i % 3])),
   });
   const result = {};
-  for (const backend of ['cpu', 'webgl2']) {
+  // A camera's frames reach WebGL as pictures: the GPU backends take each frame as an ImageBitmap.
+  const pictures = [];
+  for (const image of images) {
+    const rgba = new Uint8ClampedArray(width * height * 4).fill(255);
+    for (let i = 0; i < width * height; i++) rgba.set(image.data.subarray(3 * i, 3 * i + 3), 4 * i);
+    pictures.push(await createImageBitmap(new ImageData(rgba, width, height), { colorSpaceConversion: 'none' }));
+  }
+  for (const backend of ['cpu', 'webgl2', 'mixed']) {
+    const onGpu = backend === 'webgl2';
+    const fromPictures = backend !== 'cpu';
     const session = new InterpolationSession(LIVE, width, height);
     let t = performance.now();
     const key = session.fitKey(0, grade(images[0]), images[0]);
@@ -80,20 +91,21 @@ RUN_JS = """async ({frames, width, height, flowSide}) => {
       return value;
     };
     for (let i = 1; i < images.length; i++) {
-      const frame = clock('prepare', () => flow.prepare(images[i], flowSide));
-      const est = backend === 'cpu' ? flow : flowGl;
+      const original = fromPictures ? pictures[i] : images[i];
+      const frame = clock('prepare', () => (fromPictures ? flowGl : flow).prepare(original, flowSide));
+      const est = onGpu ? flowGl : flow;
       const field = clock('estimateFlow', () => est.estimateFlow(frame, keyFrame));
       const confidence = clock('photometricConfidence', () => est.photometricConfidence(frame, keyFrame, field));
-      const blender = backend === 'cpu' ? core : coreGl;
+      const blender = onGpu ? coreGl : core;
       const link = { key, flow: field, confidence };
       clock('blendMaps', () => blender.blendMaps(i, link, null, width, height, frame.small));
       const plan = clock('planFrame', () =>
         session.planFrame({
-          index: i, prevKey: 0, original: images[i], flowToPrev: field, confidencePrev: confidence, small: frame.small,
+          index: i, prevKey: 0, original, flowToPrev: field, confidencePrev: confidence, small: frame.small,
         }),
       );
       clock('apply', () => {
-        if (backend === 'cpu') return affine.applyDetail(plan.coeffs, plan.original, plan.small);
+        if (!fromPictures) return affine.applyDetail(plan.coeffs, plan.original, plan.small);
         applier.applyDetail(plan.coeffs, plan.original, plan.small);
         sync();
       });
@@ -204,6 +216,15 @@ def per_frame(steps: dict, cpu: dict) -> float:
     return plan + sum(steps[k] for k in ("prepare", "estimateFlow", "photometricConfidence", "apply"))
 
 
+FOOTNOTES = [
+    "* SwiftShader: WebGL2 emulated on this CPU (a phone's GPU is faster). cpu: plain JS on arrays, affine.js applies.",
+    "  webgl2: frames as ImageBitmaps; flow_gl.js (prepare, flow, confidence), core_gl.js (blendMaps; its fill on",
+    "  the CPU), affine_gl.js (apply). mixed: frames as ImageBitmaps, flow_gl.js's prepare and affine_gl.js's apply",
+    "  on the GPU, flow.js and core.js (plain JS) between them: the pick where the GPU is emulated.",
+    "  planFrame: session.js's plan, a CPU blendMaps inside; per-frame counts the backend's blendMaps instead.",
+]
+
+
 def table(report: dict) -> str:
     lines = [f"per-step ms, medians ({report['note']}; renderer: {report.get('renderer')})"]
     header = f"{'size':>10} {'backend':>8} " + " ".join(f"{s:>12}" for s in ["prepareKey", *STEPS]) + " per-frame"
@@ -211,17 +232,9 @@ def table(report: dict) -> str:
     for size, backends in report["figures"].items():
         for backend, steps in backends.items():
             cells = " ".join(f"{steps[s]:>12.1f}" for s in ["prepareKey", *STEPS])
-            label = "webgl2*" if backend == "webgl2" else backend
+            label = backend if backend == "cpu" else backend + "*"
             lines.append(f"{size:>10} {label:>8} {cells} {steps['perFrame']:>9.1f}")
-    lines.append(
-        "* SwiftShader: WebGL2 emulated on this CPU. cpu: plain JS in the same Chromium; its apply is affine.js."
-    )
-    lines.append(
-        "  webgl2: flow_gl.js (flow, confidence), core_gl.js (blendMaps, its fill on the CPU), affine_gl.js (apply)."
-    )
-    lines.append(
-        "  planFrame: session.js's plan, a CPU blendMaps inside; per-frame counts the backend's blendMaps instead."
-    )
+    lines.extend(FOOTNOTES)
     lines.append(f"  load average while measured (1, 5 min): {report.get('load')}")
     return "\n".join(lines)
 
