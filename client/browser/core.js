@@ -8,7 +8,7 @@
 
 import * as affine from './affine.js';
 import { contentStatistics } from './closed_form.js';
-import { boxBlur, gaussianBlur, mat, remapLinear, resizeArea, rgbToGray, transform as cvTransform } from './cv.js';
+import { boxBlur, gaussianBlur, mat, remapPoints, resizeArea, rgbToGray, transform as cvTransform } from './cv.js';
 import { frameToGridScale, pyRound, resizeField } from './grids.js';
 
 export const FALLBACK_BELOW = 0.25;
@@ -136,11 +136,15 @@ export function warpMap(localMap, flow, frameWidth, frameHeight) {
   const { height: gh, width: gw } = localMap;
   const f = resizeField(flow, gw, gh).data;
   const [sx, sy] = frameToGridScale(gw, gh, frameWidth, frameHeight);
-  const data = remapLinear(localMap, gh * gw, (i) => [
-    Math.fround((i % gw) + Math.fround(f[2 * i] * sx)),
-    Math.fround(Math.floor(i / gw) + Math.fround(f[2 * i + 1] * sy)),
-  ]);
-  return mat(gh, gw, localMap.channels, Float32Array, data);
+  const xs = new Float32Array(gw * gh);
+  const ys = new Float32Array(gw * gh);
+  for (let y = 0, i = 0; y < gh; y++) {
+    for (let x = 0; x < gw; x++, i++) {
+      xs[i] = x + Math.fround(f[2 * i] * sx);
+      ys[i] = y + Math.fround(f[2 * i + 1] * sy);
+    }
+  }
+  return mat(gh, gw, localMap.channels, Float32Array, remapPoints(localMap, xs, ys));
 }
 
 /** A link's confidence on the grid, smoothed; all ones when the link has none. */
@@ -195,18 +199,36 @@ export function blendMaps(index, prev, next, frameWidth, frameHeight, currentSma
       trust[i] = Math.max(confPrev[i], confNext[i]);
     }
   }
+  return finishBlend(blended, trust, alpha, prev, next, guided ? currentSmall : null);
+}
+
+/** The end of blendMaps, whoever blended (core_gl.js blends on the GPU): cells under
+ * FALLBACK_BELOW trust filled from their trusted neighbours (fillUntrusted), and the guide's
+ * channel dropped. blended: grid x 12 (or x 13 with the guide luma, given currentSmall), changed in
+ * place; trust: Float32Array over the grid; alpha: the next key's temporal share. */
+export function finishBlend(blended, trust, alpha, prev, next, currentSmall = null) {
+  const { height: gh, width: gw } = blended;
+  const n = gw * gh;
+  const guided = currentSmall !== null;
   let transform = prev.key.transform;
   if (next) {
     transform = transform.map((row, r) => row.map((v, k) => (1 - alpha) * v + alpha * next.key.transform[r][k]));
   }
   const fallback = affine.globalMapCoeffs(transform);
-  const fallbackShare = trust.map((t) => Math.min(1, Math.max(0, 1 - t * (1 / FALLBACK_BELOW))));
-  if (fallbackShare.some((v) => v > 0)) {
+  const fallbackShare = new Float32Array(n);
+  let anyUntrusted = false;
+  for (let i = 0; i < n; i++) {
+    const share = Math.min(1, Math.max(0, 1 - trust[i] * (1 / FALLBACK_BELOW)));
+    fallbackShare[i] = share;
+    if (share > 0) anyUntrusted = true;
+  }
+  if (anyUntrusted) {
     if (guided) {
       const cellLuma = windowLuma(currentSmall, fitRadius([gw, gh]));
       const withGuide = new Float32Array(13);
       withGuide.set(fallback);
-      const guideLuma = Float32Array.from({ length: n }, (_, i) => blended.data[13 * i + 12]);
+      const guideLuma = new Float32Array(n);
+      for (let i = 0; i < n; i++) guideLuma[i] = blended.data[13 * i + 12];
       fillUntrusted(blended, fallbackShare, withGuide, cellLuma.data, guideLuma);
     } else {
       fillUntrusted(blended, fallbackShare, fallback);
@@ -214,7 +236,8 @@ export function blendMaps(index, prev, next, frameWidth, frameHeight, currentSma
   }
   if (!guided) return blended;
   const out = mat(gh, gw, affine.COEFFS);
-  for (let i = 0; i < n; i++) out.data.set(blended.data.subarray(13 * i, 13 * i + 12), 12 * i);
+  const from = blended.data;
+  for (let i = 0; i < n; i++) for (let c = 0; c < 12; c++) out.data[12 * i + c] = from[13 * i + c];
   return out;
 }
 
@@ -223,20 +246,23 @@ export function blendMaps(index, prev, next, frameWidth, frameHeight, currentSma
  * (Float32Arrays over the grid) the fill is joint-bilateral in brightness. */
 export function fillUntrusted(blended, fallbackShare, fallback, cellLuma = null, guideLuma = null) {
   const { height: gh, width: gw, channels: cn } = blended;
+  const n = gh * gw;
   const factor = fillCoarsening(gw, gh);
-  const trusted = fallbackShare.map((s) => 1 - s);
+  const trusted = new Float32Array(n);
+  for (let i = 0; i < n; i++) trusted[i] = 1 - fallbackShare[i];
   const window = fillWindow(gw, gh, factor);
   const plane = (data) => mat(gh, gw, 1, Float32Array, data);
   let around;
   let weightSum;
   if (!cellLuma || !guideLuma) {
     const weightedFull = mat(gh, gw, cn);
-    for (let i = 0; i < gh * gw; i++) {
+    for (let i = 0; i < n; i++) {
       for (let c = 0; c < cn; c++) weightedFull.data[i * cn + c] = blended.data[i * cn + c] * trusted[i];
     }
     const sums = windowSums(coarse(weightedFull, factor), coarse(plane(trusted), factor), window);
     weightSum = sums.weightSum;
-    around = sums.weightedSum.map((v, j) => v / Math.max(weightSum[Math.floor(j / cn)], 1e-6));
+    around = new Float32Array(sums.weightedSum.length);
+    for (let j = 0; j < around.length; j++) around[j] = sums.weightedSum[j] / Math.max(weightSum[(j / cn) | 0], 1e-6);
   } else {
     const lumaHere = coarse(plane(cellLuma), factor).data;
     const values = coarse(blended, factor);
@@ -245,18 +271,23 @@ export function fillUntrusted(blended, fallbackShare, fallback, cellLuma = null,
     const alikeSum = new Float64Array(m * cn);
     weightSum = new Float64Array(m);
     const alikeWeight = new Float64Array(m);
+    const hat = new Float32Array(n);
+    const product = mat(values.height, values.width, cn);
     for (const centre of FILL_LUMA_BINS) {
-      const hat = lumaHat(guideLuma, centre).map((h, i) => trusted[i] * h);
+      for (let i = 0; i < n; i++) hat[i] = trusted[i] * lumaHatAt(guideLuma[i], centre);
       const weight = coarse(plane(hat), factor);
-      const product = { ...values, data: values.data.map((v, j) => v * weight.data[Math.floor(j / cn)]) };
-      const sums = windowSums(product, weight, window);
-      const shareHere = lumaHat(lumaHere, centre);
       for (let i = 0; i < m; i++) {
+        const wi = weight.data[i];
+        for (let c = 0; c < cn; c++) product.data[i * cn + c] = values.data[i * cn + c] * wi;
+      }
+      const sums = windowSums(product, weight, window);
+      for (let i = 0; i < m; i++) {
+        const shareHere = lumaHatAt(lumaHere[i], centre);
         weightSum[i] += sums.weightSum[i];
-        alikeWeight[i] += sums.weightSum[i] * shareHere[i];
+        alikeWeight[i] += sums.weightSum[i] * shareHere;
         for (let c = 0; c < cn; c++) {
           weighted[i * cn + c] += sums.weightedSum[i * cn + c];
-          alikeSum[i * cn + c] += sums.weightedSum[i * cn + c] * shareHere[i];
+          alikeSum[i * cn + c] += sums.weightedSum[i * cn + c] * shareHere;
         }
       }
     }
@@ -277,20 +308,32 @@ export function fillUntrusted(blended, fallbackShare, fallback, cellLuma = null,
     const near = Math.min(1, Math.max(0, weightSum[i] * (1 / FALLBACK_BELOW)));
     for (let c = 0; c < cn; c++) fill.data[i * cn + c] = fallback[c] + (around[i * cn + c] - fallback[c]) * near;
   }
-  const cells = [];
-  for (let i = 0; i < gh * gw; i++) if (fallbackShare[i] !== 0) cells.push(i);
+  let count = 0;
+  for (let i = 0; i < n; i++) if (fallbackShare[i] !== 0) count++;
+  const cells = new Int32Array(count);
+  const xs = new Float32Array(count);
+  const ys = new Float32Array(count);
   const scale = Math.fround(1 / factor);
-  const fillHere = remapLinear(fill, cells.length, (k) => [
-    Math.fround(((cells[k] % gw) + 0.5) * scale - 0.5),
-    Math.fround((Math.floor(cells[k] / gw) + 0.5) * scale - 0.5),
-  ]);
-  cells.forEach((i, k) => {
+  for (let i = 0, k = 0; i < n; i++) {
+    if (fallbackShare[i] === 0) continue;
+    cells[k] = i;
+    xs[k] = ((i % gw) + 0.5) * scale - 0.5;
+    ys[k] = (((i / gw) | 0) + 0.5) * scale - 0.5;
+    k++;
+  }
+  const fillHere = remapPoints(fill, xs, ys);
+  for (let k = 0; k < count; k++) {
+    const i = cells[k];
     const share = fallbackShare[i];
     for (let c = 0; c < cn; c++) {
       const j = i * cn + c;
       blended.data[j] += (fillHere[k * cn + c] - blended.data[j]) * share;
     }
-  });
+  }
+}
+
+function lumaHatAt(v, centre) {
+  return Math.min(1, Math.max(0, 1 - Math.abs(v - centre) * (1 / FILL_LUMA_SPACING)));
 }
 
 /** Membership of a brightness in the fill's bin at `centre` (the bins' hats sum to 1). */
@@ -303,19 +346,21 @@ export function coarse(m, factor) {
   const { height: gh, width: gw, channels: cn } = m;
   const cw = Math.ceil(gw / factor);
   const ch = Math.ceil(gh / factor);
+  const sums = new Float64Array(cw * cn);
   const out = mat(ch, cw, cn);
   const scale = Math.fround(1 / (factor * factor));
+  const src = m.data;
   for (let y = 0; y < ch; y++) {
-    for (let x = 0; x < cw; x++) {
-      for (let c = 0; c < cn; c++) {
-        let s = 0;
-        for (let dy = 0; dy < factor; dy++) {
-          const sy = Math.min(y * factor + dy, gh - 1);
-          for (let dx = 0; dx < factor; dx++) s += m.data[(sy * gw + Math.min(x * factor + dx, gw - 1)) * cn + c];
-        }
-        out.data[(y * cw + x) * cn + c] = s * scale;
+    sums.fill(0);
+    for (let dy = 0; dy < factor; dy++) {
+      const row = Math.min(y * factor + dy, gh - 1) * gw;
+      for (let x = 0; x < cw * factor; x++) {
+        const from = (row + Math.min(x, gw - 1)) * cn;
+        const to = ((x / factor) | 0) * cn;
+        for (let c = 0; c < cn; c++) sums[to + c] += src[from + c];
       }
     }
+    for (let i = 0; i < cw * cn; i++) out.data[y * cw * cn + i] = sums[i] * scale;
   }
   return out;
 }

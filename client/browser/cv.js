@@ -146,6 +146,9 @@ export function resizeArea(m, width, height) {
   if (width === m.width && height === m.height) return { ...m, data: m.data.slice() };
   if (width > m.width || height > m.height) return resizeLinearAny(m, width, height);
   if (m.data instanceof Uint8Array && m.width === 2 * width && m.height === 2 * height) return halveU8(m);
+  if (m.width % width === 0 && m.height % height === 0 && m.width / width === m.height / height) {
+    return shrinkByWholeFactor(m, m.width / width);
+  }
   const cn = m.channels;
   const xt = areaTable(m.width, width);
   const yt = areaTable(m.height, height);
@@ -185,6 +188,31 @@ function halveU8(m) {
         out.data[(y * out.width + x) * cn + c] = (sum + 2) >> 2;
       }
     }
+  }
+  return out;
+}
+
+/** OpenCV's area path for a whole factor k: the mean of each k x k block (sum times 1/k^2 in float). */
+function shrinkByWholeFactor(m, k) {
+  const { width: w, channels: cn } = m;
+  const ow = w / k;
+  const oh = m.height / k;
+  const out = mat(oh, ow, cn, m.data.constructor);
+  const put = caster(m.data.constructor);
+  const scale = Math.fround(1 / (k * k));
+  const acc = new Float64Array(ow * cn);
+  const src = m.data;
+  for (let y = 0; y < oh; y++) {
+    acc.fill(0);
+    for (let dy = 0; dy < k; dy++) {
+      const base = (y * k + dy) * w * cn;
+      for (let x = 0, o = 0; x < ow; x++, o += cn) {
+        let at = base + x * k * cn;
+        for (let dx = 0; dx < k; dx++, at += cn) for (let c = 0; c < cn; c++) acc[o + c] += src[at + c];
+      }
+    }
+    const base = y * ow * cn;
+    for (let i = 0; i < acc.length; i++) out.data[base + i] = put(Math.fround(acc[i] * scale));
   }
   return out;
 }
@@ -237,27 +265,62 @@ export function sepFilter(m, kx, ky, mode) {
   const { height: h, width: w, channels: cn } = m;
   const rx = (kx.length - 1) >> 1;
   const ry = (ky.length - 1) >> 1;
+  const src = m.data;
   const tmp = new Float64Array(h * w * cn);
+  const nx = kx.length;
+  const ny = ky.length;
+  // Rows padded by the border mode, one channel at a time: the taps then read straight on.
+  const padded = new Float64Array(w + 2 * rx);
+  const foldX = symmetric(kx);
   for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      for (let c = 0; c < cn; c++) {
+    const base = y * w * cn;
+    for (let c = 0; c < cn; c++) {
+      for (let x = -rx; x < w + rx; x++) padded[x + rx] = src[base + borderIndex(x, w, mode) * cn + c];
+      for (let x = 0; x < w; x++) {
         let s = 0;
-        for (let k = 0; k < kx.length; k++) s += kx[k] * m.data[(y * w + borderIndex(x + k - rx, w, mode)) * cn + c];
-        tmp[(y * w + x) * cn + c] = s;
+        if (foldX) {
+          // A symmetric kernel: each weight times the pair of pixels it takes.
+          s = kx[rx] * padded[x + rx];
+          for (let k = 0; k < rx; k++) s += kx[k] * (padded[x + k] + padded[x + nx - 1 - k]);
+        } else {
+          for (let k = 0; k < nx; k++) s += kx[k] * padded[x + k];
+        }
+        tmp[base + x * cn + c] = s;
       }
     }
   }
   const out = mat(h, w, cn);
+  const stride = w * cn;
+  const acc = new Float64Array(stride);
+  const rowAt = Int32Array.from({ length: h + 2 * ry }, (_, j) => borderIndex(j - ry, h, mode) * stride);
+  const foldY = symmetric(ky);
   for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      for (let c = 0; c < cn; c++) {
-        let s = 0;
-        for (let k = 0; k < ky.length; k++) s += ky[k] * tmp[(borderIndex(y + k - ry, h, mode) * w + x) * cn + c];
-        out.data[(y * w + x) * cn + c] = s;
+    if (foldY) {
+      const centre = rowAt[y + ry];
+      const weight = ky[ry];
+      for (let i = 0; i < stride; i++) acc[i] = weight * tmp[centre + i];
+      for (let k = 0; k < ry; k++) {
+        const top = rowAt[y + k];
+        const bottom = rowAt[y + ny - 1 - k];
+        const wk = ky[k];
+        for (let i = 0; i < stride; i++) acc[i] += wk * (tmp[top + i] + tmp[bottom + i]);
+      }
+    } else {
+      acc.fill(0);
+      for (let k = 0; k < ny; k++) {
+        const from = rowAt[y + k];
+        const weight = ky[k];
+        for (let i = 0; i < stride; i++) acc[i] += weight * tmp[from + i];
       }
     }
+    out.data.set(acc, y * stride);
   }
   return out;
+}
+
+function symmetric(kernel) {
+  for (let k = 0; k < kernel.length >> 1; k++) if (kernel[k] !== kernel[kernel.length - 1 - k]) return false;
+  return kernel.length % 2 === 1;
 }
 
 /** cv2.blur / cv2.boxFilter(normalize=True) of a float mat, window kw x kh (odd), by running sums. */
@@ -360,15 +423,28 @@ const INTER_TAB_SIZE = 32;
  * 1-, 3- and 4-channel images at the exact position; other channel counts (the 12 or 13 of a
  * map) at the position rounded to 1/32 pixel, and so does this. */
 export function remapLinear(m, count, at) {
-  const { width: w, height: h, channels: cn } = m;
-  const out = new (m.data.constructor)(count * cn);
-  const put = caster(m.data.constructor);
-  const src = m.data;
-  const quantized = cn !== 1 && cn !== 3 && cn !== 4;
-  const clampX = (v) => (v < 0 ? 0 : v > w - 1 ? w - 1 : v);
-  const clampY = (v) => (v < 0 ? 0 : v > h - 1 ? h - 1 : v);
+  const xs = new Float32Array(count);
+  const ys = new Float32Array(count);
   for (let i = 0; i < count; i++) {
     const [x, y] = at(i);
+    xs[i] = x;
+    ys[i] = y;
+  }
+  return remapPoints(m, xs, ys);
+}
+
+/** remapLinear with the positions given as two Float32Arrays (no call per pixel); into `out` if given. */
+export function remapPoints(m, xs, ys, out = null) {
+  const { width: w, height: h, channels: cn } = m;
+  const count = xs.length;
+  out ??= new (m.data.constructor)(count * cn);
+  const src = m.data;
+  const quantized = cn !== 1 && cn !== 3 && cn !== 4;
+  const isFloat = src instanceof Float32Array || src instanceof Float64Array;
+  const put = caster(m.data.constructor);
+  for (let i = 0; i < count; i++) {
+    const x = xs[i];
+    const y = ys[i];
     let sx;
     let sy;
     let fx;
@@ -390,16 +466,19 @@ export function remapLinear(m, count, at) {
     const w01 = Math.fround((1 - fy) * fx);
     const w10 = Math.fround(fy * (1 - fx));
     const w11 = Math.fround(fy * fx);
-    const x0 = clampX(sx);
-    const x1 = clampX(sx + 1);
-    const a = clampY(sy) * w;
-    const b = clampY(sy + 1) * w;
+    const x0 = sx < 0 ? 0 : sx > w - 1 ? w - 1 : sx;
+    const x1 = sx + 1 < 0 ? 0 : sx + 1 > w - 1 ? w - 1 : sx + 1;
+    const a = (sy < 0 ? 0 : sy > h - 1 ? h - 1 : sy) * w;
+    const b = (sy + 1 < 0 ? 0 : sy + 1 > h - 1 ? h - 1 : sy + 1) * w;
     const p00 = (a + x0) * cn;
     const p01 = (a + x1) * cn;
     const p10 = (b + x0) * cn;
     const p11 = (b + x1) * cn;
-    for (let c = 0; c < cn; c++) {
-      out[i * cn + c] = put(src[p00 + c] * w00 + src[p01 + c] * w01 + src[p10 + c] * w10 + src[p11 + c] * w11);
+    const o = i * cn;
+    if (isFloat) {
+      for (let c = 0; c < cn; c++) out[o + c] = src[p00 + c] * w00 + src[p01 + c] * w01 + src[p10 + c] * w10 + src[p11 + c] * w11;
+    } else {
+      for (let c = 0; c < cn; c++) out[o + c] = put(src[p00 + c] * w00 + src[p01 + c] * w01 + src[p10 + c] * w10 + src[p11 + c] * w11);
     }
   }
   return out;
