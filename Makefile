@@ -7,13 +7,15 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 OUT    ?= out
 
-.PHONY: setup browser demo test lint proto bench clean
+.PHONY: setup browser demo test lint proto web bench clean
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt
+# The project itself goes in editable: .venv/bin/mvstylizer then runs this checkout's code from any folder.
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
 	@command -v chromium >/dev/null 2>&1 || $(MAKE) --no-print-directory browser
 	touch $(STAMP)
 
@@ -38,6 +40,19 @@ lint: $(STAMP)
 
 proto: $(STAMP)
 	$(PY) -m protos.generate
+
+# The device page's generated protobuf code (client/browser/gen/) and its one bundle
+# (client/browser/dist/messages.js: the messages with their runtime), both committed: only this
+# target needs node and npm (the pinned tools of package-lock.json); the page itself does not.
+WEB_GEN := client/browser/gen
+web: $(STAMP)
+	npm ci --no-audit --no-fund
+	rm -rf $(WEB_GEN)/protos
+	$(PY) -m grpc_tools.protoc -I. --plugin=protoc-gen-es=node_modules/.bin/protoc-gen-es \
+	  --es_out=$(WEB_GEN) --es_opt=target=js,import_extension=js \
+	  protos/mvstylizer/v1/media.proto protos/mvstylizer/v1/stylizer.proto
+	node_modules/.bin/esbuild $(WEB_GEN)/messages.js --bundle --format=esm --minify --legal-comments=eof \
+	  --outfile=client/browser/dist/messages.js
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.speed --out $(OUT)/bench

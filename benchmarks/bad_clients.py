@@ -15,6 +15,14 @@ the bad clients' own sending takes cores from the stylizer). Prints and writes b
 
 Pass: the good session within 2x of its time alone, every bad request answered with its
 documented status, and the memory back near where it started once idle.
+
+    python -m benchmarks.bad_clients --case large-frames --out out/bench [--sessions 8] [--frames 4]
+
+The other case: `--sessions` clients at once, each sending `--frames` valid key frames of
+7680x5200 (39.9 Mpx, just under the frame limit) as fast as it can, and on a busy refusal doing
+what the client does (wait for the retry hint with backoff, reopen, send the unanswered frames
+again) until all are answered. The server's peak VmRSS is compared with the bound
+docs/robustness.md states (memory_bound below). Writes large_frames.json.
 """
 
 from __future__ import annotations
@@ -39,8 +47,13 @@ import numpy as np
 from client.remote.embedded import ServiceProcess
 from mvstylizer_common.grpc_options import message_size_options
 from mvstylizer_common.imagecodec import JPEG, PNG, encode_image
+from mvstylizer_common.limits import DEFAULT_MAX_PIXELS
+from mvstylizer_common.status import RETRY_AFTER_KEY
 from protos.mvstylizer.v1 import media_pb2, stylizer_pb2, stylizer_pb2_grpc
-from tests.media import moving_square_frame, style_photo
+from services.stylizer.admission import DEFAULT_MAX_PIXELS_IN_FLIGHT
+from services.stylizer.batcher import default_workers
+from services.stylizer.sessions import DEFAULT_MAX_IN_FLIGHT
+from tests.media import moving_square_frame, style_photo, textured_background
 
 GOOD_FRAMES = 40
 WINDOW = 4  # key frames the good session has in flight
@@ -251,20 +264,153 @@ def run(bad: int, concurrency: int, max_message_mb: int, idle_s: float, extra_ar
         service.stop()
 
 
+LARGE_TILE = (480, 325)  # tiled 16 x 16: 7680x5200, 39.9 Mpx
+# Bytes per pixel, from how a key frame's memory is used (docs/robustness.md): an admitted frame
+# holds at most its BGR and RGB copies while it is decoded (6 B/px); a running one about 30 B/px
+# (measured: 1143 MiB for one 39.9 Mpx frame alone, decoded, stylized and encoded), taken as 32.
+DECODED_BYTES_PER_PIXEL = 6
+RUNNING_BYTES_PER_PIXEL = 32
+# Encoded messages are held in about 3 copies while received (docs/robustness.md), and the
+# give-back thread leaves at most this much freed memory with the process before returning it.
+MESSAGE_COPIES = 3
+RETAINED_FREE_BYTES = 128 << 20
+
+
+def memory_bound(
+    idle_bytes: float, workers: int, streams: int, message_bytes: int, max_pixels: int = DEFAULT_MAX_PIXELS_IN_FLIGHT
+) -> float:
+    """The stylizer's resident bytes under any load of valid key frames, as docs/robustness.md states it."""
+    decoded = DECODED_BYTES_PER_PIXEL * max_pixels
+    running = (RUNNING_BYTES_PER_PIXEL - DECODED_BYTES_PER_PIXEL) * workers * DEFAULT_MAX_PIXELS
+    # A stream holds the key frames it has started (DEFAULT_MAX_IN_FLIGHT) and the one being read.
+    messages = MESSAGE_COPIES * streams * (DEFAULT_MAX_IN_FLIGHT + 1) * message_bytes
+    return idle_bytes + decoded + running + messages + RETAINED_FREE_BYTES
+
+
+def large_key_frame() -> media_pb2.EncodedImage:
+    tile = textured_background(*LARGE_TILE)
+    return encode_image(np.tile(tile, (16, 16, 1)), JPEG)
+
+
+def large_frames_session(address: str, image: media_pb2.EncodedImage, frames: int, deadline: float) -> dict:
+    """Send `frames` key frames at once; on a busy refusal, as the client does: wait (the hint, with
+    backoff from 0.1 s to 2 s), reopen, send the unanswered ones again. Counts what happened."""
+    unanswered = list(range(frames))
+    outcome = {"answered": 0, "busy_refusals": 0, "other_errors": []}
+    backoff = 0.1
+    options = message_size_options(4 * len(image.data) + (1 << 20))
+    while unanswered and time.monotonic() < deadline:
+        requests = [
+            stylizer_pb2.StylizeRequest(config=session_config()),
+            *(
+                stylizer_pb2.StylizeRequest(key_frame=stylizer_pb2.KeyFrame(index=i, pts=i, image=image))
+                for i in unanswered
+            ),
+        ]
+        with grpc.insecure_channel(address, options=options) as channel:
+            call = stylizer_pb2_grpc.StylizerStub(channel).Stylize(
+                iter(requests), timeout=max(1.0, deadline - time.monotonic())
+            )
+            try:
+                for response in call:
+                    if response.HasField("key_frame"):
+                        unanswered.remove(response.key_frame.index)
+                        outcome["answered"] += 1
+                        backoff = 0.1
+            except grpc.RpcError as error:
+                hint = dict(error.trailing_metadata() or ()).get(RETRY_AFTER_KEY)
+                if error.code() != grpc.StatusCode.RESOURCE_EXHAUSTED or hint is None:
+                    outcome["other_errors"].append(error.code().name)
+                    return outcome
+                outcome["busy_refusals"] += 1
+                time.sleep(max(int(hint) / 1e3, backoff))
+                backoff = min(2 * backoff, 2.0)
+    return outcome
+
+
+def run_large_frames(
+    sessions: int, frames: int, max_message_mb: int, idle_s: float, extra_args: list[str], module: str, limit_s: float
+) -> dict:
+    image = large_key_frame()
+    service = ServiceProcess(module, ["--max-message-mb", str(max_message_mb), *extra_args])
+    try:
+        address = service.address
+        pid = service.process.pid
+        good_session(address, 8)  # warm up: model loaded, style cache and pools made
+        rss_before = rss_mib(pid)
+        sampler = RssSampler(pid)
+        started = time.perf_counter()
+        deadline = time.monotonic() + limit_s
+        outcomes: list[dict] = [{}] * sessions
+
+        def client(slot: int) -> None:
+            outcomes[slot] = large_frames_session(address, image, frames, deadline)
+
+        threads = [threading.Thread(target=client, args=(slot,)) for slot in range(sessions)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - started
+        peak = sampler.stop()
+        rss_after = rss_mib(pid)
+        time.sleep(idle_s)
+        rss_idle = rss_mib(pid)
+        workers = default_workers()  # the service's, on this machine
+        bound = memory_bound(rss_before * 2**20, workers, sessions, len(image.data)) / 2**20
+        answered = sum(o["answered"] for o in outcomes)
+        peak = max(peak, rss_after)
+        return {
+            "case": "large-frames",
+            "sessions": sessions,
+            "frames_per_session": frames,
+            "frame": "7680x5200 JPEG",
+            "frame_bytes": len(image.data),
+            "max_message_mb": max_message_mb,
+            "stylizer": [module, *extra_args],
+            "workers": workers,
+            "answered": answered,
+            "busy_refusals": sum(o["busy_refusals"] for o in outcomes),
+            "other_errors": [code for o in outcomes for code in o["other_errors"]],
+            "elapsed_s": round(elapsed, 1),
+            "rss_mib": {
+                "before": round(rss_before, 1),
+                "peak": round(peak, 1),
+                "after": round(rss_after, 1),
+                f"after_{idle_s:g}s_idle": round(rss_idle, 1),
+            },
+            "stated_bound_mib": round(bound, 1),
+            "passed": answered == sessions * frames and peak <= bound,
+        }
+    finally:
+        service.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="out/bench")
+    parser.add_argument("--case", choices=["bad-requests", "large-frames"], default="bad-requests")
     parser.add_argument("--bad", type=int, default=100, help="bad requests in the burst")
     parser.add_argument("--concurrency", type=int, default=10, help="bad requests in flight at once")
+    parser.add_argument("--sessions", type=int, default=8, help="large-frames: clients at once")
+    parser.add_argument("--frames", type=int, default=4, help="large-frames: key frames each client sends")
+    parser.add_argument("--limit-s", type=float, default=600.0, help="large-frames: clients give up after this")
     parser.add_argument("--max-message-mb", type=int, default=32, help="the stylizer's message limit")
     parser.add_argument("--idle-s", type=float, default=5.0, help="idle time before the last reading")
     parser.add_argument("--module", default="services.stylizer", help="the service to run (a patched one to compare)")
     parser.add_argument("stylizer_args", nargs="*", help="more stylizer flags (after --)")
     args = parser.parse_args()
-    result = run(args.bad, args.concurrency, args.max_message_mb, args.idle_s, args.stylizer_args, args.module)
+    if args.case == "large-frames":
+        result = run_large_frames(
+            args.sessions, args.frames, args.max_message_mb, args.idle_s, args.stylizer_args, args.module, args.limit_s
+        )
+        name = "large_frames.json"
+    else:
+        result = run(args.bad, args.concurrency, args.max_message_mb, args.idle_s, args.stylizer_args, args.module)
+        name = "bad_clients.json"
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "bad_clients.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / name).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 
 

@@ -52,8 +52,10 @@ class Stylizer:
         self.services = dataclasses.replace(services or ServiceOptions(), **service_options)
         self.services.check()
         self._embedded: EmbeddedServices | None = None
+        self._closed = False
 
     def __enter__(self) -> Stylizer:
+        self._closed = False
         if self.services.stylizer is None:
             self._embedded = EmbeddedServices(None, None, self.services.stylizer_args(), need_interpolator=False)
             self._embedded.__enter__()
@@ -64,6 +66,9 @@ class Stylizer:
         return self
 
     def __exit__(self, *exc) -> None:
+        # Closed first: a job started from now on fails at once, instead of waiting for a stopped
+        # stylizer (a video or photo) or making frames without it (stylize_frames' closed form).
+        self._closed = True
         if self._embedded is not None:
             self._embedded.__exit__(*exc)
             self._embedded = None
@@ -71,9 +76,16 @@ class Stylizer:
     @property
     def warm_services(self) -> ServiceOptions:
         """The options jobs run with (the stylizer's address once started)."""
+        self._check_open()
         if not hasattr(self, "_warm"):
             raise RuntimeError("use the Stylizer as a context manager: with Stylizer(...) as stylizer: ...")
         return self._warm
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError(
+                "this Stylizer is closed (its with block has ended): run jobs inside it, or open a new one"
+            )
 
     def _style(self, style: str | None) -> str:
         chosen = style or self.style
@@ -161,6 +173,7 @@ class Stylizer:
             runner.start()
             try:
                 while (image := outputs.get()) is not _END:
+                    self._check_open()  # frames still drawn after the with block: its stylizer has stopped
                     yield image
             finally:
                 engine.stop()

@@ -1,11 +1,14 @@
-"""Many videos, many styles: which output each (input, style) pair goes to, checked before any work."""
+"""Many videos, many styles: which output each (input, style) pair goes to, checked before any work,
+and how the run went, item by item."""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from client.media.paths import IMAGE_EXTENSIONS, VIDEO_CONTAINERS, check_output_path
+from client.media.paths import IMAGE_EXTENSIONS, VIDEO_CONTAINERS, check_output_path, same_file
 from mvstylizer_common.errors import InvalidInputError
 
 
@@ -13,8 +16,17 @@ from mvstylizer_common.errors import InvalidInputError
 class BatchItem:
     input: str
     style: str
-    output: str
-    problem: str | None = None  # why this item cannot run (reported; the others still do)
+    output: str  # the video, or with a preview frame the PNG written instead
+    problem: str | None = None  # why this item cannot run or failed (reported; the others still run)
+    bad_input: bool = True  # the problem lies in the item's files or settings (exit 2), not the run's (1)
+    done: bool = False
+
+    def fail(self, problem: str, bad_input: bool) -> None:
+        self.problem, self.bad_input = problem, bad_input
+
+    @property
+    def name(self) -> str:
+        return f"{Path(self.input).name} with {Path(self.style).name}"
 
 
 def styles_from(path: str) -> list[str]:
@@ -28,40 +40,108 @@ def styles_from(path: str) -> list[str]:
     return [path]
 
 
-def output_name(input_path: str, style: str, out_dir: str | None) -> str:
-    """Beside the input (or in out_dir): <input stem>-<style stem><the input's container, else .mp4>."""
+def labels(paths: list[str], group: Callable[[str], object] = lambda _: None) -> dict[str, str]:
+    """What each path is called in output names: its stem, or stem-extension (a-jpg, a-png) where
+    other paths of its group share the stem, so that their outputs do not collide."""
+    stems = Counter((group(p), Path(p).stem.lower()) for p in dict.fromkeys(paths))
+    named = {}
+    for p in paths:
+        path = Path(p)
+        shared = stems[(group(p), path.stem.lower())] > 1 and path.suffix
+        named[p] = f"{path.stem}-{path.suffix[1:]}" if shared else path.stem
+    return named
+
+
+def output_name(
+    input_path: str, style: str, out_dir: str | None, *, input_label: str | None = None, style_label: str | None = None
+) -> str:
+    """Beside the input (or in out_dir): <input label>-<style label><the input's container, else .mp4>
+    (labels: the stems, by default)."""
     source = Path(input_path)
     suffix = source.suffix.lower() if source.suffix.lower() in VIDEO_CONTAINERS else ".mp4"
     folder = Path(out_dir) if out_dir else source.parent
-    return str(folder / f"{source.stem}-{Path(style).stem}{suffix}")
+    return str(folder / f"{input_label or source.stem}-{style_label or Path(style).stem}{suffix}")
+
+
+def preview_name(video_output: str, frame: int) -> str:
+    """Where --preview-frame N writes instead of the video: OUTPUT.frameN.png."""
+    return str(Path(video_output).with_suffix(f".frame{frame}.png"))
 
 
 def plan(
-    inputs: list[str], style: str, output: str | None, out_dir: str | None, overwrite: bool, kind: str = "video"
+    inputs: list[str],
+    style: str,
+    output: str | None,
+    out_dir: str | None,
+    overwrite: bool,
+    preview_frame: int | None = None,
 ) -> list[BatchItem]:
-    """One item per (input, style). `output` names the one output of a single input and style.
-    Raises InvalidInputError for what sinks the whole batch (a bad --out-dir, -o with many outputs)."""
+    """One item per (input, style). `output` names the one output of a single input and style;
+    with preview_frame, each item writes that frame's PNG and no video (so only the PNG is checked).
+    Raises InvalidInputError for what sinks the whole batch: -o with many outputs, an --out-dir that
+    cannot be made, an output that is also an input of the run (even with --overwrite)."""
     styles = styles_from(style)
     if output and (len(inputs) > 1 or len(styles) > 1):
         raise InvalidInputError("-o names one output: with several inputs or styles use --out-dir (or neither)")
-    if out_dir is not None:
-        folder = Path(out_dir)
-        if not folder.is_dir():
-            raise InvalidInputError(f"--out-dir {out_dir}: no such folder")
-        check_output_path(str(folder / f"probe{next(iter(VIDEO_CONTAINERS))}"), [])
-    items, taken = [], set()
+    input_labels = labels(inputs, group=lambda p: Path(out_dir or Path(p).parent).resolve())
+    style_labels = labels(styles)
+    items = []
     for input_path in inputs:
         for style_path in styles:
-            target = output or output_name(input_path, style_path, out_dir)
-            item = BatchItem(input_path, style_path, target)
-            try:
-                check_output_path(target, [input_path, style_path], kind=kind)
-                if Path(target).resolve() in taken:
-                    raise InvalidInputError(f"{target}: also the output of an earlier item")
-                if Path(target).exists() and not overwrite:
-                    raise InvalidInputError(f"{target}: exists (--overwrite replaces it)")
-            except InvalidInputError as error:
-                item.problem = str(error)
-            taken.add(Path(target).resolve())
-            items.append(item)
+            target = output or output_name(
+                input_path,
+                style_path,
+                out_dir,
+                input_label=input_labels[input_path],
+                style_label=style_labels[style_path],
+            )
+            if preview_frame is not None:
+                target = preview_name(target, preview_frame)
+            items.append(BatchItem(input_path, style_path, target))
+    _refuse_outputs_that_are_inputs(items, [*inputs, *styles])
+    if out_dir is not None:
+        _make_out_dir(out_dir)
+    kind = "video" if preview_frame is None else "image"
+    taken: set[Path] = set()
+    for item in items:
+        try:
+            check_output_path(item.output, [item.input, item.style], kind=kind)
+            if Path(item.output).resolve() in taken:
+                raise InvalidInputError(f"{item.output}: also the output of an earlier item")
+            if Path(item.output).exists() and not overwrite:
+                raise InvalidInputError(f"{item.output}: exists (--overwrite replaces it)")
+        except InvalidInputError as error:
+            item.fail(str(error), bad_input=True)
+        taken.add(Path(item.output).resolve())
     return items
+
+
+def _refuse_outputs_that_are_inputs(items: list[BatchItem], inputs: list[str]) -> None:
+    """An item would replace what a later one reads: refused before any work, whatever --overwrite says."""
+    for item in items:
+        for other in inputs:
+            if same_file(item.output, other):
+                raise InvalidInputError(
+                    f"{item.output}: the output of {item.name} would overwrite an input of this run; nothing was done"
+                )
+
+
+def _make_out_dir(out_dir: str) -> None:
+    folder = Path(out_dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise InvalidInputError(f"--out-dir {out_dir}: exists and is not a folder") from None
+    except OSError as error:
+        raise InvalidInputError(f"--out-dir {out_dir}: cannot be created ({error.strerror or error})") from None
+    check_output_path(str(folder / f"probe{next(iter(VIDEO_CONTAINERS))}"), [])
+
+
+def summary(items: list[BatchItem]) -> str:
+    """How many were stylized, then one line per item: ok and its output, or failed and why."""
+    lines = [f"{sum(item.done for item in items)} of {len(items)} stylized:"]
+    for item in items:
+        lines.append(
+            f"  ok      {item.name} -> {item.output}" if item.done else f"  failed  {item.name}: {item.problem}"
+        )
+    return "\n".join(lines)

@@ -1,6 +1,9 @@
 """Command line: stylize a video or a photo, with the services given or started on loopback.
 
-Exit codes: 0 success, 2 bad usage or bad input, 1 anything else.
+Exit codes: 0 success, 2 bad usage or bad input, 1 anything else. A batch (several inputs or
+styles) runs every item it can: 0 when all were stylized, 2 when every failed item failed on bad
+input (a missing, corrupt or oversized file, an existing output), 1 when any failed otherwise
+(a full disk, an encoder error, a lost service).
 """
 
 from __future__ import annotations
@@ -8,42 +11,64 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 import grpc
 
 from client import batch, demo
 from client.api import Stylizer
-from client.image import stylize_image
+from client.image import image_summary, stylize_image
 from client.live.engine import LiveOptions
 from client.live.job import LiveJob, run_live, write_metrics
-from client.look import check_lut_path, frames_for_lut, write_fitted_lut, write_lut, write_preview_frame
+from client.look import (
+    check_lut_path,
+    frame_at,
+    frames_for_lut,
+    write_fitted_lut,
+    write_lut,
+    write_preview_frame,
+)
 from client.media.paths import check_output_path, written_whole
 from client.media.sink import ENCODERS, PRESETS
 from client.process_setup import prepare_client_process
 from client.progress import Progress
-from client.remote.services import INPROC, LOOPBACK, ServiceOptions
+from client.remote.embedded import EmbeddedServices
+from client.remote.services import INPROC, LOOPBACK, ServiceOptions, connect
 from client.remote.stylizer import StylizerStreamError
 from client.video.job import VideoJob, stylize_video
 from mvstylizer_common.auth import resolve_token
-from mvstylizer_common.errors import InvalidInputError
+from mvstylizer_common.errors import InvalidInputError, LimitExceededError, ServerBusyError
 from mvstylizer_common.imagecodec import ENCODING_BY_NAME, load_image_file, write_image_file
 from mvstylizer_common.samples import DEMO_CLIP, DEMO_STYLE, sample_clip, sample_style
 from mvstylizer_common.tls import ClientTls, add_tls_flags
 from services.interpolator.session import LIVE, OFFLINE
+from services.web.cli import add_web_options, web_settings
+from services.web.gateway import Gateway
+from services.web.relay import Upstream
 
 log = logging.getLogger("client")
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 
 
+def program_name(argv0: str | None = None) -> str:
+    """The name the command was run by, for usage lines: `mvstylizer` (the installed command) or
+    `python -m client` (the package run as a module)."""
+    name = os.path.basename(sys.argv[0] if argv0 is None else argv0)
+    return "python -m client" if name in ("__main__.py", "-m", "-c", "") else name
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m client", description="Photorealistic video style transfer.")
+    parser = argparse.ArgumentParser(prog=program_name(), description="Photorealistic video style transfer.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    def add_services(sub: argparse.ArgumentParser, video: bool) -> None:
+    def add_services(sub: argparse.ArgumentParser, video: bool, session: bool = True) -> None:
+        """session: the flags of the sessions the command opens itself (strength, work size, wire format);
+        a command whose sessions are opened by others (web: by the page) has none."""
         sub.add_argument("-v", "--verbose", action="store_true", help="log details (and tracebacks) to stderr")
         sub.add_argument(
             "--stylizer",
@@ -58,12 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
                 f"'{INPROC}' (default) to run it in this process: on one machine a separate process only "
                 "adds an encode and a decode of every frame",
             )
-        sub.add_argument(
-            "--strength",
-            type=float,
-            default=ServiceOptions.strength,
-            help="0..1: how far towards the style's look (in the model's colour mapping; 1: the full look)",
-        )
+        if session:
+            sub.add_argument(
+                "--strength",
+                type=float,
+                default=ServiceOptions.strength,
+                help="0..1: how far towards the style's look (in the model's colour mapping; 1: the full look)",
+            )
         sub.add_argument("--model", default=ServiceOptions.model, help="stylizer model (default: the server's)")
         sub.add_argument(
             "--weights",
@@ -75,12 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
             help="send 'authorization: Bearer <token>' (first line of this file; default: $MVS_AUTH_TOKEN)",
         )
         add_tls_flags(sub, client=True)
-        sub.add_argument(
-            "--work-size",
-            type=int,
-            default=ServiceOptions.work_size,
-            help="long side the model runs at (0: model default)",
-        )
+        if session:
+            sub.add_argument(
+                "--work-size",
+                type=int,
+                default=ServiceOptions.work_size,
+                help="long side the model runs at (0: model default)",
+            )
         sub.add_argument("--device", default=ServiceOptions.device, help="device for an embedded stylizer: cpu or cuda")
         sub.add_argument(
             "--connect-timeout",
@@ -88,12 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
             default=ServiceOptions.connect_timeout,
             help="seconds to wait for a service",
         )
-        sub.add_argument(
-            "--wire-format",
-            choices=sorted(ENCODING_BY_NAME),
-            default=ServiceOptions.wire_format,
-            help="how frames travel between client and services",
-        )
+        if session:
+            sub.add_argument(
+                "--wire-format",
+                choices=sorted(ENCODING_BY_NAME),
+                default=ServiceOptions.wire_format,
+                help="how frames travel between client and services",
+            )
 
     def add_video_options(sub: argparse.ArgumentParser) -> None:
         sub.add_argument(
@@ -175,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     image.add_argument(
         "--lut", metavar="OUT.cube", help="also write the look as a 3D LUT (.cube): its best global approximation"
     )
+    image.add_argument("-q", "--quiet", action="store_true", help="no summary line")
     add_services(image, video=False)
 
     live = commands.add_parser("live", help="stylize a camera, a paced video file or a synthetic scene live")
@@ -183,7 +212,12 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--source", metavar="FILE|synthetic", help="a video file played at its own rate, or 'synthetic'")
     live.add_argument("--style", required=True, help="style photo (JPEG, PNG, ...)")
     live.add_argument("-o", "--output", help="also write the stylized video here (.mp4)")
-    live.add_argument("--preview", type=int, metavar="PORT", help="serve the live preview page on 127.0.0.1:PORT")
+    live.add_argument(
+        "--preview",
+        type=int,
+        metavar="PORT",
+        help="serve the live preview page on 127.0.0.1:PORT (0: a free port); open the address printed, with its token",
+    )
     live.add_argument("--metrics-json", help="write captured/output/dropped counts and latency here")
     live.add_argument("--seconds", type=float, help="stop after this long (default: when the source ends, or Ctrl-C)")
     live.add_argument("--size", default="x".join(map(str, LiveJob.size)), help="synthetic source size WxH")
@@ -209,6 +243,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo_cmd.add_argument("--style-photo", default=DEMO_STYLE, help="scikit-image sample photo")
     add_services(demo_cmd, video=True)
     add_video_options(demo_cmd)
+
+    web_cmd = commands.add_parser(
+        "web", help="serve the device page to a phone's browser, relaying its key frames to a stylizer"
+    )
+    add_web_options(web_cmd)
+    add_services(web_cmd, video=False, session=False)
     return parser
 
 
@@ -222,13 +262,13 @@ def _services(args: argparse.Namespace) -> ServiceOptions:
         stylizer=args.stylizer,
         interpolator=_interpolator_target(getattr(args, "interpolator", None)),
         model=args.model,
-        work_size=args.work_size,
+        work_size=getattr(args, "work_size", ServiceOptions.work_size),
         device=args.device,
         weights=args.weights,
-        strength=args.strength,
+        strength=getattr(args, "strength", ServiceOptions.strength),
         auth_token=resolve_token(args.auth_token_file),
         tls=ClientTls(args.tls_ca, args.tls_cert, args.tls_key) if (args.tls_ca or args.tls_cert) else None,
-        wire_format=args.wire_format,
+        wire_format=getattr(args, "wire_format", ServiceOptions.wire_format),
         connect_timeout=args.connect_timeout,
     )
 
@@ -249,67 +289,61 @@ def _video_job(
         crf=args.crf,
         preset=args.preset,
         codec=args.codec,
+        overwrite=getattr(args, "overwrite", True),
     )
 
 
 def run_video(args: argparse.Namespace) -> int:
-    """Every (input, style) pair, with one warm stylizer; a bad item is reported and the rest run."""
-    items = batch.plan(args.inputs, args.style, args.output, args.out_dir, args.overwrite)
+    """Every (input, style) pair, with one warm stylizer; a failed item is reported and the rest run."""
     if args.preview_frame is not None and args.preview_frame < 0:
         raise InvalidInputError(f"--preview-frame {args.preview_frame}: expected a frame number from 0")
-    # Every setting checked once, before the stylizer starts (the items differ only in their files).
+    # Every setting checked once, before the stylizer starts (the items differ only in their files)
+    # and before the plan makes a missing --out-dir.
     _video_job(args, "", "", "").check()
     if args.lut:
         check_lut_path(args.lut)
-        if len(items) > 1:
-            raise InvalidInputError("--lut names one file: give one input and one style")
-    failures: list[tuple[batch.BatchItem, str, int]] = []
-    runnable = []
+    items = batch.plan(args.inputs, args.style, args.output, args.out_dir, args.overwrite, args.preview_frame)
+    if args.lut and len(items) > 1:
+        raise InvalidInputError("--lut names one file: give one input and one style")
     for item in items:
         if item.problem:
-            failures.append((item, item.problem, EXIT_BAD_INPUT))
             print(f"error: {item.problem}", file=sys.stderr)
-        else:
-            runnable.append(item)
+    runnable = [item for item in items if not item.problem]
     metrics_by_output = {}
     if runnable:
         with Stylizer(services=_services(args)) as stylizer:
             for item in runnable:
-                code, outcome = _run_item(args, stylizer, item)
-                if code == EXIT_OK:
+                outcome = _run_item(args, stylizer, item)
+                if item.done:
                     metrics_by_output[item.output] = outcome
-                else:
-                    failures.append((item, outcome, code))
     if args.metrics_json:
         only = next(iter(metrics_by_output.values())) if len(items) == 1 and metrics_by_output else None
         Path(args.metrics_json).write_text(json.dumps(only or metrics_by_output, indent=2) + "\n")
-    if len(items) > 1 and not args.quiet:
-        done = len(items) - len(failures)
-        summary = f"{done} of {len(items)} stylized"
-        if failures:
-            summary += "; failed: " + "; ".join(
-                f"{Path(i.input).name} with {Path(i.style).name}" for i, _, _ in failures
-            )
-        print(summary, file=sys.stderr)
-    if not failures:
+    failed = [item for item in items if not item.done]
+    if len(items) > 1 and (failed or not args.quiet):
+        print(batch.summary(items), file=sys.stderr)
+    if not failed:
         return EXIT_OK
-    return EXIT_BAD_INPUT if all(code == EXIT_BAD_INPUT for _, _, code in failures) else EXIT_FAILURE
+    return EXIT_BAD_INPUT if all(item.bad_input for item in failed) else EXIT_FAILURE
 
 
-def _run_item(args: argparse.Namespace, stylizer: Stylizer, item: batch.BatchItem) -> tuple[int, dict | str]:
-    """(exit code, metrics or the reason it failed) for one input and style."""
+def _run_item(args: argparse.Namespace, stylizer: Stylizer, item: batch.BatchItem) -> dict | None:
+    """One input and style: its metrics, with item.done set; or None, with the reason it failed on
+    the item (any error but an interruption: the other items still run)."""
     job = _video_job(args, item.input, item.style, item.output, stylizer.warm_services)
     try:
+        # The preview frame is decoded first: a frame the video lacks fails the item before a LUT is written.
+        original = frame_at(item.input, args.preview_frame) if args.preview_frame is not None else None
         if args.lut:
             write_lut(frames_for_lut(item.input), item.style, job.services, Path(item.input).name, args.lut)
             if not args.quiet:
                 print(f"wrote {args.lut}", file=sys.stderr)
         if args.preview_frame is not None:
-            target = str(Path(item.output).with_suffix(f".frame{args.preview_frame}.png"))
-            write_preview_frame(job, args.preview_frame, target)
+            write_preview_frame(job, args.preview_frame, item.output, original)
             if not args.quiet:
-                print(f"wrote {target}", file=sys.stderr)
-            return EXIT_OK, {"preview": target}
+                print(f"wrote {item.output}", file=sys.stderr)
+            item.done = True
+            return {"preview": item.output}
         progress = Progress(Path(item.output).name, quiet=args.quiet)
         try:
             metrics = stylize_video(job, on_frame=progress.update)
@@ -321,14 +355,25 @@ def _run_item(args: argparse.Namespace, stylizer: Stylizer, item: batch.BatchIte
             f"({metrics['fps']:.1f} frames/s, {metrics['key_frames']} key frames)"
         )
         log.info("done: %s", metrics)
-        return EXIT_OK, metrics
-    except InvalidInputError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT, str(error)
-    except StylizerStreamError as error:
-        print(f"error: {item.input}: {error}", file=sys.stderr)
-        bad = error.code == grpc.StatusCode.INVALID_ARGUMENT
-        return (EXIT_BAD_INPUT if bad else EXIT_FAILURE), str(error)
+        item.done = True
+        return metrics
+    except Exception as error:
+        if args.verbose:
+            log.exception("%s failed", item.name)
+        item.fail(*_failure(error, item))
+        print(f"error: {item.name}: {item.problem}", file=sys.stderr)
+        return None
+
+
+def _failure(error: Exception, item: batch.BatchItem) -> tuple[str, bool]:
+    """(why an item failed, in one line; whether that was bad input rather than the run's failure)."""
+    if isinstance(error, InvalidInputError):
+        return str(error), True
+    if isinstance(error, LimitExceededError):  # an oversized file; a busy server is not the input's fault
+        return str(error), not isinstance(error, ServerBusyError)
+    if isinstance(error, StylizerStreamError):
+        return f"{item.input}: {error}", error.code == grpc.StatusCode.INVALID_ARGUMENT
+    return f"{type(error).__name__}: {error}", False
 
 
 def run_image(args: argparse.Namespace) -> int:
@@ -337,6 +382,7 @@ def run_image(args: argparse.Namespace) -> int:
         check_lut_path(args.lut)
     services = _services(args)
     services.check()
+    started = time.perf_counter()
     stylized = stylize_image(
         args.content, args.style, services, content_mask=args.content_mask, style_mask=args.style_mask
     )
@@ -344,6 +390,10 @@ def run_image(args: argparse.Namespace) -> int:
         write_image_file(str(partial), stylized)
     if args.lut:
         write_fitted_lut([load_image_file(args.content)[1]], [stylized], args.style, args.lut)
+    if not args.quiet:
+        if args.lut:
+            print(f"wrote {args.lut}", file=sys.stderr)
+        print(image_summary(args.output, stylized, time.perf_counter() - started), file=sys.stderr)
     return EXIT_OK
 
 
@@ -397,6 +447,37 @@ def run_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def run_web(args: argparse.Namespace) -> int:
+    """Serves until Ctrl-C (or SIGTERM): a stop is the normal end of a server, status 0."""
+    services = _services(args)
+    services.check()
+    # Before the stylizer starts: a refused --host, a busy port or a bad certificate costs no wait.
+    gateway = Gateway(web_settings(args))
+    try:
+        with EmbeddedServices(services.stylizer, None, services.stylizer_args(), need_interpolator=False) as started:
+            serve_web(args, services, started.stylizer, gateway)
+    finally:
+        gateway.stop()
+    return EXIT_OK
+
+
+def serve_web(args: argparse.Namespace, services: ServiceOptions, stylizer: str, gateway: Gateway) -> None:
+    """Relays to `stylizer` (started here, or given) until Ctrl-C."""
+    tls = services.tls_for(args.stylizer)
+    # The stylizer answers before the page is announced (a wait of more than a moment is said).
+    connect(stylizer, "stylizer", services.connect_timeout, services.auth_token, tls).close()
+    gateway.start(Upstream(stylizer, services.auth_token, tls, ready_timeout_s=services.connect_timeout))
+    where = f"at {args.stylizer}" if args.stylizer else f"started on {stylizer}"
+    print(f"stylizer {where}", file=sys.stderr)
+    print(gateway.announcement(qr=not args.no_qr), end="", file=sys.stderr, flush=True)
+    print("Ctrl-C stops the gateway", file=sys.stderr, flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        print("gateway stopped", file=sys.stderr)
+
+
 # The signal that interrupted the run, for the exit status (128 + its number, as shells report it).
 _stopped_by: dict[str, int] = {}
 
@@ -415,12 +496,18 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
-    runners = {"stylize": run_video, "stylize-image": run_image, "demo": run_demo, "live": run_live_command}
+    runners = {
+        "stylize": run_video,
+        "stylize-image": run_image,
+        "demo": run_demo,
+        "live": run_live_command,
+        "web": run_web,
+    }
     try:
         code = runners[args.command](args)
-    except InvalidInputError as error:
+    except (InvalidInputError, LimitExceededError) as error:  # a photo or video over a size limit is bad input
         print(f"error: {error}", file=sys.stderr)
-        code = EXIT_BAD_INPUT
+        code = EXIT_FAILURE if isinstance(error, ServerBusyError) else EXIT_BAD_INPUT
     except StylizerStreamError as error:
         print(f"error: {error}", file=sys.stderr)
         code = EXIT_BAD_INPUT if error.code == grpc.StatusCode.INVALID_ARGUMENT else EXIT_FAILURE

@@ -57,6 +57,11 @@ def stylize_frames_as_photos(
     return stylized
 
 
+def image_summary(output: str, stylized: np.ndarray, seconds: float) -> str:
+    """The line a finished photo reports, as a finished video does: what was written, and how fast."""
+    return f"wrote {output}: {stylized.shape[1]}x{stylized.shape[0]} in {seconds:.1f} s"
+
+
 def _mask(path: str | None, what: str):
     if path is None:
         return None

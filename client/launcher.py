@@ -10,10 +10,11 @@ to follow once they are parsed, so the two overlap. If the command ends up not n
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 # Commands that start an embedded stylizer unless given --stylizer HOST:PORT.
-EMBEDDING_COMMANDS = frozenset({"stylize", "stylize-image", "live", "demo"})
+EMBEDDING_COMMANDS = frozenset({"stylize", "stylize-image", "live", "demo", "web"})
 
 
 def wants_embedded_stylizer(argv: list[str]) -> bool:
@@ -24,14 +25,34 @@ def wants_embedded_stylizer(argv: list[str]) -> bool:
     return not any(arg in ("-h", "--help") or arg == "--stylizer" or arg.startswith("--stylizer=") for arg in argv)
 
 
+# The exit status of a run stopped by Ctrl-C (128 + SIGINT, as shells report it).
+EXIT_INTERRUPTED = 130
+
+
 def main() -> None:
-    if os.environ.get("MVS_WARM_START", "1") != "0" and wants_embedded_stylizer(sys.argv[1:]):
-        from client.remote.embedded import prestart
+    # Ctrl-C during the imports is noted and honoured once they end (a second or two): raised inside
+    # an extension module's import, KeyboardInterrupt comes out as an ImportError with a traceback.
+    interrupted: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, _frame: interrupted.append(signum))
+    try:
+        if os.environ.get("MVS_WARM_START", "1") != "0" and wants_embedded_stylizer(sys.argv[1:]):
+            from client.remote.embedded import prestart
 
-        prestart("services.stylizer")
-    from client.cli import main as cli_main
-
-    cli_main()
+            prestart("services.stylizer")
+        from client.cli import main as cli_main
+    except KeyboardInterrupt:  # from before the handler, or from Python code of an import
+        interrupted.append(signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        if interrupted:
+            raise KeyboardInterrupt
+        cli_main()  # handles Ctrl-C during a run itself (its clean-up, its message)
+    except KeyboardInterrupt:
+        # Ctrl-C before the run began: nothing has been done yet, so one line and no traceback;
+        # a prestarted stylizer is stopped at exit.
+        print("interrupted", file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
 
 
 if __name__ == "__main__":

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import io
+import warnings
+from collections.abc import Callable
+
 import cv2
 import numpy as np
+from PIL import Image
 
 from mvstylizer_common.errors import CorruptImageError, LimitExceededError
-from mvstylizer_common.limits import DEFAULT_MAX_PIXELS
+from mvstylizer_common.limits import DEFAULT_MAX_PIXELS, MAX_IMAGE_FILE_BYTES
 from protos.mvstylizer.v1 import media_pb2
 
 JPEG = media_pb2.FRAME_ENCODING_JPEG
@@ -109,6 +114,60 @@ def encoded_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
+# The photo formats a file may be in: each is one OpenCV decodes and Pillow sizes from its header
+# alone, told apart by the magic bytes both libraries go by. (name, Pillow's format, test of the
+# first bytes.) Anything else OpenCV reads (Radiance HDR, PAM, PFM...) is refused: its size could
+# not be checked before decoding.
+_PHOTO_FORMATS: tuple[tuple[str, str, Callable[[bytes], bool]], ...] = (
+    ("JPEG", "JPEG", lambda head: head.startswith(b"\xff\xd8\xff")),
+    ("PNG", "PNG", lambda head: head.startswith(_PNG_SIGNATURE)),
+    ("WebP", "WEBP", lambda head: head.startswith(b"RIFF") and head[8:12] == b"WEBP"),
+    ("TIFF", "TIFF", lambda head: head.startswith((b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"))),
+    ("BMP", "BMP", lambda head: head.startswith(b"BM")),
+    ("GIF", "GIF", lambda head: head.startswith((b"GIF87a", b"GIF89a"))),
+    ("PNM", "PPM", lambda head: len(head) >= 2 and head[0:1] == b"P" and head[1] in b"123456"),
+    ("Sun raster", "SUN", lambda head: head.startswith(b"\x59\xa6\x6a\x95")),
+    ("JPEG 2000", "JPEG2000", lambda head: head.startswith((b"\xff\x4f\xff\x51", b"\x00\x00\x00\x0cjP  \r\n\x87\n"))),
+    ("AVIF", "AVIF", lambda head: head[4:8] == b"ftyp" and head[8:12] in (b"avif", b"avis")),
+)
+_FORMAT_NAMES = ", ".join(name for name, _, _ in _PHOTO_FORMATS[:-1]) + " or " + _PHOTO_FORMATS[-1][0]
+# Enough leading bytes to tell every format above apart.
+_SNIFF_BYTES = 16
+# Pillow warns while it opens images over its own, higher pixel limit and headers that are partly
+# corrupt; the checks here refuse or accept those anyway, and a warning would break one-line errors.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+
+
+def photo_format(head: bytes) -> tuple[str, str] | None:
+    """(name, Pillow's format) of the one photo format whose magic bytes start head; None when
+    no format (or, for a crafted file, more than one) claims them."""
+    matches = [(name, pillow) for name, pillow, test in _PHOTO_FORMATS if test(head[:_SNIFF_BYTES])]
+    return matches[0] if len(matches) == 1 else None
+
+
+def photo_size(data: bytes, label: str = "image") -> tuple[int, int]:
+    """(width, height) of the photo in data, read from its header without decoding the pixels.
+
+    For a multi-page or animated file this is the first page or the canvas: what OpenCV decodes.
+    CorruptImageError when data is not one of the photo formats or its header does not parse."""
+    kind = photo_format(data)
+    if kind is None:
+        raise CorruptImageError(f"{label}: not a readable image (not {_FORMAT_NAMES})")
+    name, pillow_format = kind
+    if pillow_format in ("JPEG", "PNG") and (size := encoded_size(data)) is not None:
+        return size
+    try:
+        # Image.open parses the header only; the pixels would be decoded by load(), never called.
+        with Image.open(io.BytesIO(data), formats=[pillow_format]) as picture:
+            return picture.size
+    except Image.DecompressionBombError:  # over Pillow's own limit, far over ours
+        claims = f"more than {2 * (Image.MAX_IMAGE_PIXELS or 0)} pixels"
+        raise LimitExceededError(f"{label}: {name} image of {claims} exceeds the pixel limit") from None
+    except Exception:  # a hostile header may raise anything while it is parsed
+        raise CorruptImageError(f"{label}: not a readable {name} image") from None
+
+
 def read_image_file(path: str) -> np.ndarray:
     """Read a photo from disk as RGB; raises CorruptImageError with the path on failure."""
     return load_image_file(path)[1]
@@ -117,11 +176,20 @@ def read_image_file(path: str) -> np.ndarray:
 def load_image_file(path: str) -> tuple[media_pb2.EncodedImage, np.ndarray]:
     """A photo file as a wire message holding its own bytes (no re-encoding) and as RGB.
 
-    Raises CorruptImageError naming the path when the file is missing or does not decode.
-    """
+    Raises CorruptImageError naming the path when the file is missing, not a photo or does not
+    decode, LimitExceededError when it is over MAX_IMAGE_FILE_BYTES or the pixel limit. Reads
+    at most MAX_IMAGE_FILE_BYTES + 1 bytes, whatever the file claims (/dev/zero claims 0)."""
     try:
         with open(path, "rb") as handle:
-            data = handle.read()
+            head = handle.read(_SNIFF_BYTES)
+            # Refuse what is no photo before reading it: a 3 GB video given as a style.
+            if photo_format(head) is None:
+                raise CorruptImageError(f"{path}: not a readable image (not {_FORMAT_NAMES})")
+            if handle.seekable():  # one buffer, no copy joining the head to the rest
+                handle.seek(0)
+                data = handle.read(MAX_IMAGE_FILE_BYTES + 1)
+            else:  # a pipe
+                data = head + handle.read(MAX_IMAGE_FILE_BYTES + 1 - len(head))
     except OSError as error:
         raise CorruptImageError(f"{path}: {error.strerror or error}") from error
     return load_image_bytes(data, path)
@@ -130,19 +198,22 @@ def load_image_file(path: str) -> tuple[media_pb2.EncodedImage, np.ndarray]:
 def load_image_bytes(
     data: bytes, label: str = "image", max_pixels: int = DEFAULT_MAX_PIXELS
 ) -> tuple[media_pb2.EncodedImage, np.ndarray]:
-    """Photo bytes in any format OpenCV reads, as a wire message and as RGB; JPEG and PNG keep
-    their bytes, others are re-encoded as PNG. A JPEG or PNG whose header claims more than
-    max_pixels is refused before decoding."""
-    size = encoded_size(data)
-    if size is not None and size[0] * size[1] > max_pixels:
-        raise LimitExceededError(f"{label}: image of {size[0]}x{size[1]} exceeds {max_pixels} pixels")
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
+    """Photo bytes in any of the photo formats (JPEG, PNG, WebP, TIFF, BMP...), as a wire message
+    and as RGB; JPEG and PNG keep their bytes, others are re-encoded as PNG. The size the header
+    claims is checked against max_pixels before anything is decoded (a decompression bomb costs
+    no memory), and bytes past MAX_IMAGE_FILE_BYTES are refused unread."""
+    if len(data) > MAX_IMAGE_FILE_BYTES:
+        raise LimitExceededError(f"{label}: larger than {MAX_IMAGE_FILE_BYTES >> 20} MiB, the most a photo file may be")
+    width, height = photo_size(data, label)
+    if width * height > max_pixels:
+        raise LimitExceededError(f"{label}: image of {width}x{height} exceeds {max_pixels} pixels")
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if bgr is None:
         raise CorruptImageError(f"{label}: not a readable image")
     if bgr.shape[0] * bgr.shape[1] > max_pixels:
         raise LimitExceededError(f"{label}: image of {bgr.shape[1]}x{bgr.shape[0]} exceeds {max_pixels} pixels")
     rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    if size is None:
+    if encoded_size(data) is None:
         # Other formats (BMP, TIFF, WebP...) travel as PNG: the wire carries JPEG and PNG only.
         return encode_image(rgb, PNG), rgb
     encoding = PNG if data[:8] == _PNG_SIGNATURE else JPEG

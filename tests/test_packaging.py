@@ -43,6 +43,8 @@ def test_the_wheel_carries_the_weights_the_generated_code_and_the_packages(wheel
         "protos/mvstylizer/v1/stylizer.proto",
         "client/cli.py",
         "client/live/preview.py",
+        "client/browser/index.html",
+        "services/web/relay.py",
         "services/interpolator/session.py",
         "mvstylizer_common/errors.py",
     ):

@@ -24,7 +24,7 @@ import math
 import queue
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -33,6 +33,7 @@ import numpy as np
 
 from client.device.keyframes import KEY_LONG_SIDE, KeyFrameSelector, make_selector
 from client.live.link import KeyAnswer, StylizerLink
+from client.live.window import RecentWindow
 from client.media.capture import DEFAULT_BACKLOG, LiveSource
 from client.media.frames import FrameSink, OutputFrame, SourceFrame
 from mvstylizer_common.errors import InvalidInputError
@@ -94,6 +95,14 @@ class _Fitted:
     generation: int
 
 
+# Live statistics keep recent samples only, so a run of any length holds the same memory and the
+# preview's /status costs the same: latency percentiles are over the last LATENCY_WINDOW frames
+# (5 minutes at 30 frames/s), round trips over the last ROUND_TRIP_WINDOW keys. Counts stay exact.
+LATENCY_WINDOW = 9000
+ROUND_TRIP_WINDOW = 1000
+EVENT_WINDOW = 1000  # answer times and method changes kept (benchmarks and tests read them)
+
+
 @dataclass
 class LiveStats:
     """What the metrics JSON reports; updated by the threads, read by the preview."""
@@ -104,12 +113,14 @@ class LiveStats:
     key_frames_answered: int = 0
     cuts: int = 0
     how: Counter = field(default_factory=Counter)
-    latencies_s: list[float] = field(default_factory=list)
-    round_trips_s: list[float] = field(default_factory=list)
+    latencies_s: RecentWindow = field(default_factory=lambda: RecentWindow(LATENCY_WINDOW))
+    round_trips_s: RecentWindow = field(default_factory=lambda: RecentWindow(ROUND_TRIP_WINDOW))
     key_interval: int = 0
     last_answer_at: float | None = None
-    answer_times: list[float] = field(default_factory=list)  # perf_counter() of each stylized key's arrival
-    method_changes: list[tuple[float, str]] = field(default_factory=list)  # (perf_counter(), new method)
+    # perf_counter() of each recent stylized key's arrival
+    answer_times: deque[float] = field(default_factory=lambda: deque(maxlen=EVENT_WINDOW))
+    # (perf_counter(), new method) of the recent changes of how frames are made
+    method_changes: deque[tuple[float, str]] = field(default_factory=lambda: deque(maxlen=EVENT_WINDOW))
 
 
 class LiveEngine:
@@ -122,7 +133,10 @@ class LiveEngine:
         style_rgb: np.ndarray,
         sinks: list[FrameSink],
         options: LiveOptions | None = None,
+        strength: float | None = None,
     ):
+        """strength: how far (0..1) frames made in closed form move towards the style photo's colours;
+        None: the link's own (--strength, as the stylizer applies it to key frames), else 1."""
         self.source = source
         self.link = link
         self.options = options or LiveOptions()
@@ -134,8 +148,10 @@ class LiveEngine:
         )
         # Frames are made straight in the encoder's layout when every sink takes it (no full-size RGB pass).
         i420 = source.width % 2 == 0 and source.height % 2 == 0 and all(sink.accepts_i420 for sink in sinks)
+        if strength is None:
+            strength = link.options.strength if link is not None else 1.0
         self.session = InterpolationSession(
-            LIVE, source.width, source.height, style_reference=style_rgb, output_i420=i420
+            LIVE, source.width, source.height, style_reference=style_rgb, output_i420=i420, strength=strength
         )
         self._new_style: np.ndarray | None = None  # set by change_style(), taken by the engine thread
         self._style_lock = threading.Lock()
@@ -306,9 +322,9 @@ class LiveEngine:
     def _adapt_interval(self) -> None:
         """At most one key frame per round trip (the link keeps one in flight), within the bounds,
         stretched while frames are backing up."""
-        recent = self.stats.round_trips_s[-5:]
+        recent = self.stats.round_trips_s.recent(5)
         fps = self.source.fps or 30.0
-        by_round_trip = math.ceil(float(np.median(recent)) * fps) if recent else 0
+        by_round_trip = math.ceil(float(np.median(recent)) * fps) if len(recent) else 0
         wanted = max(by_round_trip, self.options.min_key_interval) * self._pressure
         self.stats.key_interval = int(
             np.clip(round(wanted), self.options.min_key_interval, self.options.max_key_interval)
@@ -357,8 +373,8 @@ class LiveEngine:
             return False
         if self._key_wanted_at is None:
             return True
-        recent = self.stats.round_trips_s[-5:]
-        patience = max(self.options.fallback_after_s, 2.0 * float(np.median(recent)) if recent else 0.0)
+        recent = self.stats.round_trips_s.recent(5)
+        patience = max(self.options.fallback_after_s, 2.0 * float(np.median(recent)) if len(recent) else 0.0)
         return time.perf_counter() - self._key_wanted_at < patience
 
     # --- output threads --------------------------------------------------------------------
@@ -404,11 +420,14 @@ class LiveEngine:
     def report(self) -> dict:
         stats = self.stats
         dropped = dict(self.source.mailbox.dropped)
-        latencies = np.array(stats.latencies_s) * 1e3
-        trips = np.array(stats.round_trips_s) * 1e3
+        latencies, trips = stats.latencies_s, stats.round_trips_s
 
-        def pct(values: np.ndarray, q: float) -> float | None:
-            return round(float(np.percentile(values, q)), 2) if len(values) else None
+        def pct(window: RecentWindow, q: float) -> float | None:
+            value = window.percentile(q)
+            return None if value is None else round(value * 1e3, 2)
+
+        def peak(window: RecentWindow) -> float | None:
+            return None if window.peak is None else round(window.peak * 1e3, 2)
 
         wall = time.perf_counter() - stats.started
         return {
@@ -420,8 +439,9 @@ class LiveEngine:
                 "p50": pct(latencies, 50),
                 "p95": pct(latencies, 95),
                 "p99": pct(latencies, 99),
-                "max": pct(latencies, 100),
+                "max": peak(latencies),
             },
+            "latency_window_frames": len(latencies),  # the recent frames the percentiles are over
             "frames_by_method": dict(stats.how),
             "key_frames_sent": stats.key_frames_sent,
             "cuts": stats.cuts,

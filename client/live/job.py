@@ -17,6 +17,7 @@ from client.media.frames import FrameSink
 from client.media.paths import check_output_path, written_whole
 from client.media.sink import live_video_sink
 from client.remote.services import ServiceOptions, connected
+from client.web.server import bind
 from mvstylizer_common.errors import InvalidInputError
 from mvstylizer_common.imagecodec import load_image_file
 
@@ -29,7 +30,8 @@ class LiveJob:
     camera: int | str | None = None  # index or capture URL
     source: str | None = None  # a video file, or SYNTHETIC
     output: str | None = None
-    preview_port: int | None = None  # None: no preview page
+    preview_port: int | None = None  # None: no preview page; 0: any free port
+    preview_host: str = "127.0.0.1"
     seconds: float | None = None  # None: until the source ends or Ctrl-C
     size: tuple[int, int] = (1280, 720)  # synthetic source only
     fps: float = 30.0  # synthetic source only
@@ -45,6 +47,8 @@ class LiveJob:
             raise InvalidInputError(f"--size {self.size[0]}x{self.size[1]}: expected sides of 1..8192")
         if not 0 < self.fps <= 240:
             raise InvalidInputError(f"--fps {self.fps}: expected 0..240")
+        if self.preview_port is not None and not 0 <= self.preview_port <= 65535:
+            raise InvalidInputError(f"--preview {self.preview_port}: expected a port number of 0..65535")
         if self.seconds is not None and not self.seconds > 0:
             raise InvalidInputError(f"--seconds {self.seconds}: expected a positive duration")
         if self.output:
@@ -69,6 +73,16 @@ def run_live(job: LiveJob, on_started=None, stop: threading.Event | None = None)
 
     on_started(engine, preview_url or None) is called once everything runs (tests use it)."""
     job.check()
+    # The page's port is taken first: a busy one is a clear error before any work starts.
+    listener = bind(job.preview_host, job.preview_port) if job.preview_port is not None else None
+    try:
+        return _run_live(job, listener, on_started, stop)
+    finally:
+        if listener is not None:
+            listener.close()
+
+
+def _run_live(job: LiveJob, listener, on_started, stop: threading.Event | None) -> dict:
     style_message, style_rgb = load_image_file(job.style)
     source = open_source(job)
     opts = job.services
@@ -87,8 +101,10 @@ def run_live(job: LiveJob, on_started=None, stop: threading.Event | None = None)
             sinks.append(preview_sink)
             engine = LiveEngine(source, link, style_rgb, sinks, job.options)
             watcher = _StopWatcher(engine, stop)
-            if job.preview_port is not None:
-                preview = PreviewServer(preview_sink, engine.report, engine.change_style, port=job.preview_port)
+            if listener is not None:
+                preview = PreviewServer(
+                    preview_sink, engine.report, engine.change_style, host=job.preview_host, sock=listener
+                )
                 preview.start()
             if on_started is not None:
                 on_started(engine, preview.url if preview else None)

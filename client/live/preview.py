@@ -7,24 +7,32 @@
     GET  /status            the live metrics as JSON
     POST /style             a new style photo (the request body: JPEG, PNG or any format OpenCV reads)
 
-Served on loopback by the standard library's threading HTTP server. Frames are encoded
-for the page only while someone watches.
+Served on loopback (client.web: Starlette on uvicorn, on a thread of the job). Every request needs
+a loopback Host, no other site's Origin, and the run's token (client.web.guard): the printed URL
+carries it, and the page sends it back. Frames are encoded for the page only while a stream is
+watched; a single frame is encoded when asked for.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import cv2
 import numpy as np
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
 
 from client.media.frames import OutputFrame
+from client.web.guard import TOKEN_HEADER, TOKEN_PARAM, RequestGuard, allowed_hosts, new_token
+from client.web.server import WebServer, Workers, bind
 from mvstylizer_common.errors import MvStylizerError
 from mvstylizer_common.imagecodec import load_image_bytes
 
@@ -34,44 +42,57 @@ PREVIEW_FPS = 15.0
 PREVIEW_LONG_SIDE = 640
 MAX_STYLE_BYTES = 20 << 20
 BOUNDARY = "mvsframe"
+SNAPSHOT_WAIT_S = 5.0  # GET /frame/stylized before the first frame: how long it waits for one
 
 
 class PreviewSink:
-    """Keeps the latest original and stylized frames as JPEG, at the preview's rate, while watched."""
+    """Keeps the latest frame, and its JPEGs at the preview's rate while a stream is watched."""
 
     def __init__(self, fps: float = PREVIEW_FPS):
         self.interval = 1.0 / fps
-        self.viewers = 0  # MJPEG streams open now (changed under _cond)
-        self.snapshot_wanted = False
-        self._cond = threading.Condition()
+        self.viewers = 0  # MJPEG streams open now (changed under _lock)
+        self._lock = threading.Lock()
         self._sequence = 0
         self._jpegs: dict[str, bytes] = {}
+        self._latest: OutputFrame | None = None
         self._last = 0.0
 
     # I420 frames are turned back into RGB only for the frames the page shows (15 a second, when watched).
     accepts_i420 = True
 
     def write(self, frame: OutputFrame) -> None:
+        self._latest = frame  # a reference: a frame is encoded only when the page asks for it
         now = time.perf_counter()
-        if (self.viewers == 0 and not self.snapshot_wanted) or now - self._last < self.interval:
+        if self.viewers == 0 or now - self._last < self.interval:
             return
         self._last = now
-        stylized = cv2.cvtColor(frame.image, cv2.COLOR_YUV2RGB_I420) if frame.i420 else frame.image
-        jpegs = {"original": _jpeg(frame.source.rgb), "stylized": _jpeg(stylized)}
-        with self._cond:
+        jpegs = {view: encode_view(frame, view) for view in ("original", "stylized")}
+        with self._lock:
             self._jpegs = jpegs
             self._sequence += 1
-            self._cond.notify_all()
+
+    def close(self) -> None:
+        pass
 
     def add_viewer(self, change: int) -> None:
-        with self._cond:
+        with self._lock:
             self.viewers += change
 
-    def latest(self, view: str, after: int, timeout: float) -> tuple[int, bytes | None]:
-        """The first frame newer than sequence `after` (waiting up to timeout): (sequence, JPEG)."""
-        with self._cond:
-            self._cond.wait_for(lambda: self._sequence > after, timeout)
+    def current(self, view: str) -> tuple[int, bytes | None]:
+        """The latest streamed frame: (sequence, JPEG); sequence 0 before the first."""
+        with self._lock:
             return self._sequence, self._jpegs.get(view)
+
+    def snapshot(self, view: str) -> bytes | None:
+        """The latest frame's view as one JPEG, encoded now; None before the first frame."""
+        frame = self._latest
+        return encode_view(frame, view) if frame is not None else None
+
+
+def encode_view(frame: OutputFrame, view: str) -> bytes:
+    if view == "original":
+        return _jpeg(frame.source.rgb)
+    return _jpeg(cv2.cvtColor(frame.image, cv2.COLOR_YUV2RGB_I420) if frame.i420 else frame.image)
 
 
 def _jpeg(rgb: np.ndarray) -> bytes:
@@ -83,8 +104,92 @@ def _jpeg(rgb: np.ndarray) -> bytes:
     return data.tobytes() if ok else b""
 
 
+def preview_app(
+    sink: PreviewSink,
+    status: Callable[[], dict],
+    change_style: Callable[[object, np.ndarray], None],
+    token: str,
+    hosts: frozenset[str],
+    stopping: threading.Event,
+) -> Starlette:
+    """The page's routes behind the Host, Origin and token guard."""
+    workers = Workers()
+
+    async def page(request: Request) -> Response:
+        return HTMLResponse(PAGE.replace("__TOKEN__", token))
+
+    async def current_status(request: Request) -> Response:
+        return JSONResponse(await workers.run(status))
+
+    async def stream(request: Request) -> Response:
+        view = request.path_params["view"]
+        if view not in ("original", "stylized"):
+            return Response(b"not found", 404, media_type="text/plain")
+
+        async def parts():
+            sink.add_viewer(+1)
+            sequence = 0
+            try:
+                while not stopping.is_set():
+                    latest, jpeg = sink.current(view)
+                    if latest == sequence or not jpeg:
+                        await asyncio.sleep(sink.interval / 2)
+                        continue
+                    sequence = latest
+                    head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
+                    yield head.encode() + jpeg + b"\r\n"
+            finally:  # also when the viewer goes away (the response is cancelled)
+                sink.add_viewer(-1)
+
+        return StreamingResponse(parts(), media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}")
+
+    async def frame(request: Request) -> Response:
+        deadline = time.monotonic() + SNAPSHOT_WAIT_S
+        while (jpeg := await workers.run(sink.snapshot, "stylized")) is None:
+            if time.monotonic() > deadline or stopping.is_set():
+                return Response(b"no frame yet", 503, media_type="text/plain")
+            await asyncio.sleep(0.05)
+        return Response(jpeg, media_type="image/jpeg")
+
+    async def style(request: Request) -> Response:
+        limit = f"a style photo of 1 byte to {MAX_STYLE_BYTES >> 20} MiB is expected"
+        declared = request.headers.get("content-length")
+        if declared is not None:
+            # uvicorn has already refused a malformed length (400); this refuses a too large one unread.
+            if not declared.isdigit() or int(declared) == 0:
+                return JSONResponse({"error": limit}, 400)
+            if int(declared) > MAX_STYLE_BYTES:
+                return JSONResponse({"error": limit}, 413)
+        body = bytearray()
+        try:
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > MAX_STYLE_BYTES:  # a chunked upload has no declared length
+                    return JSONResponse({"error": limit}, 413)
+        except ClientDisconnect:
+            return Response(status_code=400)
+        if not body:
+            return JSONResponse({"error": limit}, 400)
+        try:
+            message, rgb = await workers.run(load_image_bytes, bytes(body), "style photo")
+        except MvStylizerError as error:
+            return JSONResponse({"error": str(error)}, 400)
+        await workers.run(change_style, message, rgb)
+        return JSONResponse({"ok": True, "width": rgb.shape[1], "height": rgb.shape[0]})
+
+    routes = [
+        Route("/", page),
+        Route("/status", current_status),
+        Route("/stream/{view:str}", stream),
+        Route("/frame/stylized", frame),
+        Route("/style", style, methods=["POST"]),
+    ]
+    return Starlette(routes=routes, middleware=[Middleware(RequestGuard, hosts=hosts, token=token)])
+
+
 class PreviewServer:
-    """The page and its endpoints on host:port (0 picks a free port; see `port`)."""
+    """The page and its endpoints on host:port (0 picks a free port; see `port`), or on a socket
+    bound beforehand (client.web.server.bind). `url` is the page's address with its token."""
 
     def __init__(
         self,
@@ -93,109 +198,25 @@ class PreviewServer:
         change_style: Callable[[object, np.ndarray], None],
         host: str = "127.0.0.1",
         port: int = 0,
+        sock: socket.socket | None = None,
     ):
-        # One handler class per server, so stopping one server's streams leaves others alone.
-        self._handler = type(
-            "Handler",
-            (_Handler,),
-            {"sink": sink, "status": staticmethod(status), "change_style": staticmethod(change_style)},
-        )
-        self._server = ThreadingHTTPServer((host, port), self._handler)
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        self.url = f"http://{host}:{self.port}/"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="preview", daemon=True)
+        sock = sock if sock is not None else bind(host, port)
+        self.port = sock.getsockname()[1]
+        self.token = new_token()
+        self.base_url = f"http://{f'[{host}]' if ':' in host else host}:{self.port}/"
+        self.url = f"{self.base_url}?{TOKEN_PARAM}={self.token}"
+        self.headers = {TOKEN_HEADER: self.token}  # what a program's requests send
+        self._stopping = threading.Event()
+        app = preview_app(sink, status, change_style, self.token, allowed_hosts(host, self.port), self._stopping)
+        self._web = WebServer(app, sock, name="preview")
 
     def start(self) -> PreviewServer:
-        self._thread.start()
+        self._web.start()
         return self
 
     def stop(self) -> None:
-        self._handler.stopping = True
-        self._server.shutdown()
-        self._server.server_close()
-
-
-class _Handler(BaseHTTPRequestHandler):
-    sink: PreviewSink
-    status: Callable[[], dict]
-    change_style: Callable[[object, np.ndarray], None]
-    stopping = False
-
-    def log_message(self, format, *args):
-        log.debug("preview: " + format, *args)
-
-    def do_GET(self):
-        path = self.path.split("?", 1)[0]
-        if path == "/":
-            self._send(HTTPStatus.OK, "text/html; charset=utf-8", PAGE.encode())
-        elif path == "/status":
-            self._send(HTTPStatus.OK, "application/json", json.dumps(self.status()).encode())
-        elif path in ("/stream/original", "/stream/stylized"):
-            self._stream(path.rsplit("/", 1)[1])
-        elif path == "/frame/stylized":
-            self.sink.snapshot_wanted = True
-            _, jpeg = self.sink.latest("stylized", 0, timeout=5.0)
-            if jpeg:
-                self._send(HTTPStatus.OK, "image/jpeg", jpeg)
-            else:
-                self._send(HTTPStatus.SERVICE_UNAVAILABLE, "text/plain", b"no frame yet")
-        else:
-            self._send(HTTPStatus.NOT_FOUND, "text/plain", b"not found")
-
-    def do_POST(self):
-        if self.path.split("?", 1)[0] != "/style":
-            self._send(HTTPStatus.NOT_FOUND, "text/plain", b"not found")
-            return
-        length = int(self.headers.get("Content-Length") or 0)
-        if length <= 0 or length > MAX_STYLE_BYTES:
-            self._send_json(
-                HTTPStatus.REQUEST_ENTITY_TOO_LARGE if length else HTTPStatus.BAD_REQUEST,
-                {"error": f"a style photo of 1 byte to {MAX_STYLE_BYTES >> 20} MiB is expected"},
-            )
-            return
-        data = self.rfile.read(length)
-        try:
-            message, rgb = load_image_bytes(data, "style photo")
-        except MvStylizerError as error:
-            self._send_json(HTTPStatus.BAD_REQUEST, {"error": str(error)})
-            return
-        self.change_style(message, rgb)
-        self._send_json(HTTPStatus.OK, {"ok": True, "width": rgb.shape[1], "height": rgb.shape[0]})
-
-    def _stream(self, view: str) -> None:
-        self.send_response(HTTPStatus.OK)
-        self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        self.sink.add_viewer(+1)
-        sequence = 0
-        try:
-            while not self.stopping:
-                sequence, jpeg = self.sink.latest(view, sequence, timeout=1.0)
-                if not jpeg:
-                    continue
-                self.wfile.write(
-                    f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode()
-                    + jpeg
-                    + b"\r\n"
-                )
-                self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the page went away
-        finally:
-            self.sink.add_viewer(-1)
-
-    def _send(self, status: HTTPStatus, content_type: str, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _send_json(self, status: HTTPStatus, payload: dict) -> None:
-        self._send(status, "application/json", json.dumps(payload).encode())
+        self._stopping.set()
+        self._web.stop()
 
 
 PAGE = """<!doctype html>
@@ -234,15 +255,19 @@ PAGE = """<!doctype html>
   </div>
 </header>
 <div class="views">
-  <figure><figcaption>original</figcaption><img id="original" src="/stream/original" alt="original"></figure>
-  <figure><figcaption>stylized</figcaption><img id="stylized" src="/stream/stylized" alt="stylized"></figure>
+  <figure><figcaption>original</figcaption>
+    <img id="original" src="/stream/original?token=__TOKEN__" alt="original"></figure>
+  <figure><figcaption>stylized</figcaption>
+    <img id="stylized" src="/stream/stylized?token=__TOKEN__" alt="stylized"></figure>
 </div>
 <script>
 const $ = (id) => document.getElementById(id);
+// The run's token: every request of the page carries it (the server refuses requests without it).
+const AUTH = { "X-MvStylizer-Token": "__TOKEN__" };
 let previous = null;
 async function refresh() {
   try {
-    const s = await (await fetch("/status")).json();
+    const s = await (await fetch("/status", { headers: AUTH })).json();
     const now = performance.now();
     if (previous) {
       const seconds = (now - previous.at) / 1000;
@@ -263,7 +288,7 @@ setInterval(refresh, 500);
 $("style").addEventListener("change", async (event) => {
   const file = event.target.files[0];
   if (!file) return;
-  const answer = await fetch("/style", { method: "POST", body: file });
+  const answer = await fetch("/style", { method: "POST", body: file, headers: AUTH });
   const result = await answer.json();
   $("style-result").textContent = answer.ok ? "style changed" : result.error;
 });

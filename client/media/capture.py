@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from client.media.frames import LIVE_TIME_BASE, SourceFrame
+from client.media.orientation import quarter_turns, upright, upright_size
 from mvstylizer_common.errors import InvalidInputError
 
 # Frames a paced source may queue ahead of a slow consumer (about a quarter second at 30 fps).
@@ -106,7 +107,8 @@ class LiveSource:
 
 
 class PacedFileSource(LiveSource):
-    """A video file released frame by frame at its own timestamps, as a camera would deliver it."""
+    """A video file released frame by frame at its own timestamps, as a camera would deliver it.
+    Frames come upright (the container's display rotation applied, read from the first frame)."""
 
     def __init__(self, path: str, seconds: float | None = None, capacity: int = DEFAULT_BACKLOG):
         super().__init__(capacity)
@@ -117,8 +119,12 @@ class PacedFileSource(LiveSource):
                 if not container.streams.video:
                     raise InvalidInputError(f"{path}: has no video stream")
                 stream = container.streams.video[0]
-                self.width, self.height = stream.codec_context.width, stream.codec_context.height
                 self.fps = float(stream.guessed_rate or stream.average_rate or Fraction(30))
+                first = next(container.decode(stream), None)
+                self._turns = quarter_turns(first, stream) if first is not None else 0
+                self.width, self.height = upright_size(
+                    stream.codec_context.width, stream.codec_context.height, self._turns
+                )
         except (av.error.FFmpegError, OSError) as error:
             raise InvalidInputError(f"{path}: not a readable video ({error})") from error
 
@@ -136,7 +142,7 @@ class PacedFileSource(LiveSource):
                 pts_s -= first_pts
                 if self.seconds is not None and pts_s >= self.seconds:
                     return
-                rgb = frame.to_ndarray(format="rgb24")
+                rgb = upright(frame.to_ndarray(format="rgb24"), self._turns)
                 # Released at its presentation time, not earlier: the pace of a camera.
                 delay = start + pts_s - time.perf_counter()
                 if delay > 0 and self._stop.wait(delay):

@@ -2,13 +2,16 @@
 
 An output is written to a hidden partial file beside the target and renamed onto it only
 once complete, so an interrupted or failed run leaves nothing at the output path (and a
-player never meets a half-written file under the final name).
+player never meets a half-written file under the final name). Each run's partial file has a
+name of its own, so two runs writing the same output never write into one file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,24 +42,63 @@ def check_output_path(path: str, inputs: list[str], kind: str = "video") -> None
         raise InvalidInputError(f"{path}: output folder {folder} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise InvalidInputError(f"{path}: output folder {folder} is not writable")
-    if any(out.resolve() == Path(p).resolve() for p in inputs if p):
+    if any(same_file(path, p) for p in inputs if p):
         raise InvalidInputError(f"{path}: output would overwrite an input")
 
 
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """One file under two names: the same resolved path, or (both existing) the same inode, as a
+    hard link or a case-insensitive file system makes it."""
+    if Path(a).resolve() == Path(b).resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 def partial_path(path: str) -> Path:
-    """The hidden file an output is written to until it is complete (same folder, same extension)."""
+    """A hidden file of this run's own to write an output to until it is complete: same folder,
+    same extension (the muxer goes by it), the process id and a random part in its name."""
     out = Path(path)
-    return out.with_name(f".{out.stem}.partial{out.suffix}")
+    return out.with_name(f".{out.stem}.{os.getpid()}-{secrets.token_hex(4)}.partial{out.suffix}")
 
 
 @contextlib.contextmanager
-def written_whole(path: str) -> Iterator[Path]:
-    """Yields the partial path to write to; on success it replaces `path`, on any failure or
-    interruption it is removed and `path` is left as it was."""
+def written_whole(path: str, replace: bool = True) -> Iterator[Path]:
+    """Yields the partial path to write to; on success it becomes `path`, on any failure or
+    interruption it is removed and `path` is left as it was.
+
+    replace=False: an output that appeared at `path` while this wrote (another run's) is kept and
+    this one dropped with an InvalidInputError; the check and the rename are one step."""
     partial = partial_path(path)
     try:
         yield partial
+        if replace:
+            os.replace(partial, path)
+        else:
+            _publish_new(partial, Path(path))
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    os.replace(partial, path)
+
+
+def _publish_new(partial: Path, path: Path) -> None:
+    """partial -> path unless path exists. A hard link fails atomically on an existing name; where
+    the file system has no hard links, check and rename (a narrow window, not none)."""
+    try:
+        os.link(partial, path)
+    except FileExistsError:
+        raise _appeared(path) from None
+    except OSError as error:
+        if error.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS):
+            raise
+        if path.exists() or path.is_symlink():
+            raise _appeared(path) from None
+        os.rename(partial, path)
+        return
+    partial.unlink()
+
+
+def _appeared(path: Path) -> InvalidInputError:
+    return InvalidInputError(f"{path}: written by something else meanwhile; kept (--overwrite replaces it)")

@@ -10,6 +10,7 @@ from fractions import Fraction
 import av
 
 from client.media.frames import SourceFrame
+from client.media.orientation import quarter_turns, upright, upright_size
 from mvstylizer_common.errors import InvalidInputError
 
 log = logging.getLogger(__name__)
@@ -17,12 +18,13 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class SourceInfo:
-    width: int
+    width: int  # upright: after the container's display rotation
     height: int
     time_base: Fraction
     frame_rate: Fraction
     frame_count: int  # 0 when the container does not say
     has_audio: bool
+    rotation: int = 0  # degrees counter-clockwise the frames were turned to stand upright
 
 
 @dataclass
@@ -37,7 +39,11 @@ class VideoSource:
     """Open a video file; `frames()` yields every decodable frame, in order, once.
 
     A still image (PNG, JPEG, ...) opens as a one-frame video: pts 0 at FFmpeg's image rate of
-    25 fps, so its stylized MP4 is one frame, 1/25 s long."""
+    25 fps, so its stylized MP4 is one frame, 1/25 s long.
+
+    Frames come upright: a display rotation in the container (a phone's portrait video) is
+    applied as they are decoded, and `info` gives the upright size. The first frame is decoded
+    on opening, to read that rotation."""
 
     def __init__(self, path: str):
         self.path = path
@@ -67,8 +73,17 @@ class VideoSource:
             has_audio=bool(self._container.streams.audio),
         )
         self.report = DecodeReport()
+        self._turns: int | None = None  # set by the first decoded frame
         self._decoder = self._decode()
         self._peeked: SourceFrame | None = None
+        try:
+            self.peek()
+        except BaseException:
+            self._container.close()
+            raise
+        turns = self._turns or 0
+        self.info.width, self.info.height = upright_size(ctx.width, ctx.height, turns)
+        self.info.rotation = 90 * turns
 
     def peek(self) -> SourceFrame | None:
         """The first frame, decoded now (None if nothing decodes); `frames()` still yields it."""
@@ -108,7 +123,11 @@ class VideoSource:
                     # Missing or non-increasing timestamps: continue the frame clock.
                     pts = (last_pts + ticks_per_frame) if last_pts is not None else 0
                 last_pts = pts
-                yield SourceFrame(index, pts, frame.to_ndarray(format="rgb24"), self._stream.time_base)
+                if self._turns is None:
+                    # One rotation for the whole video, so every frame has the same size.
+                    self._turns = quarter_turns(frame, self._stream)
+                rgb = upright(frame.to_ndarray(format="rgb24"), self._turns)
+                yield SourceFrame(index, pts, rgb, self._stream.time_base)
                 index += 1
 
     def close(self) -> None:

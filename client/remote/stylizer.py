@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import threading
@@ -13,19 +12,14 @@ import grpc
 import numpy as np
 
 from mvstylizer_common.auth import with_token
-from mvstylizer_common.grpc_options import DEFAULT_MAX_MESSAGE_BYTES, message_size_options
+from mvstylizer_common.grpc_options import DEFAULT_MAX_MESSAGE_BYTES, client_channel_options
 from mvstylizer_common.imagecodec import DEFAULT_JPEG_QUALITY, JPEG, decode_image, encode_image
 from mvstylizer_common.status import RETRY_AFTER_KEY
 from mvstylizer_common.tls import ClientTls
 from protos.mvstylizer.v1 import media_pb2, stylizer_pb2, stylizer_pb2_grpc
 
 log = logging.getLogger(__name__)
-# Try a lost server again within a second, not gRPC's default of up to two minutes: a restarted
-# edge server is back in use at once.
-FAST_RECONNECT = [("grpc.initial_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 1000)]
 _CLOSE = object()
-# Sessions spread over every address a target resolves to (replicas), not pinned to the first.
-ROUND_ROBIN = ("grpc.service_config", json.dumps({"loadBalancingConfig": [{"round_robin": {}}]}))
 
 
 @dataclass
@@ -51,7 +45,7 @@ def open_channel(
     """A channel to any gRPC target string (`host:port`, `ipv4:a:p,b:q`, `dns:///name:port`...), with
     round-robin over the addresses it resolves to, the shared message limits, and TLS and a bearer
     token when given."""
-    options = [*message_size_options(max_message_bytes), ROUND_ROBIN, *FAST_RECONNECT]
+    options = client_channel_options(max_message_bytes)
     if tls is None:
         return with_token(grpc.insecure_channel(target, options=options), token)
     if tls.server_name:

@@ -41,6 +41,8 @@ class VideoJob:
     crf: int = 18
     preset: str = "veryfast"  # the encoder's speed/size trade-off (client.media.sink.PRESETS)
     codec: str = "h264"  # or "hevc" where the PyAV build has an encoder for it
+    # False: an output that another run wrote while this one ran is kept, and this run's dropped.
+    overwrite: bool = True
 
     def check(self) -> None:
         """InvalidInputError naming the flag, for any setting out of range (before any work starts)."""
@@ -83,7 +85,7 @@ def stylize_video(
     opts = job.services
     # Written whole or not at all: an interrupted or failed run leaves nothing at job.output.
     with (
-        written_whole(job.output) if sink is None else contextlib.nullcontext() as partial,
+        written_whole(job.output, replace=job.overwrite) if sink is None else contextlib.nullcontext() as partial,
         VideoSource(job.input) as source,
     ):
         if source.peek() is None:

@@ -41,6 +41,13 @@ def linear_transfer(source: ColourStats, target: ColourStats) -> np.ndarray:
     return np.hstack([matrix, (mean_s - matrix @ mean_c)[:, None]]).astype(np.float32)
 
 
+def at_strength(transform: np.ndarray, strength: float) -> np.ndarray:
+    """The 3x4 map moved `strength` of the way from the identity (0: colours unchanged, 1: the map),
+    linearly in its coefficients, as the stylizer's strength moves its looks."""
+    identity = np.hstack([np.eye(3), np.zeros((3, 1))])
+    return (identity + strength * (transform - identity)).astype(np.float32)
+
+
 def content_statistics(rgb: np.ndarray) -> ColourStats:
     """A frame's colour statistics, as transfer_transform takes them from a content frame."""
     return colour_statistics(rgb, _CONTENT_THUMB)

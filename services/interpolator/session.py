@@ -13,6 +13,7 @@ from services.interpolator import affine
 from services.interpolator.closed_form import (
     ColourStats,
     adaptation,
+    at_strength,
     colour_statistics,
     compose,
     content_statistics,
@@ -101,14 +102,20 @@ class InterpolationSession:
         exact_keys: bool = False,
         output_i420: bool = False,
         style_reference: np.ndarray | None = None,
+        strength: float = 1.0,
     ):
-        """style_reference: live only, the style photo (HxWx3 uint8) the closed form moves colours to."""
+        """style_reference: live only, the style photo (HxWx3 uint8) the closed form moves colours to;
+        strength: how far (0..1) the closed form moves them there, as the stylizer's strength does for
+        keys (a key's own global look already carries it)."""
         # Bounded before anything is allocated: a client may ask for any size.
         check_frame_size(width, height, "output size")
         if mode not in (OFFLINE, LIVE):
             raise InvalidInputError(f"unknown mode {mode!r}")
         if width <= 0 or height <= 0:
             raise InvalidInputError(f"bad output size {width}x{height}")
+        if not 0.0 <= strength <= 1.0:  # also refuses NaN
+            raise InvalidInputError(f"strength {strength} is outside 0..1")
+        self.strength = strength
         self.mode = mode
         self.width = width
         self.height = height
@@ -209,7 +216,7 @@ class InterpolationSession:
         else:
             if self._style is None:
                 raise InvalidInputError("no key frame held and no style reference for the closed form")
-            transform = linear_transfer(stats, self._style)
+            transform = at_strength(linear_transfer(stats, self._style), self.strength)
             method = CLOSED_FORM_NEW_SHOT if self._ever_keyed or self._shot_start > 0 else CLOSED_FORM_NO_KEY
             source = ("shot", self._shot_start, id(self._style))
         self._last_index = index

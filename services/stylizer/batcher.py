@@ -78,10 +78,15 @@ class KeyFrameBatcher:
     def queued(self) -> int:
         return len(self._queue)
 
-    async def run(self, work: Callable[[], Any]) -> BatchResult:
+    def check_room(self) -> None:
+        """ServerBusyError when the queue is full: a caller asks before decoding its key frame,
+        run() asks again once it is decoded."""
         self._drop_abandoned()
         if len(self._queue) >= self.settings.max_queue:
             raise ServerBusyError(f"server busy: {len(self._queue)} key frames queued; retry later")
+
+    async def run(self, work: Callable[[], Any]) -> BatchResult:
+        self.check_room()
         loop = asyncio.get_running_loop()
         if self._dispatcher is None or self._dispatcher.done():
             self._arrived = asyncio.Event()

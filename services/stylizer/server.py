@@ -11,15 +11,18 @@ import socket
 
 import grpc
 import torch
+from google.protobuf.message import DecodeError
+from grpc._cython.cygrpc import ExecuteBatchError  # what a send to a client that has gone raises
 
 from mvstylizer_common.auth import server_interceptors
-from mvstylizer_common.errors import InvalidInputError, MvStylizerError, TooSlowError
+from mvstylizer_common.errors import CorruptImageError, InvalidInputError, MvStylizerError, TooSlowError
 from mvstylizer_common.grpc_options import DEFAULT_MAX_MESSAGE_BYTES, message_size_options
 from mvstylizer_common.imagecodec import DEFAULT_JPEG_QUALITY, decode_image, encode_image
 from mvstylizer_common.serving import abort_with, add_health_and_reflection, bind
 from mvstylizer_common.status import status_of
 from mvstylizer_common.tls import ServerTls
 from protos.mvstylizer.v1 import media_pb2, stylizer_pb2, stylizer_pb2_grpc
+from services.stylizer.admission import AdmissionSettings, declared_pixels
 from services.stylizer.batcher import BatchSettings
 from services.stylizer.metrics import StylizerMetrics
 from services.stylizer.models import DEFAULT_MODEL, list_models
@@ -56,6 +59,8 @@ class StylizerServicer(stylizer_pb2_grpc.StylizerServicer):
         self.config_timeout_s = config_timeout_s
 
     async def ListModels(self, request, context):
+        if request is None:  # bytes that are not a ListModelsRequest (_lenient_parser)
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the request is not a valid ListModelsRequest")
         return stylizer_pb2.ListModelsResponse(
             models=[
                 stylizer_pb2.ModelInfo(
@@ -69,9 +74,13 @@ class StylizerServicer(stylizer_pb2_grpc.StylizerServicer):
             ]
         )
 
-    async def Stylize(self, request_iterator, context: grpc.aio.ServicerContext):
+    async def Stylize(self, request_iterator, context: grpc.aio.ServicerContext) -> None:
+        # Answers are written here (context.write), not yielded to gRPC: a write to a client that
+        # has gone (cancelled, disconnected, past its deadline) is then caught and logged as the
+        # normal event it is, instead of failing inside gRPC with an ERROR traceback.
         loop = asyncio.get_running_loop()
         opened_stream = False
+        session = "stream"
         try:
             try:
                 first = await asyncio.wait_for(_first_request(request_iterator), self.config_timeout_s)
@@ -88,6 +97,7 @@ class StylizerServicer(stylizer_pb2_grpc.StylizerServicer):
             if config.jpeg_quality > 100:
                 raise InvalidInputError(f"jpeg_quality {config.jpeg_quality} is over 100")
             opened = await loop.run_in_executor(None, self.stylizer.open, _session_request(config))
+            session = f"session {opened.id}"
             encoding = config.response_encoding or media_pb2.FRAME_ENCODING_JPEG
             quality = config.jpeg_quality or DEFAULT_JPEG_QUALITY
             log.info(
@@ -97,14 +107,17 @@ class StylizerServicer(stylizer_pb2_grpc.StylizerServicer):
                 opened.work_long_side,
                 config.client_label,
             )
-            yield stylizer_pb2.StylizeResponse(
-                ready=stylizer_pb2.SessionReady(
-                    session_id=opened.id,
-                    model=opened.model,
-                    work_long_side=opened.work_long_side,
-                    style_encode_ms=opened.style_encode_ms,
-                    server_id=SERVER_ID,
-                )
+            await _write(
+                context,
+                stylizer_pb2.StylizeResponse(
+                    ready=stylizer_pb2.SessionReady(
+                        session_id=opened.id,
+                        model=opened.model,
+                        work_long_side=opened.work_long_side,
+                        style_encode_ms=opened.style_encode_ms,
+                        server_id=SERVER_ID,
+                    )
+                ),
             )
 
             def start(request: stylizer_pb2.StylizeRequest):
@@ -115,15 +128,23 @@ class StylizerServicer(stylizer_pb2_grpc.StylizerServicer):
 
             async with contextlib.aclosing(in_order(request_iterator, start, self.max_in_flight)) as answers:
                 async for answer in answers:
-                    yield stylizer_pb2.StylizeResponse(key_frame=answer)
-            log.info("session %s closed", opened.id)
+                    await _write(context, stylizer_pb2.StylizeResponse(key_frame=answer))
+            log.info("%s closed", session)
         except MvStylizerError as error:
-            log.info("stylize stream rejected: %s", error)
+            log.info("%s refused: %s", session, error)
             self.metrics.errors.labels(status_of(error).name).inc()
             # The traceback holds the refused request's frames in a cycle through its failed task:
             # dropped here, a large bad request is freed at once, not at the next cyclic collection.
             error.__traceback__ = None
-            await abort_with(context, error)
+            try:
+                await abort_with(context, error)
+            except ExecuteBatchError:  # the client went away before the status could reach it
+                raise _client_gone(session) from None
+        except _ClientGoneError:
+            raise _client_gone(session) from None
+        except asyncio.CancelledError:
+            log.info("%s cancelled", session)
+            raise
         finally:
             if opened_stream:
                 self.metrics.active_sessions.dec()
@@ -137,6 +158,7 @@ class StylizerServicer(stylizer_pb2_grpc.StylizerServicer):
             lambda: decode_image(key_frame.image),
             lambda rgb: encode_image(rgb, encoding, quality),
             (lambda: decode_image(mask)) if mask is not None else None,
+            declared_pixels=lambda: _declared_pixels(key_frame.image, mask),
         )
         return stylizer_pb2.StylizedKeyFrame(
             index=key_frame.index,
@@ -168,6 +190,80 @@ def _session_request(config: stylizer_pb2.SessionConfig) -> SessionRequest:
     )
 
 
+def _declared_pixels(image: media_pb2.EncodedImage, mask: media_pb2.EncodedImage | None) -> int:
+    """Pixels a key frame and its mask declare (admission.declared_pixels)."""
+    pixels = declared_pixels(image)
+    if mask is not None:
+        try:
+            pixels += declared_pixels(mask)
+        except CorruptImageError as error:
+            raise InvalidInputError(f"key frame mask: {error}") from error
+    return pixels
+
+
+class _ClientGoneError(Exception):
+    """A write failed: the client has cancelled the call, dropped the connection or passed its deadline."""
+
+
+async def _write(context: grpc.aio.ServicerContext, response: stylizer_pb2.StylizeResponse) -> None:
+    try:
+        await context.write(response)
+    except ExecuteBatchError:
+        raise _ClientGoneError from None
+
+
+def _client_gone(session: str) -> asyncio.CancelledError:
+    """Logged once, as the normal event it is; gRPC takes a handler's CancelledError quietly."""
+    log.info("%s ended: the client went away", session)
+    return asyncio.CancelledError()
+
+
+def _request_parser(message_class):
+    """A request deserializer whose failure reaches the handler as InvalidInputError (a stream's
+    bad message ends that stream with INVALID_ARGUMENT; gRPC's own would end it UNKNOWN)."""
+    name = message_class.DESCRIPTOR.name
+
+    def parse(data: bytes):
+        try:
+            return message_class.FromString(data)
+        except DecodeError:
+            raise InvalidInputError(f"a message on the stream is not a valid {name}") from None
+
+    return parse
+
+
+def _lenient_parser(message_class):
+    """A unary request deserializer that gives None for bytes that do not parse: a deserializer's
+    exception there never reaches the handler, so the handler answers INVALID_ARGUMENT itself."""
+
+    def parse(data: bytes):
+        try:
+            return message_class.FromString(data)
+        except DecodeError:
+            return None
+
+    return parse
+
+
+def add_servicer(servicer: StylizerServicer, server: grpc.aio.Server) -> None:
+    """As the generated add_StylizerServicer_to_server, with deserializers that refuse bad bytes
+    with INVALID_ARGUMENT."""
+    handlers = {
+        "Stylize": grpc.stream_stream_rpc_method_handler(
+            servicer.Stylize,
+            request_deserializer=_request_parser(stylizer_pb2.StylizeRequest),
+            response_serializer=stylizer_pb2.StylizeResponse.SerializeToString,
+        ),
+        "ListModels": grpc.unary_unary_rpc_method_handler(
+            servicer.ListModels,
+            request_deserializer=_lenient_parser(stylizer_pb2.ListModelsRequest),
+            response_serializer=stylizer_pb2.ListModelsResponse.SerializeToString,
+        ),
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
+    server.add_registered_method_handlers(SERVICE_NAME, handlers)
+
+
 async def _first_request(request_iterator):
     async for request in request_iterator:
         return request
@@ -188,6 +284,7 @@ def create_server(
     metrics: StylizerMetrics | None = None,
     batching: BatchSettings | None = None,
     config_timeout_s: float = DEFAULT_CONFIG_TIMEOUT_S,
+    admission: AdmissionSettings | None = None,
 ) -> tuple[grpc.aio.Server, int, object]:
     """Build (not start) the stylizer server; calls need `auth_token` when one is set.
 
@@ -203,12 +300,13 @@ def create_server(
         smoothing_weights=smoothing_weights,
         metrics=metrics,
         batching=batching,
+        admission=admission,
     )
     servicer = StylizerServicer(stylizer, config_timeout_s=config_timeout_s)
     server = grpc.aio.server(
         options=message_size_options(max_message_bytes), interceptors=server_interceptors(auth_token)
     )
-    stylizer_pb2_grpc.add_StylizerServicer_to_server(servicer, server)
+    add_servicer(servicer, server)
     health_servicer = add_health_and_reflection(server, [SERVICE_NAME])
     bound = bind(server, host, port, tls.credentials() if tls else None)
     return server, bound, health_servicer

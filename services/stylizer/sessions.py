@@ -11,7 +11,7 @@ import itertools
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -19,6 +19,7 @@ import torch
 
 from mvstylizer_common.errors import BadStyleError, CorruptImageError, InvalidInputError, LimitExceededError
 from mvstylizer_common.limits import check_frame_size
+from services.stylizer.admission import AdmissionSettings, PixelAdmission, StreamShare
 from services.stylizer.batcher import BatchSettings, KeyFrameBatcher
 from services.stylizer.masks import labels_from_mask
 from services.stylizer.metrics import StylizerMetrics
@@ -88,6 +89,7 @@ class OpenedSession:
     style_encode_ms: float
     has_labels: bool = False  # the style came with a label mask: key frames may carry theirs
     last_index: int = -1  # key-frame indices must increase within a stream
+    share: StreamShare = field(default_factory=StreamShare)  # its pixels in flight (admission.py)
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,7 @@ class Stylizer:
         metrics: StylizerMetrics | None = None,
         style_cache_entries: int = DEFAULT_STYLE_CACHE_ENTRIES,
         batching: BatchSettings | None = None,
+        admission: AdmissionSettings | None = None,
     ):
         get_model_spec(default_model)  # fail at start-up, not on the first session
         self.default_model = default_model
@@ -139,6 +142,7 @@ class Stylizer:
             # One accelerator: its key frames run one after another; batches still form under load.
             batching = BatchSettings(workers=1)
         self.batcher = KeyFrameBatcher(batching, self.metrics)
+        self.admission = PixelAdmission(admission)
         self._session_ids = itertools.count(1)
 
     def open(self, request: SessionRequest) -> OpenedSession:
@@ -188,13 +192,34 @@ class Stylizer:
         decode: Callable[[], np.ndarray],
         encode: Callable[[np.ndarray], Any],
         decode_mask: Callable[[], np.ndarray] | None = None,
+        *,
+        declared_pixels: Callable[[], int],
     ) -> KeyFrameResult:
-        """One key frame: decoded off the loop, stylized in a batch with other sessions' frames, encoded.
-        decode_mask: the frame's label mask, for a session whose style has one."""
+        """One key frame: admitted, decoded off the loop, stylized in a batch with other sessions'
+        frames, encoded. decode_mask: the frame's label mask, for a session whose style has one.
+        declared_pixels: what the frame and its mask will decode to, read from their messages
+        (admission.declared_pixels; blocking), so that the frame's place is decided before decoding."""
         if decode_mask is not None and not opened.has_labels:
             raise InvalidInputError("a key frame's mask needs a session opened with a style mask")
         loop = asyncio.get_running_loop()
         received = time.perf_counter()
+        settings = opened.session.settings
+        pixels = await loop.run_in_executor(None, declared_pixels)
+        pixels += settings.output_width * settings.output_height
+        async with self.admission.admit(opened.share, pixels):
+            return await self._stylize_admitted(opened, decode, encode, decode_mask, received)
+
+    async def _stylize_admitted(
+        self,
+        opened: OpenedSession,
+        decode: Callable[[], np.ndarray],
+        encode: Callable[[np.ndarray], Any],
+        decode_mask: Callable[[], np.ndarray] | None,
+        received: float,
+    ) -> KeyFrameResult:
+        self.batcher.check_room()
+        loop = asyncio.get_running_loop()
+        admitted = time.perf_counter()
 
         def decode_all() -> tuple[np.ndarray, np.ndarray | None]:
             content = decode()
@@ -210,7 +235,8 @@ class Stylizer:
         decoded = time.perf_counter()
         done_by_batch = await self.batcher.run(lambda: opened.session.stylize(content, labels))
         computed = time.perf_counter()
-        queue_s = done_by_batch.queue_wait_s
+        # Waiting for a place counts as queueing.
+        queue_s = done_by_batch.queue_wait_s + (admitted - received)
         value = await loop.run_in_executor(None, encode, done_by_batch.value)
         done = time.perf_counter()
         self.metrics.key_frames.inc()
@@ -218,9 +244,9 @@ class Stylizer:
         self.metrics.queue_wait.observe(queue_s)
         return KeyFrameResult(
             value,
-            decode_ms=(decoded - received) * 1e3,
+            decode_ms=(decoded - admitted) * 1e3,
             queue_ms=queue_s * 1e3,
-            compute_ms=(computed - decoded - queue_s) * 1e3,
+            compute_ms=(computed - decoded - done_by_batch.queue_wait_s) * 1e3,
             encode_ms=(done - computed) * 1e3,
             total_ms=(done - received) * 1e3,
         )

@@ -62,6 +62,9 @@ def test_the_api_and_the_command_line_share_every_default():
     args = build_parser().parse_args(["stylize", "in.mp4", "--style", "s.png"])
     assert _services(args) == ServiceOptions(auth_token=_services(args).auth_token)
     job = _video_job(args, "in.mp4", "s.png", "out.mp4")
-    assert job == VideoJob("in.mp4", "s.png", "out.mp4", services=job.services)
+    # The one deliberate difference: the command line keeps an output that appeared during the run
+    # unless --overwrite; the API writes where it is told.
+    assert job == VideoJob("in.mp4", "s.png", "out.mp4", services=job.services, overwrite=False)
+    assert VideoJob("in.mp4", "s.png", "out.mp4").overwrite
     live = build_parser().parse_args(["live", "--source", "synthetic", "--style", "s.png"])
     assert (live.min_key_interval, live.fallback_after) == (LiveOptions.min_key_interval, LiveOptions.fallback_after_s)

@@ -493,7 +493,8 @@ def test_the_look_exported_as_a_lut_reproduces_the_stylized_photo(media, stylize
     )
     assert done.returncode == 0, done.stderr
     assert "LUT_3D_SIZE 33" in lut.read_text()
-    # The LUT applied here to the content gives (about) the stylizer's own output.
+    # The LUT applied here to the content gives (about) the stylizer's own output (this look darkens
+    # some brighter colours: the LUT follows it on the photo's own colours, off the grey axis).
     original, styled = read_image_file(str(content)), read_image_file(str(out))
     graded = apply_lut(original, read_cube(str(lut)))
     assert psnr(graded, styled) > 30 and psnr(graded, styled) >= psnr(original, styled) + 8

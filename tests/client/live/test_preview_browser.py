@@ -109,8 +109,15 @@ def test_preview_page_shows_live_frames_and_changes_style(stylizer_address, tmp_
             # Frames arrive: the stylized view fills, the counters move, the stylizer shows as connected.
             before = wait_for(page, MEAN_COLOUR_JS, lambda v: v is not None)
             wait_for(page, "() => document.getElementById('stylizer').textContent", lambda v: v == "connected")
-            fps = wait_for(page, "() => parseFloat(document.getElementById('fps').textContent)", lambda v: v and v > 5)
-            assert fps < 40
+            fps_js = "() => parseFloat(document.getElementById('fps').textContent)"
+            wait_for(page, fps_js, lambda v: v and v > 5)
+            # About the source's 20 frames/s. One reading can be a catch-up burst after a stall on a
+            # loaded machine (the backlog is 3 s), so the median of a few page updates is checked.
+            readings = []
+            for _ in range(5):
+                page.wait_for_timeout(600)
+                readings.append(page.evaluate(fps_js))
+            assert 5 < sorted(readings)[2] < 40, readings
             # At 1280 px wide: original and stylized side by side, the figures and the style picker
             # on the same screen, nothing to scroll to.
             page.screenshot(path=str(tmp_path / "preview_1280.png"))

@@ -82,6 +82,8 @@ def test_a_warm_start_whose_arguments_never_come_exits_quietly():
         (["stylize", "a.mp4", "--style", "s.jpg"], True),
         (["live", "--source", "synthetic", "--style", "s.jpg"], True),
         (["stylize-image", "a.png", "--style", "s.jpg"], True),
+        (["web", "--host", "0.0.0.0"], True),
+        (["web", "--stylizer", "edge:50051"], False),
         (["stylize", "a.mp4", "--style", "s.jpg", "--stylizer", "edge:50051"], False),
         (["stylize", "a.mp4", "--stylizer=edge:50051"], False),
         (["stylize", "--help"], False),

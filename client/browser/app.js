@@ -1,0 +1,547 @@
+// The device page: a source (the camera, or a picked video) played into the device pipeline
+// (engine.js), key frames over the gateway's socket (link.js), every frame rendered at full size by
+// the GPU (affine_gl.js) into the full-screen canvas.
+//
+// Automation hook (for tests and benchmarks; no screenshots needed), window.mvstylizer:
+//   await mvstylizer.stats()   the counters as a JSON-ready object (frames, methods, device ms,
+//                              round trip, keys, bytes; see statsNow below)
+//   await mvstylizer.pixels()  the latest stylized frame: { width, height, data } (RGB, row 0 on top;
+//                              with the split view on, its left half is the original)
+//   mvstylizer.trace(true)     from now on, keep one record per frame (trace(false) stops, keeping them): { index, method, key, cut,
+//                              original, output } (key: the key frame index its maps came from, or
+//                              null; original/output: mean RGB of the frame and of what was shown)
+//   mvstylizer.frames()        those records
+//   mvstylizer.ready           a promise, resolved once the page is wired up (the offered styles listed)
+// URL options besides the token: plan=, map=, flow= (long sides of the planning, map and flow grids).
+
+import { AffineApplier } from './affine_gl.js';
+import { mat } from './cv.js';
+import { FrameEncoding } from './dist/messages.js';
+import { DeviceEngine, FLOW_LONG_SIDE, MAP_LONG_SIDE, PLAN_LONG_SIDE } from './engine.js';
+import { gridSize } from './grids.js';
+import { KEY_LONG_SIDE } from './keyframes.js';
+import { StylizerLink } from './link.js';
+
+const $ = (id) => document.getElementById(id);
+const query = new URLSearchParams(location.search);
+const token = query.get('token') ?? '';
+const sizes = {
+  planLongSide: Number(query.get('plan')) || PLAN_LONG_SIDE,
+  mapLongSide: Number(query.get('map')) || MAP_LONG_SIDE,
+  flowLongSide: Number(query.get('flow')) || FLOW_LONG_SIDE,
+};
+const STYLE_LONG_SIDE = 1024; // the photo sent to the stylizer
+const STYLE_STATS_LONG_SIDE = 192; // the photo the closed form takes its colours from
+
+const video = $('source');
+const canvas = $('stylized');
+const gl = canvas.getContext('webgl2', { preserveDrawingBuffer: true, antialias: false, premultipliedAlpha: false });
+const applier = gl ? new AffineApplier(gl) : null;
+
+let styles = []; // { name, jpeg, width, height, rgb }
+let run = null; // the source playing now: { kind, engine, link, ... }
+let lastRun = null; // the source the status describes (the one playing, or the last one stopped)
+let tracing = false;
+let traceLog = [];
+let recorder = null;
+
+// ---- pictures ----------------------------------------------------------------------------
+
+function scratch(width, height) {
+  const c = document.createElement('canvas');
+  c.width = width;
+  c.height = height;
+  return [c, c.getContext('2d', { willReadFrequently: true })];
+}
+
+function rgbOf(context, width, height) {
+  const rgba = context.getImageData(0, 0, width, height).data;
+  const out = mat(height, width, 3, Uint8Array);
+  for (let i = 0, j = 0; i < rgba.length; i += 4, j += 3) {
+    out.data[j] = rgba[i];
+    out.data[j + 1] = rgba[i + 1];
+    out.data[j + 2] = rgba[i + 2];
+  }
+  return out;
+}
+
+function jpegOf(c, quality = 0.9) {
+  const base64 = c.toDataURL('image/jpeg', quality).split(',')[1];
+  return Uint8Array.from(atob(base64), (ch) => ch.charCodeAt(0));
+}
+
+function meanOf(data, step = 3) {
+  const sum = [0, 0, 0];
+  for (let i = 0; i < data.length; i += step) for (let c = 0; c < 3; c++) sum[c] += data[i + c];
+  const n = data.length / step;
+  return sum.map((v) => v / n);
+}
+
+/** A style from any picture: the JPEG sent to the stylizer and the small RGB the closed form uses. */
+function styleFrom(name, picture, width, height) {
+  const [sw, sh] = gridSize(width, height, STYLE_LONG_SIDE);
+  const [big, bigContext] = scratch(sw, sh);
+  bigContext.drawImage(picture, 0, 0, sw, sh);
+  const [tw, th] = gridSize(width, height, STYLE_STATS_LONG_SIDE);
+  const [, smallContext] = scratch(tw, th);
+  smallContext.drawImage(picture, 0, 0, tw, th);
+  return { name, jpeg: jpegOf(big, 0.92), width: sw, height: sh, rgb: rgbOf(smallContext, tw, th) };
+}
+
+/** Built-in looks (gradients with some texture), so the page works before a photo is picked. */
+function presetStyles() {
+  const looks = [
+    ['sunset', ['#2b1055', '#d53a9d', '#f6a04d', '#fbe38e']],
+    ['teal & orange', ['#0b3d4a', '#1f7a80', '#e08a3c', '#f7c58b']],
+    ['cold morning', ['#0e1a40', '#3d5a98', '#9fb8d8', '#e8f0f7']],
+    ['forest', ['#0f2612', '#2e5e2b', '#8aa84b', '#e2d98f']],
+  ];
+  return looks.map(([name, stops]) => {
+    const [c, context] = scratch(240, 160);
+    const gradient = context.createLinearGradient(0, 0, 240, 160);
+    stops.forEach((colour, i) => gradient.addColorStop(i / (stops.length - 1), colour));
+    context.fillStyle = gradient;
+    context.fillRect(0, 0, 240, 160);
+    for (let i = 0; i < 60; i++) {
+      context.fillStyle = stops[i % stops.length];
+      context.globalAlpha = 0.35;
+      context.beginPath();
+      context.arc((i * 97) % 240, (i * 53) % 160, 6 + (i % 9) * 3, 0, 2 * Math.PI);
+      context.fill();
+    }
+    context.globalAlpha = 1;
+    return styleFrom(name, c, 240, 160);
+  });
+}
+
+function addStyle(style) {
+  styles.push(style);
+  const option = new Option(style.name, String(styles.length - 1));
+  $('style').add(option);
+  $('style').value = option.value;
+}
+
+function currentStyle() {
+  const style = styles[Number($('style').value)];
+  return style?.jpeg ? style : styles[0];
+}
+
+/** The style photos the gateway offers (mvstylizer web --styles DIR), loaded when picked. */
+async function serverStyles() {
+  const answer = await fetch('styles', { headers: { 'X-MvStylizer-Token': token } });
+  if (!answer.ok) return;
+  const offered = await answer.json();
+  for (const { name, file } of offered) addStyle({ name, file });
+  if (offered.length) {
+    $('style').value = String(styles.length - offered.length);
+    await pickStyle();
+  }
+}
+
+async function pickStyle() {
+  const style = styles[Number($('style').value)];
+  if (style && !style.jpeg) {
+    const answer = await fetch(`styles/${encodeURIComponent(style.file)}`, { headers: { 'X-MvStylizer-Token': token } });
+    if (!answer.ok) throw new Error(`the style photo ${style.file} could not be loaded (${answer.status})`);
+    const bitmap = await createImageBitmap(await answer.blob());
+    Object.assign(style, styleFrom(style.name, bitmap, bitmap.width, bitmap.height));
+    bitmap.close();
+  }
+  restyle();
+}
+
+// ---- the session with the stylizer ---------------------------------------------------------
+
+function sessionConfig(planWidth, planHeight) {
+  const style = currentStyle();
+  return {
+    style: { encoding: FrameEncoding.JPEG, data: style.jpeg, width: style.width, height: style.height },
+    model: $('model').value.trim(),
+    outputWidth: planWidth,
+    outputHeight: planHeight,
+    responseEncoding: FrameEncoding.JPEG,
+    jpegQuality: 90,
+    clientLabel: `web ${run?.kind ?? ''}`.trim(),
+    strength: Number($('strength').value),
+  };
+}
+
+function socketUrl() {
+  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${scheme}//${location.host}/ws?token=${encodeURIComponent(token)}`;
+}
+
+async function decodeAnswer(current, answer) {
+  current.decoding = (current.decoding ?? 0) + 1;
+  try {
+    await takeAnswer(current, answer);
+  } finally {
+    current.decoding -= 1;
+  }
+}
+
+async function takeAnswer(current, answer) {
+  const bitmap = await createImageBitmap(new Blob([answer.image.data], { type: 'image/jpeg' }));
+  const { planWidth: w, planHeight: h } = current.engine;
+  current.answerContext.drawImage(bitmap, 0, 0, w, h);
+  bitmap.close();
+  if (run === current) current.engine.takeAnswer({ index: answer.index, rgb: rgbOf(current.answerContext, w, h), generation: answer.generation });
+}
+
+// ---- sources -----------------------------------------------------------------------------
+
+async function startCamera() {
+  if (!navigator.mediaDevices?.getUserMedia) {
+    throw new Error('the browser gives the camera only to an HTTPS page: open the https:// address the command printed');
+  }
+  const [width, height] = $('resolution').value.split('x').map(Number);
+  const stream = await navigator.mediaDevices.getUserMedia({
+    video: { facingMode: { ideal: $('facing').value }, width: { ideal: width }, height: { ideal: height } },
+    audio: false,
+  });
+  await start('camera', () => {
+    video.srcObject = stream;
+  });
+}
+
+async function startFile(file) {
+  await start(`file ${file.name}`, () => {
+    video.srcObject = null;
+    video.src = URL.createObjectURL(file);
+  });
+}
+
+async function start(kind, attach) {
+  stop();
+  if (!applier) throw new Error('this browser has no WebGL2: the page cannot render');
+  attach();
+  video.muted = true;
+  await new Promise((resolve, reject) => {
+    video.onloadedmetadata = resolve;
+    video.onerror = () => reject(new Error(`the ${kind} cannot be played here`));
+    if (video.readyState >= 1) resolve();
+  });
+  const width = video.videoWidth;
+  const height = video.videoHeight;
+  const current = { kind, width, height, captured: 0, rendered: 0, firstPresented: null, presented: 0 };
+  current.deviceMs = [];
+  current.renderTimes = [];
+  current.methods = {};
+  current.startedAt = performance.now();
+  const link = new StylizerLink(socketUrl(), null, {
+    onAnswer: (answer) => decodeAnswer(current, answer).catch((error) => console.warn('a key frame answer was not usable', error)),
+    onState: () => showStatus(),
+  });
+  const [keyWidth, keyHeight] = gridSize(width, height, KEY_LONG_SIDE);
+  const [keyCanvas, keyContext] = scratch(keyWidth, keyHeight);
+  current.engine = new DeviceEngine(width, height, currentStyle().rgb, {
+    ...sizes,
+    strength: Number($('strength').value),
+    link,
+    sendKey: (index) => {
+      if (!link.canSend) return false;
+      keyContext.drawImage(video, 0, 0, keyWidth, keyHeight);
+      return link.offer(index, jpegOf(keyCanvas), keyWidth, keyHeight);
+    },
+  });
+  const { planWidth, planHeight } = current.engine;
+  [, current.grabContext] = scratch(planWidth, planHeight);
+  [, current.answerContext] = scratch(planWidth, planHeight);
+  current.link = link;
+  run = lastRun = current;
+  link.config = sessionConfig(planWidth, planHeight);
+  link.open();
+  $('hint').hidden = true;
+  $('stop').disabled = false;
+  $('record').disabled = false;
+  video.onended = () => {
+    if (run === current) current.ended = true;
+    showStatus();
+  };
+  if (kind === 'camera') {
+    video.requestVideoFrameCallback((now, meta) => onFrame(current, meta));
+    await video.play();
+  } else {
+    stepThroughFile(current).catch(report);
+  }
+}
+
+// A picked video is not a camera: no frame may be dropped, and there is time to wait for each key
+// frame's answer. So it is stepped through frame by frame (seeking to each frame's middle), each
+// frame made once the key in flight has come back (up to KEY_WAIT_MS): the output keeps every frame.
+const KEY_WAIT_MS = 10000;
+
+async function stepThroughFile(current) {
+  const duration = await frameDuration();
+  const count = Math.max(1, Math.round(video.duration / duration));
+  current.frameCount = count;
+  const askedAt = performance.now();
+  while (run === current && !current.link.ready && performance.now() - askedAt < KEY_WAIT_MS) await sleep(20);
+  for (let k = 0; k < count && run === current; k++) {
+    await seekTo((k + 0.5) * duration);
+    const waitedFrom = performance.now();
+    while (run === current && (current.link.inFlight || current.decoding > 0) && performance.now() - waitedFrom < KEY_WAIT_MS) {
+      await sleep(5);
+    }
+    if (run !== current) return;
+    processFrame(current, { presentedFrames: k });
+    await sleep(0); // the page stays responsive between frames
+  }
+  if (run === current) current.ended = true;
+  showStatus();
+}
+
+/** The file's frame duration: the smallest gap between the first frames' timestamps as it plays. */
+async function frameDuration() {
+  const times = [];
+  await new Promise((resolve) => {
+    const onFrame = (now, meta) => {
+      times.push(meta.mediaTime);
+      if (times.length >= 4 || video.ended) resolve();
+      else video.requestVideoFrameCallback(onFrame);
+    };
+    video.requestVideoFrameCallback(onFrame);
+    video.onended = resolve;
+    video.play().catch(resolve);
+  });
+  video.pause();
+  const gaps = times.slice(1).map((t, i) => t - times[i]).filter((gap) => gap > 1e-4);
+  return gaps.length ? Math.min(...gaps) : 1 / 30;
+}
+
+function seekTo(time) {
+  return new Promise((resolve) => {
+    video.onseeked = resolve;
+    video.currentTime = time;
+  });
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function stop() {
+  const current = run;
+  run = null;
+  if (!current) return;
+  stopRecording();
+  current.link.close();
+  const stream = video.srcObject;
+  stream?.getTracks().forEach((track) => track.stop());
+  video.pause();
+  if (video.src) URL.revokeObjectURL(video.src);
+  $('stop').disabled = true;
+  $('record').disabled = true;
+  showStatus();
+}
+
+function restyle() {
+  if (!run) return;
+  const { link, engine } = run;
+  link.reconfigure(sessionConfig(engine.planWidth, engine.planHeight));
+  engine.setStyle(currentStyle().rgb, Number($('strength').value), link.generation);
+}
+
+// ---- the frame loop ----------------------------------------------------------------------
+
+function onFrame(current, meta) {
+  if (run !== current) return;
+  try {
+    processFrame(current, meta);
+  } catch (error) {
+    current.error = String(error);
+    console.error(error);
+  }
+  video.requestVideoFrameCallback((now, next) => onFrame(current, next));
+}
+
+function processFrame(current, meta) {
+  const started = performance.now();
+  current.firstPresented ??= meta.presentedFrames;
+  current.presented = meta.presentedFrames - current.firstPresented + 1;
+  const { engine } = current;
+  const { planWidth: w, planHeight: h } = engine;
+  current.grabContext.drawImage(video, 0, 0, w, h);
+  const small = rgbOf(current.grabContext, w, h);
+  const index = current.captured;
+  current.captured += 1;
+  const { plan, key, cut } = engine.plan(index, small, fpsOf(current) || 30);
+  engine.render(applier, plan, video);
+  if ($('split').checked) drawOriginalLeft(current);
+  current.rendered += 1;
+  current.methods[plan.method] = (current.methods[plan.method] ?? 0) + 1;
+  const now = performance.now();
+  current.deviceMs.push(now - started);
+  current.renderTimes.push(now);
+  if (current.deviceMs.length > 300) current.deviceMs.shift();
+  if (current.renderTimes.length > 60) current.renderTimes.shift();
+  if (tracing) {
+    const output = applier.readFrame();
+    traceLog.push({ index, method: plan.method, key, cut, original: meanOf(small.data), output: meanOf(output.data) });
+  }
+}
+
+// The split view: the left half shows the original of the very frame on the right (drawn by the same
+// GL canvas in the same task, so the two halves never drift apart; the video element runs ahead).
+const IDENTITY = [
+  [1, 0, 0, 0],
+  [0, 1, 0, 0],
+  [0, 0, 1, 0],
+];
+
+function drawOriginalLeft(current) {
+  gl.enable(gl.SCISSOR_TEST);
+  gl.scissor(0, 0, Math.floor(current.width / 2), current.height);
+  applier.applyColourTransform(video, IDENTITY);
+  gl.disable(gl.SCISSOR_TEST);
+}
+
+function fpsOf(current) {
+  const times = current.renderTimes;
+  if (times.length < 2) return 0;
+  return ((times.length - 1) * 1000) / (times[times.length - 1] - times[0]);
+}
+
+function percentile(values, q) {
+  if (!values.length) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+// ---- status, recording, the hook -----------------------------------------------------------
+
+function statsNow() {
+  const current = lastRun;
+  if (!current) return { running: false };
+  const { link, engine } = current;
+  const seconds = (performance.now() - current.startedAt) / 1000;
+  return {
+    running: run === current && !current.ended,
+    frame_count: current.frameCount ?? null, // a picked file: its frames, all of which are made
+    source: { kind: current.kind, width: current.width, height: current.height },
+    plan: { width: engine.planWidth, height: engine.planHeight },
+    frames_captured: current.captured,
+    frames_presented: current.presented,
+    frames_rendered: current.rendered,
+    dropped: Math.max(0, current.presented - current.captured),
+    fps_rendered: fpsOf(current),
+    device_ms_p50: percentile(current.deviceMs, 0.5),
+    device_ms_p99: percentile(current.deviceMs, 0.99),
+    key_frames: link.sent,
+    keys_answered: link.answered,
+    round_trip_ms: link.roundTripMs(),
+    methods: { ...current.methods },
+    cuts: engine.cuts,
+    bytes_up: link.bytesUp,
+    bytes_down: link.bytesDown,
+    bytes_up_per_s: link.bytesUp / seconds,
+    bytes_down_per_s: link.bytesDown / seconds,
+    link: link.state,
+    link_reason: link.reason,
+    error: current.error ?? null,
+  };
+}
+
+function showStatus() {
+  const s = statsNow();
+  if (!s.source) {
+    $('status').textContent = 'idle';
+    return;
+  }
+  const ms = (v) => (v === null ? '-' : `${v.toFixed(0)} ms`);
+  const kb = (v) => `${(v / 1024).toFixed(0)} kB`;
+  const methods = Object.entries(s.methods).map(([m, n]) => `${m} ${n}`).join(', ');
+  $('status').textContent =
+    `${s.source.kind} ${s.source.width}x${s.source.height}  ${s.fps_rendered.toFixed(1)} fps  device ${ms(s.device_ms_p50)}/frame  ` +
+    `key round trip ${ms(s.round_trip_ms)}\nkeys ${s.key_frames} sent, ${s.keys_answered} answered  ` +
+    `up ${kb(s.bytes_up)} down ${kb(s.bytes_down)}  stylizer: ${s.link}${s.link_reason && s.link !== 'ready' ? ` (${s.link_reason})` : ''}\n` +
+    `${methods || 'no frames yet'}${s.error ? `\nerror: ${s.error}` : ''}`;
+}
+
+function startRecording() {
+  const stream = canvas.captureStream(30);
+  const type = ['video/webm;codecs=vp9', 'video/webm;codecs=vp8', 'video/webm', 'video/mp4'].find((t) => MediaRecorder.isTypeSupported(t));
+  const chunks = [];
+  recorder = new MediaRecorder(stream, type ? { mimeType: type } : {});
+  recorder.ondataavailable = (event) => event.data.size && chunks.push(event.data);
+  recorder.onstop = () => {
+    const blob = new Blob(chunks, { type: recorder?.mimeType || type || 'video/webm' });
+    const link = $('download');
+    if (link.href) URL.revokeObjectURL(link.href);
+    link.href = URL.createObjectURL(blob);
+    link.download = `mvstylizer.${blob.type.includes('mp4') ? 'mp4' : 'webm'}`;
+    link.textContent = `Download (${(blob.size / 1e6).toFixed(1)} MB)`;
+    link.hidden = false;
+    recorder = null;
+    $('record').textContent = 'Record';
+    $('record').classList.remove('on');
+  };
+  recorder.start(1000);
+  $('record').textContent = 'Stop recording';
+  $('record').classList.add('on');
+}
+
+function stopRecording() {
+  if (recorder && recorder.state !== 'inactive') recorder.stop();
+}
+
+function report(error) {
+  console.error(error);
+  $('status').textContent = `error: ${error.message ?? error}`;
+}
+
+function wire() {
+  styles = [];
+  presetStyles().forEach(addStyle);
+  $('style').value = '0';
+  $('camera').onclick = () => startCamera().catch(report);
+  $('video-file').onchange = (event) => {
+    const file = event.target.files[0];
+    if (file) startFile(file).catch(report);
+    event.target.value = '';
+  };
+  $('stop').onclick = stop;
+  $('style').onchange = () => pickStyle().catch(report);
+  $('strength').onchange = restyle;
+  $('model').onchange = restyle;
+  $('style-file').onchange = async (event) => {
+    const file = event.target.files[0];
+    event.target.value = '';
+    if (!file) return;
+    try {
+      const bitmap = await createImageBitmap(file);
+      addStyle(styleFrom(file.name, bitmap, bitmap.width, bitmap.height));
+      bitmap.close();
+      restyle();
+    } catch (error) {
+      report(new Error(`${file.name} is not a picture this browser can open`));
+    }
+  };
+  $('split').onchange = (event) => {
+    document.body.classList.toggle('split', event.target.checked);
+    $('divider').hidden = !event.target.checked;
+  };
+  $('record').onclick = () => (recorder ? stopRecording() : startRecording());
+  setInterval(showStatus, 500);
+  if (!applier) report(new Error('this browser has no WebGL2: the page cannot render'));
+}
+
+wire();
+const offered = serverStyles().catch(report);
+window.mvstylizer = {
+  version: 1,
+  ready: offered.then(() => true),
+  async stats() {
+    return statsNow();
+  },
+  async pixels() {
+    return run && run.rendered ? applier.readFrame() : null;
+  },
+  trace(on = true) {
+    if (on && !tracing) traceLog = [];
+    tracing = on;
+  },
+  frames() {
+    return traceLog;
+  },
+};

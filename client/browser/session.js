@@ -1,0 +1,333 @@
+// One interpolation stream's state: held key frames and ordering rules
+// (services/interpolator/session.py), for the browser: RGB output only (no I420 path).
+//
+// Planning a frame (which keys, moved along which flows, make its map; or the closed form) is
+// cheap and stateful; rendering it at full size is pure (render(), or affine_gl.js on the GPU).
+// Images are uint8 H x W x 3 mats; flows and confidences as core.js takes them.
+
+import * as affine from './affine.js';
+import {
+  adaptation,
+  atStrength,
+  colourStatistics,
+  compose,
+  contentStatistics,
+  linearTransfer,
+} from './closed_form.js';
+import { applyColourTransform, blendMaps, prepareKey } from './core.js';
+import { mat, resizeArea, resizeLinearAny } from './cv.js';
+import { gridSize } from './grids.js';
+
+export const OFFLINE = 'offline';
+export const LIVE = 'live';
+export const DEFAULT_MAX_HELD_KEYS = 8;
+export const DEFAULT_MAP_LONG_SIDE = 320;
+export const EASE_STEP = 2.5;
+export const EASE_FRAMES = 8;
+export const MAX_EASE_FRAMES = 45;
+export const MAX_FRAME_SIDE = 65535;
+export const DEFAULT_MAX_PIXELS = 40000000;
+
+export const KEY = 'key';
+export const INTERPOLATED = 'interpolated';
+export const CLOSED_FORM = 'closed form';
+export const CLOSED_FORM_NEW_SHOT = 'closed form (new shot)';
+export const CLOSED_FORM_NO_KEY = 'closed form (no key yet)';
+
+/** A request nobody can answer (bad order, missing keys, bad sizes). */
+export class InvalidInputError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = 'InvalidInputError';
+  }
+}
+
+/** A request over a limit (keys held, frame size). */
+export class LimitExceededError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = 'LimitExceededError';
+  }
+}
+
+/** Bound a frame size before anything is allocated for it (mvstylizer_common.limits.check_frame_size). */
+export function checkFrameSize(width, height, what = 'frame', maxPixels = DEFAULT_MAX_PIXELS) {
+  for (const side of [width, height]) {
+    if (!Number.isInteger(side) || side < 1 || side > MAX_FRAME_SIDE) {
+      throw new InvalidInputError(
+        `${what} ${width}x${height}: each side must be a whole number of pixels from 1 to ${MAX_FRAME_SIDE}`,
+      );
+    }
+  }
+  if (width * height > maxPixels) {
+    throw new LimitExceededError(`${what} ${width}x${height} is over the limit of ${maxPixels / 1e6} Mpx`);
+  }
+}
+
+/** Holds stylized key frames and turns frame requests into stylized frames, in order.
+ * Offline: each frame between two held keys. Live (forward only): each frame from the latest key
+ * held. Live sessions given a style reference also make frames no key describes, in closed form:
+ * after a cut (startShot) until the new shot's first key, and when the caller says the stylizer is
+ * silent (planClosedForm). */
+export class InterpolationSession {
+  constructor(
+    mode,
+    width,
+    height,
+    {
+      maxHeldKeys = DEFAULT_MAX_HELD_KEYS,
+      mapLongSide = DEFAULT_MAP_LONG_SIDE,
+      exactKeys = false,
+      styleReference = null,
+      strength = 1.0,
+    } = {},
+  ) {
+    checkFrameSize(width, height, 'output size');
+    if (mode !== OFFLINE && mode !== LIVE) throw new InvalidInputError(`unknown mode '${mode}'`);
+    if (!(strength >= 0 && strength <= 1)) throw new InvalidInputError(`strength ${strength} is outside 0..1`);
+    this.strength = strength;
+    this.mode = mode;
+    this.width = width;
+    this.height = height;
+    this.maxHeldKeys = maxHeldKeys;
+    this.grid = gridSize(width, height, mapLongSide);
+    this.exactKeys = exactKeys;
+    this.keys = new Map();
+    this.lastIndex = -1;
+    this.style = null;
+    this.styleVersion = 0;
+    this.shotStart = 0;
+    this.everKeyed = false;
+    // Live: the map last shown, where it came from, and the eased difference (see EASE_FRAMES).
+    this.shown = null;
+    this.shownSource = null;
+    this.shownStats = null;
+    this.residual = null;
+    this.residualStats = null;
+    this.easeFrames = 0;
+    this.easeLeft = 0;
+    if (styleReference) this.setStyleReference(styleReference);
+  }
+
+  /** Hold a key frame: its original (resized to the output size if needed) and its stylization (any size). */
+  addKey(index, stylized, original) {
+    this.holdKey(this.fitKey(index, stylized, original));
+  }
+
+  /** A key frame's maps, fitted without touching the session; holdKey() it. */
+  fitKey(index, stylized, original) {
+    if (this.exactKeys) return { index, original: this.fit(stylized), localMap: null, transform: null };
+    if (!original) throw new InvalidInputError(`key frame ${index} has no original frame`);
+    const liveOriginal = this.mode === LIVE && index <= this.lastIndex;
+    return prepareKey(index, liveOriginal ? original : this.fit(original), stylized, this.grid);
+  }
+
+  holdKey(key) {
+    const { index } = key;
+    if (this.keys.has(index)) throw new InvalidInputError(`key frame ${index} sent twice`);
+    const newest = this.keys.size ? Math.max(...this.keys.keys()) : null;
+    if (this.mode === LIVE) {
+      if (newest !== null && index < newest) {
+        throw new InvalidInputError(`key frame ${index} is older than key frame ${newest} held`);
+      }
+      if (index < this.shotStart) {
+        throw new InvalidInputError(`key frame ${index} belongs to the shot before frame ${this.shotStart}`);
+      }
+    } else if (index <= this.lastIndex) {
+      throw new InvalidInputError(`key frame ${index} is older than frame ${this.lastIndex} already made`);
+    }
+    if (this.keys.size >= this.maxHeldKeys) throw new LimitExceededError(`more than ${this.maxHeldKeys} key frames held`);
+    this.keys.set(index, key);
+    this.everKeyed = true;
+    if (this.mode === LIVE) for (const old of [...this.keys.keys()]) if (old < index) this.keys.delete(old);
+  }
+
+  /** Live: a (new) style photo. Keys held were made in the old style: they are dropped. */
+  setStyleReference(styleRgb) {
+    if (this.mode !== LIVE) throw new InvalidInputError('only live sessions make frames in closed form');
+    this.style = colourStatistics(styleRgb);
+    this.styleVersion += 1;
+    this.keys.clear();
+    this.everKeyed = false;
+  }
+
+  /** Live: frame `index` starts a new shot (a cut): old keys are dropped and refused from now on. */
+  startShot(index) {
+    if (this.mode !== LIVE) throw new InvalidInputError('offline sessions never blend across a cut: the client sends keys');
+    this.shotStart = index;
+    this.keys.clear();
+    this.shown = this.shownSource = this.residual = null;
+    this.easeLeft = 0;
+  }
+
+  /** Live: the key frames are made from, if any. */
+  latestKey() {
+    return this.keys.size ? Math.max(...this.keys.keys()) : null;
+  }
+
+  get heldKeys() {
+    return [...this.keys.keys()].sort((a, b) => a - b);
+  }
+
+  /** Live: frame `index` in closed form: the latest key's global look when one is held (carried
+   * over changes of the content's colours since), else the content's colours moved to the style's. */
+  planClosedForm(index, original) {
+    this.checkNext(index);
+    original = this.fit(original);
+    const key = this.keys.size ? this.keys.get(this.latestKey()) : null;
+    const stats = contentStatistics(original);
+    let transform;
+    let method;
+    let source;
+    if (key && key.transform) {
+      transform = compose(key.transform, adaptation(stats, key.contentStats));
+      method = CLOSED_FORM;
+      source = `global ${key.index}`;
+    } else {
+      if (!this.style) throw new InvalidInputError('no key frame held and no style reference for the closed form');
+      transform = atStrength(linearTransfer(stats, this.style), this.strength);
+      method = this.everKeyed || this.shotStart > 0 ? CLOSED_FORM_NEW_SHOT : CLOSED_FORM_NO_KEY;
+      source = `shot ${this.shotStart} ${this.styleVersion}`;
+    }
+    this.lastIndex = index;
+    return this.eased({ index, method, original, transform, colourStats: stats }, source);
+  }
+
+  /** Live: the plan with the difference left from the last change of source added to its map. */
+  eased(plan, source) {
+    if (plan.image) return plan;
+    const [gw, gh] = this.grid;
+    const target = plan.coeffs ?? broadcastMap(affine.globalMapCoeffs(plan.transform), gw, gh);
+    const switched = this.shown !== null && source !== this.shownSource;
+    if ((switched || this.easeLeft > 0) && !plan.small) plan.small = resizeArea(plan.original, gw, gh);
+    if (switched) {
+      const previous = affine.after(this.shown, adaptation(plan.colourStats, this.shownStats));
+      this.residual = subtract(previous, target);
+      this.residualStats = plan.colourStats;
+      const applied = affine.applyOnGrid(this.residual, plan.small).data;
+      let change = 0;
+      for (const v of applied) change += Math.abs(v);
+      change /= gw * gh;
+      this.easeFrames = Math.min(MAX_EASE_FRAMES, Math.max(EASE_FRAMES, Math.ceil(change / EASE_STEP)));
+      this.easeLeft = this.easeFrames - 1;
+    }
+    let shown;
+    if (this.easeLeft > 0) {
+      const residual = affine.after(this.residual, adaptation(plan.colourStats, this.residualStats));
+      const share = this.easeLeft / this.easeFrames;
+      shown = mat(gh, gw, affine.COEFFS);
+      for (let i = 0; i < shown.data.length; i++) shown.data[i] = target.data[i] + residual.data[i] * share;
+      this.easeLeft -= 1;
+      plan.coeffs = shown;
+      plan.transform = null;
+    } else {
+      this.residual = null;
+      shown = target;
+    }
+    this.shown = shown;
+    this.shownSource = source;
+    this.shownStats = plan.colourStats;
+    return plan;
+  }
+
+  /** The stylized frame for inputs.index: H x W x 3 uint8 at the output size. */
+  makeFrame(inputs) {
+    return this.render(this.planFrame(inputs));
+  }
+
+  /** A planned frame at full size (pure; affine_gl.js does the same on the GPU). */
+  render(plan) {
+    if (plan.image) return plan.image;
+    if (plan.transform) return applyColourTransform(plan.original, plan.transform);
+    return affine.applyDetail(plan.coeffs, plan.original, plan.small);
+  }
+
+  /** Decide frame inputs.index (in order): which keys, moved along which flows, make its map.
+   * inputs: { index, prevKey, nextKey, flowToPrev, confidencePrev, flowToNext, confidenceNext,
+   * original, frameSize: [w, h] of the frame the flows are measured in, small }. */
+  planFrame(inputs) {
+    const { index } = inputs;
+    this.checkNext(index);
+    const prev = this.held(inputs.prevKey, 'prev_key');
+    if (inputs.prevKey > index) throw new InvalidInputError(`prev_key ${inputs.prevKey} is after frame ${index}`);
+    let nextKey = null;
+    if (inputs.nextKey !== undefined && inputs.nextKey !== null) {
+      if (this.mode === LIVE) throw new InvalidInputError('live mode does not use a next key');
+      if (inputs.nextKey <= index) throw new InvalidInputError(`next_key ${inputs.nextKey} is not after frame ${index}`);
+      nextKey = this.held(inputs.nextKey, 'next_key');
+    }
+    let plan;
+    if (index === prev.index) {
+      plan = this.exactKeys
+        ? { index, method: KEY, image: prev.original }
+        : { index, method: KEY, original: this.fit(prev.original), coeffs: prev.localMap, colourStats: prev.contentStats };
+    } else if (this.exactKeys) {
+      throw new InvalidInputError('a stream with exact_keys carries key frames only');
+    } else {
+      if (!inputs.original) throw new InvalidInputError(`frame ${index} has no original frame`);
+      if (!inputs.flowToPrev) throw new InvalidInputError(`frame ${index} has no flow to its key frame`);
+      const prevLink = { key: prev, flow: this.toOutputPixels(inputs.flowToPrev, inputs), confidence: inputs.confidencePrev };
+      let nextLink = null;
+      if (nextKey) {
+        if (!inputs.flowToNext) throw new InvalidInputError(`frame ${index} has no flow to its next key frame`);
+        nextLink = { key: nextKey, flow: this.toOutputPixels(inputs.flowToNext, inputs), confidence: inputs.confidenceNext };
+      }
+      const original = this.fit(inputs.original);
+      const [gw, gh] = this.grid;
+      let small = original === inputs.original ? inputs.small : null;
+      if (!small || small.width !== gw || small.height !== gh) small = resizeArea(original, gw, gh);
+      let coeffs = blendMaps(index, prevLink, nextLink, this.width, this.height, small);
+      const stats = contentStatistics(small);
+      let adapted = adaptation(stats, prev.contentStats);
+      if (nextKey) {
+        const alpha = (index - prev.index) / (nextKey.index - prev.index);
+        const toNext = adaptation(stats, nextKey.contentStats);
+        adapted = adapted.map((row, r) => row.map((v, k) => Math.fround(v + alpha * (toNext[r][k] - v))));
+      }
+      coeffs = affine.after(coeffs, adapted);
+      plan = { index, method: INTERPOLATED, original, coeffs, small, colourStats: stats };
+    }
+    this.lastIndex = index;
+    for (const old of [...this.keys.keys()]) if (old < prev.index) this.keys.delete(old);
+    return this.mode === LIVE ? this.eased(plan, `key ${prev.index}`) : plan;
+  }
+
+  checkNext(index) {
+    if (index <= this.lastIndex) throw new InvalidInputError(`frame ${index} requested after frame ${this.lastIndex}`);
+  }
+
+  held(index, role) {
+    const key = this.keys.get(index);
+    if (!key) throw new InvalidInputError(`${role} ${index} is not a key frame held by this stream`);
+    return key;
+  }
+
+  /** Rescale flow values from the measured frame's pixels to output pixels. */
+  toOutputPixels(flow, inputs) {
+    if (!inputs.frameSize || (inputs.frameSize[0] === this.width && inputs.frameSize[1] === this.height)) return flow;
+    const sx = Math.fround(this.width / inputs.frameSize[0]);
+    const sy = Math.fround(this.height / inputs.frameSize[1]);
+    const out = { ...flow, data: new Float32Array(flow.data.length) };
+    for (let i = 0; i < flow.data.length; i += 2) {
+      out.data[i] = flow.data[i] * sx;
+      out.data[i + 1] = flow.data[i + 1] * sy;
+    }
+    return out;
+  }
+
+  fit(image) {
+    return image.width === this.width && image.height === this.height ? image : resizeLinearAny(image, this.width, this.height);
+  }
+}
+
+function broadcastMap(coeffs, width, height) {
+  const out = mat(height, width, affine.COEFFS);
+  for (let i = 0; i < width * height; i++) out.data.set(coeffs, i * affine.COEFFS);
+  return out;
+}
+
+function subtract(a, b) {
+  const out = mat(a.height, a.width, a.channels);
+  for (let i = 0; i < out.data.length; i++) out.data[i] = a.data[i] - b.data[i];
+  return out;
+}

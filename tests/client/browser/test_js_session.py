@@ -1,0 +1,156 @@
+"""session.js against services/interpolator/session.py: the same requests give the same plans and frames.
+
+A live stream (closed form before the first key, keys, a cut, the stylizer silent) and an offline
+stream between two keys, with flows and confidences measured in Python and given to both.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mvstylizer_common.errors import InvalidInputError
+from services.interpolator import flow as flowlib
+from services.interpolator.session import LIVE, OFFLINE, FrameInputs, InterpolationSession
+from tests.client.browser.jsbridge import call_js, require_node, result_of
+from tests.client.browser.test_js_core import GREY_LEVELS, scene, stylize
+
+WIDTH, HEIGHT, MAP_LONG_SIDE = 320, 180, 160
+
+
+@pytest.fixture(scope="module", autouse=True)
+def node():
+    require_node()
+
+
+def flow_between(current: np.ndarray, key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    a, b = flowlib.prepare(current, 160), flowlib.prepare(key, 160)
+    flow = flowlib.estimate_flow(a, b)
+    return flow, flowlib.photometric_confidence(a, b, flow)
+
+
+def other_shot(index: int) -> np.ndarray:
+    """A different picture (after a cut): warm stripes."""
+    frame = scene(HEIGHT, WIDTH, shift=3 * index, seed=index)[:, ::-1]
+    return np.ascontiguousarray(frame[..., ::-1] // 2 + np.array([90, 40, 0], np.uint8))
+
+
+def frame_inputs_js(inputs: FrameInputs) -> dict:
+    return {
+        "index": inputs.index,
+        "prevKey": inputs.prev_key,
+        "nextKey": inputs.next_key,
+        "flowToPrev": inputs.flow_to_prev,
+        "confidencePrev": inputs.confidence_prev,
+        "flowToNext": inputs.flow_to_next,
+        "confidenceNext": inputs.confidence_next,
+        "original": inputs.original,
+    }
+
+
+def run_both(session: InterpolationSession, js_args: list, requests: list[tuple[str, list]]):
+    """Each request on the Python session and on the JS one; every plan rendered on both sides.
+    Returns (python plans, python frames, js plans, js frames)."""
+    python_plans, python_frames, steps, plan_steps = [], [], [], []
+    for method, args in requests:
+        answer = getattr(session, method)(*args)
+        js_args_here = [frame_inputs_js(a) if isinstance(a, FrameInputs) else a for a in args]
+        steps.append(({"plan_frame": "planFrame"}.get(method, to_camel(method)), js_args_here))
+        if method.startswith("plan_"):
+            python_plans.append(answer)
+            python_frames.append(session.render(answer))
+            plan_steps.append(len(steps) - 1)
+            steps.append(("render", [result_of(len(steps) - 1)]))
+    answers = call_js("session.js", "InterpolationSession", *js_args, steps=steps)
+    return python_plans, python_frames, [answers[k] for k in plan_steps], [answers[k + 1] for k in plan_steps]
+
+
+def to_camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def assert_same_frames(python_plans, python_frames, js_plans, js_frames):
+    assert [plan["method"] for plan in js_plans] == [plan.method for plan in python_plans]
+    for python, js in zip(python_frames, js_frames, strict=True):
+        assert np.abs(python.astype(np.int32) - js.astype(np.int32)).max() <= GREY_LEVELS
+
+
+def test_live_stream_plans_and_frames_match():
+    frames = [scene(HEIGHT, WIDTH, shift=2 * i, seed=i) for i in range(4)]
+    frames += [other_shot(i) for i in range(4, 10)]
+    style = stylize(scene(60, 90, seed=9))
+
+    def live(index: int, key: int) -> FrameInputs:
+        flow, confidence = flow_between(frames[index], frames[key])
+        return FrameInputs(index, key, flow_to_prev=flow, confidence_prev=confidence, original=frames[index])
+
+    requests = [
+        ("plan_closed_form", [0, frames[0]]),
+        ("plan_closed_form", [1, frames[1]]),
+        ("add_key", [0, stylize(frames[0]), frames[0]]),  # answered late: frame 1 was made already
+        ("plan_frame", [live(2, 0)]),  # the look eases from the closed form to the key's
+        ("plan_frame", [live(3, 0)]),
+        ("start_shot", [4]),
+        ("plan_closed_form", [4, frames[4]]),  # a new shot: closed form at once
+        ("plan_closed_form", [5, frames[5]]),
+        ("add_key", [4, stylize(frames[4]), frames[4]]),
+        ("plan_frame", [live(6, 4)]),
+        ("plan_closed_form", [7, frames[7]]),  # the stylizer is silent: the key's global look
+        ("plan_frame", [live(8, 4)]),
+        ("plan_frame", [live(9, 4)]),
+    ]
+    session = InterpolationSession(
+        LIVE, WIDTH, HEIGHT, map_long_side=MAP_LONG_SIDE, style_reference=style, strength=0.8
+    )
+    js_args = [LIVE, WIDTH, HEIGHT, {"mapLongSide": MAP_LONG_SIDE, "styleReference": style, "strength": 0.8}]
+    results = run_both(session, js_args, requests)
+    methods = [plan.method for plan in results[0]]
+    assert methods == ["closed form (no key yet)"] * 2 + ["interpolated"] * 2 + ["closed form (new shot)"] * 2 + [
+        "interpolated",
+        "closed form",
+        "interpolated",
+        "interpolated",
+    ]
+    assert_same_frames(*results)
+
+
+def test_offline_frames_between_two_keys_match():
+    frames = [scene(HEIGHT, WIDTH, shift=3 * i, seed=i) for i in range(7)]
+    requests = [("add_key", [0, stylize(frames[0]), frames[0]]), ("add_key", [6, stylize(frames[6]), frames[6]])]
+    for index in range(7):
+        if index in (0, 6):
+            requests.append(("plan_frame", [FrameInputs(index, index)]))
+            continue
+        to_prev, conf_prev = flow_between(frames[index], frames[0])
+        to_next, conf_next = flow_between(frames[index], frames[6])
+        inputs = FrameInputs(index, 0, 6, to_prev, conf_prev, to_next, conf_next, frames[index])
+        requests.append(("plan_frame", [inputs]))
+    session = InterpolationSession(OFFLINE, WIDTH, HEIGHT, map_long_side=MAP_LONG_SIDE)
+    results = run_both(session, [OFFLINE, WIDTH, HEIGHT, {"mapLongSide": MAP_LONG_SIDE}], requests)
+    assert_same_frames(*results)
+
+
+@pytest.mark.parametrize(
+    "requests",
+    [
+        [("plan_closed_form", [0]), ("plan_closed_form", [0])],  # a frame twice
+        [("add_key", [5]), ("add_key", [3])],  # a key older than one held
+        [("start_shot", [4]), ("add_key", [2])],  # a key of the shot before the cut
+    ],
+    ids=["frame-twice", "older-key", "key-before-cut"],
+)
+def test_bad_requests_are_refused_with_the_same_message(requests):
+    frame = scene(HEIGHT, WIDTH)
+    style = stylize(scene(60, 90, seed=9))
+    full = [
+        (m, [*args, frame] if m == "plan_closed_form" else [*args, frame, frame] if m == "add_key" else args)
+        for m, args in requests
+    ]
+    session = InterpolationSession(LIVE, WIDTH, HEIGHT, map_long_side=MAP_LONG_SIDE, style_reference=style)
+    with pytest.raises(InvalidInputError) as python:
+        for method, args in full:
+            getattr(session, method)(*args)
+    js_args = [LIVE, WIDTH, HEIGHT, {"mapLongSide": MAP_LONG_SIDE, "styleReference": style}]
+    with pytest.raises(AssertionError, match=f"InvalidInputError: {python.value}"):
+        call_js("session.js", "InterpolationSession", *js_args, steps=[(to_camel(m), a) for m, a in full])

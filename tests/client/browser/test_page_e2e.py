@@ -1,0 +1,281 @@
+"""The device page end to end: headless Chromium's fake camera plays a y4m made here into the page,
+served by the gateway with the test stylizer behind it; results are read through window.mvstylizer.
+
+Needs Debian's chromium (`make setup` installs it where apt is available). Off CI a missing browser
+skips these tests; on CI (CI=true) they fail instead. WebGL2 runs on SwiftShader (the CPU).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import shutil
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from mvstylizer_common.imagecodec import write_image_file
+from services.stylizer import server as stylizer_server
+from tests.media import textured_background
+from tests.servers import ServerThread
+from tests.services.web.conftest import start_gateway
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+if CHROMIUM is None and os.environ.get("CI") != "true":
+    pytest.skip("chromium is not installed (make setup installs it)", allow_module_level=True)
+sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+
+WIDTH, HEIGHT, FPS = 160, 96, 30
+SHOT_FRAMES = 75  # 2.5 s a shot: long enough for a key frame's round trip within each shot
+# The page plans at the source's size here (it is small); the flow and maps as on a phone.
+PAGE_OPTIONS = "&plan=160&map=96&flow=128"
+
+
+def chromium_args(y4m: Path | None) -> list[str]:
+    camera = [f"--use-file-for-fake-video-capture={y4m}"] if y4m else []
+    return [
+        *camera,
+        "--no-sandbox",
+        "--use-angle=swiftshader",
+        "--enable-unsafe-swiftshader",
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        "--autoplay-policy=no-user-gesture-required",
+        "--disable-background-timer-throttling",
+        "--disable-renderer-backgrounding",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+    ]
+
+
+def shot_frame(shot: int, index: int) -> np.ndarray:
+    """A textured scene sliding right 2 px a frame; shot 0 is bluish, shot 1 greenish (a hard cut between)."""
+    scene = textured_background(WIDTH + 2 * SHOT_FRAMES, HEIGHT, seed=shot)
+    frame = scene[:, 2 * index : 2 * index + WIDTH].astype(np.float32)
+    tint = np.array([0.55, 0.75, 1.25] if shot == 0 else [0.8, 1.3, 0.45], np.float32)
+    return np.clip(frame * tint, 0, 255).astype(np.uint8)
+
+
+def write_y4m(path: Path, frames: list[np.ndarray]) -> Path:
+    """The frames as a 4:2:0 YUV4MPEG2 file (BT.601 limited range), the fake camera's format."""
+    with path.open("wb") as out:
+        out.write(f"YUV4MPEG2 W{WIDTH} H{HEIGHT} F{FPS}:1 Ip A1:1 C420jpeg\n".encode())
+        for rgb in frames:
+            r, g, b = (rgb[..., c].astype(np.float32) for c in range(3))
+            y = 16 + 0.257 * r + 0.504 * g + 0.098 * b
+            u = 128 - 0.148 * r - 0.291 * g + 0.439 * b
+            v = 128 + 0.439 * r - 0.368 * g - 0.071 * b
+            sub = lambda p: p.reshape(HEIGHT // 2, 2, WIDTH // 2, 2).mean(axis=(1, 3))  # noqa: E731
+            out.write(b"FRAME\n")
+            for plane in (y, sub(u), sub(v)):
+                out.write(np.clip(np.rint(plane), 0, 255).astype(np.uint8).tobytes())
+    return path
+
+
+def two_shot_clip(tmp_path: Path) -> Path:
+    frames = [shot_frame(shot, i) for shot in (0, 1) for i in range(SHOT_FRAMES)]
+    return write_y4m(tmp_path / "camera.y4m", frames)
+
+
+def red_style(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(3)
+    photo = np.clip(np.array([225, 70, 45], np.float32) + rng.normal(0, 14, (120, 160, 3)), 0, 255).astype(np.uint8)
+    path = tmp_path / "red.png"
+    write_image_file(str(path), photo)
+    return path
+
+
+def shot_of(mean_rgb) -> int:
+    """Which shot a frame belongs to, from its mean colour (shot 0 bluish, shot 1 greenish)."""
+    return 0 if mean_rgb[2] > mean_rgb[1] else 1
+
+
+def redness(mean_rgb) -> float:
+    return mean_rgb[0] - mean_rgb[2]
+
+
+def wait_for(page, probe: str, until, timeout: float = 90.0):
+    deadline = time.monotonic() + timeout
+    value = None
+    while time.monotonic() < deadline:
+        value = page.evaluate(probe)
+        if until(value):
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out; last value {value!r}")
+
+
+def one_shot_clip(tmp_path: Path) -> Path:
+    """One shot there and back again (no cut, even where the fake camera loops it)."""
+    frames = [shot_frame(0, i) for i in range(SHOT_FRAMES)]
+    return write_y4m(tmp_path / "camera.y4m", frames + frames[::-1])
+
+
+def stylizer_on(port: int) -> ServerThread:
+    return ServerThread(lambda host, _port: stylizer_server.create_server(host, port), stylizer_server.SERVICE_NAME)
+
+
+@pytest.fixture
+def own_stylizer():
+    """A stylizer of this test's own, which the test may stop and start again on the same port."""
+    running = [ServerThread(stylizer_server.create_server, stylizer_server.SERVICE_NAME)]
+    yield running
+    running[-1].stop()
+
+
+@contextmanager
+def open_page(stylizer_address: str, clip: Path | None, **settings):
+    """(page, gateway): the device page in Chromium, its fake camera playing `clip`."""
+    assert CHROMIUM is not None, "chromium is required on CI"
+    gateway = start_gateway(stylizer_address, **settings)
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=chromium_args(clip))
+            try:
+                page = browser.new_page(viewport={"width": 390, "height": 844})
+                errors: list[str] = []
+                page.on("pageerror", lambda error: errors.append(str(error)))
+                page.goto(gateway.url + PAGE_OPTIONS)
+                page.wait_for_function("window.mvstylizer !== undefined")
+                yield page, gateway
+                assert not errors, errors
+            finally:
+                browser.close()
+    finally:
+        gateway.stop()
+
+
+@pytest.fixture
+def page_on_gateway(stylizer_address, tmp_path):
+    """(page, gateway): the device page open in Chromium, its fake camera playing the two-shot clip."""
+    with open_page(stylizer_address, two_shot_clip(tmp_path)) as opened:
+        yield opened
+
+
+def start_camera(page, style: Path) -> None:
+    page.set_input_files("#style-file", str(style))
+    page.wait_for_function("document.getElementById('style').options.length > 4")
+    page.evaluate("mvstylizer.trace(true)")
+    page.click("#camera")
+
+
+def test_every_captured_frame_is_rendered_stylized_and_no_frame_after_a_cut_keeps_the_old_look(
+    page_on_gateway, tmp_path
+):
+    page, _gateway = page_on_gateway
+    start_camera(page, red_style(tmp_path))
+    # Until both shots were seen, each after a cut, and key frames came back in each.
+    wait_for(
+        page,
+        "mvstylizer.frames()",
+        lambda frames: (
+            len({shot_of(f["original"]) for f in frames if f["method"] == "interpolated"}) == 2
+            and sum(f["cut"] for f in frames) >= 2
+        ),
+        timeout=150,
+    )
+    page.evaluate("mvstylizer.trace(false)")  # the record stops growing: stats and frames agree
+    stats = page.evaluate("mvstylizer.stats()")
+    frames = page.evaluate("mvstylizer.frames()")
+    assert stats["frames_rendered"] == stats["frames_captured"] >= len(frames) > 0
+    assert [f["index"] for f in frames] == list(range(frames[0]["index"], frames[0]["index"] + len(frames)))
+    assert stats["key_frames"] >= 2 and stats["keys_answered"] >= 2, stats
+
+    # Stylized, every one: each frame shown is redder than the frame captured (the style is red).
+    shifts = [redness(f["output"]) - redness(f["original"]) for f in frames]
+    assert min(shifts) > 15, sorted(shifts)[:5]
+
+    # Across every cut: a frame's maps come only from a key of its own shot.
+    by_index = {f["index"]: f for f in frames}
+    for frame in frames:
+        key = frame["key"]
+        if key is None or key not in by_index:
+            continue
+        assert shot_of(by_index[key]["original"]) == shot_of(frame["original"]), (frame, by_index[key])
+    # The first frame of each new shot is made in closed form, towards the style, not from the old key.
+    for frame in frames:
+        if frame["cut"]:
+            assert frame["method"] == "closed form (new shot)", frame
+            assert frame["key"] is None, frame
+
+    pixels = page.evaluate(
+        """async () => { const p = await mvstylizer.pixels();
+        let s = ''; for (const b of p.data) s += String.fromCharCode(b);
+        return {width: p.width, height: p.height, data: btoa(s)}; }"""
+    )
+    image = np.frombuffer(base64.b64decode(pixels["data"]), np.uint8).reshape(pixels["height"], pixels["width"], 3)
+    assert (pixels["width"], pixels["height"]) == (WIDTH, HEIGHT)
+    assert image[..., 0].mean() > image[..., 2].mean()
+
+
+def test_a_stylizer_stopped_mid_stream_gives_the_closed_form_then_the_full_look_when_it_returns(own_stylizer, tmp_path):
+    port = own_stylizer[0].port
+    with open_page(own_stylizer[0].address, one_shot_clip(tmp_path)) as (page, _gateway):
+        start_camera(page, red_style(tmp_path))
+        wait_for(page, "mvstylizer.stats()", lambda s: s.get("methods", {}).get("interpolated", 0) >= 5)
+        own_stylizer[0].stop()
+        wait_for(page, "mvstylizer.stats()", lambda s: s.get("methods", {}).get("closed form", 0) >= 5)
+        stopped_at = page.evaluate("mvstylizer.stats()")["frames_captured"]
+        own_stylizer.append(stylizer_on(port))
+        wait_for(
+            page,
+            "mvstylizer.frames()",
+            lambda frames: any(f["method"] == "interpolated" and f["index"] > stopped_at for f in frames),
+        )
+        page.evaluate("mvstylizer.trace(false)")
+        frames = page.evaluate("mvstylizer.frames()")
+        methods = [f["method"] for f in frames]
+        # Full look, then the closed form while the stylizer is away, then the full look again.
+        first_closed = methods.index("closed form")
+        assert "interpolated" in methods[:first_closed]
+        assert "interpolated" in methods[first_closed:]
+        # Every frame shown meanwhile was still made and stylized.
+        assert min(redness(f["output"]) - redness(f["original"]) for f in frames) > 15
+        stats = page.evaluate("mvstylizer.stats()")
+        assert stats["frames_rendered"] == stats["frames_captured"]
+
+
+def webm_clip(frames: list[np.ndarray], rate: int = FPS) -> bytes:
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="webm") as out:
+        stream = out.add_stream("libvpx", rate=rate)
+        stream.width, stream.height = WIDTH, HEIGHT
+        stream.pix_fmt = "yuv420p"
+        for rgb in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return buffer.getvalue()
+
+
+def test_a_picked_video_gives_every_one_of_its_frames_stylized_in_a_style_the_server_offers(stylizer_address, tmp_path):
+    count = 24
+    clip = tmp_path / "picked.webm"
+    clip.write_bytes(webm_clip([shot_frame(0, i) for i in range(count)]))
+    offered = tmp_path / "styles"
+    offered.mkdir()
+    red_style(offered)
+    with open_page(stylizer_address, None, styles_dir=offered) as (page, _gateway):
+        page.evaluate("mvstylizer.ready")
+        picked = page.evaluate(
+            "(() => { const s = document.getElementById('style'); return s.options[s.selectedIndex].text; })()"
+        )
+        assert picked == "red", "the server's style is offered, and picked"
+        page.evaluate("mvstylizer.trace(true)")
+        page.set_input_files("#video-file", str(clip))
+        stats = wait_for(page, "mvstylizer.stats()", lambda s: s.get("frame_count") and not s["running"])
+        frames = page.evaluate("mvstylizer.frames()")
+        assert stats["frame_count"] == stats["frames_rendered"] == count, stats
+        assert stats["dropped"] == 0
+        assert [f["index"] for f in frames] == list(range(count))
+        # The keys' answers were waited for: most frames have the full look, all are stylized.
+        assert stats["keys_answered"] >= 1
+        assert sum(f["method"] == "interpolated" for f in frames) >= count // 2, [f["method"] for f in frames]
+        assert min(redness(f["output"]) - redness(f["original"]) for f in frames) > 15

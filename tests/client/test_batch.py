@@ -1,0 +1,78 @@
+"""The batch plan: output names, and what is refused before any work."""
+
+import os
+
+import pytest
+
+from client import batch
+from mvstylizer_common.errors import InvalidInputError
+
+
+@pytest.fixture
+def files(tmp_path):
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"a video")
+    styles = tmp_path / "styles"
+    styles.mkdir()
+    for name in ("a.jpg", "a.png", "b.png"):
+        (styles / name).write_bytes(b"a photo")
+    return tmp_path, str(clip), styles
+
+
+def test_style_photos_that_share_a_stem_each_get_an_output_of_their_own(files):
+    _, clip, styles = files
+    items = batch.plan([clip], str(styles), None, None, overwrite=False)
+    assert [item.problem for item in items] == [None, None, None]
+    names = [os.path.basename(item.output) for item in items]
+    assert names == ["clip-a-jpg.mp4", "clip-a-png.mp4", "clip-b.mp4"]  # a suffix only where stems collide
+
+
+def test_inputs_that_share_a_stem_in_one_out_dir_each_get_an_output_of_their_own(files, tmp_path):
+    folder, clip, styles = files
+    other = folder / "clip.mkv"
+    other.write_bytes(b"another video")
+    items = batch.plan([clip, str(other)], str(styles / "b.png"), None, str(tmp_path / "out"), overwrite=False)
+    assert [os.path.basename(item.output) for item in items] == ["clip-mp4-b.mp4", "clip-mkv-b.mkv"]
+    assert [item.problem for item in items] == [None, None]
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_an_output_that_is_another_input_of_the_run_is_refused_before_any_work(files, overwrite):
+    folder, clip, styles = files
+    rocket = styles / "rocket.jpg"
+    rocket.write_bytes(b"a photo")
+    second_input = folder / "clip-rocket.mp4"  # item 1's output name
+    second_input.write_bytes(b"300 frames")
+    with pytest.raises(InvalidInputError, match=r"clip-rocket\.mp4.*overwrite an input"):
+        batch.plan([clip, str(second_input)], str(rocket), None, None, overwrite=overwrite)
+    assert second_input.read_bytes() == b"300 frames"
+
+
+def test_an_output_that_is_a_hard_link_to_an_input_is_refused(files):
+    folder, clip, styles = files
+    os.link(clip, folder / "alias.mp4")
+    with pytest.raises(InvalidInputError, match="overwrite an input"):
+        batch.plan([clip], str(styles / "b.png"), str(folder / "alias.mp4"), None, overwrite=True)
+
+
+def test_a_preview_frame_checks_the_picture_it_writes_not_the_video(files):
+    folder, clip, styles = files
+    (folder / "clip-b.mp4").write_bytes(b"an earlier output")
+    items = batch.plan([clip], str(styles / "b.png"), None, None, overwrite=False, preview_frame=3)
+    assert items[0].problem is None and items[0].output == str(folder / "clip-b.frame3.png")
+    (folder / "clip-b.frame3.png").write_bytes(b"an earlier picture")
+    again = batch.plan([clip], str(styles / "b.png"), None, None, overwrite=False, preview_frame=3)
+    assert "--overwrite" in again[0].problem
+
+
+def test_a_missing_out_dir_is_created(files):
+    folder, clip, styles = files
+    out_dir = folder / "stylized" / "today"
+    items = batch.plan([clip], str(styles / "b.png"), None, str(out_dir), overwrite=False)
+    assert out_dir.is_dir() and items[0].output == str(out_dir / "clip-b.mp4") and items[0].problem is None
+
+
+def test_an_out_dir_that_is_a_file_is_refused(files):
+    _, clip, styles = files
+    with pytest.raises(InvalidInputError, match="not a folder"):
+        batch.plan([clip], str(styles / "b.png"), None, clip, overwrite=False)
