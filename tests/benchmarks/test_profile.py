@@ -17,8 +17,10 @@ def test_process_cpu_seconds_counts_work_not_sleep():
     slept = process_cpu_seconds(os.getpid())
     _spin(0.3)
     worked = process_cpu_seconds(os.getpid())
-    assert slept - before < 0.1
+    # Relative, not absolute: other threads of this process (an OpenMP pool spinning down after an
+    # earlier test's torch work) may add a little CPU time while this one sleeps.
     assert 0.2 < worked - slept < 1.0
+    assert slept - before < 0.5 * (worked - slept)
 
 
 def test_stage_clock_reports_cpu_per_frame_and_passes_results_through():

@@ -99,7 +99,9 @@ class RegionConfig:
     # style's: regions keep their differences, the whole comes as close to the style as one map can.
     # (cv): the whole look at strength 1 comes as close to the style's as `preset` does.
     look_correction: float = 1.0
-    mask_look_correction: float | None = None  # the same with label masks (None: look_correction) (cv)
+    # The same with label masks (None: look_correction). The halves disagreed (0.5, 1), so mask mode
+    # keeps what it had before: no correction (cv).
+    mask_look_correction: float | None = 0.0
     cov_floor: float = 0.02**2  # added to every region's colour covariance (RGB variance)
     max_gain: float = 3.0  # largest gain a region's map may apply along any colour direction
     # Least gain along any colour direction: a region may lose this much of its colour, no more (a
