@@ -68,7 +68,7 @@ def decode_image(message: media_pb2.EncodedImage, max_pixels: int = DEFAULT_MAX_
         raise CorruptImageError("image bytes are not a JPEG or PNG")
     if size[0] * size[1] > max_pixels:
         raise LimitExceededError(f"image of {size[0]}x{size[1]} exceeds {max_pixels} pixels")
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    bgr = _decode(data, max_pixels)
     del data
     if bgr is None:
         raise CorruptImageError("image bytes do not decode as JPEG or PNG")
@@ -80,6 +80,17 @@ def decode_image(message: media_pb2.EncodedImage, max_pixels: int = DEFAULT_MAX_
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # JPEG start-of-frame markers (baseline, progressive, lossless...); C4, C8 and CC are not frames.
 _JPEG_FRAME_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def _decode(data: bytes, max_pixels: int, label: str = "image") -> np.ndarray | None:
+    """cv2.imdecode, with OpenCV's own pixel cap (OPENCV_IO_MAX_IMAGE_PIXELS, see the package)
+    reported as the limit it is rather than as an OpenCV assertion."""
+    try:
+        return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error as error:
+        if "pixel" in str(error).lower():
+            raise LimitExceededError(f"{label}: the image its decoder finds exceeds {max_pixels} pixels") from error
+        raise CorruptImageError(f"{label}: does not decode") from error
 
 
 def encoded_size(data: bytes) -> tuple[int, int] | None:
@@ -101,6 +112,8 @@ def encoded_size(data: bytes) -> tuple[int, int] | None:
         if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # markers without a length
             position += 2
             continue
+        if marker == 0x00:  # a stuffed byte where a marker belongs: libjpeg skips such junk and
+            return None  # may find another frame header than a walk by lengths would
         length = int.from_bytes(data[position + 2 : position + 4], "big")
         if marker in _JPEG_FRAME_MARKERS:
             if position + 9 > len(data):
@@ -207,7 +220,7 @@ def load_image_bytes(
     width, height = photo_size(data, label)
     if width * height > max_pixels:
         raise LimitExceededError(f"{label}: image of {width}x{height} exceeds {max_pixels} pixels")
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    bgr = _decode(data, max_pixels, label)
     if bgr is None:
         raise CorruptImageError(f"{label}: not a readable image")
     if bgr.shape[0] * bgr.shape[1] > max_pixels:

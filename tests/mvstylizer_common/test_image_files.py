@@ -3,6 +3,8 @@
 import io
 import os
 import struct
+import subprocess
+import sys
 import threading
 
 import cv2
@@ -10,9 +12,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from client.remote.embedded import REPO_ROOT
 from mvstylizer_common import imagecodec
 from mvstylizer_common.errors import CorruptImageError, LimitExceededError
 from mvstylizer_common.imagecodec import decode_image, load_image_bytes, load_image_file
+from protos.mvstylizer.v1 import media_pb2
 
 PICTURE = (np.arange(37 * 53 * 3) % 251).astype(np.uint8).reshape(37, 53, 3)
 
@@ -182,3 +186,50 @@ def test_a_huge_file_that_is_no_image_is_refused_unread(tmp_path, no_decoding):
         handle.truncate(3 << 30)
     with pytest.raises(CorruptImageError, match=r"film\.mp4: not a readable image \(not JPEG"):
         load_image_file(str(path))
+
+
+def jpeg_with_a_decoy_frame_header(width: int, height: int) -> bytes:
+    """A JPEG whose real frame header claims width x height, behind a junk `FF 00` and an APP1
+    segment holding a decoy 16x16 frame header: a walk by segment lengths reads the decoy, while
+    libjpeg skips the junk, then the APP1 segment, and decodes the real (huge) frame."""
+    ok, encoded_jpeg = cv2.imencode(".jpg", np.full((16, 16, 3), 128, np.uint8))
+    assert ok
+    body = bytearray(encoded_jpeg.tobytes())
+    position = 2
+    while body[position + 1] not in (0xC0, 0xC1, 0xC2):
+        position += 2 + int.from_bytes(body[position + 2 : position + 4], "big")
+    body[position + 5 : position + 9] = struct.pack(">HH", height, width)
+    decoy = bytes.fromhex("ffc0001108001000100301220002110103110100")[:19]
+    app1 = b"\xff\xe1" + struct.pack(">H", 2 + len(decoy)) + decoy
+    return b"\xff\xd8" + b"\xff\x00\x00\x06" + app1 + bytes(body[2:])
+
+
+def test_a_jpeg_with_a_decoy_frame_header_is_refused_before_decoding(no_decoding):
+    bomb = jpeg_with_a_decoy_frame_header(8000, 8000)
+    assert imagecodec.encoded_size(bomb) is None  # junk where a marker belongs: no size is trusted
+    with pytest.raises(CorruptImageError):
+        decode_image(media_pb2.EncodedImage(encoding=imagecodec.JPEG, data=bomb))
+
+
+def test_opencv_itself_refuses_an_image_past_the_pixel_limit_in_every_entry_point():
+    # The backstop behind the header checks: set as the packages load, before OpenCV does.
+    bomb = jpeg_with_a_decoy_frame_header(8000, 8000)
+    script = (
+        "import sys, {package}, cv2, numpy as np\n"
+        "try:\n"
+        "    image = cv2.imdecode(np.frombuffer(sys.stdin.buffer.read(), np.uint8), cv2.IMREAD_COLOR)\n"
+        "    print('decoded', None if image is None else image.shape)\n"
+        "except cv2.error:\n"
+        "    print('refused')\n"
+    )
+    for package in ("client", "services", "mvstylizer_common", "benchmarks"):
+        done = subprocess.run(
+            [sys.executable, "-c", script.format(package=package)],
+            input=bomb,
+            capture_output=True,
+            cwd=REPO_ROOT,
+            timeout=120,
+        )
+        assert done.stdout.decode().strip() == "refused", (package, done.stdout, done.stderr[-500:])
+    with pytest.raises(LimitExceededError):
+        load_image_bytes(bomb, "bomb.jpg")
