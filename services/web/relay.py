@@ -21,9 +21,8 @@ import grpc
 from google.protobuf.message import DecodeError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from mvstylizer_common.errors import CorruptImageError, LimitExceededError
 from mvstylizer_common.grpc_options import client_channel_options
-from mvstylizer_common.imagecodec import photo_size
+from mvstylizer_common.imagecodec import encoded_size
 from mvstylizer_common.status import RETRY_AFTER_KEY
 from mvstylizer_common.tls import ClientTls
 from protos.mvstylizer.v1 import media_pb2, stylizer_pb2, stylizer_pb2_grpc
@@ -133,7 +132,9 @@ async def _relay(websocket: WebSocket, upstream: Upstream, limits: SessionLimits
             raise CloseError(CLOSE_POLICY, f"no SessionConfig within {limits.config_timeout_s:g} s") from None
         if first is None:
             return CLOSE_NORMAL, "the browser left"
-        _check_config(first, limits)
+        # Header walks are Python loops over up to a message's bytes: off the event loop, which
+        # every session and page request shares.
+        await asyncio.to_thread(_check_config, first, limits)
         log.info("session %d opened: label=%r", number, first.config.client_label)
         call = upstream.open()
         try:
@@ -192,7 +193,7 @@ async def _up(websocket: WebSocket, call: grpc.aio.StreamStreamCall, limits: Ses
         last_index = key_frame.index
         if not rate.take(loop.time()):
             raise CloseError(CLOSE_POLICY, f"more than {limits.max_key_rate:g} key frames a second (--max-key-rate)")
-        _check_image(key_frame.image, "key frame", limits.max_key_frame_pixels)
+        await asyncio.to_thread(_check_key_frame, key_frame, limits)
         await call.write(request)
 
 
@@ -236,19 +237,26 @@ def _check_config(request: stylizer_pb2.StylizeRequest, limits: SessionLimits) -
             f"a style photo of {size / MB:.1f} MB is over the limit of {limits.max_style_bytes / MB:g} MB",
         )
     _check_image(config.style, "style photo", limits.max_style_pixels)
+    if config.HasField("style_mask"):
+        _check_image(config.style_mask, "style mask", limits.max_style_pixels)
+
+
+def _check_key_frame(key_frame: stylizer_pb2.KeyFrame, limits: SessionLimits) -> None:
+    _check_image(key_frame.image, "key frame", limits.max_key_frame_pixels)
+    if key_frame.HasField("mask"):
+        _check_image(key_frame.mask, "key frame's mask", limits.max_key_frame_pixels)
 
 
 def _check_image(image: media_pb2.EncodedImage, what: str, max_pixels: int) -> None:
-    """An image's declared size (its header, or a raw frame's fields) within max_pixels; nothing is decoded."""
-    try:
-        if image.encoding == media_pb2.FRAME_ENCODING_RAW_RGB24:
-            width, height = image.width, image.height
-        else:
-            width, height = photo_size(image.data, what)
-    except CorruptImageError as error:
-        raise CloseError(CLOSE_BAD_DATA, str(error)) from None
-    except LimitExceededError as error:
-        raise CloseError(CLOSE_TOO_BIG, str(error)) from None
+    """An image's declared size (its header, or a raw frame's fields) within max_pixels; nothing is
+    decoded. The wire carries JPEG, PNG and raw frames only, so nothing else is sized."""
+    if image.encoding == media_pb2.FRAME_ENCODING_RAW_RGB24:
+        width, height = image.width, image.height
+    else:
+        size = encoded_size(image.data)
+        if size is None:
+            raise CloseError(CLOSE_BAD_DATA, f"a {what} that is neither a JPEG nor a PNG with a readable header")
+        width, height = size
     if width * height > max_pixels:
         raise CloseError(CLOSE_TOO_BIG, f"a {what} of {width}x{height} is over the limit of {max_pixels / 1e6:g} Mpx")
 

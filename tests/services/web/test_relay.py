@@ -5,6 +5,7 @@ another session on the same gateway goes on being stylized."""
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 
 import numpy as np
@@ -14,6 +15,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from mvstylizer_common.imagecodec import PNG, decode_image, encode_image
 from protos.mvstylizer.v1 import media_pb2, stylizer_pb2
 from services.stylizer import server as stylizer_server
+from services.web import relay
 from services.web.limits import (
     CLOSE_BAD_DATA,
     CLOSE_POLICY,
@@ -178,9 +180,27 @@ NOISE = np.random.default_rng(0).integers(0, 256, (700, 700, 3), dtype=np.uint8)
         (config_request(style=None), CLOSE_POLICY, "no style photo"),
         (config_request(style=encode_image(NOISE, PNG)), CLOSE_TOO_BIG, "over the limit of 1 MB"),
         (config_request(style=encode_image(NOISE[:150, :150], PNG)), CLOSE_TOO_BIG, "150x150 is over the limit"),
-        (config_request(style=media_pb2.EncodedImage(data=GARBAGE)), CLOSE_BAD_DATA, "style photo: not a readable"),
+        (
+            config_request(style=media_pb2.EncodedImage(data=GARBAGE)),
+            CLOSE_BAD_DATA,
+            "style photo that is neither a JPEG nor a PNG",
+        ),
+        (
+            config_request(style_mask=encode_image(NOISE[:150, :150], PNG)),
+            CLOSE_TOO_BIG,
+            "style mask of 150x150 is over the limit",
+        ),
     ],
-    ids=["key frame first", "garbage", "empty request", "no style", "style bytes", "style pixels", "style not a photo"],
+    ids=[
+        "key frame first",
+        "garbage",
+        "empty request",
+        "no style",
+        "style bytes",
+        "style pixels",
+        "style not a photo",
+        "style mask pixels",
+    ],
 )
 def test_a_bad_first_message_closes_the_socket_with_a_reason(stylizer_address, first, code, words):
     gateway = start_gateway(stylizer_address, limits=SessionLimits(max_style_bytes=1 << 20, max_style_pixels=10_000))
@@ -249,3 +269,30 @@ def test_a_socket_that_sends_no_config_in_time_is_closed(stylizer_address):
         assert gateway.sessions.open == 0
     finally:
         gateway.stop()
+
+
+def test_images_are_sized_off_the_event_loop(stylizer_address, monkeypatch):
+    # A header walk is a Python loop over up to a whole message: on the event loop, one socket's
+    # crafted photo would stall every other session and page request while it ran.
+    checked_on = []
+    check_config, check_key_frame = relay._check_config, relay._check_key_frame
+    monkeypatch.setattr(relay, "_check_config", lambda *a: (checked_on.append(_on_event_loop()), check_config(*a)))
+    monkeypatch.setattr(
+        relay, "_check_key_frame", lambda *a: (checked_on.append(_on_event_loop()), check_key_frame(*a))
+    )
+    gateway = start_gateway(stylizer_address)
+    try:
+        socket = open_session(gateway)
+        assert stylize_one(socket, 0).index == 0
+        socket.close()
+    finally:
+        gateway.stop()
+    assert checked_on == [False, False]
+
+
+def _on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
