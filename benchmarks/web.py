@@ -192,6 +192,7 @@ def start_gateway(styles: Path) -> tuple[subprocess.Popen, str]:
 
 def run_page(y4m: Path, style: Path, seconds: float, keep_every: int) -> tuple[dict, list[dict]]:
     """The page in headless Chromium for `seconds` of camera: (its stats, the kept frames)."""
+    width, height = (int(v) for v in re.search(rb" W(\d+) H(\d+) ", y4m.open("rb").readline()).groups())
     from playwright.sync_api import sync_playwright
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -213,6 +214,14 @@ def run_page(y4m: Path, style: Path, seconds: float, keep_every: int) -> tuple[d
                     page.evaluate("mvstylizer.ready")
                     page.wait_for_function(
                         f"document.getElementById('style').selectedOptions[0]?.text === {json.dumps(style.stem)}"
+                    )
+                    # The camera size the page asks for: the fake camera gives at most that.
+                    page.evaluate(
+                        """([w, h]) => { const pick = document.getElementById('resolution');
+                        const asked = [...pick.options].find((o) => { const [ow, oh] = o.value.split('x').map(Number);
+                          return ow >= w && oh >= h; });
+                        if (asked) pick.value = asked.value; }""",
+                        [width, height],
                     )
                     page.evaluate(f"mvstylizer.trace(true, {{ keepEvery: {keep_every} }})")
                     page.click("#camera")
@@ -291,6 +300,10 @@ def main(argv: list[str] | None = None) -> int:
     matched = match_frames([decode_image(k["source"]) for k in kept], rgb)
     reference = reference_frames(y4m, style)
     shown = [decode_image(k["pixels"]) for k in kept]
+    if shown[0].shape != reference[0].shape:
+        raise RuntimeError(
+            f"the page showed {shown[0].shape[1]}x{shown[0].shape[0]}, not the camera's {width}x{height}"
+        )
     figures = fidelity(shown, [reference[i] for i in matched])
     report = web_report(stats, figures, bytes_every_frame_per_s(rgb, args.fps))
     (args.out / "web.json").write_text(json.dumps(report, indent=1) + "\n")
