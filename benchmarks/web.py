@@ -139,7 +139,14 @@ def match_frames(captured: list[np.ndarray], sources: list[np.ndarray]) -> list[
 def fidelity(shown: list[np.ndarray], reference: list[np.ndarray]) -> dict:
     """benchmarks.live's fidelity measure: per-frame mean dE, its median and p99, and the frames
     beyond 3x the median + 5 dE (flashes: a look from elsewhere)."""
-    deviations = np.array([mean_delta_e(a, b) for a, b in zip(shown, reference, strict=True)])
+    return fidelity_of(frame_deviations(shown, reference))
+
+
+def frame_deviations(shown: list[np.ndarray], reference: list[np.ndarray]) -> np.ndarray:
+    return np.array([mean_delta_e(a, b) for a, b in zip(shown, reference, strict=True)])
+
+
+def fidelity_of(deviations: np.ndarray) -> dict:
     median = float(np.median(deviations))
     return {
         "median_dE": round(median, 3),
@@ -304,7 +311,8 @@ def main(argv: list[str] | None = None) -> int:
         raise RuntimeError(
             f"the page showed {shown[0].shape[1]}x{shown[0].shape[0]}, not the camera's {width}x{height}"
         )
-    figures = fidelity(shown, [reference[i] for i in matched])
+    deviations = frame_deviations(shown, [reference[i] for i in matched])
+    figures = fidelity_of(deviations)
     report = web_report(stats, figures, bytes_every_frame_per_s(rgb, args.fps))
     (args.out / "web.json").write_text(json.dumps(report, indent=1) + "\n")
     details = {
@@ -312,7 +320,8 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": args.seconds,
         "kept_every": keep_every,
         "kept": [
-            {"index": k["index"], "source_frame": m, "method": k["method"]} for k, m in zip(kept, matched, strict=True)
+            {"index": k["index"], "source_frame": m, "method": k["method"], "dE": round(float(d), 3)}
+            for k, m, d in zip(kept, matched, deviations, strict=True)
         ],
         "stats": stats,
     }
