@@ -10,6 +10,12 @@
 //   mvstylizer.trace(true)     from now on, keep one record per frame (trace(false) stops, keeping them): { index, method, key, cut,
 //                              original, output } (key: the key frame index its maps came from, or
 //                              null; original/output: mean RGB of the frame and of what was shown)
+//   mvstylizer.trace(true, { keepEvery: n })   as trace(true), and every n-th record (index % n == 0)
+//                              also keeps source (the frame as captured, at the planning size) and
+//                              pixels (what was shown, as pixels() gives it); only those records
+//                              read the output back (the others' output is null), so that tracing
+//                              costs the frame loop little. For benchmarks, which match each kept
+//                              frame to the source's by its content
 //   mvstylizer.frames()        those records
 //   mvstylizer.ready           a promise, resolved once the page is wired up (the offered styles listed)
 // URL options besides the token: plan=, map=, flow= (long sides of the planning, map and flow grids).
@@ -43,6 +49,7 @@ let run = null; // the source playing now: { kind, engine, link, ... }
 let lastRun = null; // the source the status describes (the one playing, or the last one stopped)
 let tracing = false;
 let traceLog = [];
+let traceKeepEvery = 0; // every n-th traced frame keeps its pixels (0: none)
 let recorder = null;
 
 // ---- pictures ----------------------------------------------------------------------------
@@ -376,8 +383,11 @@ function processFrame(current, meta) {
   if (current.deviceMs.length > 300) current.deviceMs.shift();
   if (current.renderTimes.length > 60) current.renderTimes.shift();
   if (tracing) {
-    const output = applier.readFrame();
-    traceLog.push({ index, method: plan.method, key, cut, original: meanOf(small.data), output: meanOf(output.data) });
+    const keep = traceKeepEvery > 0 && index % traceKeepEvery === 0;
+    const output = traceKeepEvery === 0 || keep ? applier.readFrame() : null;
+    const record = { index, method: plan.method, key, cut, original: meanOf(small.data), output: output && meanOf(output.data) };
+    if (keep) Object.assign(record, { source: small, pixels: output });
+    traceLog.push(record);
   }
 }
 
@@ -537,8 +547,9 @@ window.mvstylizer = {
   async pixels() {
     return run && run.rendered ? applier.readFrame() : null;
   },
-  trace(on = true) {
+  trace(on = true, { keepEvery = 0 } = {}) {
     if (on && !tracing) traceLog = [];
+    if (on) traceKeepEvery = keepEvery;
     tracing = on;
   },
   frames() {
