@@ -10,6 +10,7 @@ that sends no request within `request_timeout_s` is closed, and stop() ends open
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import threading
@@ -52,30 +53,46 @@ def bind(host: str, port: int, flag: str = "--preview") -> socket.socket:
 
 
 class _QuietH11(H11Protocol):
-    """uvicorn's HTTP/1.1 protocol, closing connections that send no request in time, with no
-    access log (request lines carry the page's token). A connection upgraded to a WebSocket is
-    the WebSocket protocol's from then on: the first-request timer must not close it."""
+    """uvicorn's HTTP/1.1 protocol, closing connections that send no whole request in time, with no
+    access log (request lines carry the page's token). The deadline runs from the connection's
+    start and again from each answer's end: uvicorn's keep-alive timer stops at the next byte, so
+    a request trickled in a byte at a time would otherwise hold the connection for good. A
+    connection upgraded to a WebSocket is the WebSocket protocol's from then on: no deadline."""
 
     request_timeout_s = 10.0
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.access_log = False
+        self._deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
-        self._first_request = self.loop.call_later(self.request_timeout_s, self._close_if_silent)
+        self._arm(None)
 
-    def _close_if_silent(self) -> None:
-        if self.cycle is None and not self.transport.is_closing():
+    def on_response_complete(self) -> None:
+        finished = self.cycle  # a pipelined request may start a new cycle within the call
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._arm(finished)
+
+    def _arm(self, finished_cycle) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+        self._deadline = self.loop.call_later(self.request_timeout_s, self._close_if_no_request, finished_cycle)
+
+    def _close_if_no_request(self, finished_cycle) -> None:
+        """Closes the connection unless a request has begun since `finished_cycle` (None: since it opened)."""
+        if self.cycle is finished_cycle and not self.transport.is_closing():
             self.transport.close()
 
     def handle_websocket_upgrade(self, event) -> None:
-        self._first_request.cancel()
+        self._deadline.cancel()
         super().handle_websocket_upgrade(event)
 
     def connection_lost(self, exc) -> None:
-        self._first_request.cancel()
+        if self._deadline is not None:
+            self._deadline.cancel()
         super().connection_lost(exc)
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import socket
 import time
 
 from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 from websockets.sync.client import connect
@@ -32,5 +34,39 @@ def test_a_websocket_outlives_the_first_request_timeout():
             time.sleep(0.6)  # three request timeouts
             socket.send(b"later")
             assert socket.recv(timeout=10) == b"later"
+    finally:
+        server.stop()
+
+
+async def hello(scope, receive, send) -> None:
+    await PlainTextResponse("hello")(scope, receive, send)
+
+
+def test_a_request_trickled_in_after_an_answer_is_cut_off():
+    """After an answer, a connection whose next request does not arrive whole in time is closed, even
+    if it sends a byte now and then (uvicorn's keep-alive timer stops at the first byte)."""
+    server = WebServer(hello, bind("127.0.0.1", 0), request_timeout_s=0.5)
+    server.start()
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as client:
+            client.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            answer = b""
+            while not answer.endswith(b"hello"):
+                answer += client.recv(1000)
+            client.settimeout(0.1)
+            closed = False
+            # About 8 s of a byte every 0.15 s.
+            for byte in b"GET / HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa":
+                try:
+                    client.sendall(bytes([byte]))
+                    closed = client.recv(100) == b""
+                except TimeoutError:
+                    pass
+                except OSError:
+                    closed = True
+                if closed:
+                    break
+                time.sleep(0.05)
+            assert closed, "the trickling connection was still open after 16 request timeouts"
     finally:
         server.stop()
