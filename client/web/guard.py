@@ -11,6 +11,7 @@ for GET and WebSocket requests only (images and streams cannot send headers), in
 
 from __future__ import annotations
 
+import posixpath
 import secrets
 from collections.abc import Callable, Iterable
 from urllib.parse import parse_qs, urlsplit
@@ -106,7 +107,9 @@ class RequestGuard:
             parts = urlsplit(headers["referer"])
             if parts.scheme != self.scheme or parts.netloc.lower() not in self.hosts:
                 return "requests from other sites are refused"
-        if scope["path"] in self.open_paths or (self.is_open is not None and self.is_open(scope["path"])):
+        # The path as the app will resolve it ("//", "/./index.html" and "/a/../" name "/" there).
+        path = posixpath.normpath("/" + scope["path"].lstrip("/"))
+        if path in self.open_paths or (self.is_open is not None and self.is_open(path)):
             return None
         given = headers.get(TOKEN_HEADER)
         if given is None and (scope["type"] == "websocket" or scope["method"] in ("GET", "HEAD")):

@@ -97,6 +97,8 @@ def test_the_page_needs_its_token_and_its_scripts_are_served_from_the_package_fo
         assert page(gateway, "/")[0] == 403
         assert page(gateway, "/?token=wrong")[0] == 403
         assert page(gateway, "/index.html")[0] == 403
+        for other_spelling in ("//", "/./index.html", "/app.js/../index.html", "//index.html"):
+            assert page(gateway, other_spelling)[0] == 403, other_spelling
         status, body = page(gateway, f"/?token={gateway.token}")
         assert status == 200 and b"device page" in body
         # The page's modules load without the token (a script cannot carry it), never from another Host.
