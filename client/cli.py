@@ -335,7 +335,9 @@ def _run_item(args: argparse.Namespace, stylizer: Stylizer, item: batch.BatchIte
         # The preview frame is decoded first: a frame the video lacks fails the item before a LUT is written.
         original = frame_at(item.input, args.preview_frame) if args.preview_frame is not None else None
         if args.lut:
-            write_lut(frames_for_lut(item.input), item.style, job.services, Path(item.input).name, args.lut)
+            write_lut(
+                frames_for_lut(item.input), item.style, job.services, Path(item.input).name, args.lut, args.overwrite
+            )
             if not args.quiet:
                 print(f"wrote {args.lut}", file=sys.stderr)
         if args.preview_frame is not None:

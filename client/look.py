@@ -92,14 +92,18 @@ def _frames_by_decoding(path: str, count: int) -> list[np.ndarray]:
     return [picks[i] for i in sorted(set(np.linspace(0, len(picks) - 1, count).round().astype(int)))] if picks else []
 
 
-def write_lut(originals: list[np.ndarray], style: str, services, label: str, target: str) -> None:
+def write_lut(originals: list[np.ndarray], style: str, services, label: str, target: str, replace: bool = True) -> None:
     """The look on these frames as a 3D LUT: its best global approximation (a region-aware look
-    varies across the picture, which no LUT can; the fit averages it per colour)."""
-    write_fitted_lut(originals, stylize_frames_as_photos(originals, style, services, label), style, target)
+    varies across the picture, which no LUT can; the fit averages it per colour).
+    replace=False: a file that appeared at `target` meanwhile is kept (paths.written_whole)."""
+    stylized = stylize_frames_as_photos(originals, style, services, label)
+    write_fitted_lut(originals, stylized, style, target, replace)
 
 
-def write_fitted_lut(originals: list[np.ndarray], stylized: list[np.ndarray], style: str, target: str) -> None:
-    with written_whole(target) as partial:
+def write_fitted_lut(
+    originals: list[np.ndarray], stylized: list[np.ndarray], style: str, target: str, replace: bool = True
+) -> None:
+    with written_whole(target, replace) as partial:
         write_cube(str(partial), fit_lut(originals, stylized, LUT_SIZE), f"mvstylizer: {Path(style).name}")
 
 
@@ -122,5 +126,5 @@ def write_preview_frame(job: VideoJob, index: int, target: str, original: np.nda
         original = frame_at(job.input, index)
     (stylized,) = stylize_frames_as_photos([original], job.style, job.services, os.path.basename(job.input))
     gap = np.full((original.shape[0], _GAP, 3), 255, np.uint8)
-    with written_whole(target) as partial:
+    with written_whole(target, replace=job.overwrite) as partial:
         write_image_file(str(partial), np.hstack([original, gap, stylized]))
