@@ -33,6 +33,7 @@ import av
 import cv2
 import numpy as np
 
+from benchmarks.browser import CHROMIUM, page_args
 from benchmarks.live import mean_delta_e
 
 WEB_KEYS = (
@@ -52,19 +53,6 @@ WEB_KEYS = (
 )
 KEY_LONG_SIDE = 640  # client/browser/keyframes.js: the long side of the key frames the page sends
 KEY_JPEG_QUALITY = 90  # client/browser/app.js: jpegOf's default quality (0.9)
-CHROMIUM_ARGS = [  # as tests/client/browser/test_page_e2e.py: WebGL2 on SwiftShader, the fake camera
-    "--no-sandbox",
-    "--use-angle=swiftshader",
-    "--enable-unsafe-swiftshader",
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-    "--autoplay-policy=no-user-gesture-required",
-    "--disable-background-timer-throttling",
-    "--disable-renderer-backgrounding",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 # The page's pixels as base64 (a typed array does not cross page.evaluate cheaply).
 READ_KEPT = """(i) => {
   const f = mvstylizer.frames().filter((r) => r.pixels)[i];
@@ -202,8 +190,7 @@ def run_page(y4m: Path, style: Path, seconds: float, keep_every: int) -> tuple[d
     width, height = (int(v) for v in re.search(rb" W(\d+) H(\d+) ", y4m.open("rb").readline()).groups())
     from playwright.sync_api import sync_playwright
 
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
+    if CHROMIUM is None:
         raise RuntimeError("chromium is not installed (make setup installs it)")
     with tempfile.TemporaryDirectory() as folder:
         styles = Path(folder)
@@ -211,9 +198,7 @@ def run_page(y4m: Path, style: Path, seconds: float, keep_every: int) -> tuple[d
         gateway, url = start_gateway(styles)
         try:
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(
-                    executable_path=chromium, args=[f"--use-file-for-fake-video-capture={y4m}", *CHROMIUM_ARGS]
-                )
+                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=page_args(y4m))
                 try:
                     page = browser.new_page(viewport={"width": 1280, "height": 800})
                     page.goto(url)

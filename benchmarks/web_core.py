@@ -21,25 +21,14 @@ import argparse
 import base64
 import json
 import os
-import shutil
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-BROWSER_DIR = Path(__file__).resolve().parents[1] / "client" / "browser"
-ORIGIN = "http://device.invalid"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--use-angle=swiftshader",
-    "--enable-unsafe-swiftshader",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from benchmarks.browser import CHROMIUM, GL_ARGS, serve_modules
+
 STEPS = ["prepare", "estimateFlow", "photometricConfidence", "blendMaps", "planFrame", "apply"]
 
 RUN_JS = """async ({frames, width, height, flowSide}) => {
@@ -158,8 +147,7 @@ def source_frames(path: Path, count: int) -> list[np.ndarray]:
 def measure(sizes: list[tuple[int, int]], count: int, source: Path | None, flow_side: int) -> dict:
     from playwright.sync_api import sync_playwright
 
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
+    if CHROMIUM is None:
         raise SystemExit("chromium is not installed (make setup installs it)")
     base = source_frames(source, count) if source else None
     report: dict = {
@@ -167,22 +155,11 @@ def measure(sizes: list[tuple[int, int]], count: int, source: Path | None, flow_
         "note": "WebGL2 is SwiftShader (the GPU emulated on this CPU): a phone's GPU is faster",
     }
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=GL_ARGS, headless=True)
         try:
             page = browser.new_page()
 
-            def serve(route):
-                name = route.request.url.removeprefix(ORIGIN + "/") or "blank.html"
-                path = BROWSER_DIR / name
-                if name == "blank.html":
-                    route.fulfill(status=200, content_type="text/html", body="<!doctype html><title>bench</title>")
-                elif path.parent == BROWSER_DIR and path.suffix == ".js" and path.is_file():
-                    route.fulfill(status=200, content_type="text/javascript", body=path.read_text())
-                else:
-                    route.fulfill(status=404, body="")
-
-            page.route(ORIGIN + "/**", serve)
-            page.goto(ORIGIN + "/blank.html")
+            serve_modules(page, "bench")
             for width, height in sizes:
                 if base is None:
                     frames = moving_scene(height, width, count)

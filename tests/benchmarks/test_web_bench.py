@@ -4,7 +4,6 @@ source's, the fidelity figures), and one short run of the page keeping every oth
 from __future__ import annotations
 
 import os
-import shutil
 
 import av
 import cv2
@@ -12,6 +11,7 @@ import numpy as np
 import pytest
 
 from benchmarks import web
+from benchmarks.browser import CHROMIUM
 from benchmarks.live import mean_delta_e
 from mvstylizer_common.imagecodec import write_image_file
 from tests.media import textured_background
@@ -120,9 +120,6 @@ def test_the_fake_camera_gets_the_video_scaled_to_the_size_in_4_2_0(tmp_path):
     header = b"YUV4MPEG2 W64 H48 F30:1 Ip A1:1 C420jpeg\n"
     assert data.startswith(header)
     assert len(data) == len(header) + 4 * (len(b"FRAME\n") + 64 * 48 * 3 // 2)
-
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.mark.skipif(CHROMIUM is None and os.environ.get("CI") != "true", reason="chromium is not installed")

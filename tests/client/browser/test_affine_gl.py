@@ -9,34 +9,19 @@ from __future__ import annotations
 
 import base64
 import os
-import shutil
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from benchmarks.browser import CHROMIUM, GL_ARGS, serve_modules
 from services.interpolator import affine, core
 from tests.client.browser.test_js_core import scene, stylize
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 if CHROMIUM is None and os.environ.get("CI") != "true":
     pytest.skip("chromium is not installed (make setup installs it)", allow_module_level=True)
 sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
 
-BROWSER_DIR = Path(__file__).resolve().parents[3] / "client" / "browser"
-ORIGIN = "http://device.invalid"
-# WebGL2 on SwiftShader; no background connections, no sandbox (root).
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--use-angle=swiftshader",
-    "--enable-unsafe-swiftshader",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 # Decodes the inputs, runs the shader once, reads the pixels back (base64 in and out).
 RUN_JS = """async ({mode, frame, width, height, coeffs, gridW, gridH, transform, small, asPicture}) => {
@@ -71,22 +56,11 @@ RUN_JS = """async ({mode, frame, width, height, coeffs, gridW, gridH, transform,
 def page():
     assert CHROMIUM is not None, "chromium is required on CI"
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=GL_ARGS, headless=True)
         try:
             page = browser.new_page()
 
-            def serve(route):
-                name = route.request.url.removeprefix(ORIGIN + "/") or "blank.html"
-                path = BROWSER_DIR / name
-                if name == "blank.html":
-                    route.fulfill(status=200, content_type="text/html", body="<!doctype html><title>core</title>")
-                elif path.parent == BROWSER_DIR and path.suffix == ".js" and path.is_file():
-                    route.fulfill(status=200, content_type="text/javascript", body=path.read_text())
-                else:
-                    route.fulfill(status=404, body="")
-
-            page.route(ORIGIN + "/**", serve)
-            page.goto(ORIGIN + "/blank.html")
+            serve_modules(page, "core")
             yield page
         finally:
             browser.close()

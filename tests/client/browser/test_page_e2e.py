@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import io
 import os
-import shutil
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,13 +18,13 @@ import av
 import numpy as np
 import pytest
 
+from benchmarks.browser import CHROMIUM, page_args
 from mvstylizer_common.imagecodec import write_image_file
 from services.stylizer import server as stylizer_server
 from tests.media import textured_background
 from tests.servers import ServerThread
 from tests.services.web.conftest import start_gateway
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 if CHROMIUM is None and os.environ.get("CI") != "true":
     pytest.skip("chromium is not installed (make setup installs it)", allow_module_level=True)
 sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
@@ -34,24 +33,6 @@ WIDTH, HEIGHT, FPS = 160, 96, 30
 SHOT_FRAMES = 75  # 2.5 s a shot: long enough for a key frame's round trip within each shot
 # The page plans at the source's size here (it is small); the flow and maps as on a phone.
 PAGE_OPTIONS = "&plan=160&map=96&flow=128"
-
-
-def chromium_args(y4m: Path | None) -> list[str]:
-    camera = [f"--use-file-for-fake-video-capture={y4m}"] if y4m else []
-    return [
-        *camera,
-        "--no-sandbox",
-        "--use-angle=swiftshader",
-        "--enable-unsafe-swiftshader",
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        "--autoplay-policy=no-user-gesture-required",
-        "--disable-background-timer-throttling",
-        "--disable-renderer-backgrounding",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-    ]
 
 
 def shot_frame(shot: int, index: int) -> np.ndarray:
@@ -136,7 +117,7 @@ def open_page(stylizer_address: str, clip: Path | None, **settings):
     gateway = start_gateway(stylizer_address, **settings)
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=chromium_args(clip))
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=page_args(clip))
             try:
                 page = browser.new_page(viewport={"width": 390, "height": 844})
                 errors: list[str] = []
