@@ -16,6 +16,7 @@
 import { program } from './flow_gl.js';
 import { CONFIDENCE_BLUR, CONFIDENCE_FLOOR, finishBlend, mapWithGuide } from './core.js';
 import { rint } from './cv.js';
+import { nearest } from './gl.js';
 import { frameToGridScale, resizeField } from './grids.js';
 
 export const MAX_KEYS = 3;
@@ -310,9 +311,3 @@ function uploadRgba(gl, texture, width, height, data) {
   nearest(gl);
 }
 
-function nearest(gl) {
-  gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.NEAREST);
-  gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, gl.NEAREST);
-  gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE);
-  gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE);
-}

@@ -35,6 +35,7 @@ import {
   prepare as prepareOnCpu,
   pyramidOf,
 } from './flow.js';
+import { link, nearest } from './gl.js';
 import { frameToGridScale, gridSize } from './grids.js';
 
 // Frames whose grey pyramids stay uploaded (a key and the frames that follow it).
@@ -497,29 +498,9 @@ function upload(gl, texture, width, height, channels, data) {
   nearest(gl);
 }
 
-function nearest(gl) {
-  gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.NEAREST);
-  gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, gl.NEAREST);
-  gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE);
-  gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE);
-}
-
 /** A linked program and a cached lookup of its uniforms. */
 export function program(gl, fragment) {
-  const p = gl.createProgram();
-  for (const [type, source] of [
-    [gl.VERTEX_SHADER, VERTEX],
-    [gl.FRAGMENT_SHADER, fragment],
-  ]) {
-    const shader = gl.createShader(type);
-    gl.shaderSource(shader, source);
-    gl.compileShader(shader);
-    if (!gl.getShaderParameter(shader, gl.COMPILE_STATUS)) throw new Error(`shader: ${gl.getShaderInfoLog(shader)}`);
-    gl.attachShader(p, shader);
-  }
-  gl.bindAttribLocation(p, 0, 'corner');
-  gl.linkProgram(p);
-  if (!gl.getProgramParameter(p, gl.LINK_STATUS)) throw new Error(`shader program: ${gl.getProgramInfoLog(p)}`);
+  const p = link(gl, VERTEX, fragment, { corner: 0 });
   const cache = new Map();
   const locations = (name) => {
     if (!cache.has(name)) cache.set(name, gl.getUniformLocation(p, name));
