@@ -15,15 +15,10 @@ import pytest
 from client.api import Stylizer
 from client.remote.embedded import REPO_ROOT
 from mvstylizer_common.imagecodec import PNG, encode_image
+from tests.client.test_cli import run_cli
 from tests.media import encode_clip, moving_square_frame, style_photo
 
 FAR = ["--stylizer", "127.0.0.1:1", "--connect-timeout", "120"]
-
-
-def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "client", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout
-    )
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +103,8 @@ def test_a_lut_naming_a_directory_is_refused_before_any_work(media):
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().count("\n") == 0 and "is a directory" in done.stderr
     assert not out.exists() and target.is_dir()
-    image = run_cli("stylize-image", style, "--style", style, "-o", str(folder / "p.png"), "--lut", str(target), *FAR)
+    photo = str(folder / "p.png")
+    image = run_cli("stylize-image", style, "--style", style, "-o", photo, "--lut", str(target), *FAR, timeout=120)
     assert image.returncode == 2 and "is a directory" in image.stderr
 
 
@@ -128,6 +124,7 @@ def test_a_preview_frame_the_video_lacks_writes_no_lut(media, stylizer_address):
         str(lut),
         "--stylizer",
         stylizer_address,
+        timeout=120,
     )
     assert done.returncode == 2 and "no frame 999" in done.stderr, done.stderr
     assert not lut.exists()
