@@ -93,6 +93,14 @@ def _decode(data: bytes, max_pixels: int, label: str = "image") -> np.ndarray | 
         raise CorruptImageError(f"{label}: does not decode") from error
 
 
+def declared_size(image: media_pb2.EncodedImage) -> tuple[int, int] | None:
+    """(width, height) a wire image declares, without decoding: a raw frame's fields, or its JPEG or
+    PNG header; None for bytes that are neither. Blocking (reading the bytes copies them)."""
+    if image.encoding == RAW:
+        return image.width, image.height
+    return encoded_size(image.data)
+
+
 def encoded_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) declared by a PNG or JPEG header, without decoding; None if neither."""
     if data[:8] == _PNG_SIGNATURE:

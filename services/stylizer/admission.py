@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from mvstylizer_common.errors import CorruptImageError, LimitExceededError, ServerBusyError
-from mvstylizer_common.imagecodec import RAW, encoded_size
+from mvstylizer_common.imagecodec import declared_size
 from mvstylizer_common.limits import DEFAULT_MAX_PIXELS
 from protos.mvstylizer.v1 import media_pb2
 
@@ -42,13 +42,10 @@ def declared_pixels(image: media_pb2.EncodedImage, max_pixels: int = DEFAULT_MAX
 
     Raises what decode_image would for a size it refuses or bytes that are neither JPEG nor PNG,
     so such a frame is answered without taking a place. Blocking (reading the bytes copies them)."""
-    if image.encoding == RAW:
-        width, height = image.width, image.height
-    else:
-        size = encoded_size(image.data)
-        if size is None:
-            raise CorruptImageError("image bytes are not a JPEG or PNG")
-        width, height = size
+    size = declared_size(image)
+    if size is None:
+        raise CorruptImageError("image bytes are not a JPEG or PNG")
+    width, height = size
     if width * height > max_pixels:
         raise LimitExceededError(f"image of {width}x{height} exceeds {max_pixels} pixels")
     return width * height

@@ -22,7 +22,7 @@ from google.protobuf.message import DecodeError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from mvstylizer_common.grpc_options import client_channel_options
-from mvstylizer_common.imagecodec import encoded_size
+from mvstylizer_common.imagecodec import declared_size
 from mvstylizer_common.status import RETRY_AFTER_KEY
 from mvstylizer_common.tls import ClientTls
 from protos.mvstylizer.v1 import media_pb2, stylizer_pb2, stylizer_pb2_grpc
@@ -250,13 +250,10 @@ def _check_key_frame(key_frame: stylizer_pb2.KeyFrame, limits: SessionLimits) ->
 def _check_image(image: media_pb2.EncodedImage, what: str, max_pixels: int) -> None:
     """An image's declared size (its header, or a raw frame's fields) within max_pixels; nothing is
     decoded. The wire carries JPEG, PNG and raw frames only, so nothing else is sized."""
-    if image.encoding == media_pb2.FRAME_ENCODING_RAW_RGB24:
-        width, height = image.width, image.height
-    else:
-        size = encoded_size(image.data)
-        if size is None:
-            raise CloseError(CLOSE_BAD_DATA, f"a {what} that is neither a JPEG nor a PNG with a readable header")
-        width, height = size
+    size = declared_size(image)
+    if size is None:
+        raise CloseError(CLOSE_BAD_DATA, f"a {what} that is neither a JPEG nor a PNG with a readable header")
+    width, height = size
     if width * height > max_pixels:
         raise CloseError(CLOSE_TOO_BIG, f"a {what} of {width}x{height} is over the limit of {max_pixels / 1e6:g} Mpx")
 
