@@ -1,4 +1,5 @@
-import os
+import subprocess
+import sys
 import time
 
 from benchmarks.profile import StageClock, process_cpu_seconds
@@ -11,16 +12,38 @@ def _spin(seconds: float) -> int:
     return n
 
 
+# A process of its own, measured as the function is meant to be (another process): this one's other
+# threads (servers and thread pools of earlier tests) add CPU time of their own while it sleeps.
+_IDLE_THEN_SPIN = """
+import sys, time
+print("ready", flush=True)
+sys.stdin.readline()
+end = time.process_time() + 0.3
+while time.process_time() < end:
+    pass
+print("done", flush=True)
+sys.stdin.readline()
+"""
+
+
 def test_process_cpu_seconds_counts_work_not_sleep():
-    before = process_cpu_seconds(os.getpid())
-    time.sleep(0.2)
-    slept = process_cpu_seconds(os.getpid())
-    _spin(0.3)
-    worked = process_cpu_seconds(os.getpid())
-    # Relative, not absolute: other threads of this process (an OpenMP pool spinning down after an
-    # earlier test's torch work) may add a little CPU time while this one sleeps.
-    assert 0.2 < worked - slept < 1.0
-    assert slept - before < 0.5 * (worked - slept)
+    child = subprocess.Popen(
+        [sys.executable, "-c", _IDLE_THEN_SPIN], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        before = process_cpu_seconds(child.pid)
+        time.sleep(0.2)  # the child waits on its input meanwhile
+        slept = process_cpu_seconds(child.pid)
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        assert child.stdout.readline().strip() == "done"
+        worked = process_cpu_seconds(child.pid)
+        assert slept - before < 0.1
+        assert 0.2 < worked - slept < 1.0
+    finally:
+        child.kill()
+        child.wait()
 
 
 def test_stage_clock_reports_cpu_per_frame_and_passes_results_through():
