@@ -205,6 +205,9 @@ class Stylizer:
         received = time.perf_counter()
         settings = opened.session.settings
         pixels = await loop.run_in_executor(None, declared_pixels)
+        # An asked output size is counted because it may be far larger than the frame. An answer
+        # at the frame's own size is not: it exists only from a worker's compute to its encoding,
+        # which the per-worker term of the memory bound (docs/robustness.md) already covers.
         pixels += settings.output_width * settings.output_height
         async with self.admission.admit(opened.share, pixels):
             return await self._stylize_admitted(opened, decode, encode, decode_mask, received)
