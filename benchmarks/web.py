@@ -185,7 +185,9 @@ def start_gateway(styles: Path) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("mvstylizer web printed no address:\n" + "".join(seen))
 
 
-def run_page(y4m: Path, style: Path, seconds: float, keep_every: int) -> tuple[dict, list[dict]]:
+def run_page(
+    y4m: Path, style: Path, seconds: float, keep_every: int, viewport: tuple[int, int] = (1280, 800)
+) -> tuple[dict, list[dict]]:
     """The page in headless Chromium for `seconds` of camera: (its stats, the kept frames)."""
     width, height = (int(v) for v in re.search(rb" W(\d+) H(\d+) ", y4m.open("rb").readline()).groups())
     from playwright.sync_api import sync_playwright
@@ -200,7 +202,7 @@ def run_page(y4m: Path, style: Path, seconds: float, keep_every: int) -> tuple[d
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, args=page_args(y4m))
                 try:
-                    page = browser.new_page(viewport={"width": 1280, "height": 800})
+                    page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
                     page.goto(url)
                     page.wait_for_function("window.mvstylizer !== undefined")
                     page.evaluate("mvstylizer.ready")

@@ -158,14 +158,20 @@ export class DeviceEngine {
     return performance.now() - this.keyWantedAt < patience;
   }
 
-  /** Renders a plan at full size: `picture` (the video, or an RGB mat) under the plan's maps. */
+  /** Renders a plan at full size (renderPlan). */
   render(applier, plan, picture) {
-    if (plan.transform) {
-      applier.applyColourTransform(picture, plan.transform);
-      return;
-    }
-    const { width, height } = plan.coeffs;
-    const small = plan.small?.width === width && plan.small?.height === height ? plan.small : resizeArea(plan.original, width, height);
-    applier.applyDetail(plan.coeffs, picture, small);
+    renderPlan(applier, plan, picture);
   }
+}
+
+/** A plan rendered at full size by affine_gl.js: `picture` (the video, an uploaded frame or an RGB
+ * mat) under the plan's maps. */
+export function renderPlan(applier, plan, picture) {
+  if (plan.transform) {
+    applier.applyColourTransform(picture, plan.transform);
+    return;
+  }
+  const { width, height } = plan.coeffs;
+  const small = plan.small?.width === width && plan.small?.height === height ? plan.small : resizeArea(plan.original, width, height);
+  applier.applyDetail(plan.coeffs, picture, small);
 }
