@@ -10,7 +10,10 @@
 //   mvstylizer.trace(true)     from now on, keep one record per frame (trace(false) stops, keeping them): { index, method, key, next, cut,
 //                              original, output } (key: the key frame index its maps came from, or
 //                              null; next: a picked file's key after the frame that was blended in,
-//                              or null; original/output: mean RGB of the frame and of what was shown)
+//                              or null; original/output: mean RGB of the frame and of what was shown;
+//                              shown: the mean RGB of what was shown, from the plan without a
+//                              readback (engine.js shownMean); thumb: the frame at 32 px on its long
+//                              side, { width, height, data: RGB bytes }, to match it to a source frame)
 //   mvstylizer.trace(true, { keepEvery: n })   as trace(true), and every n-th record (index % n == 0)
 //                              also keeps source (the frame as captured, at the planning size) and
 //                              pixels (what was shown, as pixels() gives it); only those records
@@ -22,9 +25,9 @@
 // URL options besides the token: plan=, map=, flow= (long sides of the planning, map and flow grids).
 
 import { AffineApplier } from './affine_gl.js';
-import { mat } from './cv.js';
+import { mat, resizeArea } from './cv.js';
 import { FrameEncoding } from './dist/messages.js';
-import { DeviceEngine, FLOW_LONG_SIDE, MAP_LONG_SIDE, PLAN_LONG_SIDE } from './engine.js';
+import { DeviceEngine, FLOW_LONG_SIDE, MAP_LONG_SIDE, PLAN_LONG_SIDE, shownMean } from './engine.js';
 import { OfflineJob } from './pipeline.js';
 import { gridSize } from './grids.js';
 import { KEY_LONG_SIDE } from './keyframes.js';
@@ -38,7 +41,8 @@ const sizes = {
   mapLongSide: Number(query.get('map')) || MAP_LONG_SIDE,
   flowLongSide: Number(query.get('flow')) || FLOW_LONG_SIDE,
 };
-const STYLE_LONG_SIDE = 1024; // the photo sent to the stylizer
+const STYLE_LONG_SIDE = 1024;
+const THUMB_LONG_SIDE = 32; // traced frames' thumbnails // the photo sent to the stylizer
 const STYLE_STATS_LONG_SIDE = 192; // the photo the closed form takes its colours from
 
 const video = $('source');
@@ -459,6 +463,10 @@ async function processFrame(current, meta) {
     const keep = traceKeepEvery > 0 && index % traceKeepEvery === 0;
     const output = traceKeepEvery === 0 || keep ? applier.readFrame() : null;
     const record = { index, method: plan.method, key, next, cut, original: meanOf(small.data), output: output && meanOf(output.data) };
+    // Every frame's look and enough of its content to tell which source frame it was, cheaply.
+    record.shown = shownMean(plan);
+    const thumb = resizeArea(small, ...gridSize(small.width, small.height, THUMB_LONG_SIDE));
+    record.thumb = { width: thumb.width, height: thumb.height, data: Array.from(thumb.data) };
     if (keep) Object.assign(record, { source: small, pixels: output });
     traceLog.push(record);
   }
