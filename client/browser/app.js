@@ -28,6 +28,8 @@ import { AffineApplier } from './affine_gl.js';
 import { mat, resizeArea } from './cv.js';
 import { FrameEncoding } from './dist/messages.js';
 import { DeviceEngine, FLOW_LONG_SIDE, MAP_LONG_SIDE, PLAN_LONG_SIDE, shownMean } from './engine.js';
+import * as flowlib from './flow.js';
+import { FlowGL, softwareRenderer } from './flow_gl.js';
 import { OfflineJob } from './pipeline.js';
 import { gridSize } from './grids.js';
 import { KEY_LONG_SIDE } from './keyframes.js';
@@ -49,6 +51,7 @@ const video = $('source');
 const canvas = $('stylized');
 const gl = canvas.getContext('webgl2', { preserveDrawingBuffer: true, antialias: false, premultipliedAlpha: false });
 const applier = gl ? new AffineApplier(gl) : null;
+let flowChoice = null; // { flow, name, ms: { js, webgl2 } }, measured once
 
 let styles = []; // { name, jpeg, width, height, rgb }
 let run = null; // the source playing now: { kind, engine, link, ... }
@@ -212,6 +215,50 @@ async function takeAnswer(current, answer) {
   if (run === current) current.engine.takeAnswer({ index: answer.index, rgb: rgbOf(current.answerContext, w, h), generation: answer.generation });
 }
 
+// ---- the flow: plain JS or WebGL2, whichever is the faster here -----------------------------
+
+/** flow.js or flow_gl.js for frames of the plan size, chosen by timing both once on two synthetic
+ * frames (an emulated GPU, such as SwiftShader, runs the plain JS faster at these sizes; a phone's
+ * GPU the shaders). */
+function chooseFlow(planWidth, planHeight, flowLongSide) {
+  if (flowChoice) return flowChoice;
+  const frame = (shift) => {
+    const m = mat(planHeight, planWidth, 3, Uint8Array);
+    for (let y = 0, i = 0; y < planHeight; y++) {
+      for (let x = 0; x < planWidth; x++, i += 3) {
+        const v = 128 + 60 * Math.sin((x + shift) / 7) * Math.cos(y / 5);
+        m.data[i] = v;
+        m.data[i + 1] = 255 - v;
+        m.data[i + 2] = (v + x) & 255;
+      }
+    }
+    return m;
+  };
+  const timeOf = (backend) => {
+    let best = Infinity;
+    for (let run = 0; run < 2; run++) {
+      const started = performance.now();
+      const a = backend.prepare(frame(0), flowLongSide);
+      const b = backend.prepare(frame(1.5), flowLongSide);
+      const flow = backend.estimateFlow(b, a);
+      backend.photometricConfidence(b, a, flow);
+      best = Math.min(best, performance.now() - started);
+    }
+    return best;
+  };
+  const ms = { js: timeOf(flowlib) };
+  let flowGl = null;
+  try {
+    flowGl = new FlowGL(gl);
+    ms.webgl2 = timeOf(flowGl);
+  } catch (error) {
+    console.warn('the WebGL2 flow is not available here', error);
+  }
+  const gpu = flowGl && ms.webgl2 < ms.js;
+  flowChoice = { flow: gpu ? flowGl : flowlib, name: gpu ? 'webgl2' : 'js', ms, emulated: softwareRenderer(gl) };
+  return flowChoice;
+}
+
 // ---- sources -----------------------------------------------------------------------------
 
 async function startCamera() {
@@ -262,16 +309,19 @@ async function start(kind, attach) {
   Object.assign(current, { keyWidth, keyHeight, keyCanvas, keyContext });
   const strength = Number($('strength').value);
   const camera = kind === 'camera';
+  const [planWidth0, planHeight0] = gridSize(width, height, sizes.planLongSide);
+  const { flow } = chooseFlow(planWidth0, planHeight0, sizes.flowLongSide);
   current.engine = camera ? new DeviceEngine(width, height, currentStyle().rgb, {
     ...sizes,
     strength,
+    flow,
     link,
     sendKey: (index) => {
       if (!link.canSend) return false;
       // The key is the frame being planned (the video may have moved on): from its GPU copy.
       return link.offer(index, keyJpeg(current), keyWidth, keyHeight);
     },
-  }) : new OfflineJob(width, height, currentStyle().rgb, { ...sizes, strength });
+  }) : new OfflineJob(width, height, currentStyle().rgb, { ...sizes, strength, flow });
   const { planWidth, planHeight } = current.engine;
   [, current.answerContext] = scratch(planWidth, planHeight);
   current.link = link;
@@ -469,6 +519,7 @@ async function processFrame(current, meta) {
     record.thumb = { width: thumb.width, height: thumb.height, data: Array.from(thumb.data) };
     if (keep) Object.assign(record, { source: small, pixels: output });
     traceLog.push(record);
+    addStage(current, 'trace', performance.now() - now);
   }
 }
 
@@ -530,6 +581,7 @@ function statsNow() {
     keys_answered: link.answered,
     round_trip_ms: link.roundTripMs(),
     methods: { ...current.methods },
+    flow: flowChoice && { backend: flowChoice.name, ms: flowChoice.ms, emulated_gpu: flowChoice.emulated },
     stage_ms_p50: Object.fromEntries(Object.entries(current.stages).map(([name, times]) => [name, percentile(times, 0.5)])),
     cuts: engine.cuts,
     bytes_up: link.bytesUp,
