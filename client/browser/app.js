@@ -492,6 +492,7 @@ async function processFrame(current, meta) {
   const { planWidth: w, planHeight: h } = engine;
   // The frame is uploaded once, shrunk to the planning size on the GPU and rendered from there.
   const picture = await uploadFrame();
+  if (run !== current) return; // stopped (or another source started) meanwhile
   const uploaded = performance.now();
   const small = applier.shrink(w, h);
   const grabbed = performance.now();
