@@ -339,7 +339,9 @@ async function start(kind, attach) {
     if (run === current) current.ended = true;
     showStatus();
   };
-  if (camera) {
+  if (camera && typeof MediaStreamTrackProcessor !== 'undefined') {
+    readCamera(current, video.srcObject.getVideoTracks()[0]).catch(report);
+  } else if (camera) {
     video.requestVideoFrameCallback((now, meta) => onFrame(current, meta));
     await video.play();
   } else {
@@ -467,6 +469,32 @@ async function onFrame(current, meta) {
   if (run === current) video.requestVideoFrameCallback((now, next) => onFrame(current, next));
 }
 
+/** The camera's frames straight from its track (MediaStreamTrackProcessor), where the browser has
+ * it: each comes as a VideoFrame in the capture's own memory, so copying its planes out costs
+ * little and no GPU work, and the video element need not play. The track keeps only the newest
+ * frame: those that arrive while one is being made are dropped, counted from the frames'
+ * timestamps (stats' frames_presented: the frames the camera gave since the first). */
+async function readCamera(current, track) {
+  const reader = new MediaStreamTrackProcessor({ track }).readable.getReader();
+  const interval = 1e6 / (track.getSettings().frameRate || 30); // microseconds
+  let first = null;
+  while (run === current) {
+    const { value: frame, done } = await reader.read();
+    if (done) break;
+    try {
+      if (run !== current) break;
+      first ??= frame.timestamp;
+      await processFrame(current, { presentedFrames: Math.round((frame.timestamp - first) / interval), frame });
+    } catch (error) {
+      current.error = String(error);
+      console.error(error);
+    } finally {
+      frame.close();
+    }
+  }
+  reader.cancel().catch(() => {});
+}
+
 /** The frame the video shows now, on the GPU: its planes copied out and converted there where the
  * browser gives them (VideoFrame), else the browser's own upload. */
 async function uploadFrame() {
@@ -491,7 +519,7 @@ async function processFrame(current, meta) {
   const { engine } = current;
   const { planWidth: w, planHeight: h } = engine;
   // The frame is uploaded once, shrunk to the planning size on the GPU and rendered from there.
-  const picture = await uploadFrame();
+  const picture = meta.frame ? await applier.uploadVideoFrame(meta.frame) : await uploadFrame();
   if (run !== current) return; // stopped (or another source started) meanwhile
   const uploaded = performance.now();
   const small = applier.shrink(w, h);
