@@ -37,9 +37,13 @@ _WORST = 5
 
 def colour_jumps(frames: Sequence[np.ndarray]) -> np.ndarray:
     """Per frame: sum over RGB of |mean colour - the previous frame's mean colour|; 0 for the first."""
-    means = np.array([frame.reshape(-1, 3).mean(0) for frame in frames])
-    jumps = np.zeros(len(frames))
-    jumps[1:] = np.abs(np.diff(means, axis=0)).sum(1)
+    return mean_colour_jumps(np.array([frame.reshape(-1, 3).mean(0) for frame in frames]))
+
+
+def mean_colour_jumps(means: np.ndarray) -> np.ndarray:
+    """colour_jumps from the frames' mean colours (N x 3)."""
+    jumps = np.zeros(len(means))
+    jumps[1:] = np.abs(np.diff(np.asarray(means, np.float64), axis=0)).sum(1)
     return jumps
 
 

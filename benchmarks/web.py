@@ -12,6 +12,11 @@ Every n-th frame is kept for that (about --keep frames, at most --keep-mb of pix
 the source frame it was made from by its content (the fake camera loops and starts anywhere).
 bytes_every_frame_per_s: every source frame as the page's key frames are sent (JPEG, quality 90, at
 the key size), times the frame rate.
+After WEB_KEYS, web.json holds the pops (benchmarks.temporal's measure) over every frame rendered:
+each frame's mean colour shown (the page's trace gives it from the frame's plan, without a readback)
+and its thumbnail, matched to a source frame; a pop is a jump of the mean colour from the frame
+rendered before it that exceeds frame-by-frame stylization's jump between the same two source frames
+by more than POP_MARGIN. The browser window is a phone's (--viewport, 390x844 by default).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import numpy as np
 
 from benchmarks.browser import CHROMIUM, page_args
 from benchmarks.live import mean_delta_e
+from benchmarks.temporal import POP_MARGIN, mean_colour_jumps
 
 WEB_KEYS = (
     "frames_captured",
@@ -51,6 +57,9 @@ WEB_KEYS = (
     "bytes_down_per_s",
     "bytes_every_frame_per_s",
 )
+# The browser window: a phone held upright (the page is made for it). SwiftShader composites the
+# window on the CPU, so a larger one costs the page frames here (1280x800: about 20 ms a frame).
+VIEWPORT = (390, 844)
 KEY_LONG_SIDE = 640  # client/browser/keyframes.js: the long side of the key frames the page sends
 KEY_JPEG_QUALITY = 90  # client/browser/app.js: jpegOf's default quality (0.9)
 # The page's pixels as base64 (a typed array does not cross page.evaluate cheaply).
@@ -61,6 +70,12 @@ READ_KEPT = """(i) => {
     return { width: m.width, height: m.height, data: btoa(s) }; };
   return { index: f.index, method: f.method, source: b64(f.source), pixels: b64(f.pixels) };
 }"""
+
+
+# Every traced frame: its look (mean RGB shown) and its thumbnail, to match it to a source frame.
+READ_TRACE = """() => mvstylizer.frames().map((r) => ({ index: r.index, method: r.method, shown: r.shown,
+  output: r.output, thumb: { width: r.thumb.width, height: r.thumb.height,
+    data: btoa(String.fromCharCode.apply(null, r.thumb.data)) } }))"""
 
 
 def grid_size(width: int, height: int, long_side: int) -> tuple[int, int]:
@@ -143,6 +158,37 @@ def fidelity_of(deviations: np.ndarray) -> dict:
     }
 
 
+def page_pops(shown: np.ndarray, matched: list[int], reference_means: np.ndarray) -> dict:
+    """benchmarks.temporal's pops for the page: a rendered frame whose mean-colour jump from the
+    frame rendered before it exceeds frame-by-frame stylization's jump between the same two source
+    frames by more than POP_MARGIN. shown: each rendered frame's mean RGB (N x 3, in order);
+    matched: its source frame; reference_means: each source frame's stylized mean RGB."""
+    jumps = mean_colour_jumps(shown)
+    reference = mean_colour_jumps(np.asarray(reference_means, np.float64)[matched])
+    beyond = jumps - reference
+    pops = np.flatnonzero(beyond > POP_MARGIN)
+    return {
+        "pops": len(pops),
+        "pop_frames": [
+            {
+                "frame": int(t),
+                "source_frame": int(matched[t]),
+                "jump": round(float(jumps[t]), 2),
+                "reference_jump": round(float(reference[t]), 2),
+            }
+            for t in pops[np.argsort(beyond[pops])[::-1]][:10]
+        ],
+        "max_jump_beyond_reference": round(float(beyond.max()), 2) if len(beyond) else 0.0,
+    }
+
+
+def shown_mean_gap(trace: list[dict]) -> float | None:
+    """The largest gap (levels, any channel) between a traced frame's mean from its plan and the
+    mean of the frame read back, over the frames read back (None: none was)."""
+    gaps = [max(abs(a - b) for a, b in zip(t["shown"], t["output"], strict=True)) for t in trace if t["output"]]
+    return round(max(gaps), 3) if gaps else None
+
+
 def web_report(stats: dict, fidelity_figures: dict, every_frame: float) -> dict:
     """web.json: exactly WEB_KEYS."""
     report = {key: stats[key] for key in WEB_KEYS if key in stats}
@@ -185,8 +231,11 @@ def start_gateway(styles: Path) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("mvstylizer web printed no address:\n" + "".join(seen))
 
 
-def run_page(y4m: Path, style: Path, seconds: float, keep_every: int) -> tuple[dict, list[dict]]:
-    """The page in headless Chromium for `seconds` of camera: (its stats, the kept frames)."""
+def run_page(
+    y4m: Path, style: Path, seconds: float, keep_every: int, viewport: tuple[int, int] = VIEWPORT
+) -> tuple[dict, list[dict], list[dict]]:
+    """The page in headless Chromium for `seconds` of camera, in a window of `viewport` (CSS
+    pixels): (its stats, the kept frames, every frame's trace record: READ_TRACE)."""
     width, height = (int(v) for v in re.search(rb" W(\d+) H(\d+) ", y4m.open("rb").readline()).groups())
     from playwright.sync_api import sync_playwright
 
@@ -200,7 +249,7 @@ def run_page(y4m: Path, style: Path, seconds: float, keep_every: int) -> tuple[d
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, args=page_args(y4m))
                 try:
-                    page = browser.new_page(viewport={"width": 1280, "height": 800})
+                    page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
                     page.goto(url)
                     page.wait_for_function("window.mvstylizer !== undefined")
                     page.evaluate("mvstylizer.ready")
@@ -223,12 +272,13 @@ def run_page(y4m: Path, style: Path, seconds: float, keep_every: int) -> tuple[d
                     page.click("#stop")
                     count = page.evaluate("mvstylizer.frames().filter((r) => r.pixels).length")
                     kept = [page.evaluate(READ_KEPT, i) for i in range(count)]
+                    trace = page.evaluate(READ_TRACE)
                 finally:
                     browser.close()
         finally:
             gateway.terminate()
             gateway.wait(30)
-    return stats, kept
+    return stats, kept, trace
 
 
 def reference_frames(y4m: Path, style: Path) -> list[np.ndarray]:
@@ -274,6 +324,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--style", type=Path, help="the style photo (default: rocket.jpg)")
     parser.add_argument("--keep", type=int, default=60, help="about how many frames the page keeps for the dE")
     parser.add_argument("--keep-mb", type=float, default=200.0, help="at most this many MB of kept pixels")
+    parser.add_argument(
+        "--viewport", type=parse_size, default=VIEWPORT, help="the browser window in CSS pixels (default 390x844)"
+    )
     args = parser.parse_args(argv)
     if not args.source.is_file():
         parser.error(f"{args.source}: no such file")
@@ -286,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     expected = args.seconds * args.fps
     keep_every = keep_interval(expected, args.keep, args.keep_mb, width, height)
 
-    stats, kept = run_page(y4m, style, args.seconds, keep_every)
+    stats, kept, trace = run_page(y4m, style, args.seconds, keep_every, args.viewport)
     if not kept:
         raise RuntimeError(f"the page rendered no frame: {stats}")
     matched = match_frames([decode_image(k["source"]) for k in kept], rgb)
@@ -299,6 +352,11 @@ def main(argv: list[str] | None = None) -> int:
     deviations = frame_deviations(shown, [reference[i] for i in matched])
     figures = fidelity_of(deviations)
     report = web_report(stats, figures, bytes_every_frame_per_s(rgb, args.fps))
+    # Pops over every rendered frame, each matched to its source frame by its thumbnail.
+    traced = match_frames([decode_image(t["thumb"]) for t in trace], rgb)
+    reference_means = np.array([frame.reshape(-1, 3).mean(0) for frame in reference])
+    pops = page_pops(np.array([t["shown"] for t in trace]), traced, reference_means)
+    report.update(pops)
     (args.out / "web.json").write_text(json.dumps(report, indent=1) + "\n")
     details = {
         "size": f"{width}x{height}",
@@ -309,10 +367,18 @@ def main(argv: list[str] | None = None) -> int:
             for k, m, d in zip(kept, matched, deviations, strict=True)
         ],
         "stats": stats,
+        # How far the page's mean of each frame shown (from its plan) is from the mean of the
+        # frame read back, where it was read back: the pops rest on the former.
+        "shown_mean_gap_max": shown_mean_gap(trace),
+        "traced": [
+            {"index": t["index"], "source_frame": m, "method": t["method"], "shown": [round(v, 2) for v in t["shown"]]}
+            for t, m in zip(trace, traced, strict=True)
+        ],
     }
     (args.out / "web_details.json").write_text(json.dumps(details, indent=1) + "\n")
     print_table(report, f"{width}x{height}")
     print(f"  (dE over {len(kept)} frames, every {keep_every}th; methods {stats.get('methods')})")
+    print(f"  pops {pops['pops']} over {len(trace)} frames rendered: {pops['pop_frames']}")
     return 0
 
 

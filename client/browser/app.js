@@ -7,9 +7,13 @@
 //                              round trip, keys, bytes; see statsNow below)
 //   await mvstylizer.pixels()  the latest stylized frame: { width, height, data } (RGB, row 0 on top;
 //                              with the split view on, its left half is the original)
-//   mvstylizer.trace(true)     from now on, keep one record per frame (trace(false) stops, keeping them): { index, method, key, cut,
+//   mvstylizer.trace(true)     from now on, keep one record per frame (trace(false) stops, keeping them): { index, method, key, next, cut,
 //                              original, output } (key: the key frame index its maps came from, or
-//                              null; original/output: mean RGB of the frame and of what was shown)
+//                              null; next: a picked file's key after the frame that was blended in,
+//                              or null; original/output: mean RGB of the frame and of what was shown;
+//                              shown: the mean RGB of what was shown, from the plan without a
+//                              readback (engine.js shownMean); thumb: the frame at 32 px on its long
+//                              side, { width, height, data: RGB bytes }, to match it to a source frame)
 //   mvstylizer.trace(true, { keepEvery: n })   as trace(true), and every n-th record (index % n == 0)
 //                              also keeps source (the frame as captured, at the planning size) and
 //                              pixels (what was shown, as pixels() gives it); only those records
@@ -21,9 +25,12 @@
 // URL options besides the token: plan=, map=, flow= (long sides of the planning, map and flow grids).
 
 import { AffineApplier } from './affine_gl.js';
-import { mat } from './cv.js';
+import { mat, resizeArea } from './cv.js';
 import { FrameEncoding } from './dist/messages.js';
-import { DeviceEngine, FLOW_LONG_SIDE, MAP_LONG_SIDE, PLAN_LONG_SIDE } from './engine.js';
+import { DeviceEngine, FLOW_LONG_SIDE, MAP_LONG_SIDE, PLAN_LONG_SIDE, shownMean } from './engine.js';
+import * as flowlib from './flow.js';
+import { FlowGL, softwareRenderer } from './flow_gl.js';
+import { OfflineJob } from './pipeline.js';
 import { gridSize } from './grids.js';
 import { KEY_LONG_SIDE } from './keyframes.js';
 import { StylizerLink } from './link.js';
@@ -36,13 +43,15 @@ const sizes = {
   mapLongSide: Number(query.get('map')) || MAP_LONG_SIDE,
   flowLongSide: Number(query.get('flow')) || FLOW_LONG_SIDE,
 };
-const STYLE_LONG_SIDE = 1024; // the photo sent to the stylizer
+const STYLE_LONG_SIDE = 1024;
+const THUMB_LONG_SIDE = 32; // traced frames' thumbnails // the photo sent to the stylizer
 const STYLE_STATS_LONG_SIDE = 192; // the photo the closed form takes its colours from
 
 const video = $('source');
 const canvas = $('stylized');
 const gl = canvas.getContext('webgl2', { preserveDrawingBuffer: true, antialias: false, premultipliedAlpha: false });
 const applier = gl ? new AffineApplier(gl) : null;
+let flowChoice = null; // { flow, name, ms: { js, webgl2 } }, measured once
 
 let styles = []; // { name, jpeg, width, height, rgb }
 let run = null; // the source playing now: { kind, engine, link, ... }
@@ -70,6 +79,17 @@ function rgbOf(context, width, height) {
     out.data[j + 2] = rgba[i + 2];
   }
   return out;
+}
+
+function imageDataOf(rgb) {
+  const rgba = new Uint8ClampedArray(rgb.width * rgb.height * 4);
+  for (let i = 0, j = 0; j < rgb.data.length; i += 4, j += 3) {
+    rgba[i] = rgb.data[j];
+    rgba[i + 1] = rgb.data[j + 1];
+    rgba[i + 2] = rgb.data[j + 2];
+    rgba[i + 3] = 255;
+  }
+  return new ImageData(rgba, rgb.width, rgb.height);
 }
 
 function jpegOf(c, quality = 0.9) {
@@ -195,6 +215,54 @@ async function takeAnswer(current, answer) {
   if (run === current) current.engine.takeAnswer({ index: answer.index, rgb: rgbOf(current.answerContext, w, h), generation: answer.generation });
 }
 
+// ---- the flow: plain JS or WebGL2, whichever is the faster here -----------------------------
+
+/** flow.js or flow_gl.js for frames of the plan size, chosen by timing both once on two synthetic
+ * frames (an emulated GPU, such as SwiftShader, runs the plain JS faster at these sizes; a phone's
+ * GPU the shaders). */
+function chooseFlow(planWidth, planHeight, flowLongSide) {
+  if (flowChoice) return flowChoice;
+  const frame = (shift) => {
+    const m = mat(planHeight, planWidth, 3, Uint8Array);
+    for (let y = 0, i = 0; y < planHeight; y++) {
+      for (let x = 0; x < planWidth; x++, i += 3) {
+        const v = 128 + 60 * Math.sin((x + shift) / 7) * Math.cos(y / 5);
+        m.data[i] = v;
+        m.data[i + 1] = 255 - v;
+        m.data[i + 2] = (v + x) & 255;
+      }
+    }
+    return m;
+  };
+  const once = (backend) => {
+    const started = performance.now();
+    const a = backend.prepare(frame(0), flowLongSide);
+    const b = backend.prepare(frame(1.5), flowLongSide);
+    const flow = backend.estimateFlow(b, a);
+    backend.photometricConfidence(b, a, flow);
+    return performance.now() - started;
+  };
+  const backends = { js: flowlib };
+  try {
+    backends.webgl2 = new FlowGL(gl);
+  } catch (error) {
+    console.warn('the WebGL2 flow is not available here', error);
+  }
+  // Each warmed up (compiled, its shaders linked), then the best of three, taken in turns.
+  const ms = {};
+  for (const [name, backend] of Object.entries(backends)) {
+    once(backend);
+    ms[name] = Infinity;
+  }
+  for (let run = 0; run < 3; run++) {
+    for (const [name, backend] of Object.entries(backends)) ms[name] = Math.min(ms[name], once(backend));
+  }
+  const flowGl = backends.webgl2;
+  const gpu = flowGl && ms.webgl2 < ms.js;
+  flowChoice = { flow: gpu ? flowGl : flowlib, name: gpu ? 'webgl2' : 'js', ms, emulated: softwareRenderer(gl) };
+  return flowChoice;
+}
+
 // ---- sources -----------------------------------------------------------------------------
 
 async function startCamera() {
@@ -234,6 +302,7 @@ async function start(kind, attach) {
   current.deviceMs = [];
   current.renderTimes = [];
   current.methods = {};
+  current.stages = {};
   current.startedAt = performance.now();
   const link = new StylizerLink(socketUrl(), null, {
     onAnswer: (answer) => decodeAnswer(current, answer).catch((error) => console.warn('a key frame answer was not usable', error)),
@@ -241,18 +310,23 @@ async function start(kind, attach) {
   });
   const [keyWidth, keyHeight] = gridSize(width, height, KEY_LONG_SIDE);
   const [keyCanvas, keyContext] = scratch(keyWidth, keyHeight);
-  current.engine = new DeviceEngine(width, height, currentStyle().rgb, {
+  Object.assign(current, { keyWidth, keyHeight, keyCanvas, keyContext });
+  const strength = Number($('strength').value);
+  const camera = kind === 'camera';
+  const [planWidth0, planHeight0] = gridSize(width, height, sizes.planLongSide);
+  const { flow } = chooseFlow(planWidth0, planHeight0, sizes.flowLongSide);
+  current.engine = camera ? new DeviceEngine(width, height, currentStyle().rgb, {
     ...sizes,
-    strength: Number($('strength').value),
+    strength,
+    flow,
     link,
     sendKey: (index) => {
       if (!link.canSend) return false;
-      keyContext.drawImage(video, 0, 0, keyWidth, keyHeight);
-      return link.offer(index, jpegOf(keyCanvas), keyWidth, keyHeight);
+      // The key is the frame being planned (the video may have moved on): from its GPU copy.
+      return link.offer(index, keyJpeg(current), keyWidth, keyHeight);
     },
-  });
+  }) : new OfflineJob(width, height, currentStyle().rgb, { ...sizes, strength, flow });
   const { planWidth, planHeight } = current.engine;
-  [, current.grabContext] = scratch(planWidth, planHeight);
   [, current.answerContext] = scratch(planWidth, planHeight);
   current.link = link;
   run = lastRun = current;
@@ -265,7 +339,9 @@ async function start(kind, attach) {
     if (run === current) current.ended = true;
     showStatus();
   };
-  if (kind === 'camera') {
+  if (camera && typeof MediaStreamTrackProcessor !== 'undefined') {
+    readCamera(current, video.srcObject.getVideoTracks()[0]).catch(report);
+  } else if (camera) {
     video.requestVideoFrameCallback((now, meta) => onFrame(current, meta));
     await video.play();
   } else {
@@ -273,29 +349,60 @@ async function start(kind, attach) {
   }
 }
 
-// A picked video is not a camera: no frame may be dropped, and there is time to wait for each key
-// frame's answer. So it is stepped through frame by frame (seeking to each frame's middle), each
-// frame made once the key in flight has come back (up to KEY_WAIT_MS): the output keeps every frame.
+// A picked video is not a camera: no frame may be dropped, and there is time to make each frame
+// from the key frames on both sides of it, as the file job does (pipeline.js). It is stepped through
+// three times, frame by frame (seeking to each frame's middle): every frame looked at to choose the
+// keys; the keys sent, each answer waited for up to KEY_WAIT_MS; every frame made and rendered. The
+// output keeps every frame.
 const KEY_WAIT_MS = 10000;
 
 async function stepThroughFile(current) {
   const duration = await frameDuration();
   const count = Math.max(1, Math.round(video.duration / duration));
   current.frameCount = count;
-  const askedAt = performance.now();
-  while (run === current && !current.link.ready && performance.now() - askedAt < KEY_WAIT_MS) await sleep(20);
+  const { engine: job, link } = current;
+  const frameAt = async (k) => {
+    await seekTo((k + 0.5) * duration);
+    return uploadFrame();
+  };
+  current.phase = 'choosing key frames';
+  for (let k = 0; k < count && run === current; k++) {
+    await frameAt(k);
+    job.look(k, applier.shrink(job.planWidth, job.planHeight));
+  }
+  job.finishLooking();
+  current.phase = 'stylizing key frames';
+  const busy = () => run === current && (link.inFlight || current.decoding > 0);
+  await waitFor(() => run !== current || link.ready, KEY_WAIT_MS);
+  for (const index of job.keys) {
+    if (run !== current) return;
+    await frameAt(index);
+    const jpeg = keyJpeg(current);
+    await waitFor(() => !busy(), KEY_WAIT_MS);
+    link.offer(index, jpeg, current.keyWidth, current.keyHeight);
+  }
+  await waitFor(() => !busy(), KEY_WAIT_MS);
+  current.phase = 'making frames';
   for (let k = 0; k < count && run === current; k++) {
     await seekTo((k + 0.5) * duration);
-    const waitedFrom = performance.now();
-    while (run === current && (current.link.inFlight || current.decoding > 0) && performance.now() - waitedFrom < KEY_WAIT_MS) {
-      await sleep(5);
-    }
-    if (run !== current) return;
-    processFrame(current, { presentedFrames: k });
+    await processFrame(current, { presentedFrames: k });
     await sleep(0); // the page stays responsive between frames
   }
+  current.phase = null;
   if (run === current) current.ended = true;
   showStatus();
+}
+
+async function waitFor(done, ms) {
+  const from = performance.now();
+  while (!done() && performance.now() - from < ms) await sleep(5);
+}
+
+/** The frame uploaded last, at the key size, as the JPEG sent to the stylizer (from its GPU copy:
+ * the video may have moved on since). */
+function keyJpeg(current) {
+  current.keyContext.putImageData(imageDataOf(applier.shrink(current.keyWidth, current.keyHeight)), 0, 0);
+  return jpegOf(current.keyCanvas);
 }
 
 /** The file's frame duration: the smallest gap between the first frames' timestamps as it plays. */
@@ -351,30 +458,83 @@ function restyle() {
 
 // ---- the frame loop ----------------------------------------------------------------------
 
-function onFrame(current, meta) {
+async function onFrame(current, meta) {
   if (run !== current) return;
   try {
-    processFrame(current, meta);
+    await processFrame(current, meta);
   } catch (error) {
     current.error = String(error);
     console.error(error);
   }
-  video.requestVideoFrameCallback((now, next) => onFrame(current, next));
+  if (run === current) video.requestVideoFrameCallback((now, next) => onFrame(current, next));
 }
 
-function processFrame(current, meta) {
+/** The camera's frames straight from its track (MediaStreamTrackProcessor), where the browser has
+ * it: each comes as a VideoFrame in the capture's own memory, so copying its planes out costs
+ * little and no GPU work, and the video element need not play. The track keeps only the newest
+ * frame: those that arrive while one is being made are dropped, counted from the frames'
+ * timestamps (stats' frames_presented: the frames the camera gave since the first). */
+async function readCamera(current, track) {
+  const reader = new MediaStreamTrackProcessor({ track }).readable.getReader();
+  const interval = 1e6 / (track.getSettings().frameRate || 30); // microseconds
+  let first = null;
+  while (run === current) {
+    const { value: frame, done } = await reader.read();
+    if (done) break;
+    try {
+      if (run !== current) break;
+      first ??= frame.timestamp;
+      await processFrame(current, { presentedFrames: Math.round((frame.timestamp - first) / interval), frame });
+    } catch (error) {
+      current.error = String(error);
+      console.error(error);
+    } finally {
+      frame.close();
+    }
+  }
+  reader.cancel().catch(() => {});
+}
+
+/** The frame the video shows now, on the GPU: its planes copied out and converted there where the
+ * browser gives them (VideoFrame), else the browser's own upload. */
+async function uploadFrame() {
+  if (typeof VideoFrame === 'undefined') return applier.upload(video);
+  let frame;
+  try {
+    frame = new VideoFrame(video);
+  } catch {
+    return applier.upload(video);
+  }
+  try {
+    return await applier.uploadVideoFrame(frame);
+  } finally {
+    frame.close();
+  }
+}
+
+async function processFrame(current, meta) {
   const started = performance.now();
   current.firstPresented ??= meta.presentedFrames;
   current.presented = meta.presentedFrames - current.firstPresented + 1;
   const { engine } = current;
   const { planWidth: w, planHeight: h } = engine;
-  current.grabContext.drawImage(video, 0, 0, w, h);
-  const small = rgbOf(current.grabContext, w, h);
+  // The frame is uploaded once, shrunk to the planning size on the GPU and rendered from there.
+  const picture = meta.frame ? await applier.uploadVideoFrame(meta.frame) : await uploadFrame();
+  if (run !== current) return; // stopped (or another source started) meanwhile
+  const uploaded = performance.now();
+  const small = applier.shrink(w, h);
+  const grabbed = performance.now();
   const index = current.captured;
   current.captured += 1;
-  const { plan, key, cut } = engine.plan(index, small, fpsOf(current) || 30);
-  engine.render(applier, plan, video);
-  if ($('split').checked) drawOriginalLeft(current);
+  const { plan, key, next = null, cut } = engine.plan(index, small, fpsOf(current) || 30);
+  const planned = performance.now();
+  engine.render(applier, plan, picture);
+  if ($('split').checked) drawOriginalLeft(current, picture);
+  const rendered = performance.now();
+  addStage(current, 'capture', uploaded - started);
+  addStage(current, 'shrink', grabbed - uploaded);
+  addStage(current, 'plan', planned - grabbed);
+  addStage(current, 'render', rendered - planned);
   current.rendered += 1;
   current.methods[plan.method] = (current.methods[plan.method] ?? 0) + 1;
   const now = performance.now();
@@ -385,10 +545,22 @@ function processFrame(current, meta) {
   if (tracing) {
     const keep = traceKeepEvery > 0 && index % traceKeepEvery === 0;
     const output = traceKeepEvery === 0 || keep ? applier.readFrame() : null;
-    const record = { index, method: plan.method, key, cut, original: meanOf(small.data), output: output && meanOf(output.data) };
+    const record = { index, method: plan.method, key, next, cut, original: meanOf(small.data), output: output && meanOf(output.data) };
+    // Every frame's look and enough of its content to tell which source frame it was, cheaply.
+    record.shown = shownMean(plan);
+    const thumb = resizeArea(small, ...gridSize(small.width, small.height, THUMB_LONG_SIDE));
+    record.thumb = { width: thumb.width, height: thumb.height, data: Array.from(thumb.data) };
     if (keep) Object.assign(record, { source: small, pixels: output });
     traceLog.push(record);
+    addStage(current, 'trace', performance.now() - now);
   }
+}
+
+/** The last frames' time in one step of the frame loop (ms), for the stats' stage_ms. */
+function addStage(current, name, ms) {
+  const times = (current.stages[name] ??= []);
+  times.push(ms);
+  if (times.length > 300) times.shift();
 }
 
 // The split view: the left half shows the original of the very frame on the right (drawn by the same
@@ -399,10 +571,10 @@ const IDENTITY = [
   [0, 0, 1, 0],
 ];
 
-function drawOriginalLeft(current) {
+function drawOriginalLeft(current, picture) {
   gl.enable(gl.SCISSOR_TEST);
   gl.scissor(0, 0, Math.floor(current.width / 2), current.height);
-  applier.applyColourTransform(video, IDENTITY);
+  applier.applyColourTransform(picture, IDENTITY);
   gl.disable(gl.SCISSOR_TEST);
 }
 
@@ -428,6 +600,7 @@ function statsNow() {
   return {
     running: run === current && !current.ended,
     frame_count: current.frameCount ?? null, // a picked file: its frames, all of which are made
+    phase: current.phase ?? null, // a picked file: which of its passes runs
     source: { kind: current.kind, width: current.width, height: current.height },
     plan: { width: engine.planWidth, height: engine.planHeight },
     frames_captured: current.captured,
@@ -441,6 +614,8 @@ function statsNow() {
     keys_answered: link.answered,
     round_trip_ms: link.roundTripMs(),
     methods: { ...current.methods },
+    flow: flowChoice && { backend: flowChoice.name, ms: flowChoice.ms, emulated_gpu: flowChoice.emulated },
+    stage_ms_p50: Object.fromEntries(Object.entries(current.stages).map(([name, times]) => [name, percentile(times, 0.5)])),
     cuts: engine.cuts,
     bytes_up: link.bytesUp,
     bytes_down: link.bytesDown,
@@ -462,7 +637,7 @@ function showStatus() {
   const kb = (v) => `${(v / 1024).toFixed(0)} kB`;
   const methods = Object.entries(s.methods).map(([m, n]) => `${m} ${n}`).join(', ');
   $('status').textContent =
-    `${s.source.kind} ${s.source.width}x${s.source.height}  ${s.fps_rendered.toFixed(1)} fps  device ${ms(s.device_ms_p50)}/frame  ` +
+    `${s.source.kind} ${s.source.width}x${s.source.height}${s.phase ? ` (${s.phase})` : ''}  ${s.fps_rendered.toFixed(1)} fps  device ${ms(s.device_ms_p50)}/frame  ` +
     `key round trip ${ms(s.round_trip_ms)}\nkeys ${s.key_frames} sent, ${s.keys_answered} answered  ` +
     `up ${kb(s.bytes_up)} down ${kb(s.bytes_down)}  stylizer: ${s.link}${s.link_reason && s.link !== 'ready' ? ` (${s.link_reason})` : ''}\n` +
     `${methods || 'no frames yet'}${s.error ? `\nerror: ${s.error}` : ''}`;

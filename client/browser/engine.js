@@ -13,6 +13,8 @@
 // photometricConfidence) and the `planner` option (an object made like session.js's
 // InterpolationSession), without the engine changing.
 
+import { applyOnGrid } from './affine.js';
+import { applyColourTransform } from './core.js';
 import { resizeArea } from './cv.js';
 import * as flowlib from './flow.js';
 import { gridSize } from './grids.js';
@@ -158,14 +160,40 @@ export class DeviceEngine {
     return performance.now() - this.keyWantedAt < patience;
   }
 
-  /** Renders a plan at full size: `picture` (the video, or an RGB mat) under the plan's maps. */
+  /** Renders a plan at full size (renderPlan). */
   render(applier, plan, picture) {
-    if (plan.transform) {
-      applier.applyColourTransform(picture, plan.transform);
-      return;
-    }
-    const { width, height } = plan.coeffs;
-    const small = plan.small?.width === width && plan.small?.height === height ? plan.small : resizeArea(plan.original, width, height);
-    applier.applyDetail(plan.coeffs, picture, small);
+    renderPlan(applier, plan, picture);
   }
+}
+
+/** A plan rendered at full size by affine_gl.js: `picture` (the video, an uploaded frame or an RGB
+ * mat) under the plan's maps. */
+export function renderPlan(applier, plan, picture) {
+  if (plan.transform) {
+    applier.applyColourTransform(picture, plan.transform);
+    return;
+  }
+  applier.applyDetail(plan.coeffs, picture, gridFrame(plan));
+}
+
+/** The plan's frame at its map's grid size. */
+function gridFrame(plan) {
+  const { width, height } = plan.coeffs;
+  return plan.small?.width === width && plan.small?.height === height ? plan.small : resizeArea(plan.original, width, height);
+}
+
+/** The mean RGB of the frame renderPlan shows, without reading it back: the plan applied to the
+ * frame at the plan's size (a closed form) or at its map's grid size (a map: its offsets and gains
+ * applied to the cells' own colours), clipped to levels. It departs from the full-size frame's mean
+ * only by the detail within a cell that meets the clipping. */
+export function shownMean(plan) {
+  const sum = [0, 0, 0];
+  let data;
+  if (plan.transform) {
+    data = applyColourTransform(plan.original, plan.transform).data;
+  } else {
+    data = applyOnGrid(plan.coeffs, gridFrame(plan)).data.map((v) => Math.min(255, Math.max(0, v)));
+  }
+  for (let i = 0; i < data.length; i += 3) for (let c = 0; c < 3; c++) sum[c] += data[i + c];
+  return sum.map((v) => v / (data.length / 3));
 }

@@ -215,7 +215,7 @@ export function softwareRenderer(gl) {
 
 // cv2.resize(INTER_AREA) of a picture to the grid: each output pixel the mean of the source area it
 // covers, partly covered pixels weighted by their share. Bytes in and out (RGBA8).
-const AREA = `${HEADER}
+export const AREA = `${HEADER}
 uniform sampler2D picture;
 uniform vec2 scale;  // source pixels per output pixel
 out vec4 colour;

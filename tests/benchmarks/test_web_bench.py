@@ -130,7 +130,7 @@ def test_the_page_keeps_every_nth_frame_with_its_source_which_matches_the_frame_
     y4m = web.write_y4m(frames, tmp_path / "camera.y4m", 30)
     style = tmp_path / "warm.png"
     write_image_file(str(style), np.clip(textured(3) * np.array([1.2, 0.8, 0.5]), 0, 255).astype(np.uint8))
-    stats, kept = web.run_page(y4m, style, 3.0, keep_every=2)
+    stats, kept, trace = web.run_page(y4m, style, 3.0, keep_every=2)
     assert stats["frames_rendered"] >= 4
     assert kept and all(k["index"] % 2 == 0 for k in kept)
     assert len(kept) >= stats["frames_rendered"] // 2  # (the page goes on a moment after the stats)
@@ -143,3 +143,28 @@ def test_the_page_keeps_every_nth_frame_with_its_source_which_matches_the_frame_
         h, w = source.shape[:2]
         own = cv2.resize(rgb[index], (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
         assert np.abs(own - source).mean() < 8
+
+    # Every rendered frame is traced with its look and a thumbnail that finds its source frame.
+    assert [t["index"] for t in trace] == list(range(len(trace))) and len(trace) >= stats["frames_rendered"]
+    thumbs = [web.decode_image(t["thumb"]) for t in trace]
+    traced = web.match_frames(thumbs, rgb)
+    for t, index in zip(trace, traced, strict=True):
+        if t["index"] % 2 == 0:
+            assert index == matched[t["index"] // 2]  # the kept frame's own match
+    # The look from the plan is the mean of the frame shown, where the page read it back.
+    assert web.shown_mean_gap(trace) <= 1.5
+
+
+def test_a_rendered_frame_whose_look_jumps_beyond_the_references_jump_between_its_sources_is_a_pop():
+    shown = np.array([[100.0, 100, 100]] * 8)
+    shown[4:] += [4, 4, 4]  # a jump of 12 at frame 4
+    shown[6:] += [10, 0, 0]  # a jump of 10 at frame 6
+    matched = [0, 1, 2, 3, 5, 6, 7, 8]  # frame 4 of the source was dropped
+    reference = np.array([[80.0, 90, 100]] * 9)
+    reference[7:] += [9, 0, 0]  # the reference's own jump of 9 between source 6 and 7 (frame 6)
+    pops = web.page_pops(shown, matched, reference)
+    assert pops["pops"] == 1
+    assert pops["pop_frames"] == [{"frame": 4, "source_frame": 5, "jump": 12.0, "reference_jump": 0.0}]
+    # The same jump in the reference (the source cuts there) is no pop.
+    reference[5:] += [4, 4, 4]
+    assert web.page_pops(shown, matched, reference)["pops"] == 0
