@@ -114,8 +114,9 @@ def own_stylizer():
 
 
 @contextmanager
-def open_page(stylizer_address: str, clip: Path | None, **settings):
-    """(page, gateway): the device page in Chromium, its fake camera playing `clip`."""
+def open_page(stylizer_address: str, clip: Path | None, init_script: str | None = None, **settings):
+    """(page, gateway): the device page in Chromium, its fake camera playing `clip`; init_script
+    runs in the page before its own scripts."""
     assert CHROMIUM is not None, "chromium is required on CI"
     gateway = start_gateway(stylizer_address, **settings)
     try:
@@ -125,6 +126,8 @@ def open_page(stylizer_address: str, clip: Path | None, **settings):
                 page = browser.new_page(viewport={"width": 390, "height": 844})
                 errors: list[str] = []
                 page.on("pageerror", lambda error: errors.append(str(error)))
+                if init_script:
+                    page.add_init_script(init_script)
                 page.goto(gateway.url + PAGE_OPTIONS)
                 page.wait_for_function("window.mvstylizer !== undefined")
                 yield page, gateway
@@ -135,10 +138,20 @@ def open_page(stylizer_address: str, clip: Path | None, **settings):
         gateway.stop()
 
 
-@pytest.fixture
-def page_on_gateway(stylizer_address, tmp_path):
-    """(page, gateway): the device page open in Chromium, its fake camera playing the two-shot clip."""
-    with open_page(stylizer_address, two_shot_clip(tmp_path)) as opened:
+# Browsers without MediaStreamTrackProcessor (Safari, Firefox) read the camera through the video
+# element's frame callback instead: the same page, with the reader taken away before it loads.
+WITHOUT_TRACK_READER = "delete window.MediaStreamTrackProcessor;"
+
+
+@pytest.fixture(params=["track reader", "video element"])
+def page_on_gateway(request, stylizer_address, tmp_path):
+    """(page, gateway): the device page open in Chromium, its fake camera playing the two-shot clip,
+    read from the camera's track or, as a browser without the track reader does, from the video."""
+    script = WITHOUT_TRACK_READER if request.param == "video element" else None
+    with open_page(stylizer_address, two_shot_clip(tmp_path), init_script=script) as opened:
+        page, _gateway = opened
+        has_reader = page.evaluate("typeof MediaStreamTrackProcessor !== 'undefined'")
+        assert has_reader == (script is None)
         yield opened
 
 
