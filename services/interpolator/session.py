@@ -37,6 +37,12 @@ DEFAULT_MAP_LONG_SIDE = 320
 EASE_STEP = 2.5
 EASE_FRAMES = 8
 MAX_EASE_FRAMES = 45
+# Live: the closed form of a new shot takes the content's colours to the look the stylizer has been
+# bringing, the colour statistics of its recent keys' answers averaged over up to this many keys.
+# The stylizer fits each frame to the style photo's statistics, but what it lands on differs from
+# them (a style at the edge of the gamut loses what cannot be shown), and in the same way from
+# shot to shot; one key alone would carry its own shot's content into the next.
+LOOK_KEYS = 8
 
 # How a frame was made (the live metrics count frames by these).
 KEY = "key"
@@ -139,6 +145,9 @@ class InterpolationSession:
         self._residual: np.ndarray | None = None
         self._residual_stats: ColourStats | None = None
         self._ease_frames = self._ease_left = 0
+        # Live: the stylizer's look in this style, from its answers so far (see LOOK_KEYS).
+        self._look: ColourStats | None = None
+        self._looks_seen = 0
         if style_reference is not None:
             self.set_style_reference(style_reference)
 
@@ -173,6 +182,7 @@ class InterpolationSession:
         self._keys[index] = key
         self._ever_keyed = True
         if self.mode == LIVE:
+            self._note_look(key.look_stats)
             # Forward only: frames to come use this key or a newer one.
             for old in [k for k in self._keys if k < index]:
                 del self._keys[old]
@@ -185,6 +195,18 @@ class InterpolationSession:
         self._style = colour_statistics(style_rgb)
         self._keys.clear()
         self._ever_keyed = False
+        self._look, self._looks_seen = None, 0
+
+    def _note_look(self, look: ColourStats | None) -> None:
+        """Live: a key's answer joins the running average of the stylizer's look (LOOK_KEYS)."""
+        if look is None:
+            return
+        self._looks_seen = min(self._looks_seen + 1, LOOK_KEYS)
+        if self._look is None:
+            self._look = look
+            return
+        share = 1.0 / self._looks_seen
+        self._look = tuple(old + (new - old) * share for old, new in zip(self._look, look, strict=True))
 
     def start_shot(self, index: int) -> None:
         """Live: frame `index` starts a new shot (a cut). Keys of the old shot are dropped and refused
@@ -213,6 +235,11 @@ class InterpolationSession:
         if key is not None and key.transform is not None:
             transform = compose(key.transform, adaptation(stats, key.content_stats))
             method, source = CLOSED_FORM, ("global", key.index)
+        elif self._look is not None:
+            # A new shot after keys in this style: the look the stylizer has been bringing (strength
+            # included), which is where the shot's first key will land.
+            transform = linear_transfer(stats, self._look)
+            method, source = CLOSED_FORM_NEW_SHOT, ("shot", self._shot_start, id(self._style))
         else:
             if self._style is None:
                 raise InvalidInputError("no key frame held and no style reference for the closed form")
@@ -313,7 +340,6 @@ class InterpolationSession:
             small = inputs.small if original is inputs.original else None
             if small is None or small.shape[1::-1] != self.grid:
                 small = cv2.resize(original, self.grid, interpolation=cv2.INTER_AREA)
-            coeffs = blend_maps(index, prev_link, next_link, self.width, self.height, small)
             # The frame's colours taken to its keys' distributions (each key's share by temporal
             # distance), so the keys' looks follow changes of exposure or colour as the stylizer's do.
             stats = content_statistics(small)
@@ -321,6 +347,7 @@ class InterpolationSession:
             if next_key is not None:
                 alpha = (index - prev.index) / (next_key.index - prev.index)
                 adapted += alpha * (adaptation(stats, next_key.content_stats) - adapted)
+            coeffs = blend_maps(index, prev_link, next_link, self.width, self.height, small, adapted)
             coeffs = affine.after(coeffs, adapted)
             plan = FramePlan(index, INTERPOLATED, original, coeffs, small, colour_stats=stats)
 
