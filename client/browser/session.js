@@ -25,6 +25,9 @@ export const DEFAULT_MAP_LONG_SIDE = 320;
 export const EASE_STEP = 2.5;
 export const EASE_FRAMES = 8;
 export const MAX_EASE_FRAMES = 45;
+// Live: a new shot's closed form takes the content's colours to the stylizer's look, its answers'
+// colour statistics averaged over up to this many keys (session.py's LOOK_KEYS).
+export const LOOK_KEYS = 8;
 export const MAX_FRAME_SIDE = 65535;
 export const DEFAULT_MAX_PIXELS = 40000000;
 
@@ -106,6 +109,9 @@ export class InterpolationSession {
     this.residualStats = null;
     this.easeFrames = 0;
     this.easeLeft = 0;
+    // Live: the stylizer's look in this style, from its answers so far (see LOOK_KEYS).
+    this.look = null;
+    this.looksSeen = 0;
     if (styleReference) this.setStyleReference(styleReference);
   }
 
@@ -139,7 +145,25 @@ export class InterpolationSession {
     if (this.keys.size >= this.maxHeldKeys) throw new LimitExceededError(`more than ${this.maxHeldKeys} key frames held`);
     this.keys.set(index, key);
     this.everKeyed = true;
-    if (this.mode === LIVE) for (const old of [...this.keys.keys()]) if (old < index) this.keys.delete(old);
+    if (this.mode === LIVE) {
+      this.noteLook(key.lookStats);
+      for (const old of [...this.keys.keys()]) if (old < index) this.keys.delete(old);
+    }
+  }
+
+  /** Live: a key's answer joins the running average of the stylizer's look (LOOK_KEYS). */
+  noteLook(look) {
+    if (!look) return;
+    this.looksSeen = Math.min(this.looksSeen + 1, LOOK_KEYS);
+    if (!this.look) {
+      this.look = look;
+      return;
+    }
+    const share = 1 / this.looksSeen;
+    this.look = {
+      mean: this.look.mean.map((v, i) => v + (look.mean[i] - v) * share),
+      cov: this.look.cov.map((row, i) => row.map((v, j) => v + (look.cov[i][j] - v) * share)),
+    };
   }
 
   /** Live: a (new) style photo. Keys held were made in the old style: they are dropped. */
@@ -149,6 +173,8 @@ export class InterpolationSession {
     this.styleVersion += 1;
     this.keys.clear();
     this.everKeyed = false;
+    this.look = null;
+    this.looksSeen = 0;
   }
 
   /** Live: frame `index` starts a new shot (a cut): old keys are dropped and refused from now on. */
@@ -183,6 +209,11 @@ export class InterpolationSession {
       transform = compose(key.transform, adaptation(stats, key.contentStats));
       method = CLOSED_FORM;
       source = `global ${key.index}`;
+    } else if (this.look) {
+      // A new shot after keys in this style: the look the stylizer has been bringing (strength included).
+      transform = linearTransfer(stats, this.look);
+      method = CLOSED_FORM_NEW_SHOT;
+      source = `shot ${this.shotStart} ${this.styleVersion}`;
     } else {
       if (!this.style) throw new InvalidInputError('no key frame held and no style reference for the closed form');
       transform = atStrength(linearTransfer(stats, this.style), this.strength);
@@ -276,7 +307,6 @@ export class InterpolationSession {
       const [gw, gh] = this.grid;
       let small = original === inputs.original ? inputs.small : null;
       if (!small || small.width !== gw || small.height !== gh) small = resizeArea(original, gw, gh);
-      let coeffs = blendMaps(index, prevLink, nextLink, this.width, this.height, small);
       const stats = contentStatistics(small);
       let adapted = adaptation(stats, prev.contentStats);
       if (nextKey) {
@@ -284,6 +314,7 @@ export class InterpolationSession {
         const toNext = adaptation(stats, nextKey.contentStats);
         adapted = adapted.map((row, r) => row.map((v, k) => Math.fround(v + alpha * (toNext[r][k] - v))));
       }
+      let coeffs = blendMaps(index, prevLink, nextLink, this.width, this.height, small, adapted);
       coeffs = affine.after(coeffs, adapted);
       plan = { index, method: INTERPOLATED, original, coeffs, small, colourStats: stats };
     }
