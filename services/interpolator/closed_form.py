@@ -2,9 +2,10 @@
 
 A linear Monge-Kantorovich colour transfer (Pitie & Kokaram, 2007): the affine map between
 the Gaussian fits of two colour distributions, fitted on thumbnails. Used by the live
-interpolation session before a shot's first key frame is answered (content to the style
-photo), in the same 3x4 form as a key frame's own global transform; and, between a key and a later
-frame, to carry the key's look over a change of the content's overall colours (adaptation).
+interpolation session before a shot's first key frame is answered (content to the look of the
+stylizer's answers so far, or to the style photo), in the same 3x4 form as a key frame's own
+global transform; and, between a key and a later frame, to carry the key's look over a change of
+the content's overall colours (adaptation).
 """
 
 from __future__ import annotations

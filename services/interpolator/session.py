@@ -49,7 +49,8 @@ KEY = "key"
 INTERPOLATED = "interpolated"
 # Live: the stylizer is silent, so the latest key's motion no longer describes the frame; its global look does.
 CLOSED_FORM = "closed form"
-# Live: a new shot whose first key frame is not answered yet: the content's colours moved to the style photo's.
+# Live: a new shot whose first key frame is not answered yet: the content's colours moved to the
+# stylizer's look (LOOK_KEYS), or to the style photo's before its first answer.
 CLOSED_FORM_NEW_SHOT = "closed form (new shot)"
 CLOSED_FORM_NO_KEY = "closed form (no key yet)"
 
@@ -226,7 +227,8 @@ class InterpolationSession:
     def plan_closed_form(self, index: int, original: np.ndarray) -> FramePlan:
         """Live: frame `index` in closed form: the latest key's global look when one is held (the
         stylizer is silent), carried over changes of the content's colours since that key; else the
-        content's colours moved to the style photo's, fitted on every frame (as the stylizer's looks
+        content's colours moved to the look the stylizer's answers have brought (LOOK_KEYS), or to
+        the style photo's before its first answer, fitted on every frame (as the stylizer's looks
         follow the content, so the look lands where the shot's first key will bring it)."""
         self._check_next(index)
         original = self._fit(original)
