@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import cv2
@@ -18,6 +19,7 @@ from services.interpolator.closed_form import (
     compose,
     content_statistics,
     linear_transfer,
+    stylizer_look,
 )
 from services.interpolator.core import FlowToKey, HeldKey, apply_colour_transform, blend_maps, prepare_key
 from services.interpolator.grids import grid_size
@@ -38,10 +40,11 @@ EASE_STEP = 2.5
 EASE_FRAMES = 8
 MAX_EASE_FRAMES = 45
 # Live: the closed form of a new shot takes the content's colours to the look the stylizer has been
-# bringing, the colour statistics of its recent keys' answers averaged over up to this many keys.
-# The stylizer fits each frame to the style photo's statistics, but what it lands on differs from
-# them (a style at the edge of the gamut loses what cannot be shown), and in the same way from
-# shot to shot; one key alone would carry its own shot's content into the next.
+# bringing, from the colour statistics of up to this many recent keys' answers
+# (closed_form.stylizer_look). The stylizer fits each frame to the style photo's statistics, but
+# what it lands on may differ from them (a style at the edge of the gamut loses what cannot be
+# shown), and in the same way from shot to shot; one key alone would carry its own shot's content
+# into the next.
 LOOK_KEYS = 8
 
 # How a frame was made (the live metrics count frames by these).
@@ -146,9 +149,8 @@ class InterpolationSession:
         self._residual: np.ndarray | None = None
         self._residual_stats: ColourStats | None = None
         self._ease_frames = self._ease_left = 0
-        # Live: the stylizer's look in this style, from its answers so far (see LOOK_KEYS).
-        self._look: ColourStats | None = None
-        self._looks_seen = 0
+        # Live: the colour statistics of the stylizer's recent answers in this style (see LOOK_KEYS).
+        self._looks: deque[ColourStats] = deque(maxlen=LOOK_KEYS)
         if style_reference is not None:
             self.set_style_reference(style_reference)
 
@@ -182,8 +184,8 @@ class InterpolationSession:
             raise LimitExceededError(f"more than {self.max_held_keys} key frames held")
         self._keys[index] = key
         self._ever_keyed = True
-        if self.mode == LIVE:
-            self._note_look(key.look_stats)
+        if self.mode == LIVE and key.look_stats is not None:
+            self._looks.append(key.look_stats)
             # Forward only: frames to come use this key or a newer one.
             for old in [k for k in self._keys if k < index]:
                 del self._keys[old]
@@ -196,18 +198,7 @@ class InterpolationSession:
         self._style = colour_statistics(style_rgb)
         self._keys.clear()
         self._ever_keyed = False
-        self._look, self._looks_seen = None, 0
-
-    def _note_look(self, look: ColourStats | None) -> None:
-        """Live: a key's answer joins the running average of the stylizer's look (LOOK_KEYS)."""
-        if look is None:
-            return
-        self._looks_seen = min(self._looks_seen + 1, LOOK_KEYS)
-        if self._look is None:
-            self._look = look
-            return
-        share = 1.0 / self._looks_seen
-        self._look = tuple(old + (new - old) * share for old, new in zip(self._look, look, strict=True))
+        self._looks.clear()
 
     def start_shot(self, index: int) -> None:
         """Live: frame `index` starts a new shot (a cut). Keys of the old shot are dropped and refused
@@ -237,10 +228,10 @@ class InterpolationSession:
         if key is not None and key.transform is not None:
             transform = compose(key.transform, adaptation(stats, key.content_stats))
             method, source = CLOSED_FORM, ("global", key.index)
-        elif self._look is not None:
+        elif self._looks and self._style is not None:
             # A new shot after keys in this style: the look the stylizer has been bringing (strength
             # included), which is where the shot's first key will land.
-            transform = linear_transfer(stats, self._look)
+            transform = linear_transfer(stats, stylizer_look(self._style, list(self._looks)))
             method, source = CLOSED_FORM_NEW_SHOT, ("shot", self._shot_start, id(self._style))
         else:
             if self._style is None:
