@@ -13,6 +13,7 @@ import {
   compose,
   contentStatistics,
   linearTransfer,
+  stylizerLook,
 } from './closed_form.js';
 import { applyColourTransform, blendMaps, prepareKey } from './core.js';
 import { mat, resizeArea, resizeLinearAny } from './cv.js';
@@ -25,8 +26,8 @@ export const DEFAULT_MAP_LONG_SIDE = 320;
 export const EASE_STEP = 2.5;
 export const EASE_FRAMES = 8;
 export const MAX_EASE_FRAMES = 45;
-// Live: a new shot's closed form takes the content's colours to the stylizer's look, its answers'
-// colour statistics averaged over up to this many keys (session.py's LOOK_KEYS).
+// Live: a new shot's closed form takes the content's colours to the stylizer's look, from the colour
+// statistics of up to this many recent keys' answers (session.py's LOOK_KEYS, stylizerLook).
 export const LOOK_KEYS = 8;
 export const MAX_FRAME_SIDE = 65535;
 export const DEFAULT_MAX_PIXELS = 40000000;
@@ -109,9 +110,8 @@ export class InterpolationSession {
     this.residualStats = null;
     this.easeFrames = 0;
     this.easeLeft = 0;
-    // Live: the stylizer's look in this style, from its answers so far (see LOOK_KEYS).
-    this.look = null;
-    this.looksSeen = 0;
+    // Live: the colour statistics of the stylizer's recent answers in this style (see LOOK_KEYS).
+    this.looks = [];
     if (styleReference) this.setStyleReference(styleReference);
   }
 
@@ -146,24 +146,9 @@ export class InterpolationSession {
     this.keys.set(index, key);
     this.everKeyed = true;
     if (this.mode === LIVE) {
-      this.noteLook(key.lookStats);
+      if (key.lookStats) this.looks = [...this.looks, key.lookStats].slice(-LOOK_KEYS);
       for (const old of [...this.keys.keys()]) if (old < index) this.keys.delete(old);
     }
-  }
-
-  /** Live: a key's answer joins the running average of the stylizer's look (LOOK_KEYS). */
-  noteLook(look) {
-    if (!look) return;
-    this.looksSeen = Math.min(this.looksSeen + 1, LOOK_KEYS);
-    if (!this.look) {
-      this.look = look;
-      return;
-    }
-    const share = 1 / this.looksSeen;
-    this.look = {
-      mean: this.look.mean.map((v, i) => v + (look.mean[i] - v) * share),
-      cov: this.look.cov.map((row, i) => row.map((v, j) => v + (look.cov[i][j] - v) * share)),
-    };
   }
 
   /** Live: a (new) style photo. Keys held were made in the old style: they are dropped. */
@@ -173,8 +158,7 @@ export class InterpolationSession {
     this.styleVersion += 1;
     this.keys.clear();
     this.everKeyed = false;
-    this.look = null;
-    this.looksSeen = 0;
+    this.looks = [];
   }
 
   /** Live: frame `index` starts a new shot (a cut): old keys are dropped and refused from now on. */
@@ -209,9 +193,9 @@ export class InterpolationSession {
       transform = compose(key.transform, adaptation(stats, key.contentStats));
       method = CLOSED_FORM;
       source = `global ${key.index}`;
-    } else if (this.look) {
+    } else if (this.looks.length && this.style) {
       // A new shot after keys in this style: the look the stylizer has been bringing (strength included).
-      transform = linearTransfer(stats, this.look);
+      transform = linearTransfer(stats, stylizerLook(this.style, this.looks));
       method = CLOSED_FORM_NEW_SHOT;
       source = `shot ${this.shotStart} ${this.styleVersion}`;
     } else {

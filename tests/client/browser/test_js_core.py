@@ -140,6 +140,21 @@ def test_closed_form_matches():
 
 
 # --- affine.py -----------------------------------------------------------------------------------
+def test_the_stylizers_look_from_its_answers_matches():
+    rng = np.random.default_rng(5)
+    style = closed_form.colour_statistics(scene(60, 90, seed=3))
+    # Answers that agree on a darker red (kept) and scatter in green and blue (the photo's kept).
+    looks = []
+    for k in range(5):
+        mean = style[0] + np.array([-0.05, 0.0, 0.0]) + rng.normal(0, 0.01, 3)
+        looks.append((mean, style[1] * (1.0 + 0.1 * k)))
+    python = closed_form.stylizer_look(style, looks)
+    assert python[0][0] < style[0][0] - 0.04 and np.abs(python[0][1:] - style[0][1:]).max() < 0.01
+    js = call_js("closed_form.js", "stylizerLook", stats_js(style), [stats_js(look) for look in looks])
+    np.testing.assert_allclose(js["mean"], python[0], atol=1e-9)
+    np.testing.assert_allclose(js["cov"], python[1], atol=1e-9)
+
+
 def test_fitted_local_maps_match():
     original = scene(90, 160)
     stylized = stylize(original)

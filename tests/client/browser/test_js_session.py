@@ -11,7 +11,7 @@ import pytest
 
 from mvstylizer_common.errors import InvalidInputError
 from services.interpolator import flow as flowlib
-from services.interpolator.closed_form import content_statistics, linear_transfer
+from services.interpolator.closed_form import colour_statistics, content_statistics, linear_transfer, stylizer_look
 from services.interpolator.core import prepare_key
 from services.interpolator.session import LIVE, OFFLINE, FrameInputs, InterpolationSession
 from tests.client.browser.jsbridge import call_js, require_node, result_of
@@ -118,10 +118,12 @@ def test_live_stream_plans_and_frames_match():
     assert_same_frames(*results)
     # The new shot's closed form lands on the look the two keys' answers brought, on both sides.
     looks = [prepare_key(k, frames[k], stylize(frames[k]), session.grid).look_stats for k in (0, 2)]
-    look = tuple((a + b) / 2 for a, b in zip(*looks, strict=True))
+    look = stylizer_look(colour_statistics(style), looks)
     expected = linear_transfer(content_statistics(frames[4]), look)
     np.testing.assert_allclose(results[0][4].transform, expected, atol=1e-5)
-    np.testing.assert_allclose(np.array(results[2][4]["transform"]), expected, atol=1e-4)
+    # (The JS thumbnails differ from OpenCV's by a level here and there, and the look's shrinkage
+    # moves with them; the frames agree within GREY_LEVELS, checked above.)
+    np.testing.assert_allclose(np.array(results[2][4]["transform"]), expected, atol=5e-3)
 
 
 def test_offline_frames_between_two_keys_match():
