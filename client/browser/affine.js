@@ -105,6 +105,29 @@ export function after(coeffs, transform) {
   return out;
 }
 
+/** BT.601 luma weights: the stylizer draws a colour past the gamut towards the grey of its luma. */
+export const LUMA_WEIGHTS = [0.299, 0.587, 0.114];
+
+/** affine.py's below_black_into_gamut for one map: the 12 coefficients at `at` in `data` changed in
+ * place so that the map takes `colour` (3 numbers, 0-255) no further below black than its luma
+ * allows (drawn towards the grey of its luma, clamped at 0, until it fits). */
+export function belowBlackIntoGamut(data, at, colour) {
+  const w = LUMA_WEIGHTS.map(Math.fround);
+  const mapped = [0, 1, 2].map((c) => {
+    const i = at + 4 * c;
+    return Math.fround(data[i] * colour[0] + data[i + 1] * colour[1] + data[i + 2] * colour[2] + data[i + 3]);
+  });
+  const luma = Math.fround(w[0] * mapped[0] + w[1] * mapped[1] + w[2] * mapped[2]);
+  const grey = Math.max(luma, 0);
+  const low = Math.min(mapped[0], mapped[1], mapped[2]) - grey;
+  const share = low < -grey ? grey / Math.max(-low, 1e-6) : 1;
+  for (let k = 0; k < 4; k++) {
+    let row = w[0] * data[at + k] + w[1] * data[at + 4 + k] + w[2] * data[at + 8 + k];
+    if (k === 3) row += grey - luma;
+    for (let c = 0; c < 3; c++) data[at + 4 * c + k] = row + share * (data[at + 4 * c + k] - row);
+  }
+}
+
 /** Apply a map to an image of the grid's size: float H x W x 3 in [0, 255] (unclipped). */
 export function applyOnGrid(coeffs, image) {
   const out = mat(image.height, image.width, 3);

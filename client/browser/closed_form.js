@@ -29,6 +29,27 @@ export function colourStatistics(rgb, thumb = STYLE_THUMB) {
   return { mean, cov };
 }
 
+// How far apart (0-1 colours) a look's mean and the style photo's are as a matter of course.
+export const LOOK_SCATTER = 2.0 / 255.0;
+
+/** closed_form.py's stylizer_look: the style photo's statistics moved towards the stylizer's
+ * answers' (looks, a list of statistics) as far as the answers agree on how they differ from it. */
+export function stylizerLook(style, looks) {
+  const n = looks.length;
+  const trust = [0, 1, 2].map((c) => {
+    const values = looks.map((look) => look.mean[c]);
+    const average = values.reduce((a, v) => a + v, 0) / n;
+    const variance = values.reduce((a, v) => a + (v - average) ** 2, 0) / n;
+    const offset = average - style.mean[c];
+    return { offset, share: offset ** 2 / (offset ** 2 + variance / n + LOOK_SCATTER ** 2) };
+  });
+  const covShare = (trust[0].share + trust[1].share + trust[2].share) / 3;
+  const cov = style.cov.map((row, i) =>
+    row.map((v, j) => v + covShare * (looks.reduce((a, look) => a + look.cov[i][j], 0) / n - v)),
+  );
+  return { mean: style.mean.map((v, c) => v + trust[c].share * trust[c].offset), cov };
+}
+
 /** A frame's colour statistics, as transferTransform takes them from a content frame. */
 export function contentStatistics(rgb) {
   return colourStatistics(rgb, CONTENT_THUMB);

@@ -109,7 +109,8 @@ export function prepareKey(index, original, stylized, grid) {
   const radius = fitRadius(grid);
   const localMap = affine.fitLocalAffine(smallOriginal, smallStylized, radius, affine.DEFAULT_EPS, transform);
   const guideLuma = windowLuma(smallOriginal, radius);
-  return { index, original, localMap, transform, guideLuma, contentStats: contentStatistics(smallOriginal) };
+  const contentStats = contentStatistics(smallOriginal);
+  return { index, original, localMap, transform, guideLuma, contentStats, lookStats: contentStatistics(smallStylized) };
 }
 
 /** grid x 13: a key's map and its guide luma, moved along the flow together. */
@@ -165,8 +166,9 @@ export function keyWeight(confidence, other) {
 
 /** The current frame's map: the keys' maps moved along the flow, blended, with a global fallback.
  * prev, next: { key, flow, confidence } links (next may be null); currentSmall: the frame at the
- * grid's size (makes the fill joint-bilateral in brightness). */
-export function blendMaps(index, prev, next, frameWidth, frameHeight, currentSmall = null) {
+ * grid's size (makes the fill joint-bilateral in brightness, and keeps untrusted cells above
+ * black: keepAboveBlack); colourTransform: the 3x4 map the frame's colours go through first. */
+export function blendMaps(index, prev, next, frameWidth, frameHeight, currentSmall = null, colourTransform = null) {
   const { height: gh, width: gw } = prev.key.localMap;
   const keys = next ? [prev.key, next.key] : [prev.key];
   const guided = currentSmall !== null && keys.every((key) => key.guideLuma);
@@ -199,14 +201,14 @@ export function blendMaps(index, prev, next, frameWidth, frameHeight, currentSma
       trust[i] = Math.max(confPrev[i], confNext[i]);
     }
   }
-  return finishBlend(blended, trust, alpha, prev, next, guided ? currentSmall : null);
+  return finishBlend(blended, trust, alpha, prev, next, guided ? currentSmall : null, colourTransform);
 }
 
 /** The end of blendMaps, whoever blended (core_gl.js blends on the GPU): cells under
  * FALLBACK_BELOW trust filled from their trusted neighbours (fillUntrusted), and the guide's
  * channel dropped. blended: grid x 12 (or x 13 with the guide luma, given currentSmall), changed in
  * place; trust: Float32Array over the grid; alpha: the next key's temporal share. */
-export function finishBlend(blended, trust, alpha, prev, next, currentSmall = null) {
+export function finishBlend(blended, trust, alpha, prev, next, currentSmall = null, colourTransform = null) {
   const { height: gh, width: gw } = blended;
   const n = gw * gh;
   const guided = currentSmall !== null;
@@ -230,6 +232,7 @@ export function finishBlend(blended, trust, alpha, prev, next, currentSmall = nu
       const guideLuma = new Float32Array(n);
       for (let i = 0; i < n; i++) guideLuma[i] = blended.data[13 * i + 12];
       fillUntrusted(blended, fallbackShare, withGuide, cellLuma.data, guideLuma);
+      keepAboveBlack(blended, fallbackShare, currentSmall, colourTransform);
     } else {
       fillUntrusted(blended, fallbackShare, fallback);
     }
@@ -239,6 +242,32 @@ export function finishBlend(blended, trust, alpha, prev, next, currentSmall = nu
   const from = blended.data;
   for (let i = 0; i < n; i++) for (let c = 0; c < 12; c++) out.data[12 * i + c] = from[13 * i + c];
   return out;
+}
+
+/** In place (core.py's keep_above_black): cells with a fallback share are drawn, that much, into the
+ * gamut below black (affine.belowBlackIntoGamut) for their own colour (currentSmall's, taken through
+ * colourTransform first when given). blended: grid x 12 or x 13. */
+export function keepAboveBlack(blended, fallbackShare, currentSmall, colourTransform = null) {
+  const { channels: cn } = blended;
+  const pixels = currentSmall.data;
+  const t = colourTransform && colourTransform.map((row) => row.map(Math.fround));
+  const cell = new Float32Array(affine.COEFFS);
+  for (let i = 0; i < fallbackShare.length; i++) {
+    const share = fallbackShare[i];
+    if (!(share > 0)) continue;
+    let colour = [pixels[3 * i], pixels[3 * i + 1], pixels[3 * i + 2]];
+    if (t) {
+      const [r, g, b] = colour;
+      colour = t.map((row) => {
+        const linear = Math.fround(r * row[0] + g * row[1] + b * row[2]);
+        return Math.fround(linear + Math.fround(row[3] * 255));
+      });
+    }
+    const at = cn * i;
+    cell.set(blended.data.subarray(at, at + affine.COEFFS));
+    affine.belowBlackIntoGamut(cell, 0, colour);
+    for (let c = 0; c < affine.COEFFS; c++) blended.data[at + c] += (cell[c] - blended.data[at + c]) * share;
+  }
 }
 
 /** In place: cells with a fallback share take, that much, the map of the trusted cells around them

@@ -3,7 +3,7 @@
 //
 // Interface (the same as core.js's blendMaps, so session.js or a page picks either):
 //   const coreGl = new CoreGL(gl);   // gl: a WebGL2 context (may be affine_gl.js's or flow_gl.js's)
-//   const coeffs = coreGl.blendMaps(index, prev, next, frameWidth, frameHeight, currentSmall);
+//   const coeffs = coreGl.blendMaps(index, prev, next, frameWidth, frameHeight, currentSmall, colourTransform);
 // prev, next: { key, flow, confidence } links as core.blendMaps takes them (next may be null);
 // the answer is the grid x 12 map core.blendMaps gives. The blend is read back and the few
 // untrusted cells are filled on the CPU (core.finishBlend, as core.js fills them). A key's map is
@@ -144,7 +144,7 @@ export class CoreGL {
   }
 
   /** core.blendMaps with the warp, weights and blend on the GPU. */
-  blendMaps(index, prev, next, frameWidth, frameHeight, currentSmall = null) {
+  blendMaps(index, prev, next, frameWidth, frameHeight, currentSmall = null, colourTransform = null) {
     const { gl } = this;
     const { height: gh, width: gw } = prev.key.localMap;
     const n = gw * gh;
@@ -201,7 +201,7 @@ export class CoreGL {
       for (let c = 0; c < channels; c++) blended.data[i * channels + c] = planes[c >> 2][4 * i + (c & 3)];
       trust[i] = planes[3][4 * i + 3];
     }
-    return finishBlend(blended, trust, alpha, prev, next, guided ? currentSmall : null);
+    return finishBlend(blended, trust, alpha, prev, next, guided ? currentSmall : null, colourTransform);
   }
 
   /** A key's map (with its guide luma when guided) as four RGBA32F textures, uploaded once. */

@@ -13,6 +13,7 @@ import {
   compose,
   contentStatistics,
   linearTransfer,
+  stylizerLook,
 } from './closed_form.js';
 import { applyColourTransform, blendMaps, prepareKey } from './core.js';
 import { mat, resizeArea, resizeLinearAny } from './cv.js';
@@ -25,6 +26,9 @@ export const DEFAULT_MAP_LONG_SIDE = 320;
 export const EASE_STEP = 2.5;
 export const EASE_FRAMES = 8;
 export const MAX_EASE_FRAMES = 45;
+// Live: a new shot's closed form takes the content's colours to the stylizer's look, from the colour
+// statistics of up to this many recent keys' answers (session.py's LOOK_KEYS, stylizerLook).
+export const LOOK_KEYS = 8;
 export const MAX_FRAME_SIDE = 65535;
 export const DEFAULT_MAX_PIXELS = 40000000;
 
@@ -106,6 +110,8 @@ export class InterpolationSession {
     this.residualStats = null;
     this.easeFrames = 0;
     this.easeLeft = 0;
+    // Live: the colour statistics of the stylizer's recent answers in this style (see LOOK_KEYS).
+    this.looks = [];
     if (styleReference) this.setStyleReference(styleReference);
   }
 
@@ -139,7 +145,10 @@ export class InterpolationSession {
     if (this.keys.size >= this.maxHeldKeys) throw new LimitExceededError(`more than ${this.maxHeldKeys} key frames held`);
     this.keys.set(index, key);
     this.everKeyed = true;
-    if (this.mode === LIVE) for (const old of [...this.keys.keys()]) if (old < index) this.keys.delete(old);
+    if (this.mode === LIVE) {
+      if (key.lookStats) this.looks = [...this.looks, key.lookStats].slice(-LOOK_KEYS);
+      for (const old of [...this.keys.keys()]) if (old < index) this.keys.delete(old);
+    }
   }
 
   /** Live: a (new) style photo. Keys held were made in the old style: they are dropped. */
@@ -149,6 +158,7 @@ export class InterpolationSession {
     this.styleVersion += 1;
     this.keys.clear();
     this.everKeyed = false;
+    this.looks = [];
   }
 
   /** Live: frame `index` starts a new shot (a cut): old keys are dropped and refused from now on. */
@@ -183,6 +193,11 @@ export class InterpolationSession {
       transform = compose(key.transform, adaptation(stats, key.contentStats));
       method = CLOSED_FORM;
       source = `global ${key.index}`;
+    } else if (this.looks.length && this.style) {
+      // A new shot after keys in this style: the look the stylizer has been bringing (strength included).
+      transform = linearTransfer(stats, stylizerLook(this.style, this.looks));
+      method = CLOSED_FORM_NEW_SHOT;
+      source = `shot ${this.shotStart} ${this.styleVersion}`;
     } else {
       if (!this.style) throw new InvalidInputError('no key frame held and no style reference for the closed form');
       transform = atStrength(linearTransfer(stats, this.style), this.strength);
@@ -276,7 +291,6 @@ export class InterpolationSession {
       const [gw, gh] = this.grid;
       let small = original === inputs.original ? inputs.small : null;
       if (!small || small.width !== gw || small.height !== gh) small = resizeArea(original, gw, gh);
-      let coeffs = blendMaps(index, prevLink, nextLink, this.width, this.height, small);
       const stats = contentStatistics(small);
       let adapted = adaptation(stats, prev.contentStats);
       if (nextKey) {
@@ -284,6 +298,7 @@ export class InterpolationSession {
         const toNext = adaptation(stats, nextKey.contentStats);
         adapted = adapted.map((row, r) => row.map((v, k) => Math.fround(v + alpha * (toNext[r][k] - v))));
       }
+      let coeffs = blendMaps(index, prevLink, nextLink, this.width, this.height, small, adapted);
       coeffs = affine.after(coeffs, adapted);
       plan = { index, method: INTERPOLATED, original, coeffs, small, colourStats: stats };
     }

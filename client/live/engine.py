@@ -12,7 +12,8 @@ Key frames are sent when the policy asks for one and the link can take it (one i
 never more often than the round trip allows (at least --min-key-interval apart), except
 after a cut, which is sent as soon as possible. Frames no key describes come from the
 session's closed form: after a cut, until the new shot's first key is answered, the new
-shot's colours moved to the style photo's (never the previous shot's maps); while the
+shot's colours moved to the look the stylizer's answers have been bringing (their colour
+statistics; the style photo's before the first answer; never the previous shot's maps); while the
 stylizer is silent, the latest key's global look. When the stylizer comes back, its
 next answer restores full quality.
 """

@@ -129,6 +129,33 @@ def apply_on_grid(coeffs: np.ndarray, image: np.ndarray) -> np.ndarray:
     return (coeffs.reshape(*coeffs.shape[:2], 3, 4) @ rgb1[..., None])[..., 0]
 
 
+# BT.601 luma weights: the stylizer draws a colour past the gamut towards the grey of its luma.
+LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def below_black_into_gamut(cells: np.ndarray, colours: np.ndarray) -> np.ndarray:
+    """Maps (N x 12) changed so that each takes its colour (N x 3, 0-255) no further below black than
+    its luma allows: a colour the map sends below 0 in some channel is drawn towards the grey of its
+    own luma (clamped at 0) until it fits, as the stylizer's looks treat colours past the gamut.
+    Clipped channel by channel instead, a colour sent below black in its strong channels shows only
+    its weak one, at full strength: a dark red turns a saturated blue.
+
+    out = g + k (m(x) - g), g the grey of m(x)'s luma and k the largest share of the chroma that
+    fits, written as a map: each channel's coefficients move k of the way from the luma row's (with
+    the clamp's shift in the offset). Maps whose colour is not below black are unchanged."""
+    maps = cells.reshape(-1, 3, 4)
+    mapped = maps[..., :3] @ colours[..., None].astype(np.float32)
+    mapped = mapped[..., 0] + maps[..., 3]
+    luma = mapped @ LUMA_WEIGHTS
+    grey = np.maximum(luma, 0.0)
+    low = mapped.min(-1) - grey
+    share = np.where(low < -grey, grey / np.maximum(-low, 1e-6), 1.0).astype(np.float32)
+    luma_row = np.einsum("c,nck->nk", LUMA_WEIGHTS, maps)
+    luma_row[:, 3] += grey - luma
+    luma_row = luma_row[:, None, :]
+    return (luma_row + share[:, None, None] * (maps - luma_row)).reshape(cells.shape)
+
+
 def resize_map(coeffs: np.ndarray, width: int, height: int) -> np.ndarray:
     """Bilinear resize of an HxWx12 map, four channels at a time (OpenCV's fast path)."""
     if coeffs.shape[:2] == (height, width):

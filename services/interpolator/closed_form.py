@@ -2,9 +2,10 @@
 
 A linear Monge-Kantorovich colour transfer (Pitie & Kokaram, 2007): the affine map between
 the Gaussian fits of two colour distributions, fitted on thumbnails. Used by the live
-interpolation session before a shot's first key frame is answered (content to the style
-photo), in the same 3x4 form as a key frame's own global transform; and, between a key and a later
-frame, to carry the key's look over a change of the content's overall colours (adaptation).
+interpolation session before a shot's first key frame is answered (content to the look of the
+stylizer's answers so far, or to the style photo), in the same 3x4 form as a key frame's own
+global transform; and, between a key and a later frame, to carry the key's look over a change of
+the content's overall colours (adaptation).
 """
 
 from __future__ import annotations
@@ -46,6 +47,25 @@ def at_strength(transform: np.ndarray, strength: float) -> np.ndarray:
     linearly in its coefficients, as the stylizer's strength moves its looks."""
     identity = np.hstack([np.eye(3), np.zeros((3, 1))])
     return (identity + strength * (transform - identity)).astype(np.float32)
+
+
+# How far apart (0-1 colours) a look's mean and the style photo's are as a matter of course: the
+# stylizer's answers scatter about this much with the content of each key.
+LOOK_SCATTER = 2.0 / 255.0
+
+
+def stylizer_look(style: ColourStats, looks: list[ColourStats]) -> ColourStats:
+    """The colour statistics the stylizer's next answer will have, from its answers' (looks) and the
+    style photo's: the photo's, moved towards the answers' average as far as the answers agree on
+    how they differ from it (channel by channel, a shrinkage: a consistent difference, a style at
+    the edge of the gamut losing what cannot be shown, is kept; one within the answers' scatter from
+    content to content is not)."""
+    means = np.array([look[0] for look in looks])
+    offset = means.mean(0) - style[0]
+    noise = means.var(0) / len(looks) + LOOK_SCATTER**2
+    trust = offset**2 / (offset**2 + noise)
+    covariance = np.mean([look[1] for look in looks], axis=0)
+    return style[0] + trust * offset, style[1] + trust.mean() * (covariance - style[1])
 
 
 def content_statistics(rgb: np.ndarray) -> ColourStats:

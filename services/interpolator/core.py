@@ -83,6 +83,8 @@ class HeldKey:
     # The key's content colour statistics (closed_form.content_statistics), which later frames'
     # colours are adapted to before its maps apply.
     content_stats: ColourStats | None = None
+    # The stylized key's colour statistics (as content_stats): the look the stylizer brought.
+    look_stats: ColourStats | None = None
 
     @cached_property
     def map_with_guide(self) -> np.ndarray:
@@ -110,7 +112,8 @@ def prepare_key(index: int, original: np.ndarray, stylized: np.ndarray, grid: tu
     radius = fit_radius(grid)
     local_map = affine.fit_local_affine(small_original, small_stylized, radius=radius, prior=transform)
     guide_luma = window_luma(small_original, radius)
-    return HeldKey(index, original, local_map, transform, guide_luma, content_statistics(small_original))
+    stats = content_statistics(small_original)
+    return HeldKey(index, original, local_map, transform, guide_luma, stats, content_statistics(small_stylized))
 
 
 def key_output(key: HeldKey, i420: bool = False) -> np.ndarray:
@@ -167,6 +170,7 @@ def blend_maps(
     frame_width: int,
     frame_height: int,
     current_small: np.ndarray | None = None,
+    colour_transform: np.ndarray | None = None,
 ) -> np.ndarray:
     """The current frame's map: keys' maps moved along the flow, blended, with a global fallback.
 
@@ -175,7 +179,9 @@ def blend_maps(
     the map comes from the trusted cells around, and where none are near, from the keys' global
     transforms. With current_small (the frame at the grid's size) that fill is joint-bilateral in
     brightness (see fill_untrusted): uncovered or entering content takes the map of trusted cells
-    like it, never that of whatever stood beside it.
+    like it, never that of whatever stood beside it, and kept above black for its own colour
+    (keep_above_black; colour_transform: the 3x4 map, on [0, 1] colours, that the frame's colours
+    go through before this map, if any).
     """
     grid_h, grid_w = prev.key.local_map.shape[:2]
     keys = [prev.key] if next_ is None else [prev.key, next_.key]
@@ -214,9 +220,31 @@ def blend_maps(
             cell_luma = window_luma(current_small, fit_radius((grid_w, grid_h)))
             with_guide = np.append(fallback, 0.0).astype(np.float32)  # the guide's own fill is not used
             fill_untrusted(blended, fallback_share, with_guide, cell_luma, blended[..., affine.COEFFS])
+            keep_above_black(blended, fallback_share, current_small, colour_transform)
         else:
             fill_untrusted(blended, fallback_share, fallback)
     return np.ascontiguousarray(blended[..., : affine.COEFFS]) if guided else blended
+
+
+def keep_above_black(
+    blended: np.ndarray,
+    fallback_share: np.ndarray,
+    current_small: np.ndarray,
+    colour_transform: np.ndarray | None = None,
+) -> None:
+    """In place: cells with a fallback share (content no key explains: their maps come from other
+    cells or the global look) are drawn, that much, into the gamut below black
+    (affine.below_black_into_gamut) for their own colour. Such a map was fitted on other colours, and
+    may send a colour of its own, never seen by a key, below black, which channel-by-channel
+    clipping would turn into a saturated primary (an entering dark red car painted blue). The maps
+    of trusted cells were fitted on what they show, and are left as fitted."""
+    rows, cols = np.nonzero(fallback_share)
+    cells = blended[rows, cols, : affine.COEFFS]
+    colours = current_small[rows, cols].astype(np.float32)
+    if colour_transform is not None:  # the colours the maps will see
+        colours = colours @ colour_transform[:, :3].T + colour_transform[:, 3] * 255.0
+    inside = affine.below_black_into_gamut(cells, colours)
+    blended[rows, cols, : affine.COEFFS] = cells + (inside - cells) * fallback_share[rows, cols][:, None]
 
 
 def fill_untrusted(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import cv2
@@ -18,6 +19,7 @@ from services.interpolator.closed_form import (
     compose,
     content_statistics,
     linear_transfer,
+    stylizer_look,
 )
 from services.interpolator.core import FlowToKey, HeldKey, apply_colour_transform, blend_maps, prepare_key
 from services.interpolator.grids import grid_size
@@ -37,13 +39,21 @@ DEFAULT_MAP_LONG_SIDE = 320
 EASE_STEP = 2.5
 EASE_FRAMES = 8
 MAX_EASE_FRAMES = 45
+# Live: the closed form of a new shot takes the content's colours to the look the stylizer has been
+# bringing, from the colour statistics of up to this many recent keys' answers
+# (closed_form.stylizer_look). The stylizer fits each frame to the style photo's statistics, but
+# what it lands on may differ from them (a style at the edge of the gamut loses what cannot be
+# shown), and in the same way from shot to shot; one key alone would carry its own shot's content
+# into the next.
+LOOK_KEYS = 8
 
 # How a frame was made (the live metrics count frames by these).
 KEY = "key"
 INTERPOLATED = "interpolated"
 # Live: the stylizer is silent, so the latest key's motion no longer describes the frame; its global look does.
 CLOSED_FORM = "closed form"
-# Live: a new shot whose first key frame is not answered yet: the content's colours moved to the style photo's.
+# Live: a new shot whose first key frame is not answered yet: the content's colours moved to the
+# stylizer's look (LOOK_KEYS), or to the style photo's before its first answer.
 CLOSED_FORM_NEW_SHOT = "closed form (new shot)"
 CLOSED_FORM_NO_KEY = "closed form (no key yet)"
 
@@ -139,6 +149,8 @@ class InterpolationSession:
         self._residual: np.ndarray | None = None
         self._residual_stats: ColourStats | None = None
         self._ease_frames = self._ease_left = 0
+        # Live: the colour statistics of the stylizer's recent answers in this style (see LOOK_KEYS).
+        self._looks: deque[ColourStats] = deque(maxlen=LOOK_KEYS)
         if style_reference is not None:
             self.set_style_reference(style_reference)
 
@@ -172,7 +184,8 @@ class InterpolationSession:
             raise LimitExceededError(f"more than {self.max_held_keys} key frames held")
         self._keys[index] = key
         self._ever_keyed = True
-        if self.mode == LIVE:
+        if self.mode == LIVE and key.look_stats is not None:
+            self._looks.append(key.look_stats)
             # Forward only: frames to come use this key or a newer one.
             for old in [k for k in self._keys if k < index]:
                 del self._keys[old]
@@ -185,6 +198,7 @@ class InterpolationSession:
         self._style = colour_statistics(style_rgb)
         self._keys.clear()
         self._ever_keyed = False
+        self._looks.clear()
 
     def start_shot(self, index: int) -> None:
         """Live: frame `index` starts a new shot (a cut). Keys of the old shot are dropped and refused
@@ -204,7 +218,8 @@ class InterpolationSession:
     def plan_closed_form(self, index: int, original: np.ndarray) -> FramePlan:
         """Live: frame `index` in closed form: the latest key's global look when one is held (the
         stylizer is silent), carried over changes of the content's colours since that key; else the
-        content's colours moved to the style photo's, fitted on every frame (as the stylizer's looks
+        content's colours moved to the look the stylizer's answers have brought (LOOK_KEYS), or to
+        the style photo's before its first answer, fitted on every frame (as the stylizer's looks
         follow the content, so the look lands where the shot's first key will bring it)."""
         self._check_next(index)
         original = self._fit(original)
@@ -213,6 +228,11 @@ class InterpolationSession:
         if key is not None and key.transform is not None:
             transform = compose(key.transform, adaptation(stats, key.content_stats))
             method, source = CLOSED_FORM, ("global", key.index)
+        elif self._looks and self._style is not None:
+            # A new shot after keys in this style: the look the stylizer has been bringing (strength
+            # included), which is where the shot's first key will land.
+            transform = linear_transfer(stats, stylizer_look(self._style, list(self._looks)))
+            method, source = CLOSED_FORM_NEW_SHOT, ("shot", self._shot_start, id(self._style))
         else:
             if self._style is None:
                 raise InvalidInputError("no key frame held and no style reference for the closed form")
@@ -313,7 +333,6 @@ class InterpolationSession:
             small = inputs.small if original is inputs.original else None
             if small is None or small.shape[1::-1] != self.grid:
                 small = cv2.resize(original, self.grid, interpolation=cv2.INTER_AREA)
-            coeffs = blend_maps(index, prev_link, next_link, self.width, self.height, small)
             # The frame's colours taken to its keys' distributions (each key's share by temporal
             # distance), so the keys' looks follow changes of exposure or colour as the stylizer's do.
             stats = content_statistics(small)
@@ -321,6 +340,7 @@ class InterpolationSession:
             if next_key is not None:
                 alpha = (index - prev.index) / (next_key.index - prev.index)
                 adapted += alpha * (adaptation(stats, next_key.content_stats) - adapted)
+            coeffs = blend_maps(index, prev_link, next_link, self.width, self.height, small, adapted)
             coeffs = affine.after(coeffs, adapted)
             plan = FramePlan(index, INTERPOLATED, original, coeffs, small, colour_stats=stats)
 

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from services.interpolator import core
+from services.interpolator import closed_form, core
 from tests.client.browser.test_affine_gl import page  # noqa: F401  (the Chromium page fixture)
 from tests.client.browser.test_js_core import (
     GREY_LEVELS,
@@ -28,7 +28,7 @@ from tests.client.browser.test_js_core import (
     stylize,
 )
 
-RUN_JS = """async ({arrays, links, index, width, height, guided}) => {
+RUN_JS = """async ({arrays, links, index, width, height, guided, adapted}) => {
   const { CoreGL } = await import('/core_gl.js');
   const { AffineApplier } = await import('/affine_gl.js');
   const core = await import('/core.js');
@@ -59,9 +59,9 @@ RUN_JS = """async ({arrays, links, index, width, height, guided}) => {
   if (!gl) return { error: 'no WebGL2' };
   const small = guided ? m.small : null;
   const coreGl = new CoreGL(gl);
-  const gpu = coreGl.blendMaps(index, prev, next, width, height, small);
-  const again = coreGl.blendMaps(index, prev, next, width, height, small);  // the keys' textures kept
-  const cpu = core.blendMaps(index, prev, next, width, height, small);
+  const gpu = coreGl.blendMaps(index, prev, next, width, height, small, adapted);
+  const again = coreGl.blendMaps(index, prev, next, width, height, small, adapted);  // the keys' textures kept
+  const cpu = core.blendMaps(index, prev, next, width, height, small, adapted);
   const applier = new AffineApplier(gl);
   applier.applyDetail(gpu, m.current, m.small);
   return {
@@ -80,6 +80,12 @@ def encode(array: np.ndarray) -> dict:
 def keys():
     first, second = scene(HEIGHT, WIDTH), scene(HEIGHT, WIDTH, shift=24)
     return core.prepare_key(0, first, stylize(first), GRID), core.prepare_key(8, second, stylize(second), GRID)
+
+
+def adapted(current: np.ndarray, key: core.HeldKey) -> np.ndarray:
+    """The adaptation the session gives the frame's colours before the maps (the cells kept above
+    black are judged on the colours the maps will see)."""
+    return closed_form.adaptation(closed_form.content_statistics(current), key.content_stats)
 
 
 def run_gpu(page, keys, two_keys: bool, guided: bool):  # noqa: F811
@@ -114,6 +120,7 @@ def run_gpu(page, keys, two_keys: bool, guided: bool):  # noqa: F811
             "width": WIDTH,
             "height": HEIGHT,
             "guided": guided,
+            "adapted": adapted(current, keys[0]).tolist(),
         },
     )
     assert "error" not in answer, answer
@@ -129,8 +136,8 @@ def run_gpu(page, keys, two_keys: bool, guided: bool):  # noqa: F811
     ("two_keys", "guided"), [(False, True), (True, False), (True, True)], ids=["one-guided", "two", "two-guided"]
 )
 def test_gpu_blend_matches_the_python_core(page, keys, two_keys, guided):  # noqa: F811
-    out, prev, next_, _, small = run_gpu(page, keys, two_keys, guided)
-    python = core.blend_maps(3, prev, next_, WIDTH, HEIGHT, small if guided else None)
+    out, prev, next_, current, small = run_gpu(page, keys, two_keys, guided)
+    python = core.blend_maps(3, prev, next_, WIDTH, HEIGHT, small if guided else None, adapted(current, prev.key))
     # Some cells are untrusted: the CPU's fill took part.
     assert (core._confidence_on_grid(prev, *GRID) < core.FALLBACK_BELOW).any()
     assert out["gpu"].shape == python.shape

@@ -140,6 +140,21 @@ def test_closed_form_matches():
 
 
 # --- affine.py -----------------------------------------------------------------------------------
+def test_the_stylizers_look_from_its_answers_matches():
+    rng = np.random.default_rng(5)
+    style = closed_form.colour_statistics(scene(60, 90, seed=3))
+    # Answers that agree on a darker red (kept) and scatter in green and blue (the photo's kept).
+    looks = []
+    for k in range(5):
+        mean = style[0] + np.array([-0.05, 0.0, 0.0]) + rng.normal(0, 0.01, 3)
+        looks.append((mean, style[1] * (1.0 + 0.1 * k)))
+    python = closed_form.stylizer_look(style, looks)
+    assert python[0][0] < style[0][0] - 0.04 and np.abs(python[0][1:] - style[0][1:]).max() < 0.01
+    js = call_js("closed_form.js", "stylizerLook", stats_js(style), [stats_js(look) for look in looks])
+    np.testing.assert_allclose(js["mean"], python[0], atol=1e-9)
+    np.testing.assert_allclose(js["cov"], python[1], atol=1e-9)
+
+
 def test_fitted_local_maps_match():
     original = scene(90, 160)
     stylized = stylize(original)
@@ -207,6 +222,8 @@ def test_prepared_key_matches(keys):
     np.testing.assert_allclose(js["transform"], python.transform, atol=1e-3)
     np.testing.assert_allclose(js["guideLuma"][..., 0], python.guide_luma, atol=1e-3)
     np.testing.assert_allclose(js["contentStats"]["cov"], python.content_stats[1], atol=1e-9)
+    np.testing.assert_allclose(js["lookStats"]["mean"], python.look_stats[0], atol=1e-9)
+    np.testing.assert_allclose(js["lookStats"]["cov"], python.look_stats[1], atol=1e-9)
     small = cv2.resize(original, GRID, interpolation=cv2.INTER_AREA)
     gap = np.abs(affine.apply_on_grid(js["localMap"], small) - affine.apply_on_grid(python.local_map, small))
     assert gap.max() < 0.1
@@ -241,9 +258,20 @@ def test_blended_maps_match(keys, two_keys, guided):
         trust = np.maximum(trust, core._confidence_on_grid(next_, *GRID))
     assert (trust < core.FALLBACK_BELOW).any()
 
-    python = core.blend_maps(3, prev, next_, WIDTH, HEIGHT, small)
+    # The frame's colours go through an adaptation first (as the session's): the cells kept above
+    # black are judged on the colours the maps will see.
+    adapted = closed_form.adaptation(closed_form.content_statistics(current), keys[0].content_stats)
+    python = core.blend_maps(3, prev, next_, WIDTH, HEIGHT, small, adapted)
     js = call_js(
-        "core.js", "blendMaps", 3, link_js(prev), None if next_ is None else link_js(next_), WIDTH, HEIGHT, small
+        "core.js",
+        "blendMaps",
+        3,
+        link_js(prev),
+        None if next_ is None else link_js(next_),
+        WIDTH,
+        HEIGHT,
+        small,
+        adapted.tolist(),
     )
     assert js.shape == python.shape
     np.testing.assert_allclose(js, python, atol=1e-3)
@@ -268,6 +296,34 @@ def test_fill_of_untrusted_cells_matches(guided):
     assert returned is None
     assert not np.allclose(python, blended)  # it filled something
     np.testing.assert_allclose(js, python, atol=1e-3)
+
+
+@pytest.mark.parametrize("adapted", [False, True], ids=["as-is", "adapted"])
+def test_untrusted_cells_kept_above_black_match(adapted):
+    """Maps that send their cells' colours below black (and some that do not), half of them untrusted."""
+    rng = np.random.default_rng(8)
+    blended = rng.normal(0, 0.6, (90, 160, 13)).astype(np.float32)
+    blended[..., [0, 5, 10]] += 1.0
+    blended[..., [3, 7, 11]] = rng.normal(-20, 40, (90, 160, 3))
+    share = np.zeros((90, 160), np.float32)
+    share[20:60, 30:90] = 1.0
+    share[60:70, 30:90] = 0.4
+    small = rng.integers(0, 256, (90, 160, 3), dtype=np.uint8)
+    transform = np.array([[0.9, 0.1, 0.0, 0.02], [0.0, 1.1, 0.0, -0.03], [0.05, 0.0, 0.8, 0.01]], np.float32)
+    extra = [transform] if adapted else []
+    python = blended.copy()
+    core.keep_above_black(python, share, small, *extra)
+    mapped = affine.apply_on_grid(python[..., :12], small)
+    assert not np.allclose(python, blended)  # some cells were below black
+    assert np.array_equal(python[share == 0], blended[share == 0])  # trusted cells are left alone
+    returned, (js,) = call_js(
+        "core.js", "keepAboveBlack", blended, share.ravel(), small, *[t.tolist() for t in extra], inplace=(0,)
+    )
+    assert returned is None
+    np.testing.assert_allclose(js, python, atol=2e-3)
+    if not adapted:  # fully untrusted cells now take their colour no lower than black's grey
+        lumas = mapped[share == 1] @ affine.LUMA_WEIGHTS
+        assert (mapped[share == 1].min(-1) >= np.minimum(lumas, 0) - 0.05).all()
 
 
 def test_synthesized_frame_within_two_grey_levels(keys):

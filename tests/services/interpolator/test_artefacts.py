@@ -213,3 +213,76 @@ def test_the_first_key_eases_in_from_the_closed_form_while_the_light_changes():
     jumps = colour_jumps(outputs)
     reference_jumps = colour_jumps([normalising_stylize(f, style) for f in frames])
     assert (jumps - reference_jumps).max() < 6, f"a pop of {jumps.max():.1f} at frame {int(jumps.argmax()) + 1}"
+
+
+def into_gamut(rgb: np.ndarray) -> np.ndarray:
+    """float HxWx3 colours (0-255, any range) -> uint8, each colour past the gamut drawn towards the
+    grey of its own luma until it fits, as the stylizer's looks treat such colours."""
+    luma = rgb @ np.array([0.299, 0.587, 0.114])
+    grey = np.clip(luma, 0.0, 255.0)[..., None]
+    chroma = rgb - grey
+    high, low = chroma.max(-1, keepdims=True), chroma.min(-1, keepdims=True)
+    room_high = np.where(high > 255.0 - grey, (255.0 - grey) / np.maximum(high, 1e-6), 1.0)
+    room_low = np.where(low < -grey, grey / np.maximum(-low, 1e-6), 1.0)
+    out = grey + np.clip(np.minimum(room_high, room_low), 0.0, 1.0) * chroma
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def affine_look(rgb: np.ndarray, transform: np.ndarray) -> np.ndarray:
+    """A 3x4 map on [0, 1] colours applied without clipping: float, 0-255 scale."""
+    return (rgb.astype(np.float64) / 255.0 @ transform[:, :3].T.astype(np.float64) + transform[:, 3]) * 255.0
+
+
+# A dusk look with strong chroma gains: fine on the street, it sends a dark red it was never
+# shown below black (negative red and green), where only its blue is left.
+DUSK = np.array([[-0.9, 1.4, 0.0, 0.02], [-0.6, 1.2, 0.0, 0.05], [0.9, -0.5, 0.4, 0.05]], np.float32)
+
+
+def test_an_entering_object_of_a_colour_no_key_saw_is_not_painted_a_saturated_primary():
+    """Live, one key of a street, camera still: the front of a dark red car drives in from the
+    right. The key's look sends that red below black; the stylizer draws such a colour towards the
+    grey of its luma (black), where channel-by-channel clipping keeps only its blue, at full
+    strength: a blue smear. (The car stays small, so the frame's colour statistics barely move.)"""
+
+    def dusk(rgb: np.ndarray) -> np.ndarray:
+        return into_gamut(affine_look(rgb, DUSK))
+
+    scene = (textured_background(W, H, seed=8) * 0.9).astype(np.uint8)
+    session = InterpolationSession(LIVE, W, H, style_reference=dusk(scene))
+    session.add_key(0, dusk(scene), scene)
+    for t, car_x in enumerate(range(175, 150, -8), start=1):
+        frame = scene.copy()
+        frame[50:80, car_x:] = (128, 38, 38)
+        out = session.make_frame(
+            FrameInputs(t, 0, flow_to_prev=STILL, confidence_prev=still_confidence(frame, scene), original=frame)
+        )
+        car = np.zeros((H, W), bool)
+        car[54:76, car_x + 4 :] = True
+        assert error(out, dusk(frame), car) < 15, f"frame {t}: the car is {error(out, dusk(frame), car):.1f} off"
+
+
+def test_a_cut_lands_on_the_look_the_stylizer_has_been_bringing():
+    """Live: keys of one shot, a cut, the new shot in closed form until its first key. The stylizer
+    fits each frame to the style photo's statistics, but its finishing steps (a style at the edge
+    of the gamut losing what cannot be shown, smoothing, detail) land its frames elsewhere, the same
+    way from shot to shot; the new shot's closed form must land where the keys have been landing,
+    so the cut changes the look no more than frame-by-frame stylization's cut does."""
+    style = stylize(textured_background(W, H, seed=7))
+
+    def stylizer(rgb: np.ndarray) -> np.ndarray:
+        return cv2.convertScaleAbs(normalising_stylize(rgb, style), alpha=0.8, beta=12)
+
+    shot_a, shot_b = textured_background(W, H, seed=10), street_scene(None)
+    session = InterpolationSession(LIVE, W, H, style_reference=style)
+    outputs = []
+    for t in range(12):
+        if t % 4 == 0:
+            session.add_key(t, stylizer(shot_a), shot_a)
+        outputs.append(session.make_frame(FrameInputs(t, t - t % 4, flow_to_prev=STILL, original=shot_a)))
+    session.start_shot(12)
+    outputs += [session.render(session.plan_closed_form(t, shot_b)) for t in range(12, 18)]
+    session.add_key(12, stylizer(shot_b), shot_b)  # answered at frame 18
+    outputs += [session.make_frame(FrameInputs(t, 12, flow_to_prev=STILL, original=shot_b)) for t in range(18, 30)]
+    reference = [stylizer(shot_a)] * 12 + [stylizer(shot_b)] * 18
+    beyond = colour_jumps(outputs) - colour_jumps(reference)
+    assert beyond.max() < 6, f"a pop of {beyond.max():.1f} beyond frame-by-frame's at frame {int(beyond.argmax()) + 1}"
