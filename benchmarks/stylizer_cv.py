@@ -33,6 +33,13 @@ SEARCH: tuple[tuple[str, tuple], ...] = (
     ("match_position_weight", (0.5, 1.0)),
     ("match_texture_weight", (2.0, 4.0)),
     ("match_colour_weight", (0.15, 0.5)),
+    # Matching by unbalanced transport between whole regions (None: each cell its nearest prototypes);
+    # the four after it only act with it on.
+    ("transport_marginal", (None, 0.003, 0.03)),
+    ("match_cell_weight", (1.0, 0.0)),
+    ("match_smoothness_weight", (0.25, 0.0)),
+    ("content_position_weight", (0.15, 0.6)),
+    ("transport_position_weight", (0.5, 1.0)),
     ("regions", (4, 6)),
     ("min_gain", (1.0 / 3.0, 0.05)),
     ("cov_floor", (0.02**2, 0.005**2)),
