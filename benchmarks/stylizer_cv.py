@@ -56,6 +56,29 @@ START = RegionConfig(
     match_texture_weight=2.0,
     min_gain=1.0 / 3.0,
 )
+# Settings the label-mask mode never reads (it matches labels, not automatic regions), and those only
+# the transport matching reads: a candidate differing only in them gives the same output, run once.
+AUTOMATIC_ONLY = (
+    "regions",
+    "match_colour_weight",
+    "match_lightness_weight",
+    "match_position_weight",
+    "match_texture_weight",
+    "transport_marginal",
+    "match_smoothness_weight",
+    "transport_position_weight",
+    "match_cell_weight",
+    "content_position_weight",
+    "refine_steps",
+    "temperature",
+    "auto_range_bound",
+)
+TRANSPORT_ONLY = (
+    "match_smoothness_weight",
+    "transport_position_weight",
+    "match_cell_weight",
+    "content_position_weight",
+)
 GUARD = 0.05  # a pair's region-matched ratio may be this much worse than preset's before it costs
 MODES = ("regions", "regions+masks")
 CPU = torch.device("cpu")
@@ -81,7 +104,7 @@ class Evaluator:
         """reference: method -> pair name -> row (style_ratio, region_ratio, edge_ssim), for `preset` at least."""
         self.smoothing, self.long_side, self.reference = smoothing, long_side, reference
         self.scorers: dict[str, PairScorer] = {}
-        self.results: dict[tuple, dict[str, dict]] = {}
+        self.results: dict[tuple, dict] = {}
         self.runs = 0
 
     def scorer(self, pair) -> PairScorer:
@@ -90,33 +113,39 @@ class Evaluator:
         return self.scorers[pair.name]
 
     def pair_rows(self, pair, config: RegionConfig) -> dict[str, dict]:
-        key = (pair.name, config)
-        if key in self.results:
-            return self.results[key]
         rows = {}
         for mode in MODES:
             masked = mode.endswith("+masks")
             if masked and (pair.content_labels is None or pair.style_labels is None):
                 continue
-            session = StylizationSession(
-                RegionTransfer(config),
-                pair.style,
-                StylizeSettings(self.long_side),
-                CPU,
-                self.smoothing,
-                style_labels=pair.style_labels if masked else None,
-            )
-            output = session.stylize(pair.content, labels=pair.content_labels if masked else None)
-            scorer = self.scorer(pair)
-            rows[mode] = {
-                "pair": pair.name,
-                "style_ratio": scorer.style_ratio(output),
-                "region_ratio": scorer.region_ratio(output),
-                "edge_ssim": edge_ssim(pair.content, output),
-            }
-        self.runs += 1
-        self.results[key] = rows
+            rows[mode] = self.mode_row(pair, config, masked)
         return rows
+
+    def mode_row(self, pair, config: RegionConfig, masked: bool) -> dict:
+        """One pair's figures in one mode; settings that mode does not read are not told apart."""
+        key = (pair.name, masked, effective(config, masked))
+        if key not in self.results:
+            self.results[key] = self.run(pair, config, masked)
+        return self.results[key]
+
+    def run(self, pair, config: RegionConfig, masked: bool) -> dict:
+        session = StylizationSession(
+            RegionTransfer(config),
+            pair.style,
+            StylizeSettings(self.long_side),
+            CPU,
+            self.smoothing,
+            style_labels=pair.style_labels if masked else None,
+        )
+        output = session.stylize(pair.content, labels=pair.content_labels if masked else None)
+        scorer = self.scorer(pair)
+        self.runs += 1
+        return {
+            "pair": pair.name,
+            "style_ratio": scorer.style_ratio(output),
+            "region_ratio": scorer.region_ratio(output),
+            "edge_ssim": edge_ssim(pair.content, output),
+        }
 
     def evaluate(self, pairs, config: RegionConfig) -> dict[str, list[dict]]:
         per_mode: dict[str, list[dict]] = {mode: [] for mode in MODES}
@@ -140,6 +169,13 @@ class Evaluator:
             preset_edge = _median([preset[r["pair"]]["edge_ssim"] for r in rows])
             total += 10.0 * max(0.0, preset_edge - _median([r["edge_ssim"] for r in rows]))
         return total
+
+
+def effective(config: RegionConfig, masked: bool) -> RegionConfig:
+    """config with the settings the mode does not read put back to their defaults (a cache key)."""
+    unread = AUTOMATIC_ONLY if masked else TRANSPORT_ONLY if config.transport_marginal is None else ()
+    defaults = RegionConfig()
+    return dataclasses.replace(config, **{name: getattr(defaults, name) for name in unread})
 
 
 def tune(evaluator: Evaluator, pairs, start: RegionConfig, log=print) -> tuple[RegionConfig, list[dict]]:
