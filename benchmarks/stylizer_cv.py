@@ -11,6 +11,10 @@ Objective (lower is better), on the tuning half, for the automatic regions and w
 median region-matched ratio + median global style ratio (each mode), plus, for every pair, how far its
 region-matched ratio is more than 0.05 worse than `preset`'s on that pair, plus 10 x how far the median
 edge-SSIM falls below `preset`'s.
+
+Each pair is run once per mode and effective settings: a candidate that differs only in settings the
+mode does not read (the masks never read the matching settings; the transport's own settings are
+unread while it is off) reuses the figures already made.
 """
 
 from __future__ import annotations

@@ -13,8 +13,12 @@ a little of the globally mapped colour, since a day sky and a dusk sky need not 
 alike), optionally refined by EM steps on the content's own colours with each region's
 identity held to its style prototype (off by default: in video they make the look follow
 each frame's colours); no free per-frame clustering, so regions cannot swap between
-frames. The memberships are made to follow the content's edges by a guided filter wide
-enough to snap a coarse border onto the real one (no halos) and to vary the look smoothly.
+frames. Optionally (transport_marginal, region_match) the content is instead cut into regions of its
+own, seeded with the style's prototypes, and whole regions are matched to the style's by unbalanced
+optimal transport between region descriptors (position, lightness, colour, texture, smoothness),
+which lets the two photos divide their area differently. The memberships are made to follow the
+content's edges by a guided filter wide enough to snap a coarse border onto the real one (no
+halos) and to vary the look smoothly.
 Each region gets the Monge-Kantorovich map from the content's colours in it to the
 style's colours in its counterpart (regularised, gains bounded, and drawn towards the
 global map where a region is small, and never compressing the content's luminance contrast in
@@ -78,7 +82,7 @@ class RegionConfig:
     # into regions of its own, seeded with the style's prototypes, and each is matched as a whole
     # (position, lightness, colour, texture, smoothness) with its area held only by this KL weight on the
     # marginals. None: each content cell takes the style regions nearest to it (softmax of distances).
-    transport_marginal: float | None = None
+    transport_marginal: float | None = None  # (cv: both halves chose None)
     match_smoothness_weight: float = 0.25  # share of smooth cells, a region descriptor of the transport
     # Vertical position's weight between whole regions (in place of match_position_weight): a region's
     # mean row moves with its area, which may differ from its counterpart's.
