@@ -348,7 +348,9 @@ def cross_validation(pairs: list[Pair], smoothing: MetaSmoothing, out: Path) -> 
         for mode in ("regions", "regions+masks"):
             worse = methods[mode]["worse_than_preset_by_more_than_guard"]
             print(f"  {mode}: pairs more than 0.05 worse than preset (region-matched): {worse or 'none'}")
-    print(f"wrote {out / 'stylizer_cv.json'} ({result['runs']} pair runs, {result['seconds']:.0f} s)")
+    print(
+        f"wrote {out / 'stylizer_cv.json'} ({result['runs']} runs of one pair in one mode, {result['seconds']:.0f} s)"
+    )
     return result
 
 

@@ -73,3 +73,25 @@ def test_cross_validation_scores_each_half_only_with_settings_tuned_on_the_other
         summary = held_out[method]
         assert summary["median_style_ratio"] == pytest.approx(np.median([r["style_ratio"] for r in summary["pairs"]]))
     assert all(f["settings"]["look_correction"] in (0.0, 1.0) for f in folds)
+
+
+def test_a_candidate_differing_only_in_settings_a_mode_does_not_read_is_not_run_again_in_that_mode():
+    pairs = [synthetic_pair(1)]
+    smoothing = load_smoothing()
+    evaluator = cv.Evaluator(smoothing, 32, reference_rows(pairs, smoothing))
+    base = cv.START
+    evaluator.evaluate(pairs, base)
+    assert evaluator.runs == 2  # automatic regions and masks
+    # A matching weight: the automatic regions change, the masks' output cannot.
+    evaluator.evaluate(pairs, cv.dataclasses.replace(base, match_texture_weight=7.0))
+    assert evaluator.runs == 3
+    # A transport-only setting while transport is off: neither mode reads it.
+    evaluator.evaluate(pairs, cv.dataclasses.replace(base, match_cell_weight=0.5))
+    assert evaluator.runs == 3
+    # With transport on it counts for the automatic regions; look_correction counts for both.
+    on = cv.dataclasses.replace(base, transport_marginal=0.01)
+    evaluator.evaluate(pairs, on)
+    evaluator.evaluate(pairs, cv.dataclasses.replace(on, match_cell_weight=0.5))
+    assert evaluator.runs == 5
+    evaluator.evaluate(pairs, cv.dataclasses.replace(base, look_correction=0.5))
+    assert evaluator.runs == 7

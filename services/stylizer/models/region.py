@@ -13,8 +13,12 @@ a little of the globally mapped colour, since a day sky and a dusk sky need not 
 alike), optionally refined by EM steps on the content's own colours with each region's
 identity held to its style prototype (off by default: in video they make the look follow
 each frame's colours); no free per-frame clustering, so regions cannot swap between
-frames. The memberships are made to follow the content's edges by a guided filter wide
-enough to snap a coarse border onto the real one (no halos) and to vary the look smoothly.
+frames. Optionally (transport_marginal, region_match) the content is instead cut into regions of its
+own, seeded with the style's prototypes, and whole regions are matched to the style's by unbalanced
+optimal transport between region descriptors (position, lightness, colour, texture, smoothness),
+which lets the two photos divide their area differently. The memberships are made to follow the
+content's edges by a guided filter wide enough to snap a coarse border onto the real one (no
+halos) and to vary the look smoothly.
 Each region gets the Monge-Kantorovich map from the content's colours in it to the
 style's colours in its counterpart (regularised, gains bounded, and drawn towards the
 global map where a region is small, and never compressing the content's luminance contrast in
@@ -56,6 +60,7 @@ from services.stylizer.colour import LUMA_WEIGHTS, rgb_to_lab
 from services.stylizer.models.base import StyleModel
 from services.stylizer.models.colour_transfer import mkl_transform
 from services.stylizer.models.preset import restore_fine_detail
+from services.stylizer.models.region_match import describe, seeded_kmeans, transport_memberships
 from services.stylizer.models.registry import register_model
 from services.stylizer.upsample import box_mean
 
@@ -73,6 +78,21 @@ class RegionConfig:
     match_lightness_weight: float = 0.5  # its lightness channel (L / 100) (cv)
     match_position_weight: float = 1.0
     match_texture_weight: float = 4.0  # (cv)
+    # Matching by unbalanced optimal transport between whole regions (region_match): the content is cut
+    # into regions of its own, seeded with the style's prototypes, and each is matched as a whole
+    # (position, lightness, colour, texture, smoothness) with its area held only by this KL weight on the
+    # marginals. None: each content cell takes the style regions nearest to it (softmax of distances).
+    transport_marginal: float | None = None  # (cv: both halves chose None)
+    match_smoothness_weight: float = 0.25  # share of smooth cells, a region descriptor of the transport
+    # Vertical position's weight between whole regions (in place of match_position_weight): a region's
+    # mean row moves with its area, which may differ from its counterpart's.
+    transport_position_weight: float = 0.5
+    # With transport: weight of each cell's own nearest-prototype logits added to the transport's (0: the
+    # region's match alone; 1: both, as a product of the two memberships).
+    match_cell_weight: float = 1.0
+    # With transport: vertical position's weight in cutting the content into its own regions, lower than
+    # the style's so that a sky filling half the frame stays one region whatever the style's sky covers.
+    content_position_weight: float = 0.15
     # EM steps on the content's own colours, region identities held. Off by default: they sharpen
     # borders on stills (region ratio 0.35 -> 0.32 on the shared pairs) but make memberships follow
     # each frame's colours, and in video the look then varies between frames (PSNR of key interval
@@ -165,6 +185,10 @@ class RegionStyle:
     cov: torch.Tensor  # 1x3x3 whole-photo colour covariance (float64)
     prototypes: torch.Tensor  # KxF feature centres of the automatic regions
     regions: RegionStats  # colour statistics of the automatic regions
+    # Region descriptors (Kx6: Lab / 100, row, texture, smoothness) and area shares (K) on the coarse grid,
+    # for matching by transport (region_match).
+    descriptors: torch.Tensor | None = None
+    descriptor_shares: torch.Tensor | None = None
     labels: list[int] = field(default_factory=list)  # labels of the style's mask, if one was given
     label_regions: RegionStats | None = None  # their colour statistics
 
@@ -302,15 +326,39 @@ class RegionTransfer(StyleModel):
         identities held (so a region's border follows the content's edges, and no order can flip)."""
         own = self.raw_features(content)
         matched = self.raw_features(mapped)
-        prior = self.logits(matched, style.prototypes, self.match_weights())
-        logits = prior
         seg = self.segment_weights()
+        prior = self.logits(matched, style.prototypes, self.match_weights())
+        if self.config.transport_marginal is not None and style.descriptors is not None:
+            prior = self.transport_logits(matched, style) + self.config.match_cell_weight * prior
+        logits = prior
         for _ in range(self.config.refine_steps):
             member = torch.softmax(logits, dim=1)
             mass = member.sum(dim=0).clamp_min(1e-6)
             centres = (member.T @ own) / mass[:, None]
             logits = prior + self.logits(own, centres, seg)
         return logits
+
+    def transport_logits(self, matched: torch.Tensor, style: RegionStyle) -> torch.Tensor:
+        """NxK logits from matching the content's own regions (k-means seeded with the style's
+        prototypes, so every key frame starts alike) to the style's by unbalanced transport."""
+        c = self.config
+        seg = self.weights(c.colour_weight, c.colour_weight, c.content_position_weight, c.texture_weight)
+        centres = seeded_kmeans(matched, style.prototypes, seg, c.kmeans_iterations)
+        member = torch.softmax(self.logits(matched, centres, seg), dim=1)
+        weights = self.weights(
+            c.match_lightness_weight, c.match_colour_weight, c.transport_position_weight, c.match_texture_weight
+        )
+        weights = torch.cat([weights, torch.tensor([c.match_smoothness_weight])])
+        spread = transport_memberships(
+            matched,
+            member,
+            style.descriptors,
+            style.descriptor_shares,
+            weights,
+            2 * c.temperature**2,
+            c.transport_marginal,
+        )
+        return spread.clamp_min(1e-12).log().float()
 
     def kmeans(self, raw: torch.Tensor) -> torch.Tensor:
         """NxF raw features -> KxF centres (unweighted), k-means on the segmentation-weighted features;
@@ -409,13 +457,15 @@ class RegionTransfer(StyleModel):
         cov = centred @ centred.T / flat.shape[1]
         raw = self.raw_features(style)
         prototypes = self.kmeans(raw)
-        weights = self.to_full(self.logits(raw, prototypes, self.segment_weights()), style).flatten(1)
+        logits = self.logits(raw, prototypes, self.segment_weights())
+        descriptors, shares = describe(raw, torch.softmax(logits, dim=1))
+        weights = self.to_full(logits, style).flatten(1)
         stride = self.config.stats_stride
         sample = subsample(flat, height, width, stride)
         sample_weights = subsample(weights, height, width, stride)
         regions = weighted_stats(sample, sample_weights)
         regions = describe_support(regions, sample, sample_weights.argmax(dim=0), self.config)
-        code = RegionStyle(mean[None], cov[None], prototypes, regions)
+        code = RegionStyle(mean[None], cov[None], prototypes, regions, descriptors, shares)
         if labels is not None:
             label_map = _as_label_tensor(labels, *style.shape[-2:])
             present = torch.bincount(label_map.flatten(), minlength=256).double() / label_map.numel()

@@ -6,7 +6,7 @@ import torch
 
 from mvstylizer_common.errors import InvalidInputError
 from services.stylizer.models import DEFAULT_MODEL, get_model, get_model_spec
-from services.stylizer.models.region import RegionTransfer
+from services.stylizer.models.region import RegionConfig, RegionTransfer
 from services.stylizer.pipeline import StylizationSession, StylizeSettings, to_tensor
 from services.stylizer.smoothing import load_smoothing
 
@@ -259,3 +259,43 @@ def test_at_strength_one_the_whole_look_comes_close_to_the_styles_when_region_sh
     assert style_distance_ratio(out, style, content) < 0.3
     sky, ground = halves(out)
     assert np.abs(sky - ground).mean() > 40  # the regions still differ
+
+
+# A thin smooth bright sky over a textured ground that fills nearly all of the style; the content's
+# smooth bright sky fills over half of its frame.
+THIN_SKY_STYLE = dict(top=(150, 190, 245), bottom=(150, 165, 60), sky_rows=10)
+WIDE_SKY_CONTENT = dict(top=(225, 225, 230), bottom=(110, 80, 60), sky_rows=60)
+# Matching by unbalanced transport between whole regions (region_match), the content's regions on their own.
+TRANSPORT = dict(transport_marginal=0.003, match_cell_weight=0.0)
+
+
+def test_a_smooth_bright_top_takes_the_styles_top_look_though_a_textured_ground_dominates_the_style():
+    style, content = scene(**THIN_SKY_STYLE, seed=1), scene(**WIDE_SKY_CONTENT, seed=2)
+    # No whole-image correction: it moves every region alike, and the point is which look each region takes.
+    model = RegionTransfer(RegionConfig(look_correction=0.0, **TRANSPORT))
+    session = StylizationSession(model, style, StylizeSettings(64), CPU, load_smoothing())
+    out = session.stylize(content).astype(np.float64)
+    style_top, style_ground = style[:8].reshape(-1, 3).mean(0), style[12:].reshape(-1, 3).mean(0)
+    # The lower half of the sky, which lies level with the style's ground: the sky's look all the same.
+    lower_sky = out[30:56].reshape(-1, 3).mean(0)
+    to_top, to_ground = np.abs(lower_sky - style_top).sum(), np.abs(lower_sky - style_ground).sum()
+    assert to_top < 0.5 * to_ground, (
+        f"lower sky {lower_sky.round()}: {to_top:.0f} from the style's top, {to_ground:.0f} from its ground"
+    )
+    ground = out[64:].reshape(-1, 3).mean(0)
+    assert np.abs(ground - style_ground).sum() < 0.5 * np.abs(ground - style_top).sum()
+
+
+def test_with_transport_the_look_is_stable_across_slightly_different_frames():
+    # The content's regions are seeded with the style's, fixed per session: frames a few pixels apart match alike.
+    model = RegionTransfer(RegionConfig(**TRANSPORT))
+    code = model.encode_style(to_tensor(scene(**THIN_SKY_STYLE, seed=1), CPU))
+    first, second = scene(**WIDE_SKY_CONTENT, seed=2), scene(**WIDE_SKY_CONTENT, shift=3, seed=3)
+    with torch.inference_mode():
+        a, _ = model.render_parts(to_tensor(first, CPU), code)
+        b, _ = model.render_parts(to_tensor(second, CPU), code)
+    a, b = (np.asarray(x[0].permute(1, 2, 0)) * 255 for x in (a, b))
+    for rows in (slice(0, 56), slice(64, None)):
+        assert np.abs(a[rows].reshape(-1, 3).mean(0) - b[rows].reshape(-1, 3).mean(0)).max() < 3.0
+    again = model.encode_style(to_tensor(scene(**THIN_SKY_STYLE, seed=1), CPU))
+    torch.testing.assert_close(again.descriptors, code.descriptors)
