@@ -41,9 +41,10 @@ lint: $(STAMP)
 proto: $(STAMP)
 	$(PY) -m protos.generate
 
-# The device page's generated protobuf code (client/browser/gen/) and its one bundle
-# (client/browser/dist/messages.js: the messages with their runtime), both committed: only this
-# target needs node and npm (the pinned tools of package-lock.json); the page itself does not.
+# The device page's generated protobuf code (client/browser/gen/) and its bundles (client/browser/dist/:
+# messages.js, the messages with their runtime; webm.js, the WebM muxer a picked video's output is
+# written with), all committed: only this target needs node and npm (the pinned packages of
+# package-lock.json); the page itself does not.
 WEB_GEN := client/browser/gen
 web: $(STAMP)
 	npm ci --no-audit --no-fund
@@ -53,6 +54,8 @@ web: $(STAMP)
 	  protos/mvstylizer/v1/media.proto protos/mvstylizer/v1/stylizer.proto
 	node_modules/.bin/esbuild $(WEB_GEN)/messages.js --bundle --format=esm --minify --legal-comments=eof \
 	  --outfile=client/browser/dist/messages.js
+	node_modules/.bin/esbuild $(WEB_GEN)/webm.js --bundle --format=esm --minify --legal-comments=eof \
+	  --outfile=client/browser/dist/webm.js
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.speed --out $(OUT)/bench
