@@ -22,6 +22,10 @@
 //                              frame to the source's by its content
 //   mvstylizer.frames()        those records
 //   mvstylizer.ready           a promise, resolved once the page is wired up (the offered styles listed)
+// Recording: the camera is recorded in real time (Record, MediaRecorder on the canvas stream); a
+// picked video's made frames are encoded as they are made (recording.js: one output frame per input
+// frame, at its timestamp), and Download offers the file once the last one is made. Where the browser
+// has no VideoEncoder, a picked video is recorded as the camera is, and the status line says so.
 // URL options besides the token: plan=, map=, flow= (long sides of the planning, map and flow grids).
 
 import { AffineApplier } from './affine_gl.js';
@@ -34,6 +38,7 @@ import { OfflineJob } from './pipeline.js';
 import { gridSize } from './grids.js';
 import { KEY_LONG_SIDE } from './keyframes.js';
 import { StylizerLink } from './link.js';
+import { FileRecorder } from './recording.js';
 
 const $ = (id) => document.getElementById(id);
 const query = new URLSearchParams(location.search);
@@ -360,9 +365,10 @@ async function stepThroughFile(current) {
   const duration = await frameDuration();
   const count = Math.max(1, Math.round(video.duration / duration));
   current.frameCount = count;
+  await openFileRecording(current, duration);
   const { engine: job, link } = current;
   const frameAt = async (k) => {
-    await seekTo((k + 0.5) * duration);
+    await seekTo((k + 0.5) * duration, duration);
     return uploadFrame();
   };
   current.phase = 'choosing key frames';
@@ -383,14 +389,67 @@ async function stepThroughFile(current) {
   }
   await waitFor(() => !busy(), KEY_WAIT_MS);
   current.phase = 'making frames';
+  const frameUs = Math.round(duration * 1e6);
   for (let k = 0; k < count && run === current; k++) {
-    await seekTo((k + 0.5) * duration);
+    await seekTo((k + 0.5) * duration, duration);
+    const timestamp = frameTimestamp(Math.round(k * frameUs));
     await processFrame(current, { presentedFrames: k });
+    if (current.fileRecorder && run === current) {
+      await current.fileRecorder.add(canvas, timestamp, frameUs).catch((error) => recordingFailed(current, error));
+    }
     await sleep(0); // the page stays responsive between frames
+  }
+  const output = current.fileRecorder;
+  if (output && run === current) {
+    try {
+      offerDownload(await output.finish());
+      current.recordingNote = `recorded ${output.frames} frames (${output.codec}): Download saves them`;
+    } catch (error) {
+      recordingFailed(current, error);
+    }
   }
   current.phase = null;
   if (run === current) current.ended = true;
   showStatus();
+}
+
+/** The timestamp (microseconds) of the frame the video shows now, as the file gives it: the
+ * output frame made from it keeps it. `fallback` where the browser gives no VideoFrame. */
+function frameTimestamp(fallback) {
+  if (typeof VideoFrame === 'undefined') return fallback;
+  try {
+    const frame = new VideoFrame(video);
+    const { timestamp } = frame;
+    frame.close();
+    return timestamp;
+  } catch {
+    return fallback;
+  }
+}
+
+/** A picked video's output file: every made frame encoded at its input frame's timestamp, where the
+ * browser has VideoEncoder; else (null) Record stays, in real time, and the status line says so. */
+async function openFileRecording(current, duration) {
+  let output = null;
+  try {
+    output = await FileRecorder.open(current.width, current.height, 1 / duration);
+  } catch (error) {
+    console.warn('the browser cannot encode this video', error);
+  }
+  current.fileRecorder = output;
+  current.recordingNote = output
+    ? `recording every frame (${output.codec})`
+    : 'no VideoEncoder here: Record records in real time (frame count and duration not kept)';
+  $('record').disabled = Boolean(output); // the whole output is recorded: Download offers it at the end
+  return output;
+}
+
+/** The encoder failed: the frames are still made and shown, only the file is given up. */
+function recordingFailed(current, error) {
+  console.error(error);
+  current.fileRecorder?.cancel();
+  current.fileRecorder = null;
+  current.recordingNote = `the recording failed (${error.message ?? error}); the frames are still made`;
 }
 
 async function waitFor(done, ms) {
@@ -423,11 +482,23 @@ async function frameDuration() {
   return gaps.length ? Math.min(...gaps) : 1 / 30;
 }
 
-function seekTo(time) {
-  return new Promise((resolve) => {
+/** Seeks to `time` (s) in a file of frames `frameSeconds` long, until the video shows the frame
+ * there: Chromium may fire 'seeked' while the frame before is still the one shown, which would be
+ * made (and timed) twice and the right one not at all. Waits at most SEEK_SETTLE_MS for it. */
+const SEEK_SETTLE_MS = 1000;
+
+async function seekTo(time, frameSeconds) {
+  await new Promise((resolve) => {
     video.onseeked = resolve;
     video.currentTime = time;
   });
+  const earliest = Math.round((time - frameSeconds) * 1e6); // microseconds; the right frame is later
+  const from = performance.now();
+  while (performance.now() - from < SEEK_SETTLE_MS) {
+    const shown = frameTimestamp(null);
+    if (shown === null || shown > earliest) return;
+    await sleep(5);
+  }
 }
 
 function sleep(ms) {
@@ -439,6 +510,7 @@ function stop() {
   run = null;
   if (!current) return;
   stopRecording();
+  current.fileRecorder?.cancel();
   current.link.close();
   const stream = video.srcObject;
   stream?.getTracks().forEach((track) => track.stop());
@@ -623,6 +695,8 @@ function statsNow() {
     bytes_down_per_s: link.bytesDown / seconds,
     link: link.state,
     link_reason: link.reason,
+    recording: current.fileRecorder ? { codec: current.fileRecorder.codec, frames: current.fileRecorder.frames } : null,
+    recording_note: current.recordingNote ?? null,
     error: current.error ?? null,
   };
 }
@@ -640,7 +714,7 @@ function showStatus() {
     `${s.source.kind} ${s.source.width}x${s.source.height}${s.phase ? ` (${s.phase})` : ''}  ${s.fps_rendered.toFixed(1)} fps  device ${ms(s.device_ms_p50)}/frame  ` +
     `key round trip ${ms(s.round_trip_ms)}\nkeys ${s.key_frames} sent, ${s.keys_answered} answered  ` +
     `up ${kb(s.bytes_up)} down ${kb(s.bytes_down)}  stylizer: ${s.link}${s.link_reason && s.link !== 'ready' ? ` (${s.link_reason})` : ''}\n` +
-    `${methods || 'no frames yet'}${s.error ? `\nerror: ${s.error}` : ''}`;
+    `${methods || 'no frames yet'}${s.recording_note ? `\n${s.recording_note}` : ''}${s.error ? `\nerror: ${s.error}` : ''}`;
 }
 
 function startRecording() {
@@ -650,13 +724,7 @@ function startRecording() {
   recorder = new MediaRecorder(stream, type ? { mimeType: type } : {});
   recorder.ondataavailable = (event) => event.data.size && chunks.push(event.data);
   recorder.onstop = () => {
-    const blob = new Blob(chunks, { type: recorder?.mimeType || type || 'video/webm' });
-    const link = $('download');
-    if (link.href) URL.revokeObjectURL(link.href);
-    link.href = URL.createObjectURL(blob);
-    link.download = `mvstylizer.${blob.type.includes('mp4') ? 'mp4' : 'webm'}`;
-    link.textContent = `Download (${(blob.size / 1e6).toFixed(1)} MB)`;
-    link.hidden = false;
+    offerDownload(new Blob(chunks, { type: recorder?.mimeType || type || 'video/webm' }));
     recorder = null;
     $('record').textContent = 'Record';
     $('record').classList.remove('on');
@@ -664,6 +732,16 @@ function startRecording() {
   recorder.start(1000);
   $('record').textContent = 'Stop recording';
   $('record').classList.add('on');
+}
+
+/** Download saves `blob` (a recording). */
+function offerDownload(blob) {
+  const link = $('download');
+  if (link.href) URL.revokeObjectURL(link.href);
+  link.href = URL.createObjectURL(blob);
+  link.download = `mvstylizer.${blob.type.includes('mp4') ? 'mp4' : 'webm'}`;
+  link.textContent = `Download (${(blob.size / 1e6).toFixed(1)} MB)`;
+  link.hidden = false;
 }
 
 function stopRecording() {

@@ -283,6 +283,80 @@ def test_a_picked_video_gives_every_one_of_its_frames_stylized_in_a_style_the_se
         assert min(redness(f["output"]) - redness(f["original"]) for f in frames) > 15
 
 
+def decoded(data: bytes) -> tuple[list[np.ndarray], list[float]]:
+    """A video file's frames (RGB) and their timestamps in seconds, as PyAV reads them."""
+    with av.open(io.BytesIO(data)) as container:
+        frames = list(container.decode(video=0))
+    return [f.to_ndarray(format="rgb24") for f in frames], [f.time for f in frames]
+
+
+def test_a_picked_videos_download_has_one_stylized_frame_per_input_frame_at_its_timestamp(stylizer_address, tmp_path):
+    """The page steps through a file slower than real time: its Download must still keep the
+    input's frame count and timestamps (so its duration), not what a real-time recorder saw."""
+    count, rate = 24, 12
+    data = webm_clip([shot_frame(0, i) for i in range(count)], rate=rate)
+    clip = tmp_path / "picked.webm"
+    clip.write_bytes(data)
+    inputs, input_times = decoded(data)
+    assert len(inputs) == count
+    offered = tmp_path / "styles"
+    offered.mkdir()
+    red_style(offered)
+    with open_page(stylizer_address, None, styles_dir=offered) as (page, _gateway):
+        page.evaluate("mvstylizer.ready")
+        page.set_input_files("#video-file", str(clip))
+        stats = wait_for(page, "mvstylizer.stats()", lambda s: s.get("frame_count") and not s["running"])
+        assert stats["frames_rendered"] == count, stats
+        # Offered as soon as the last frame is made, with no Record pressed (Record runs in real time).
+        assert page.is_visible("#download"), "the page offers the picked video's output for download"
+        with page.expect_download() as download_info:
+            page.click("#download")
+        saved = Path(download_info.value.path()).read_bytes()
+        status = page.inner_text("#status")
+    outputs, output_times = decoded(saved)
+    assert len(outputs) == count, (len(outputs), count)
+    assert output_times == pytest.approx(input_times, abs=1e-6)
+    assert all(out.shape == (HEIGHT, WIDTH, 3) for out in outputs)
+    # Stylized, every one: redder than its input frame (the style is red).
+    shifts = [
+        redness(out.reshape(-1, 3).mean(0)) - redness(src.reshape(-1, 3).mean(0))
+        for out, src in zip(outputs, inputs, strict=True)
+    ]
+    assert min(shifts) > 15, shifts
+    # Each output frame is made from its own input frame (the scene slides 2 px a frame): none repeats
+    # the frame before it in place of its own.
+    assert [most_like(out, inputs) for out in outputs] == list(range(count))
+    assert f"recorded {count} frames (VP" in status, status
+
+
+def most_like(frame: np.ndarray, candidates: list[np.ndarray]) -> int:
+    """The index of the candidate whose luminance pattern correlates best with the frame's."""
+
+    def pattern(rgb: np.ndarray) -> np.ndarray:
+        grey = rgb.astype(np.float32).mean(axis=2)
+        grey -= grey.mean()
+        return grey / (np.linalg.norm(grey) + 1e-6)
+
+    target = pattern(frame)
+    return int(np.argmax([float((pattern(c) * target).sum()) for c in candidates]))
+
+
+def test_without_videoencoder_a_picked_video_is_recorded_in_real_time_and_the_status_line_says_so(
+    stylizer_address, tmp_path
+):
+    clip = tmp_path / "picked.webm"
+    clip.write_bytes(webm_clip([shot_frame(0, i) for i in range(6)]))
+    with open_page(stylizer_address, None, init_script="delete window.VideoEncoder;") as (page, _gateway):
+        page.evaluate("mvstylizer.ready")
+        page.set_input_files("#video-file", str(clip))
+        stats = wait_for(page, "mvstylizer.stats()", lambda s: s.get("frame_count") and not s["running"])
+        assert stats["frames_rendered"] == 6, stats
+        assert "no VideoEncoder here: Record records in real time" in page.inner_text("#status")
+        # Today's recorder stays: Record is offered, and no file is made without it.
+        assert page.is_enabled("#record")
+        assert not page.is_visible("#download")
+
+
 TINT = 50  # grey levels: the tinting stylizer's red lift at t = 0, its blue lift at t = 1
 
 
