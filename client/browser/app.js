@@ -356,27 +356,29 @@ async function start(kind, attach) {
 
 // A picked video is not a camera: no frame may be dropped, and there is time to make each frame
 // from the key frames on both sides of it, as the file job does (pipeline.js). It is stepped through
-// three times, frame by frame (seeking to each frame's middle): every frame looked at to choose the
-// keys; the keys sent, each answer waited for up to KEY_WAIT_MS; every frame made and rendered. The
-// output keeps every frame.
+// three times, frame by frame (seeking into each frame): every frame looked at to choose the keys
+// (and, where the browser gives frames' timestamps, each frame's found by stepping from one to the
+// next, so that the count and the seeks keep to the file's own timestamps, which a container may
+// round); the keys sent, each answer waited for up to KEY_WAIT_MS; every frame made and rendered.
+// The output keeps every frame.
 const KEY_WAIT_MS = 10000;
 
 async function stepThroughFile(current) {
   const duration = await frameDuration();
-  const count = Math.max(1, Math.round(video.duration / duration));
-  current.frameCount = count;
-  await openFileRecording(current, duration);
   const { engine: job, link } = current;
+  current.phase = 'choosing key frames';
+  const starts = await lookThrough(current, duration, (k) => job.look(k, applier.shrink(job.planWidth, job.planHeight)));
+  if (run !== current) return;
+  const count = starts.length;
+  current.frameCount = count;
+  job.finishLooking();
+  await openFileRecording(current, duration);
+  const frameUs = Math.round(duration * 1e6);
+  const known = frameTimestamp(null) !== null; // starts are the file's timestamps, else k * duration
   const frameAt = async (k) => {
-    await seekTo((k + 0.5) * duration, duration);
+    await seekTo((starts[k] + frameUs / 2) / 1e6, known ? (shown) => shown === starts[k] : null);
     return uploadFrame();
   };
-  current.phase = 'choosing key frames';
-  for (let k = 0; k < count && run === current; k++) {
-    await frameAt(k);
-    job.look(k, applier.shrink(job.planWidth, job.planHeight));
-  }
-  job.finishLooking();
   current.phase = 'stylizing key frames';
   const busy = () => run === current && (link.inFlight || current.decoding > 0);
   await waitFor(() => run !== current || link.ready, KEY_WAIT_MS);
@@ -389,13 +391,12 @@ async function stepThroughFile(current) {
   }
   await waitFor(() => !busy(), KEY_WAIT_MS);
   current.phase = 'making frames';
-  const frameUs = Math.round(duration * 1e6);
   for (let k = 0; k < count && run === current; k++) {
-    await seekTo((k + 0.5) * duration, duration);
-    const timestamp = frameTimestamp(Math.round(k * frameUs));
+    await seekTo((starts[k] + frameUs / 2) / 1e6, known ? (shown) => shown === starts[k] : null);
     await processFrame(current, { presentedFrames: k });
     if (current.fileRecorder && run === current) {
-      await current.fileRecorder.add(canvas, timestamp, frameUs).catch((error) => recordingFailed(current, error));
+      const lasting = k + 1 < count ? starts[k + 1] - starts[k] : frameUs;
+      await current.fileRecorder.add(canvas, starts[k], lasting).catch((error) => recordingFailed(current, error));
     }
     await sleep(0); // the page stays responsive between frames
   }
@@ -411,6 +412,40 @@ async function stepThroughFile(current) {
   current.phase = null;
   if (run === current) current.ended = true;
   showStatus();
+}
+
+/** The first pass: each frame shown to `look(k)`, in order; returns the frames' start times (µs).
+ * Where the browser gives the shown frame's timestamp, steps from each frame into the next (half a
+ * frame past its start), until no newer frame comes: the file's own timestamps, however its
+ * container rounds them. Else every `duration` up to the video's length, as before. */
+async function lookThrough(current, duration, look) {
+  const frameUs = Math.round(duration * 1e6);
+  const starts = [];
+  if (frameTimestamp(null) === null) {
+    const count = Math.max(1, Math.round(video.duration / duration));
+    for (let k = 0; k < count && run === current; k++) {
+      await seekTo((k + 0.5) * duration, null);
+      await uploadFrame();
+      starts.push(k * frameUs);
+      look(k);
+    }
+    return starts;
+  }
+  // The first frame: the one at 0, once the frame shown before (the playback that timed the frames
+  // left a later one) is gone; a one-frame file keeps showing it, so it is taken after the wait.
+  const before = frameTimestamp(null);
+  let last = await seekTo(0, (ts) => ts < before);
+  while (run === current) {
+    await uploadFrame();
+    starts.push(last);
+    look(starts.length - 1);
+    const at = (last + 1.5 * frameUs) / 1e6;
+    const newer = (ts) => ts > last && ts <= at * 1e6 + 1000; // the next frame, not a stale one
+    const shown = await seekTo(at, newer);
+    if (shown === null || !newer(shown)) break; // no newer frame: the end
+    last = shown;
+  }
+  return starts;
 }
 
 /** The timestamp (microseconds) of the frame the video shows now, as the file gives it: the
@@ -482,23 +517,24 @@ async function frameDuration() {
   return gaps.length ? Math.min(...gaps) : 1 / 30;
 }
 
-/** Seeks to `time` (s) in a file of frames `frameSeconds` long, until the video shows the frame
- * there: Chromium may fire 'seeked' while the frame before is still the one shown, which would be
- * made (and timed) twice and the right one not at all. Waits at most SEEK_SETTLE_MS for it. */
-const SEEK_SETTLE_MS = 1000;
+/** Seeks to `time` (s), and until `expected(timestamp)` holds for the frame the video shows (if
+ * given): Chromium may fire 'seeked' while the frame before is still the one shown, which would then
+ * be made (and timed) twice and the right one not at all. Waits at most SEEK_SETTLE_MS for it;
+ * returns the shown frame's timestamp (µs), or null where the browser gives none. */
+const SEEK_SETTLE_MS = 500;
 
-async function seekTo(time, frameSeconds) {
+async function seekTo(time, expected) {
   await new Promise((resolve) => {
     video.onseeked = resolve;
     video.currentTime = time;
   });
-  const earliest = Math.round((time - frameSeconds) * 1e6); // microseconds; the right frame is later
+  let shown = frameTimestamp(null);
   const from = performance.now();
-  while (performance.now() - from < SEEK_SETTLE_MS) {
-    const shown = frameTimestamp(null);
-    if (shown === null || shown > earliest) return;
+  while (expected && shown !== null && !expected(shown) && performance.now() - from < SEEK_SETTLE_MS) {
     await sleep(5);
+    shown = frameTimestamp(null);
   }
+  return shown;
 }
 
 function sleep(ms) {
