@@ -31,6 +31,8 @@ export const MAX_EASE_FRAMES = 45;
 // frame's mean colour swings while frame-by-frame stylization's holds. The key's global look follows
 // the content without the flow; each frame's mean colour may depart from its change by at most
 // EASE_STEP (summed over R, G and B), the rest taken off as an offset that fades as an ease does.
+// The means are taken over cells sampled at most STEADY_CELLS along the grid's long side (cheap).
+export const STEADY_CELLS = 48;
 // Live: a new shot's closed form takes the content's colours to the stylizer's look, from the colour
 // statistics of up to this many recent keys' answers (session.py's LOOK_KEYS, stylizerLook).
 export const LOOK_KEYS = 8;
@@ -273,8 +275,9 @@ export class InterpolationSession {
     const [gw, gh] = this.grid;
     if (!plan.small) plan.small = resizeArea(plan.original, gw, gh);
     const look = compose(key.transform, adaptation(plan.colourStats, key.contentStats));
-    const anchor = meanShown(broadcastMap(affine.globalMapCoeffs(look), gw, gh), plan.small);
-    const mean = meanShown(target, plan.small);
+    const step = Math.ceil(Math.max(gw, gh) / STEADY_CELLS);
+    const anchor = meanShown(affine.globalMapCoeffs(look), plan.small, step);
+    const mean = meanShown(target, plan.small, step);
     let offset = [0, 0, 0];
     if (this.steady && !switched) {
       const last = this.steady;
@@ -377,12 +380,21 @@ export class InterpolationSession {
   }
 }
 
-/** The mean colour (0-255, per channel) a map gives the frame at the grid's size, clipped to levels. */
-function meanShown(coeffs, small) {
-  const data = affine.applyOnGrid(coeffs, small).data;
+/** The mean colour (0-255, per channel) a map (a grid's, or 12 coefficients for all cells) gives the
+ * frame at the grid's size, over every `step`-th cell each way, clipped to levels. */
+function meanShown(coeffs, small, step) {
   const sum = [0, 0, 0];
-  for (let i = 0; i < data.length; i += 3) for (let c = 0; c < 3; c++) sum[c] += Math.min(255, Math.max(0, data[i + c]));
-  return sum.map((v) => v / (data.length / 3));
+  let count = 0;
+  for (let y = 0; y < small.height; y += step) {
+    for (let x = 0; x < small.width; x += step) {
+      const i = y * small.width + x;
+      const a = coeffs.data ? coeffs.data.subarray(affine.COEFFS * i, affine.COEFFS * i + affine.COEFFS) : coeffs;
+      const [r, g, b] = [small.data[3 * i], small.data[3 * i + 1], small.data[3 * i + 2]];
+      for (let c = 0; c < 3; c++) sum[c] += Math.min(255, Math.max(0, a[4 * c] * r + a[4 * c + 1] * g + a[4 * c + 2] * b + a[4 * c + 3]));
+      count += 1;
+    }
+  }
+  return sum.map((v) => v / count);
 }
 
 function broadcastMap(coeffs, width, height) {

@@ -44,6 +44,8 @@ MAX_EASE_FRAMES = 45
 # frame's mean colour swings while frame-by-frame stylization's holds. The key's global look follows
 # the content without the flow; each frame's mean colour may depart from its change by at most
 # EASE_STEP (summed over R, G and B), the rest taken off as an offset that fades as an ease does.
+# The means are taken over cells sampled at most STEADY_CELLS along the grid's long side (cheap).
+STEADY_CELLS = 48
 # Live: the closed form of a new shot takes the content's colours to the look the stylizer has been
 # bringing, from the colour statistics of up to this many recent keys' answers
 # (closed_form.stylizer_look). The stylizer fits each frame to the style photo's statistics, but
@@ -303,8 +305,10 @@ class InterpolationSession:
         if plan.small is None:
             plan.small = cv2.resize(plan.original, self.grid, interpolation=cv2.INTER_AREA)
         look = compose(key.transform, adaptation(plan.colour_stats, key.content_stats))
-        anchor = _mean_shown(affine.global_map_coeffs(look), plan.small)
-        mean = _mean_shown(target, plan.small)
+        step = -(-max(self.grid) // STEADY_CELLS)
+        cells = plan.small[::step, ::step].astype(np.float32)
+        anchor = _mean_shown(affine.global_map_coeffs(look), cells)
+        mean = _mean_shown(target[::step, ::step], cells)
         offset = np.zeros(3, np.float32)
         if self._steady is not None and not switched:
             last_mean, last_anchor, last_offset = self._steady
@@ -415,6 +419,10 @@ class InterpolationSession:
         return cv2.resize(image, (self.width, self.height), interpolation=cv2.INTER_LINEAR)
 
 
-def _mean_shown(coeffs: np.ndarray, small: np.ndarray) -> np.ndarray:
-    """The mean colour (0-255, per channel) a map gives the frame at the grid's size, clipped to levels."""
-    return np.clip(affine.apply_on_grid(coeffs, small), 0.0, 255.0).mean((0, 1), dtype=np.float64).astype(np.float32)
+def _mean_shown(coeffs: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    """The mean colour (0-255, per channel) a map (on these cells, or one for all) gives the cells'
+    colours (float32), clipped to levels."""
+    out = coeffs[..., 3::4] + coeffs[..., 0::4] * cells[..., :1]
+    out += coeffs[..., 1::4] * cells[..., 1:2]
+    out += coeffs[..., 2::4] * cells[..., 2:3]
+    return np.clip(out, 0.0, 255.0).mean((0, 1), dtype=np.float64).astype(np.float32)
