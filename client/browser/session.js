@@ -26,6 +26,13 @@ export const DEFAULT_MAP_LONG_SIDE = 320;
 export const EASE_STEP = 2.5;
 export const EASE_FRAMES = 8;
 export const MAX_EASE_FRAMES = 45;
+// Live: between changes of source, the maps moved along the flow may land on content they were not
+// fitted for (the flow errs, most where frames are far apart: a device that drops frames), and the
+// frame's mean colour swings while frame-by-frame stylization's holds. The key's global look follows
+// the content without the flow; each frame's mean colour may depart from its change by at most
+// EASE_STEP (summed over R, G and B), the rest taken off as an offset that fades as an ease does.
+// The means are taken over cells sampled at most STEADY_CELLS along the grid's long side (cheap).
+export const STEADY_CELLS = 48;
 // Live: a new shot's closed form takes the content's colours to the stylizer's look, from the colour
 // statistics of up to this many recent keys' answers (session.py's LOOK_KEYS, stylizerLook).
 export const LOOK_KEYS = 8;
@@ -110,6 +117,9 @@ export class InterpolationSession {
     this.residualStats = null;
     this.easeFrames = 0;
     this.easeLeft = 0;
+    // Live: { mean shown, mean of the key's global look, offset taken off } of the frame last made
+    // from a key (see EASE_STEP); null after a change of source.
+    this.steady = null;
     // Live: the colour statistics of the stylizer's recent answers in this style (see LOOK_KEYS).
     this.looks = [];
     if (styleReference) this.setStyleReference(styleReference);
@@ -166,7 +176,7 @@ export class InterpolationSession {
     if (this.mode !== LIVE) throw new InvalidInputError('offline sessions never blend across a cut: the client sends keys');
     this.shotStart = index;
     this.keys.clear();
-    this.shown = this.shownSource = this.residual = null;
+    this.shown = this.shownSource = this.residual = this.steady = null;
     this.easeLeft = 0;
   }
 
@@ -208,8 +218,9 @@ export class InterpolationSession {
     return this.eased({ index, method, original, transform, colourStats: stats }, source);
   }
 
-  /** Live: the plan with the difference left from the last change of source added to its map. */
-  eased(plan, source) {
+  /** Live: the plan with the difference left from the last change of source added to its map (and,
+   * for a frame made from `key`, its mean colour kept steady: see EASE_STEP). */
+  eased(plan, source, key = null) {
     if (plan.image) return plan;
     const [gw, gh] = this.grid;
     const target = plan.coeffs ?? broadcastMap(affine.globalMapCoeffs(plan.transform), gw, gh);
@@ -239,10 +250,44 @@ export class InterpolationSession {
       this.residual = null;
       shown = target;
     }
+    const offset = this.steadying(target, plan, key, switched);
+    if (offset) {
+      const steadied = mat(gh, gw, affine.COEFFS);
+      steadied.data.set(shown.data);
+      for (let i = 0; i < steadied.data.length; i += affine.COEFFS) for (let c = 0; c < 3; c++) steadied.data[i + 4 * c + 3] += offset[c];
+      shown = plan.coeffs = steadied;
+      plan.transform = null;
+    }
     this.shown = shown;
     this.shownSource = source;
     this.shownStats = plan.colourStats;
     return plan;
+  }
+
+  /** The offset (0-255, per channel) that keeps the mean colour `key`'s maps give this frame from
+   * departing from the change of the key's global look by more than EASE_STEP since the frame before
+   * (see EASE_STEP); null when there is none. The ease of a change of source runs its own course. */
+  steadying(target, plan, key, switched) {
+    if (!key || !key.transform || !key.contentStats) {
+      this.steady = null;
+      return null;
+    }
+    const [gw, gh] = this.grid;
+    if (!plan.small) plan.small = resizeArea(plan.original, gw, gh);
+    const look = compose(key.transform, adaptation(plan.colourStats, key.contentStats));
+    const step = Math.ceil(Math.max(gw, gh) / STEADY_CELLS);
+    const anchor = meanShown(affine.globalMapCoeffs(look), plan.small, step);
+    const mean = meanShown(target, plan.small, step);
+    let offset = [0, 0, 0];
+    if (this.steady && !switched) {
+      const last = this.steady;
+      offset = last.offset.map((v) => Math.fround(v * (1 - 1 / EASE_FRAMES)));
+      const excess = [0, 1, 2].map((c) => mean[c] + offset[c] - last.mean[c] - (anchor[c] - last.anchor[c]));
+      const size = excess.reduce((sum, v) => sum + Math.abs(v), 0);
+      if (size > EASE_STEP) offset = offset.map((v, c) => Math.fround(v - excess[c] * (1 - EASE_STEP / size)));
+    }
+    this.steady = { mean: mean.map((v, c) => v + offset[c]), anchor, offset };
+    return offset.some((v) => v !== 0) ? offset : null;
   }
 
   /** The stylized frame for inputs.index: H x W x 3 uint8 at the output size. */
@@ -304,7 +349,7 @@ export class InterpolationSession {
     }
     this.lastIndex = index;
     for (const old of [...this.keys.keys()]) if (old < prev.index) this.keys.delete(old);
-    return this.mode === LIVE ? this.eased(plan, `key ${prev.index}`) : plan;
+    return this.mode === LIVE ? this.eased(plan, `key ${prev.index}`, prev) : plan;
   }
 
   checkNext(index) {
@@ -333,6 +378,23 @@ export class InterpolationSession {
   fit(image) {
     return image.width === this.width && image.height === this.height ? image : resizeLinearAny(image, this.width, this.height);
   }
+}
+
+/** The mean colour (0-255, per channel) a map (a grid's, or 12 coefficients for all cells) gives the
+ * frame at the grid's size, over every `step`-th cell each way, clipped to levels. */
+function meanShown(coeffs, small, step) {
+  const sum = [0, 0, 0];
+  let count = 0;
+  for (let y = 0; y < small.height; y += step) {
+    for (let x = 0; x < small.width; x += step) {
+      const i = y * small.width + x;
+      const a = coeffs.data ? coeffs.data.subarray(affine.COEFFS * i, affine.COEFFS * i + affine.COEFFS) : coeffs;
+      const [r, g, b] = [small.data[3 * i], small.data[3 * i + 1], small.data[3 * i + 2]];
+      for (let c = 0; c < 3; c++) sum[c] += Math.min(255, Math.max(0, a[4 * c] * r + a[4 * c + 1] * g + a[4 * c + 2] * b + a[4 * c + 3]));
+      count += 1;
+    }
+  }
+  return sum.map((v) => v / count);
 }
 
 function broadcastMap(coeffs, width, height) {

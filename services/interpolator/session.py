@@ -39,6 +39,13 @@ DEFAULT_MAP_LONG_SIDE = 320
 EASE_STEP = 2.5
 EASE_FRAMES = 8
 MAX_EASE_FRAMES = 45
+# Live: between changes of source, the maps moved along the flow may land on content they were not
+# fitted for (the flow errs, most where frames are far apart: a device that drops frames), and the
+# frame's mean colour swings while frame-by-frame stylization's holds. The key's global look follows
+# the content without the flow; each frame's mean colour may depart from its change by at most
+# EASE_STEP (summed over R, G and B), the rest taken off as an offset that fades as an ease does.
+# The means are taken over cells sampled at most STEADY_CELLS along the grid's long side (cheap).
+STEADY_CELLS = 48
 # Live: the closed form of a new shot takes the content's colours to the look the stylizer has been
 # bringing, from the colour statistics of up to this many recent keys' answers
 # (closed_form.stylizer_look). The stylizer fits each frame to the style photo's statistics, but
@@ -149,6 +156,9 @@ class InterpolationSession:
         self._residual: np.ndarray | None = None
         self._residual_stats: ColourStats | None = None
         self._ease_frames = self._ease_left = 0
+        # Live: (mean colour shown, mean colour of the key's global look, offset taken off) of the
+        # frame last made from a key (see EASE_STEP); None after a change of source.
+        self._steady: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         # Live: the colour statistics of the stylizer's recent answers in this style (see LOOK_KEYS).
         self._looks: deque[ColourStats] = deque(maxlen=LOOK_KEYS)
         if style_reference is not None:
@@ -208,7 +218,7 @@ class InterpolationSession:
         self._shot_start = index
         self._keys.clear()
         # A cut changes the picture itself: its look changes with it, as frame-by-frame's does.
-        self._shown = self._shown_source = self._residual = None
+        self._shown = self._shown_source = self._residual = self._steady = None
         self._ease_left = 0
 
     def latest_key(self) -> int | None:
@@ -243,8 +253,9 @@ class InterpolationSession:
         plan = FramePlan(index, method, original, transform=transform, colour_stats=stats)
         return self._eased(plan, source)
 
-    def _eased(self, plan: FramePlan, source: tuple) -> FramePlan:
-        """Live: the plan with the difference left from the last change of source added to its map."""
+    def _eased(self, plan: FramePlan, source: tuple, key: HeldKey | None = None) -> FramePlan:
+        """Live: the plan with the difference left from the last change of source added to its map
+        (and, for a frame made from `key`, its mean colour kept steady: see EASE_STEP)."""
         if plan.image is not None:  # exact keys (frame-by-frame runs): each frame is its own stylization
             return plan
         grid_w, grid_h = self.grid
@@ -275,8 +286,39 @@ class InterpolationSession:
         else:
             self._residual = None
             shown = target
+        offset = self._steadying(target, plan, key, switched)
+        if offset is not None:
+            shown = np.array(np.broadcast_to(shown, target.shape), np.float32)
+            shown[..., 3::4] += offset
+            plan.coeffs, plan.transform = shown, None
         self._shown, self._shown_source, self._shown_stats = shown, source, plan.colour_stats
         return plan
+
+    def _steadying(self, target: np.ndarray, plan: FramePlan, key: HeldKey | None, switched: bool) -> np.ndarray | None:
+        """The offset (0-255, per channel) that keeps the mean colour `key`'s maps give this frame from
+        departing from the change of the key's global look by more than EASE_STEP since the frame
+        before (see EASE_STEP); None when there is none. The ease of a change of source is left to
+        run its own course."""
+        if key is None or key.transform is None or key.content_stats is None:
+            self._steady = None
+            return None
+        if plan.small is None:
+            plan.small = cv2.resize(plan.original, self.grid, interpolation=cv2.INTER_AREA)
+        look = compose(key.transform, adaptation(plan.colour_stats, key.content_stats))
+        step = -(-max(self.grid) // STEADY_CELLS)
+        cells = plan.small[::step, ::step].astype(np.float32)
+        anchor = _mean_shown(affine.global_map_coeffs(look), cells)
+        mean = _mean_shown(target[::step, ::step], cells)
+        offset = np.zeros(3, np.float32)
+        if self._steady is not None and not switched:
+            last_mean, last_anchor, last_offset = self._steady
+            offset = last_offset * np.float32(1.0 - 1.0 / EASE_FRAMES)
+            excess = mean + offset - last_mean - (anchor - last_anchor)
+            size = float(np.abs(excess).sum())
+            if size > EASE_STEP:
+                offset -= excess * np.float32(1.0 - EASE_STEP / size)
+        self._steady = (mean + offset, anchor, offset)
+        return offset if offset.any() else None
 
     # --- frames ---------------------------------------------------------------------------
     def make_frame(self, inputs: FrameInputs) -> np.ndarray:
@@ -348,7 +390,7 @@ class InterpolationSession:
         # Keys older than the one this frame used are never needed again.
         for old in [k for k in self._keys if k < prev.index]:
             del self._keys[old]
-        return self._eased(plan, ("key", prev.index)) if self.mode == LIVE else plan
+        return self._eased(plan, ("key", prev.index), prev) if self.mode == LIVE else plan
 
     def _check_next(self, index: int) -> None:
         if index <= self._last_index:
@@ -375,3 +417,12 @@ class InterpolationSession:
         if image.shape[:2] == (self.height, self.width):
             return image
         return cv2.resize(image, (self.width, self.height), interpolation=cv2.INTER_LINEAR)
+
+
+def _mean_shown(coeffs: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    """The mean colour (0-255, per channel) a map (on these cells, or one for all) gives the cells'
+    colours (float32), clipped to levels."""
+    out = coeffs[..., 3::4] + coeffs[..., 0::4] * cells[..., :1]
+    out += coeffs[..., 1::4] * cells[..., 1:2]
+    out += coeffs[..., 2::4] * cells[..., 2:3]
+    return np.clip(out, 0.0, 255.0).mean((0, 1), dtype=np.float64).astype(np.float32)

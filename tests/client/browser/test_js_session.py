@@ -126,6 +126,27 @@ def test_live_stream_plans_and_frames_match():
     np.testing.assert_allclose(np.array(results[2][4]["transform"]), expected, atol=5e-3)
 
 
+def test_live_frames_on_a_flow_gone_astray_match():
+    """A flow that points far astray every other frame swings the look the key's maps give; both
+    sides take the same offset off the frames' mean colour (session.EASE_STEP)."""
+    frame = scene(HEIGHT, WIDTH, seed=3)
+    still = np.zeros((HEIGHT, WIDTH, 2), np.float32)
+    astray = still.copy()
+    astray[..., 0] = 0.4 * WIDTH
+    requests = [("add_key", [0, stylize(frame), frame])]
+    requests += [
+        ("plan_frame", [FrameInputs(t, 0, flow_to_prev=astray if t % 2 else still, original=frame)]) for t in range(6)
+    ]
+    session = InterpolationSession(LIVE, WIDTH, HEIGHT, map_long_side=MAP_LONG_SIDE)
+    steadied = []
+    for method, args in requests:
+        getattr(session, method)(*args)
+        steadied.append(session._steady is not None and bool(session._steady[2].any()))
+    assert any(steadied), "the flow astray should make the mean colour swing past EASE_STEP"
+    session = InterpolationSession(LIVE, WIDTH, HEIGHT, map_long_side=MAP_LONG_SIDE)
+    assert_same_frames(*run_both(session, [LIVE, WIDTH, HEIGHT, {"mapLongSide": MAP_LONG_SIDE}], requests))
+
+
 def test_offline_frames_between_two_keys_match():
     frames = [scene(HEIGHT, WIDTH, shift=3 * i, seed=i) for i in range(7)]
     requests = [("add_key", [0, stylize(frames[0]), frames[0]]), ("add_key", [6, stylize(frames[6]), frames[6]])]

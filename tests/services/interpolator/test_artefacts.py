@@ -173,6 +173,25 @@ def test_after_a_cut_the_late_first_key_and_the_next_ease_in_without_a_pop():
     assert jumps[11:].max() < 6, f"a pop of {jumps[11:].max():.1f} at frame {11 + int(jumps[11:].argmax()) + 1}"
 
 
+def test_a_flow_that_goes_astray_does_not_swing_the_look():
+    """Live, a still street after a late first key: every third frame the flow points 80 pixels
+    astray (as DIS does on a device that drops frames), which moves the dark road's map onto the
+    bright pavement. Frame-by-frame stylization never changes; the frames' mean colour may not
+    swing by a pop's margin either, and once the flow holds, the look is the key's."""
+    scene = street_scene(None)
+    session = InterpolationSession(LIVE, W, H, style_reference=stylize(scene))
+    outputs = [session.render(session.plan_closed_form(t, scene)) for t in range(4)]
+    session.add_key(0, stylize(scene), scene)  # answered at frame 4
+    astray = np.zeros((H, W, 2), np.float32)
+    astray[..., 0] = 80.0
+    for t in range(4, 60):
+        flow = astray if t % 3 == 0 and t < 30 else STILL
+        outputs.append(session.make_frame(FrameInputs(t, 0, flow_to_prev=flow, original=scene)))
+    jumps = colour_jumps(outputs)
+    assert jumps.max() < 6, f"a pop of {jumps.max():.1f} at frame {int(jumps.argmax()) + 1}"
+    np.testing.assert_allclose(outputs[-1].mean((0, 1)), stylize(scene).mean((0, 1)), atol=1)
+
+
 def normalising_stylize(rgb: np.ndarray, style: np.ndarray) -> np.ndarray:
     """A stylizer fitted to the style's statistics on every frame (as the default looks are): its
     output holds still when the exposure changes."""
