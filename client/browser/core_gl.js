@@ -15,11 +15,13 @@
 
 import { program } from './flow_gl.js';
 import { CONFIDENCE_BLUR, CONFIDENCE_FLOOR, finishBlend, mapWithGuide } from './core.js';
-import { rint } from './cv.js';
-import { nearest } from './gl.js';
+import { gaussianKernel } from './cv.js';
+import { nearest, setInputs } from './gl.js';
 import { frameToGridScale, resizeField } from './grids.js';
 
 export const MAX_KEYS = 3;
+// The shaders' int-typed uniforms (the rest are float).
+const INT_UNIFORMS = new Set(['step', 'twoKeys']);
 
 const HEADER = `#version 300 es
 precision highp float;
@@ -179,7 +181,7 @@ export class CoreGL {
     const sigma = (CONFIDENCE_BLUR * Math.max(gw, gh)) / 320;
     // core.confidenceOnGrid: links without a confidence are all ones, which the blur keeps.
     if (sigma >= 0.5) {
-      if (!this.gauss.has(sigma)) this.gauss.set(sigma, program(gl, gaussSource(gaussianKernel(sigma))));
+      if (!this.gauss.has(sigma)) this.gauss.set(sigma, program(gl, gaussSource(Float32Array.from(gaussianKernel(sigma)))));
       const gauss = this.gauss.get(sigma);
       const across = this.target('across', gw, gh, 1)[0];
       const smoothed = this.target('smoothed', gw, gh, 1)[0];
@@ -264,18 +266,7 @@ export class CoreGL {
     gl.viewport(0, 0, outputs[0].width, outputs[0].height);
     gl.useProgram(p);
     gl.bindVertexArray(this.vao);
-    Object.entries(textures).forEach(([uniform, t], unit) => {
-      gl.activeTexture(gl.TEXTURE0 + unit);
-      gl.bindTexture(gl.TEXTURE_2D, t.texture);
-      gl.uniform1i(locations(uniform), unit);
-    });
-    for (const [uniform, value] of Object.entries(uniforms)) {
-      const at = locations(uniform);
-      if (uniform === 'step') gl.uniform2i(at, ...value);
-      else if (uniform === 'twoKeys') gl.uniform1i(at, value);
-      else if (Array.isArray(value)) gl.uniform2f(at, ...value);
-      else gl.uniform1f(at, value);
-    }
+    setInputs(gl, locations, textures, uniforms, INT_UNIFORMS);
     gl.drawArrays(gl.TRIANGLE_STRIP, 0, 4);
   }
 
@@ -291,18 +282,6 @@ export class CoreGL {
   }
 }
 
-/** cv2.GaussianBlur's kernel for float images (cv.gaussianBlur's), as float32. */
-function gaussianKernel(sigma) {
-  const size = rint(sigma * 4 * 2 + 1) | 1;
-  const kernel = new Float64Array(size);
-  let sum = 0;
-  for (let i = 0; i < size; i++) {
-    const x = i - (size - 1) * 0.5;
-    kernel[i] = Math.exp((-0.5 / (sigma * sigma)) * x * x);
-    sum += kernel[i];
-  }
-  return Float32Array.from(kernel, (v) => v / sum);
-}
 
 function uploadRgba(gl, texture, width, height, data) {
   gl.bindTexture(gl.TEXTURE_2D, texture);

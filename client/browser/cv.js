@@ -400,8 +400,8 @@ export function boxMeanPlane(plane, height, width, radius) {
   return out;
 }
 
-/** cv2.GaussianBlur(m, (0, 0), sigma) of a float mat (OpenCV's kernel size for float, reflect101). */
-export function gaussianBlur(m, sigma) {
+/** cv2.GaussianBlur's normalised kernel for float images (OpenCV's size for float: 8 sigma + 1, odd). */
+export function gaussianKernel(sigma) {
   const size = rint(sigma * 4 * 2 + 1) | 1;
   const kernel = new Float64Array(size);
   let sum = 0;
@@ -411,6 +411,12 @@ export function gaussianBlur(m, sigma) {
     sum += kernel[i];
   }
   for (let i = 0; i < size; i++) kernel[i] /= sum;
+  return kernel;
+}
+
+/** cv2.GaussianBlur(m, (0, 0), sigma) of a float mat (OpenCV's kernel size for float, reflect101). */
+export function gaussianBlur(m, sigma) {
+  const kernel = gaussianKernel(sigma);
   return sepFilter(m, kernel, kernel, 'reflect101');
 }
 

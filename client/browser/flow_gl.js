@@ -35,11 +35,13 @@ import {
   prepare as prepareOnCpu,
   pyramidOf,
 } from './flow.js';
-import { link, nearest } from './gl.js';
+import { link, nearest, setInputs } from './gl.js';
 import { frameToGridScale, gridSize } from './grids.js';
 
 // Frames whose grey pyramids stay uploaded (a key and the frames that follow it).
 export const MAX_UPLOADED_FRAMES = 4;
+// The shaders' int-typed uniforms (the rest are float).
+const INT_UNIFORMS = new Set(['step', 'radius']);
 
 const VERTEX = `#version 300 es
 in vec2 corner;
@@ -457,18 +459,7 @@ export class FlowGL {
     this.bindOutputs(outputs);
     gl.useProgram(p);
     gl.bindVertexArray(this.vao);
-    Object.entries(textures).forEach(([uniform, t], unit) => {
-      gl.activeTexture(gl.TEXTURE0 + unit);
-      gl.bindTexture(gl.TEXTURE_2D, t.texture);
-      gl.uniform1i(locations(uniform), unit);
-    });
-    for (const [uniform, value] of Object.entries(uniforms)) {
-      const at = locations(uniform);
-      if (uniform === 'step') gl.uniform2i(at, ...value);
-      else if (uniform === 'radius') gl.uniform1i(at, value);
-      else if (Array.isArray(value)) gl.uniform2f(at, ...value);
-      else gl.uniform1f(at, value);
-    }
+    setInputs(gl, locations, textures, uniforms, INT_UNIFORMS);
     gl.drawArrays(gl.TRIANGLE_STRIP, 0, 4);
   }
 

@@ -26,3 +26,19 @@ export function link(gl, vertex, fragment, attributes = {}) {
   if (!gl.getProgramParameter(program, gl.LINK_STATUS)) throw new Error(`shader program: ${gl.getProgramInfoLog(program)}`);
   return program;
 }
+
+/** Binds `textures` ({uniform: target with .texture}) to units 0, 1, ... and sets `uniforms`:
+ * numbers as float, pairs as vec2, or as int and ivec2 for the names in `ints`. */
+export function setInputs(gl, locations, textures, uniforms, ints) {
+  Object.entries(textures).forEach(([uniform, target], unit) => {
+    gl.activeTexture(gl.TEXTURE0 + unit);
+    gl.bindTexture(gl.TEXTURE_2D, target.texture);
+    gl.uniform1i(locations(uniform), unit);
+  });
+  for (const [uniform, value] of Object.entries(uniforms)) {
+    const at = locations(uniform);
+    const pair = Array.isArray(value);
+    if (ints.has(uniform)) pair ? gl.uniform2i(at, ...value) : gl.uniform1i(at, value);
+    else pair ? gl.uniform2f(at, ...value) : gl.uniform1f(at, value);
+  }
+}
