@@ -13,3 +13,16 @@ def wait_until(condition, timeout: float, interval: float = 0.1) -> bool:
             return True
         time.sleep(interval)
     return False
+
+
+def wait_for_value(probe, until, timeout: float, interval: float = 0.2):
+    """probe()'s value once until(value) holds, polled every `interval` seconds; AssertionError
+    naming the last value after `timeout` seconds (a page's state read through page.evaluate)."""
+    deadline = time.monotonic() + timeout
+    value = None
+    while time.monotonic() < deadline:
+        value = probe()
+        if until(value):
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out; last value {value!r}")

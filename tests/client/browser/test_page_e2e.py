@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import io
 import os
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from services.stylizer import server as stylizer_server
 from tests.media import textured_background
 from tests.servers import ServerThread
 from tests.services.web.conftest import start_gateway
+from tests.waiting import wait_for_value
 
 if CHROMIUM is None and os.environ.get("CI") != "true":
     pytest.skip("chromium is not installed (make setup installs it)", allow_module_level=True)
@@ -85,14 +85,8 @@ def redness(mean_rgb) -> float:
 
 
 def wait_for(page, probe: str, until, timeout: float = 90.0):
-    deadline = time.monotonic() + timeout
-    value = None
-    while time.monotonic() < deadline:
-        value = page.evaluate(probe)
-        if until(value):
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out; last value {value!r}")
+    """The page's value of the JS expression `probe` once until(value) holds."""
+    return wait_for_value(lambda: page.evaluate(probe), until, timeout)
 
 
 def one_shot_clip(tmp_path: Path) -> Path:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -18,6 +17,7 @@ from client.live.engine import LiveOptions
 from client.live.job import LiveJob, run_live
 from client.remote.services import ServiceOptions
 from mvstylizer_common.imagecodec import write_image_file
+from tests.waiting import wait_for_value
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 if CHROMIUM is None and os.environ.get("CI") != "true":
@@ -63,15 +63,9 @@ def solid_style(path, rgb: tuple[int, int, int]) -> str:
     return str(path)
 
 
-def wait_for(page, probe, until, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    value = None
-    while time.monotonic() < deadline:
-        value = page.evaluate(probe)
-        if until(value):
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out; last value {value!r}")
+def wait_for(page, probe: str, until, timeout: float = 30.0):
+    """The page's value of the JS expression `probe` once until(value) holds."""
+    return wait_for_value(lambda: page.evaluate(probe), until, timeout)
 
 
 def test_preview_page_shows_live_frames_and_changes_style(stylizer_address, tmp_path):
