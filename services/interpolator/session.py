@@ -422,7 +422,6 @@ class InterpolationSession:
 def _mean_shown(coeffs: np.ndarray, cells: np.ndarray) -> np.ndarray:
     """The mean colour (0-255, per channel) a map (on these cells, or one for all) gives the cells'
     colours (float32), clipped to levels."""
-    out = coeffs[..., 3::4] + coeffs[..., 0::4] * cells[..., :1]
-    out += coeffs[..., 1::4] * cells[..., 1:2]
-    out += coeffs[..., 2::4] * cells[..., 2:3]
+    coeffs = np.broadcast_to(coeffs, (*cells.shape[:2], affine.COEFFS))
+    out = affine.apply_on_grid(coeffs, cells)
     return np.clip(out, 0.0, 255.0).mean((0, 1), dtype=np.float64).astype(np.float32)
