@@ -60,7 +60,7 @@ from services.stylizer.colour import LUMA_WEIGHTS, rgb_to_lab
 from services.stylizer.models.base import StyleModel
 from services.stylizer.models.colour_transfer import mkl_transform
 from services.stylizer.models.preset import restore_fine_detail
-from services.stylizer.models.region_match import describe, seeded_kmeans, transport_memberships
+from services.stylizer.models.region_match import describe, lloyd, seeded_kmeans, transport_memberships
 from services.stylizer.models.registry import register_model
 from services.stylizer.upsample import box_mean
 
@@ -372,12 +372,7 @@ class RegionTransfer(StyleModel):
         for _ in range(1, min(c.regions, features.shape[0])):
             distance = torch.cdist(features, torch.stack(centres)).min(dim=1).values
             centres.append(features[distance.argmax()])
-        centres_t = torch.stack(centres)
-        for _ in range(c.kmeans_iterations):
-            nearest = torch.cdist(features, centres_t).argmin(dim=1)
-            counts = torch.bincount(nearest, minlength=len(centres_t)).float()
-            sums = torch.zeros_like(centres_t).index_add_(0, nearest, features)
-            centres_t = torch.where(counts[:, None] > 0, sums / counts.clamp_min(1)[:, None], centres_t)
+        centres_t = lloyd(features, torch.stack(centres), c.kmeans_iterations)
         nearest = torch.cdist(features, centres_t).argmin(dim=1)
         share = torch.bincount(nearest, minlength=len(centres_t)).float() / features.shape[0]
         keep = share >= c.min_region_share
@@ -458,7 +453,9 @@ class RegionTransfer(StyleModel):
         raw = self.raw_features(style)
         prototypes = self.kmeans(raw)
         logits = self.logits(raw, prototypes, self.segment_weights())
-        descriptors, shares = describe(raw, torch.softmax(logits, dim=1))
+        descriptors = shares = None
+        if self.config.transport_marginal is not None:  # only the transport matching reads them
+            descriptors, shares = describe(raw, torch.softmax(logits, dim=1))
         weights = self.to_full(logits, style).flatten(1)
         stride = self.config.stats_stride
         sample = subsample(flat, height, width, stride)

@@ -41,15 +41,21 @@ def describe(features: torch.Tensor, memberships: torch.Tensor) -> tuple[torch.T
     return descriptors, mass / features.shape[0]
 
 
-def seeded_kmeans(features: torch.Tensor, seeds: torch.Tensor, weights: torch.Tensor, iterations: int) -> torch.Tensor:
-    """NxF raw features, KxF seeds (raw) -> KxF centres (raw) of k-means on the weighted features,
-    started from the seeds; a centre that loses every cell stays where it was."""
-    features, centres = features * weights, seeds.float() * weights
+def lloyd(features: torch.Tensor, centres: torch.Tensor, iterations: int) -> torch.Tensor:
+    """KxF centres after `iterations` k-means (Lloyd) steps over NxF features, from `centres`; a
+    centre that loses every cell stays where it was."""
     for _ in range(iterations):
         nearest = torch.cdist(features, centres).argmin(dim=1)
         counts = torch.bincount(nearest, minlength=len(centres)).float()
         sums = torch.zeros_like(centres).index_add_(0, nearest, features)
         centres = torch.where(counts[:, None] > 0, sums / counts.clamp_min(1)[:, None], centres)
+    return centres
+
+
+def seeded_kmeans(features: torch.Tensor, seeds: torch.Tensor, weights: torch.Tensor, iterations: int) -> torch.Tensor:
+    """NxF raw features, KxF seeds (raw) -> KxF centres (raw) of k-means on the weighted features,
+    started from the seeds; a centre that loses every cell stays where it was."""
+    centres = lloyd(features * weights, seeds.float() * weights, iterations)
     return centres / weights.clamp_min(1e-6)
 
 
