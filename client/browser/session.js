@@ -250,12 +250,10 @@ export class InterpolationSession {
       this.residual = null;
       shown = target;
     }
-    const offset = this.steadying(target, plan, key, switched);
+    const look = key?.transform && key.contentStats ? compose(key.transform, adaptation(plan.colourStats, key.contentStats)) : null;
+    const offset = this.steadying(target, plan, look, switched);
     if (offset) {
-      const steadied = mat(gh, gw, affine.COEFFS);
-      steadied.data.set(shown.data);
-      for (let i = 0; i < steadied.data.length; i += affine.COEFFS) for (let c = 0; c < 3; c++) steadied.data[i + 4 * c + 3] += offset[c];
-      shown = plan.coeffs = steadied;
+      shown = plan.coeffs = withOffset(shown, offset);
       plan.transform = null;
     }
     this.shown = shown;
@@ -264,17 +262,38 @@ export class InterpolationSession {
     return plan;
   }
 
-  /** The offset (0-255, per channel) that keeps the mean colour `key`'s maps give this frame from
-   * departing from the change of the key's global look by more than EASE_STEP since the frame before
-   * (see EASE_STEP); null when there is none. The ease of a change of source runs its own course. */
-  steadying(target, plan, key, switched) {
-    if (!key || !key.transform || !key.contentStats) {
+  /** Offline: the plan with its mean colour kept steady against the global look of its keys,
+   * blended as the frame blends their maps (see STEADY_CELLS). A key frame starts afresh. */
+  steadiedOffline(plan, prev, nextKey, alpha) {
+    const keys = nextKey ? [prev, nextKey] : [prev];
+    if (!plan.coeffs || keys.some((k) => !k.transform || !k.contentStats)) {
+      this.steady = null;
+      return plan;
+    }
+    const transform = nextKey
+      ? prev.transform.map((row, r) => row.map((v, k) => (1 - alpha) * v + alpha * nextKey.transform[r][k]))
+      : prev.transform;
+    let adapted = adaptation(plan.colourStats, prev.contentStats);
+    if (nextKey) {
+      const toNext = adaptation(plan.colourStats, nextKey.contentStats);
+      adapted = adapted.map((row, r) => row.map((v, k) => v + alpha * (toNext[r][k] - v)));
+    }
+    const offset = this.steadying(plan.coeffs, plan, compose(transform, adapted), plan.method === KEY);
+    if (offset) plan.coeffs = withOffset(plan.coeffs, offset);
+    return plan;
+  }
+
+  /** The offset (0-255, per channel) that keeps the mean colour a key's maps (`target`) give this
+   * frame from departing from the change of the global `look` (3x4) by more than EASE_STEP since the
+   * frame before (see EASE_STEP); null when there is none. `switched`: the source changed here (its
+   * ease, or a key frame, runs its own course). */
+  steadying(target, plan, look, switched) {
+    if (!look) {
       this.steady = null;
       return null;
     }
     const [gw, gh] = this.grid;
     if (!plan.small) plan.small = resizeArea(plan.original, gw, gh);
-    const look = compose(key.transform, adaptation(plan.colourStats, key.contentStats));
     const step = Math.ceil(Math.max(gw, gh) / STEADY_CELLS);
     const anchor = meanShown(affine.globalMapCoeffs(look), plan.small, step);
     const mean = meanShown(target, plan.small, step);
@@ -349,7 +368,9 @@ export class InterpolationSession {
     }
     this.lastIndex = index;
     for (const old of [...this.keys.keys()]) if (old < prev.index) this.keys.delete(old);
-    return this.mode === LIVE ? this.eased(plan, `key ${prev.index}`, prev) : plan;
+    if (this.mode === LIVE) return this.eased(plan, `key ${prev.index}`, prev);
+    const alpha = nextKey ? (index - prev.index) / (nextKey.index - prev.index) : 0;
+    return this.steadiedOffline(plan, prev, nextKey, alpha);
   }
 
   checkNext(index) {
@@ -407,4 +428,12 @@ function subtract(a, b) {
   const out = mat(a.height, a.width, a.channels);
   for (let i = 0; i < out.data.length; i++) out.data[i] = a.data[i] - b.data[i];
   return out;
+}
+
+/** A copy of the grid map with `offset` (0-255, per channel) added to each cell's offsets. */
+function withOffset(coeffs, offset) {
+  const shifted = mat(coeffs.height, coeffs.width, affine.COEFFS);
+  shifted.data.set(coeffs.data);
+  for (let i = 0; i < shifted.data.length; i += affine.COEFFS) for (let c = 0; c < 3; c++) shifted.data[i + 4 * c + 3] += offset[c];
+  return shifted;
 }

@@ -45,6 +45,9 @@ MAX_EASE_FRAMES = 45
 # the content without the flow; each frame's mean colour may depart from its change by at most
 # EASE_STEP (summed over R, G and B), the rest taken off as an offset that fades as an ease does.
 # The means are taken over cells sampled at most STEADY_CELLS along the grid's long side (cheap).
+# Offline, the same holds between two keys, against the global look of the two keys blended as the
+# frame blends their maps: where the flow to a key fails on content it cannot follow (a plain surface
+# moving fast), its maps swing the look as they do live. A key frame itself is never changed.
 STEADY_CELLS = 48
 # Live: the closed form of a new shot takes the content's colours to the look the stylizer has been
 # bringing, from the colour statistics of up to this many recent keys' answers
@@ -286,25 +289,44 @@ class InterpolationSession:
         else:
             self._residual = None
             shown = target
-        offset = self._steadying(target, plan, key, switched)
+        look = None
+        if key is not None and key.transform is not None and key.content_stats is not None:
+            look = compose(key.transform, adaptation(plan.colour_stats, key.content_stats))
+        offset = self._steadying(target, plan, look, switched)
         if offset is not None:
-            shown = np.array(np.broadcast_to(shown, target.shape), np.float32)
-            shown[..., 3::4] += offset
+            shown = _with_offset(shown, target.shape, offset)
             plan.coeffs, plan.transform = shown, None
         self._shown, self._shown_source, self._shown_stats = shown, source, plan.colour_stats
         return plan
 
-    def _steadying(self, target: np.ndarray, plan: FramePlan, key: HeldKey | None, switched: bool) -> np.ndarray | None:
-        """The offset (0-255, per channel) that keeps the mean colour `key`'s maps give this frame from
-        departing from the change of the key's global look by more than EASE_STEP since the frame
-        before (see EASE_STEP); None when there is none. The ease of a change of source is left to
-        run its own course."""
-        if key is None or key.transform is None or key.content_stats is None:
+    def _steadied_offline(self, plan: FramePlan, prev: HeldKey, next_key: HeldKey | None, alpha: float) -> FramePlan:
+        """Offline: the plan with its mean colour kept steady against the global look of its keys,
+        blended as the frame blends their maps (see STEADY_CELLS). A key frame starts afresh."""
+        keys = [prev] if next_key is None else [prev, next_key]
+        if plan.coeffs is None or any(k.transform is None or k.content_stats is None for k in keys):
+            self._steady = None
+            return plan
+        transform = prev.transform if next_key is None else (1.0 - alpha) * prev.transform + alpha * next_key.transform
+        adapted = adaptation(plan.colour_stats, prev.content_stats)
+        if next_key is not None:
+            adapted = adapted + alpha * (adaptation(plan.colour_stats, next_key.content_stats) - adapted)
+        offset = self._steadying(plan.coeffs, plan, compose(transform, adapted), plan.method == KEY)
+        if offset is not None:
+            plan.coeffs = _with_offset(plan.coeffs, plan.coeffs.shape, offset)
+        return plan
+
+    def _steadying(
+        self, target: np.ndarray, plan: FramePlan, look: np.ndarray | None, switched: bool
+    ) -> np.ndarray | None:
+        """The offset (0-255, per channel) that keeps the mean colour a key's maps (`target`) give this
+        frame from departing from the change of the global `look` (3x4) by more than EASE_STEP since
+        the frame before (see EASE_STEP); None when there is none. `switched`: the source changed
+        here (its ease, or a key frame, runs its own course)."""
+        if look is None:
             self._steady = None
             return None
         if plan.small is None:
             plan.small = cv2.resize(plan.original, self.grid, interpolation=cv2.INTER_AREA)
-        look = compose(key.transform, adaptation(plan.colour_stats, key.content_stats))
         step = -(-max(self.grid) // STEADY_CELLS)
         cells = plan.small[::step, ::step].astype(np.float32)
         anchor = _mean_shown(affine.global_map_coeffs(look), cells)
@@ -390,7 +412,10 @@ class InterpolationSession:
         # Keys older than the one this frame used are never needed again.
         for old in [k for k in self._keys if k < prev.index]:
             del self._keys[old]
-        return self._eased(plan, ("key", prev.index), prev) if self.mode == LIVE else plan
+        if self.mode == LIVE:
+            return self._eased(plan, ("key", prev.index), prev)
+        alpha = 0.0 if next_key is None else (index - prev.index) / (next_key.index - prev.index)
+        return self._steadied_offline(plan, prev, next_key, alpha)
 
     def _check_next(self, index: int) -> None:
         if index <= self._last_index:
@@ -417,6 +442,13 @@ class InterpolationSession:
         if image.shape[:2] == (self.height, self.width):
             return image
         return cv2.resize(image, (self.width, self.height), interpolation=cv2.INTER_LINEAR)
+
+
+def _with_offset(coeffs: np.ndarray, shape: tuple, offset: np.ndarray) -> np.ndarray:
+    """A copy of the map (on the grid, or one for all) with `offset` (0-255, per channel) added."""
+    shifted = np.array(np.broadcast_to(coeffs, shape), np.float32)
+    shifted[..., 3::4] += offset
+    return shifted
 
 
 def _mean_shown(coeffs: np.ndarray, cells: np.ndarray) -> np.ndarray:

@@ -147,6 +147,31 @@ def test_live_frames_on_a_flow_gone_astray_match():
     assert_same_frames(*run_both(session, [LIVE, WIDTH, HEIGHT, {"mapLongSide": MAP_LONG_SIDE}], requests))
 
 
+def test_offline_frames_on_a_flow_gone_astray_match():
+    """Between two keys, flows that point far astray every other frame swing the look the keys' maps
+    give; both sides take the same offset off the frames' mean colour, against the two keys' blended
+    global look (session.STEADY_CELLS)."""
+    frame = scene(HEIGHT, WIDTH, seed=3)
+    still = np.zeros((HEIGHT, WIDTH, 2), np.float32)
+    astray = still.copy()
+    astray[..., 0] = 0.4 * WIDTH
+    requests = [("add_key", [0, stylize(frame), frame]), ("add_key", [7, stylize(frame), frame])]
+    requests.append(("plan_frame", [FrameInputs(0, 0)]))
+    for t in range(1, 7):
+        flow = astray if t % 2 else still
+        requests.append(("plan_frame", [FrameInputs(t, 0, 7, flow, None, flow, None, frame)]))
+    requests.append(("plan_frame", [FrameInputs(7, 7)]))
+    session = InterpolationSession(OFFLINE, WIDTH, HEIGHT, map_long_side=MAP_LONG_SIDE)
+    steadied = []
+    for method, args in requests:
+        getattr(session, method)(*args)
+        steadied.append(session._steady is not None and bool(session._steady[2].any()))
+    assert any(steadied), "the flow astray should make the mean colour swing past EASE_STEP"
+    session = InterpolationSession(OFFLINE, WIDTH, HEIGHT, map_long_side=MAP_LONG_SIDE)
+    results = run_both(session, [OFFLINE, WIDTH, HEIGHT, {"mapLongSide": MAP_LONG_SIDE}], requests)
+    assert_same_frames(*results)
+
+
 def test_offline_frames_between_two_keys_match():
     frames = [scene(HEIGHT, WIDTH, shift=3 * i, seed=i) for i in range(7)]
     requests = [("add_key", [0, stylize(frames[0]), frames[0]]), ("add_key", [6, stylize(frames[6]), frames[6]])]

@@ -192,6 +192,29 @@ def test_a_flow_that_goes_astray_does_not_swing_the_look():
     np.testing.assert_allclose(outputs[-1].mean((0, 1)), stylize(scene).mean((0, 1)), atol=1)
 
 
+def test_offline_a_flow_that_goes_astray_between_keys_does_not_swing_the_look():
+    """File mode, a still street between two keys 20 frames apart: on frames 5-12 the flows to both
+    keys point 80 pixels astray (as DIS does where a plain surface moves fast), which moves the dark
+    road's maps onto the bright pavement. Frame-by-frame stylization never changes; the frames' mean
+    colour may not jump by a pop's margin, and the keys themselves are left as they are."""
+    scene = street_scene(None)
+    session = InterpolationSession(OFFLINE, W, H)
+    session.add_key(0, stylize(scene), scene)
+    session.add_key(20, stylize(scene), scene)
+    astray = np.zeros((H, W, 2), np.float32)
+    astray[..., 0] = 80.0
+    outputs = [session.make_frame(FrameInputs(0, 0))]
+    for t in range(1, 20):
+        flow = astray if 5 <= t <= 12 else STILL
+        outputs.append(session.make_frame(FrameInputs(t, 0, 20, flow, None, flow, None, scene)))
+    outputs.append(session.make_frame(FrameInputs(20, 20)))
+    jumps = colour_jumps(outputs)
+    assert jumps.max() < 6, f"a pop of {jumps.max():.1f} at frame {int(jumps.argmax())}"
+    key = InterpolationSession(OFFLINE, W, H)
+    key.add_key(20, stylize(scene), scene)
+    np.testing.assert_array_equal(outputs[20], key.make_frame(FrameInputs(20, 20)))
+
+
 def normalising_stylize(rgb: np.ndarray, style: np.ndarray) -> np.ndarray:
     """A stylizer fitted to the style's statistics on every frame (as the default looks are): its
     output holds still when the exposure changes."""
