@@ -293,9 +293,12 @@ export class AffineApplier {
     const rgba = new Uint8Array(width * height * 4);
     gl.readPixels(0, 0, width, height, gl.RGBA, gl.UNSIGNED_BYTE, rgba);
     const data = new Uint8Array(width * height * 3);
-    for (let y = 0; y < height; y++) {
-      const from = (height - 1 - y) * width * 4;
-      for (let x = 0; x < width; x++) data.set(rgba.subarray(from + 4 * x, from + 4 * x + 3), (y * width + x) * 3);
+    for (let y = 0, j = 0; y < height; y++) {
+      for (let i = (height - 1 - y) * width * 4, end = i + width * 4; i < end; i += 4, j += 3) {
+        data[j] = rgba[i];
+        data[j + 1] = rgba[i + 1];
+        data[j + 2] = rgba[i + 2];
+      }
     }
     return { data, height, width, channels: 3 };
   }
