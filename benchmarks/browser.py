@@ -11,17 +11,19 @@ BROWSER_DIR = Path(__file__).resolve().parents[1] / "client" / "browser"
 # A made-up origin the modules are served from by request interception: no server, no network.
 MODULES_ORIGIN = "http://device.invalid"
 
-# WebGL2 on SwiftShader; no background connections, no sandbox (root).
-GL_ARGS = [
+# Chromium on a machine without outside network: no background connections, no sandbox (root).
+OFFLINE_ARGS = [
     "--no-sandbox",
-    "--use-angle=swiftshader",
-    "--enable-unsafe-swiftshader",
     "--disable-quic",
     "--no-first-run",
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
 ]
+# WebGL2 on SwiftShader.
+GL_ARGS = [*OFFLINE_ARGS, "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]
+# A page that needs no WebGL (the live preview): no GPU at all.
+PLAIN_ARGS = [*OFFLINE_ARGS, "--disable-gpu"]
 # The device page: WebGL2 on SwiftShader, a fake camera granted without asking, no throttling of a
 # page that is not in front.
 PAGE_ARGS = [

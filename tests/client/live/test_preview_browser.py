@@ -7,33 +7,21 @@ browser skips this test; on CI (CI=true) it fails instead.
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 
 import numpy as np
 import pytest
 
+from benchmarks.browser import CHROMIUM, PLAIN_ARGS
 from client.live.engine import LiveOptions
 from client.live.job import LiveJob, run_live
 from client.remote.services import ServiceOptions
 from mvstylizer_common.imagecodec import write_image_file
 from tests.waiting import wait_for_value
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 if CHROMIUM is None and os.environ.get("CI") != "true":
     pytest.skip("chromium is not installed (make setup installs it)", allow_module_level=True)
 sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
-
-# Chromium on a machine without outside network: no background connections, no sandbox (root).
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 MEAN_COLOUR_JS = """() => {
   const img = document.getElementById('stylized');
@@ -97,7 +85,7 @@ def test_preview_page_shows_live_frames_and_changes_style(stylizer_address, tmp_
     try:
         assert started.wait(60)
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=PLAIN_ARGS, headless=True)
             page = browser.new_page(viewport={"width": 1280, "height": 720})
             page.goto(found["url"])
             # Frames arrive: the stylized view fills, the counters move, the stylizer shows as connected.
