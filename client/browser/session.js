@@ -32,6 +32,8 @@ export const MAX_EASE_FRAMES = 45;
 // the content without the flow; each frame's mean colour may depart from its change by at most
 // EASE_STEP (summed over R, G and B), the rest taken off as an offset that fades as an ease does.
 // The means are taken over cells sampled at most STEADY_CELLS along the grid's long side (cheap).
+// Offline, the same holds between two keys, against the global look of the two keys blended by the
+// frame's distance to each (session.py's STEADY_CELLS). A key frame itself is never changed.
 export const STEADY_CELLS = 48;
 // Live: a new shot's closed form takes the content's colours to the stylizer's look, from the colour
 // statistics of up to this many recent keys' answers (session.py's LOOK_KEYS, stylizerLook).
@@ -117,8 +119,8 @@ export class InterpolationSession {
     this.residualStats = null;
     this.easeFrames = 0;
     this.easeLeft = 0;
-    // Live: { mean shown, mean of the key's global look, offset taken off } of the frame last made
-    // from a key (see EASE_STEP); null after a change of source.
+    // { mean shown, mean of the global look, offset taken off } of the frame before, made from a key
+    // (live) or between two keys (offline): see EASE_STEP and STEADY_CELLS; null after a change of source.
     this.steady = null;
     // Live: the colour statistics of the stylizer's recent answers in this style (see LOOK_KEYS).
     this.looks = [];
@@ -263,7 +265,7 @@ export class InterpolationSession {
   }
 
   /** Offline: the plan with its mean colour kept steady against the global look of its keys,
-   * blended as the frame blends their maps (see STEADY_CELLS). A key frame starts afresh. */
+   * blended by the frame's distance to each (see STEADY_CELLS). A key frame starts afresh. */
   steadiedOffline(plan, prev, nextKey, alpha) {
     const keys = nextKey ? [prev, nextKey] : [prev];
     if (!plan.coeffs || keys.some((k) => !k.transform || !k.contentStats)) {
@@ -271,12 +273,12 @@ export class InterpolationSession {
       return plan;
     }
     const transform = nextKey
-      ? prev.transform.map((row, r) => row.map((v, k) => (1 - alpha) * v + alpha * nextKey.transform[r][k]))
+      ? prev.transform.map((row, r) => row.map((v, k) => Math.fround((1 - alpha) * v + alpha * nextKey.transform[r][k])))
       : prev.transform;
     let adapted = adaptation(plan.colourStats, prev.contentStats);
     if (nextKey) {
       const toNext = adaptation(plan.colourStats, nextKey.contentStats);
-      adapted = adapted.map((row, r) => row.map((v, k) => v + alpha * (toNext[r][k] - v)));
+      adapted = adapted.map((row, r) => row.map((v, k) => Math.fround(v + alpha * (toNext[r][k] - v))));
     }
     const offset = this.steadying(plan.coeffs, plan, compose(transform, adapted), plan.method === KEY);
     if (offset) plan.coeffs = withOffset(plan.coeffs, offset);

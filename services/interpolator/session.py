@@ -45,9 +45,10 @@ MAX_EASE_FRAMES = 45
 # the content without the flow; each frame's mean colour may depart from its change by at most
 # EASE_STEP (summed over R, G and B), the rest taken off as an offset that fades as an ease does.
 # The means are taken over cells sampled at most STEADY_CELLS along the grid's long side (cheap).
-# Offline, the same holds between two keys, against the global look of the two keys blended as the
-# frame blends their maps: where the flow to a key fails on content it cannot follow (a plain surface
-# moving fast), its maps swing the look as they do live. A key frame itself is never changed.
+# Offline, the same holds between two keys, against the global look of the two keys blended by the
+# frame's distance to each: where the flow to a key fails on content it cannot follow (a plain
+# surface moving fast), its maps swing the look as they do live. A key frame itself is never
+# changed: an offset still held on the frame before it is dropped there at once.
 STEADY_CELLS = 48
 # Live: the closed form of a new shot takes the content's colours to the look the stylizer has been
 # bringing, from the colour statistics of up to this many recent keys' answers
@@ -159,8 +160,9 @@ class InterpolationSession:
         self._residual: np.ndarray | None = None
         self._residual_stats: ColourStats | None = None
         self._ease_frames = self._ease_left = 0
-        # Live: (mean colour shown, mean colour of the key's global look, offset taken off) of the
-        # frame last made from a key (see EASE_STEP); None after a change of source.
+        # (mean colour shown, mean colour of the global look, offset taken off) of the frame before,
+        # made from a key (live) or between two keys (offline): see EASE_STEP and STEADY_CELLS; None
+        # after a change of source.
         self._steady: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         # Live: the colour statistics of the stylizer's recent answers in this style (see LOOK_KEYS).
         self._looks: deque[ColourStats] = deque(maxlen=LOOK_KEYS)
@@ -301,7 +303,7 @@ class InterpolationSession:
 
     def _steadied_offline(self, plan: FramePlan, prev: HeldKey, next_key: HeldKey | None, alpha: float) -> FramePlan:
         """Offline: the plan with its mean colour kept steady against the global look of its keys,
-        blended as the frame blends their maps (see STEADY_CELLS). A key frame starts afresh."""
+        blended by the frame's distance to each (see STEADY_CELLS). A key frame starts afresh."""
         keys = [prev] if next_key is None else [prev, next_key]
         if plan.coeffs is None or any(k.transform is None or k.content_stats is None for k in keys):
             self._steady = None
