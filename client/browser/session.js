@@ -32,8 +32,9 @@ export const MAX_EASE_FRAMES = 45;
 // the content without the flow; each frame's mean colour may depart from its change by at most
 // EASE_STEP (summed over R, G and B), the rest taken off as an offset that fades as an ease does.
 // The means are taken over cells sampled at most STEADY_CELLS along the grid's long side (cheap).
-// Offline, the same holds between two keys, against the global look of the two keys blended by the
-// frame's distance to each (session.py's STEADY_CELLS). A key frame itself is never changed.
+// Offline, the same holds between two keys, against the two keys' global looks and their own
+// departures from them, blended by the frame's distance to each, with the offset held and the mean
+// within EASE_STEP a frame to go of that blend (session.py's STEADY_CELLS). A key is never changed.
 export const STEADY_CELLS = 48;
 // Live: a new shot's closed form takes the content's colours to the stylizer's look, from the colour
 // statistics of up to this many recent keys' answers (session.py's LOOK_KEYS, stylizerLook).
@@ -122,6 +123,8 @@ export class InterpolationSession {
     // { mean shown, mean of the global look, offset taken off } of the frame before, made from a key
     // (live) or between two keys (offline): see EASE_STEP and STEADY_CELLS; null after a change of source.
     this.steady = null;
+    // Offline: each held key's departure from its global look (see keyDeparture).
+    this.departures = new Map();
     // Live: the colour statistics of the stylizer's recent answers in this style (see LOOK_KEYS).
     this.looks = [];
     if (styleReference) this.setStyleReference(styleReference);
@@ -280,16 +283,44 @@ export class InterpolationSession {
       const toNext = adaptation(plan.colourStats, nextKey.contentStats);
       adapted = adapted.map((row, r) => row.map((v, k) => Math.fround(v + alpha * (toNext[r][k] - v))));
     }
-    const offset = this.steadying(plan.coeffs, plan, compose(transform, adapted), plan.method === KEY);
+    // The keys' own maps depart from their global looks: the frame's mean is steered between the two
+    // departures, so that it meets the next key's own mean when that key comes.
+    let bias = this.keyDeparture(prev);
+    let budget = null;
+    if (nextKey) {
+      const next = this.keyDeparture(nextKey);
+      bias = bias.map((v, c) => Math.fround(v + Math.fround(alpha) * (next[c] - v)));
+      budget = EASE_STEP * (nextKey.index - plan.index);
+    }
+    const look = compose(transform, adapted);
+    const offset = this.steadying(plan.coeffs, plan, look, plan.method === KEY, bias, budget);
     if (offset) plan.coeffs = withOffset(plan.coeffs, offset);
     return plan;
+  }
+
+  /** How far (0-255, per channel) the mean colour a key's own maps give its own frame lies from the
+   * mean its global look gives it, on the cells the steadying samples (cached per key). */
+  keyDeparture(key) {
+    let departure = this.departures.get(key.index);
+    if (!departure) {
+      const [gw, gh] = this.grid;
+      const small = resizeArea(this.fit(key.original), gw, gh);
+      const step = Math.ceil(Math.max(gw, gh) / STEADY_CELLS);
+      const look = meanShown(affine.globalMapCoeffs(key.transform), small, step);
+      departure = meanShown(key.localMap, small, step).map((v, c) => Math.fround(v - look[c]));
+      for (const index of [...this.departures.keys()]) if (!this.keys.has(index)) this.departures.delete(index);
+      this.departures.set(key.index, departure);
+    }
+    return departure;
   }
 
   /** The offset (0-255, per channel) that keeps the mean colour a key's maps (`target`) give this
    * frame from departing from the change of the global `look` (3x4) by more than EASE_STEP since the
    * frame before (see EASE_STEP); null when there is none. `switched`: the source changed here (its
-   * ease, or a key frame, runs its own course). */
-  steadying(target, plan, look, switched) {
+   * ease, or a key frame, runs its own course). Offline, `bias` is added to the look's mean, and
+   * `budget` bounds how far the frame's mean may lie from that (summed over RGB); the offset is then
+   * held, not faded (see STEADY_CELLS). */
+  steadying(target, plan, look, switched, bias = null, budget = null) {
     if (!look) {
       this.steady = null;
       return null;
@@ -297,15 +328,21 @@ export class InterpolationSession {
     const [gw, gh] = this.grid;
     if (!plan.small) plan.small = resizeArea(plan.original, gw, gh);
     const step = Math.ceil(Math.max(gw, gh) / STEADY_CELLS);
-    const anchor = meanShown(affine.globalMapCoeffs(look), plan.small, step);
+    let anchor = meanShown(affine.globalMapCoeffs(look), plan.small, step);
+    if (bias) anchor = anchor.map((v, c) => Math.fround(v + bias[c]));
     const mean = meanShown(target, plan.small, step);
     let offset = [0, 0, 0];
     if (this.steady && !switched) {
       const last = this.steady;
-      offset = last.offset.map((v) => Math.fround(v * (1 - 1 / EASE_FRAMES)));
+      offset = budget === null ? last.offset.map((v) => Math.fround(v * (1 - 1 / EASE_FRAMES))) : [...last.offset];
       const excess = [0, 1, 2].map((c) => mean[c] + offset[c] - last.mean[c] - (anchor[c] - last.anchor[c]));
       const size = excess.reduce((sum, v) => sum + Math.abs(v), 0);
       if (size > EASE_STEP) offset = offset.map((v, c) => Math.fround(v - excess[c] * (1 - EASE_STEP / size)));
+      if (budget !== null) {
+        const away = [0, 1, 2].map((c) => mean[c] + offset[c] - anchor[c]);
+        const far = away.reduce((sum, v) => sum + Math.abs(v), 0);
+        if (far > budget) offset = offset.map((v, c) => Math.fround(v - away[c] * (1 - budget / far)));
+      }
     }
     this.steady = { mean: mean.map((v, c) => v + offset[c]), anchor, offset };
     return offset.some((v) => v !== 0) ? offset : null;

@@ -45,10 +45,12 @@ MAX_EASE_FRAMES = 45
 # the content without the flow; each frame's mean colour may depart from its change by at most
 # EASE_STEP (summed over R, G and B), the rest taken off as an offset that fades as an ease does.
 # The means are taken over cells sampled at most STEADY_CELLS along the grid's long side (cheap).
-# Offline, the same holds between two keys, against the global look of the two keys blended by the
-# frame's distance to each: where the flow to a key fails on content it cannot follow (a plain
-# surface moving fast), its maps swing the look as they do live. A key frame itself is never
-# changed: an offset still held on the frame before it is dropped there at once.
+# Offline, the same holds between two keys: where the flow to a key fails on content it cannot
+# follow (a plain surface moving fast), its maps swing the look as they do live. The mean is held to
+# the change of the two keys' global looks blended by the frame's distance to each, plus the keys'
+# own departures from their global looks blended alike (so it heads for the next key's own mean),
+# and the offset is held rather than faded: a key frame is never changed, so the frame's mean may lie
+# at most EASE_STEP a frame to go from that blend, and meets the next key with no jump.
 STEADY_CELLS = 48
 # Live: the closed form of a new shot takes the content's colours to the look the stylizer has been
 # bringing, from the colour statistics of up to this many recent keys' answers
@@ -164,6 +166,8 @@ class InterpolationSession:
         # made from a key (live) or between two keys (offline): see EASE_STEP and STEADY_CELLS; None
         # after a change of source.
         self._steady: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        # Offline: each held key's departure from its global look (see _key_departure).
+        self._departures: dict[int, np.ndarray] = {}
         # Live: the colour statistics of the stylizer's recent answers in this style (see LOOK_KEYS).
         self._looks: deque[ColourStats] = deque(maxlen=LOOK_KEYS)
         if style_reference is not None:
@@ -312,18 +316,48 @@ class InterpolationSession:
         adapted = adaptation(plan.colour_stats, prev.content_stats)
         if next_key is not None:
             adapted = adapted + alpha * (adaptation(plan.colour_stats, next_key.content_stats) - adapted)
-        offset = self._steadying(plan.coeffs, plan, compose(transform, adapted), plan.method == KEY)
+        # The keys' own maps depart from their global looks: the frame's mean is steered between the
+        # two departures, so that it meets the next key's own mean when that key comes.
+        bias = self._key_departure(prev)
+        budget = None
+        if next_key is not None:
+            bias = bias + np.float32(alpha) * (self._key_departure(next_key) - bias)
+            budget = EASE_STEP * (next_key.index - plan.index)
+        look = compose(transform, adapted)
+        offset = self._steadying(plan.coeffs, plan, look, plan.method == KEY, bias=bias, budget=budget)
         if offset is not None:
             plan.coeffs = _with_offset(plan.coeffs, plan.coeffs.shape, offset)
         return plan
 
+    def _key_departure(self, key: HeldKey) -> np.ndarray:
+        """How far (0-255, per channel) the mean colour a key's own maps give its own frame lies from
+        the mean its global look gives it, on the cells the steadying samples (cached per key)."""
+        departure = self._departures.get(key.index)
+        if departure is None:
+            small = cv2.resize(self._fit(key.original), self.grid, interpolation=cv2.INTER_AREA)
+            step = -(-max(self.grid) // STEADY_CELLS)
+            cells = small[::step, ::step].astype(np.float32)
+            look = _mean_shown(affine.global_map_coeffs(key.transform), cells)
+            departure = _mean_shown(key.local_map[::step, ::step, : affine.COEFFS], cells) - look
+            self._departures = {k: v for k, v in self._departures.items() if k in self._keys}
+            self._departures[key.index] = departure
+        return departure
+
     def _steadying(
-        self, target: np.ndarray, plan: FramePlan, look: np.ndarray | None, switched: bool
+        self,
+        target: np.ndarray,
+        plan: FramePlan,
+        look: np.ndarray | None,
+        switched: bool,
+        bias: np.ndarray | None = None,
+        budget: float | None = None,
     ) -> np.ndarray | None:
         """The offset (0-255, per channel) that keeps the mean colour a key's maps (`target`) give this
         frame from departing from the change of the global `look` (3x4) by more than EASE_STEP since
         the frame before (see EASE_STEP); None when there is none. `switched`: the source changed
-        here (its ease, or a key frame, runs its own course)."""
+        here (its ease, or a key frame, runs its own course). Offline, `bias` is added to the look's
+        mean, and `budget` bounds how far the frame's mean may lie from that (summed over RGB); the
+        offset is then held, not faded (see STEADY_CELLS)."""
         if look is None:
             self._steady = None
             return None
@@ -332,15 +366,22 @@ class InterpolationSession:
         step = -(-max(self.grid) // STEADY_CELLS)
         cells = plan.small[::step, ::step].astype(np.float32)
         anchor = _mean_shown(affine.global_map_coeffs(look), cells)
+        if bias is not None:
+            anchor = anchor + bias
         mean = _mean_shown(target[::step, ::step], cells)
         offset = np.zeros(3, np.float32)
         if self._steady is not None and not switched:
             last_mean, last_anchor, last_offset = self._steady
-            offset = last_offset * np.float32(1.0 - 1.0 / EASE_FRAMES)
+            offset = last_offset * np.float32(1.0 - 1.0 / EASE_FRAMES) if budget is None else last_offset.copy()
             excess = mean + offset - last_mean - (anchor - last_anchor)
             size = float(np.abs(excess).sum())
             if size > EASE_STEP:
                 offset -= excess * np.float32(1.0 - EASE_STEP / size)
+            if budget is not None:
+                away = mean + offset - anchor
+                size = float(np.abs(away).sum())
+                if size > budget:
+                    offset -= away * np.float32(1.0 - budget / size)
         self._steady = (mean + offset, anchor, offset)
         return offset if offset.any() else None
 

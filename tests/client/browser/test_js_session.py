@@ -147,18 +147,19 @@ def test_live_frames_on_a_flow_gone_astray_match():
     assert_same_frames(*run_both(session, [LIVE, WIDTH, HEIGHT, {"mapLongSide": MAP_LONG_SIDE}], requests))
 
 
-def test_offline_frames_on_a_flow_gone_astray_match():
-    """Between two keys, flows that point far astray every other frame swing the look the keys' maps
-    give; both sides take the same offset off the frames' mean colour, against the two keys' blended
-    global look (session.STEADY_CELLS)."""
+@pytest.mark.parametrize("astray", [lambda t: t % 2 == 1, lambda t: t >= 4], ids=["every-other", "up-to-the-key"])
+def test_offline_frames_on_a_flow_gone_astray_match(astray):
+    """Between two keys, flows that point far astray swing the look the keys' maps give; both sides
+    take the same offset off the frames' mean colour, against the two keys' blended global looks and
+    departures, within the budget left before the next key (session.STEADY_CELLS)."""
     frame = scene(HEIGHT, WIDTH, seed=3)
     still = np.zeros((HEIGHT, WIDTH, 2), np.float32)
-    astray = still.copy()
-    astray[..., 0] = 0.4 * WIDTH
+    astray_flow = still.copy()
+    astray_flow[..., 0] = 0.4 * WIDTH
     requests = [("add_key", [0, stylize(frame), frame]), ("add_key", [7, stylize(frame), frame])]
     requests.append(("plan_frame", [FrameInputs(0, 0)]))
     for t in range(1, 7):
-        flow = astray if t % 2 else still
+        flow = astray_flow if astray(t) else still
         requests.append(("plan_frame", [FrameInputs(t, 0, 7, flow, None, flow, None, frame)]))
     requests.append(("plan_frame", [FrameInputs(7, 7)]))
     session = InterpolationSession(OFFLINE, WIDTH, HEIGHT, map_long_side=MAP_LONG_SIDE)
