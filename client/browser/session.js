@@ -268,8 +268,9 @@ export class InterpolationSession {
   }
 
   /** Offline: the plan with its mean colour kept steady against the global look of its keys,
-   * blended by the frame's distance to each (see STEADY_CELLS). A key frame starts afresh. */
-  steadiedOffline(plan, prev, nextKey, alpha) {
+   * blended by the frame's distance to each (see STEADY_CELLS). A key frame starts afresh.
+   * adapted: the frame's colour adaptation to its keys, as planFrame made it (null for a key). */
+  steadiedOffline(plan, prev, nextKey, alpha, adapted) {
     const keys = nextKey ? [prev, nextKey] : [prev];
     if (!plan.coeffs || keys.some((k) => !k.transform || !k.contentStats)) {
       this.steady = null;
@@ -278,11 +279,7 @@ export class InterpolationSession {
     const transform = nextKey
       ? prev.transform.map((row, r) => row.map((v, k) => Math.fround((1 - alpha) * v + alpha * nextKey.transform[r][k])))
       : prev.transform;
-    let adapted = adaptation(plan.colourStats, prev.contentStats);
-    if (nextKey) {
-      const toNext = adaptation(plan.colourStats, nextKey.contentStats);
-      adapted = adapted.map((row, r) => row.map((v, k) => Math.fround(v + alpha * (toNext[r][k] - v))));
-    }
+    if (!adapted) adapted = adaptation(plan.colourStats, prev.contentStats);
     // The keys' own maps depart from their global looks: the frame's mean is steered between the two
     // departures, so that it meets the next key's own mean when that key comes.
     let bias = this.keyDeparture(prev);
@@ -375,6 +372,7 @@ export class InterpolationSession {
       nextKey = this.held(inputs.nextKey, 'next_key');
     }
     let plan;
+    let adapted = null; // the frame's colour adaptation to its keys (a key frame has none)
     if (index === prev.index) {
       plan = this.exactKeys
         ? { index, method: KEY, image: prev.original }
@@ -395,7 +393,7 @@ export class InterpolationSession {
       let small = original === inputs.original ? inputs.small : null;
       if (!small || small.width !== gw || small.height !== gh) small = resizeArea(original, gw, gh);
       const stats = contentStatistics(small);
-      let adapted = adaptation(stats, prev.contentStats);
+      adapted = adaptation(stats, prev.contentStats);
       if (nextKey) {
         const alpha = (index - prev.index) / (nextKey.index - prev.index);
         const toNext = adaptation(stats, nextKey.contentStats);
@@ -409,7 +407,7 @@ export class InterpolationSession {
     for (const old of [...this.keys.keys()]) if (old < prev.index) this.keys.delete(old);
     if (this.mode === LIVE) return this.eased(plan, `key ${prev.index}`, prev);
     const alpha = nextKey ? (index - prev.index) / (nextKey.index - prev.index) : 0;
-    return this.steadiedOffline(plan, prev, nextKey, alpha);
+    return this.steadiedOffline(plan, prev, nextKey, alpha, adapted);
   }
 
   checkNext(index) {

@@ -305,17 +305,19 @@ class InterpolationSession:
         self._shown, self._shown_source, self._shown_stats = shown, source, plan.colour_stats
         return plan
 
-    def _steadied_offline(self, plan: FramePlan, prev: HeldKey, next_key: HeldKey | None, alpha: float) -> FramePlan:
+    def _steadied_offline(
+        self, plan: FramePlan, prev: HeldKey, next_key: HeldKey | None, alpha: float, adapted: np.ndarray | None
+    ) -> FramePlan:
         """Offline: the plan with its mean colour kept steady against the global look of its keys,
-        blended by the frame's distance to each (see STEADY_CELLS). A key frame starts afresh."""
+        blended by the frame's distance to each (see STEADY_CELLS). A key frame starts afresh.
+        adapted: the frame's colour adaptation to its keys, as plan_frame made it (None for a key)."""
         keys = [prev] if next_key is None else [prev, next_key]
         if plan.coeffs is None or any(k.transform is None or k.content_stats is None for k in keys):
             self._steady = None
             return plan
         transform = prev.transform if next_key is None else (1.0 - alpha) * prev.transform + alpha * next_key.transform
-        adapted = adaptation(plan.colour_stats, prev.content_stats)
-        if next_key is not None:
-            adapted = adapted + alpha * (adaptation(plan.colour_stats, next_key.content_stats) - adapted)
+        if adapted is None:
+            adapted = adaptation(plan.colour_stats, prev.content_stats)
         # The keys' own maps depart from their global looks: the frame's mean is steered between the
         # two departures, so that it meets the next key's own mean when that key comes.
         bias = self._key_departure(prev)
@@ -416,6 +418,7 @@ class InterpolationSession:
                 raise InvalidInputError(f"next_key {inputs.next_key} is not after frame {index}")
             next_key = self._held(inputs.next_key, "next_key")
 
+        adapted = None  # the frame's colour adaptation to its keys (a key frame has none)
         if index == prev.index:
             if self.exact_keys:
                 plan = FramePlan(index, KEY, image=prev.original)
@@ -458,7 +461,7 @@ class InterpolationSession:
         if self.mode == LIVE:
             return self._eased(plan, ("key", prev.index), prev)
         alpha = 0.0 if next_key is None else (index - prev.index) / (next_key.index - prev.index)
-        return self._steadied_offline(plan, prev, next_key, alpha)
+        return self._steadied_offline(plan, prev, next_key, alpha, adapted)
 
     def _check_next(self, index: int) -> None:
         if index <= self._last_index:
