@@ -302,7 +302,7 @@ export class InterpolationSession {
     if (!departure) {
       const [gw, gh] = this.grid;
       const small = resizeArea(this.fit(key.original), gw, gh);
-      const step = Math.ceil(Math.max(gw, gh) / STEADY_CELLS);
+      const step = this.steadyStep();
       const look = meanShown(affine.globalMapCoeffs(key.transform), small, step);
       departure = meanShown(key.localMap, small, step).map((v, c) => Math.fround(v - look[c]));
       for (const index of [...this.departures.keys()]) if (!this.keys.has(index)) this.departures.delete(index);
@@ -324,7 +324,7 @@ export class InterpolationSession {
     }
     const [gw, gh] = this.grid;
     if (!plan.small) plan.small = resizeArea(plan.original, gw, gh);
-    const step = Math.ceil(Math.max(gw, gh) / STEADY_CELLS);
+    const step = this.steadyStep();
     let anchor = meanShown(affine.globalMapCoeffs(look), plan.small, step);
     if (bias) anchor = anchor.map((v, c) => Math.fround(v + bias[c]));
     const mean = meanShown(target, plan.small, step);
@@ -333,16 +333,16 @@ export class InterpolationSession {
       const last = this.steady;
       offset = budget === null ? last.offset.map((v) => Math.fround(v * (1 - 1 / EASE_FRAMES))) : [...last.offset];
       const excess = [0, 1, 2].map((c) => mean[c] + offset[c] - last.mean[c] - (anchor[c] - last.anchor[c]));
-      const size = excess.reduce((sum, v) => sum + Math.abs(v), 0);
-      if (size > EASE_STEP) offset = offset.map((v, c) => Math.fround(v - excess[c] * (1 - EASE_STEP / size)));
-      if (budget !== null) {
-        const away = [0, 1, 2].map((c) => mean[c] + offset[c] - anchor[c]);
-        const far = away.reduce((sum, v) => sum + Math.abs(v), 0);
-        if (far > budget) offset = offset.map((v, c) => Math.fround(v - away[c] * (1 - budget / far)));
-      }
+      offset = takeBeyond(offset, excess, EASE_STEP);
+      if (budget !== null) offset = takeBeyond(offset, [0, 1, 2].map((c) => mean[c] + offset[c] - anchor[c]), budget);
     }
     this.steady = { mean: mean.map((v, c) => v + offset[c]), anchor, offset };
     return offset.some((v) => v !== 0) ? offset : null;
+  }
+
+  /** Every how many cells, each way, the steadying samples the grid (see STEADY_CELLS). */
+  steadyStep() {
+    return Math.ceil(Math.max(...this.grid) / STEADY_CELLS);
   }
 
   /** The stylized frame for inputs.index: H x W x 3 uint8 at the output size. */
@@ -465,6 +465,13 @@ function subtract(a, b) {
   const out = mat(a.height, a.width, a.channels);
   for (let i = 0; i < out.data.length; i++) out.data[i] = a.data[i] - b.data[i];
   return out;
+}
+
+/** `offset` less the part of `change` (0-255, per channel) beyond `limit` summed over R, G and B,
+ * along it (session.py's _beyond). */
+function takeBeyond(offset, change, limit) {
+  const size = change.reduce((sum, v) => sum + Math.abs(v), 0);
+  return size > limit ? offset.map((v, c) => Math.fround(v - change[c] * (1 - limit / size))) : offset;
 }
 
 /** A copy of the grid map with `offset` (0-255, per channel) added to each cell's offsets. */

@@ -337,7 +337,7 @@ class InterpolationSession:
         departure = self._departures.get(key.index)
         if departure is None:
             small = cv2.resize(self._fit(key.original), self.grid, interpolation=cv2.INTER_AREA)
-            step = -(-max(self.grid) // STEADY_CELLS)
+            step = self._steady_step
             cells = small[::step, ::step].astype(np.float32)
             look = _mean_shown(affine.global_map_coeffs(key.transform), cells)
             departure = _mean_shown(key.local_map[::step, ::step, : affine.COEFFS], cells) - look
@@ -365,7 +365,7 @@ class InterpolationSession:
             return None
         if plan.small is None:
             plan.small = cv2.resize(plan.original, self.grid, interpolation=cv2.INTER_AREA)
-        step = -(-max(self.grid) // STEADY_CELLS)
+        step = self._steady_step
         cells = plan.small[::step, ::step].astype(np.float32)
         anchor = _mean_shown(affine.global_map_coeffs(look), cells)
         if bias is not None:
@@ -375,17 +375,16 @@ class InterpolationSession:
         if self._steady is not None and not switched:
             last_mean, last_anchor, last_offset = self._steady
             offset = last_offset * np.float32(1.0 - 1.0 / EASE_FRAMES) if budget is None else last_offset.copy()
-            excess = mean + offset - last_mean - (anchor - last_anchor)
-            size = float(np.abs(excess).sum())
-            if size > EASE_STEP:
-                offset -= excess * np.float32(1.0 - EASE_STEP / size)
+            offset -= _beyond(mean + offset - last_mean - (anchor - last_anchor), EASE_STEP)
             if budget is not None:
-                away = mean + offset - anchor
-                size = float(np.abs(away).sum())
-                if size > budget:
-                    offset -= away * np.float32(1.0 - budget / size)
+                offset -= _beyond(mean + offset - anchor, budget)
         self._steady = (mean + offset, anchor, offset)
         return offset if offset.any() else None
+
+    @property
+    def _steady_step(self) -> int:
+        """Every how many cells, each way, the steadying samples the grid (see STEADY_CELLS)."""
+        return -(-max(self.grid) // STEADY_CELLS)
 
     # --- frames ---------------------------------------------------------------------------
     def make_frame(self, inputs: FrameInputs) -> np.ndarray:
@@ -488,6 +487,13 @@ class InterpolationSession:
         if image.shape[:2] == (self.height, self.width):
             return image
         return cv2.resize(image, (self.width, self.height), interpolation=cv2.INTER_LINEAR)
+
+
+def _beyond(change: np.ndarray, limit: float) -> np.ndarray:
+    """The part of a change (0-255, per channel) beyond `limit` summed over R, G and B, along it
+    (0 within the limit)."""
+    size = float(np.abs(change).sum())
+    return change * np.float32(1.0 - limit / size) if size > limit else np.zeros_like(change)
 
 
 def _with_offset(coeffs: np.ndarray, shape: tuple, offset: np.ndarray) -> np.ndarray:

@@ -126,6 +126,19 @@ def test_live_stream_plans_and_frames_match():
     np.testing.assert_allclose(np.array(results[2][4]["transform"]), expected, atol=5e-3)
 
 
+def assert_steadied_alike(mode: str, requests: list) -> None:
+    """The requests make the Python session take an offset off some frame's mean colour (else the
+    comparison would not reach the steadying), and both sides make the same frames."""
+    session = InterpolationSession(mode, WIDTH, HEIGHT, map_long_side=MAP_LONG_SIDE)
+    steadied = []
+    for method, args in requests:
+        getattr(session, method)(*args)
+        steadied.append(session._steady is not None and bool(session._steady[2].any()))
+    assert any(steadied), "the flow astray should make the mean colour swing past EASE_STEP"
+    session = InterpolationSession(mode, WIDTH, HEIGHT, map_long_side=MAP_LONG_SIDE)
+    assert_same_frames(*run_both(session, [mode, WIDTH, HEIGHT, {"mapLongSide": MAP_LONG_SIDE}], requests))
+
+
 def test_live_frames_on_a_flow_gone_astray_match():
     """A flow that points far astray every other frame swings the look the key's maps give; both
     sides take the same offset off the frames' mean colour (session.EASE_STEP)."""
@@ -137,14 +150,7 @@ def test_live_frames_on_a_flow_gone_astray_match():
     requests += [
         ("plan_frame", [FrameInputs(t, 0, flow_to_prev=astray if t % 2 else still, original=frame)]) for t in range(6)
     ]
-    session = InterpolationSession(LIVE, WIDTH, HEIGHT, map_long_side=MAP_LONG_SIDE)
-    steadied = []
-    for method, args in requests:
-        getattr(session, method)(*args)
-        steadied.append(session._steady is not None and bool(session._steady[2].any()))
-    assert any(steadied), "the flow astray should make the mean colour swing past EASE_STEP"
-    session = InterpolationSession(LIVE, WIDTH, HEIGHT, map_long_side=MAP_LONG_SIDE)
-    assert_same_frames(*run_both(session, [LIVE, WIDTH, HEIGHT, {"mapLongSide": MAP_LONG_SIDE}], requests))
+    assert_steadied_alike(LIVE, requests)
 
 
 @pytest.mark.parametrize("astray", [lambda t: t % 2 == 1, lambda t: t >= 4], ids=["every-other", "up-to-the-key"])
@@ -162,15 +168,7 @@ def test_offline_frames_on_a_flow_gone_astray_match(astray):
         flow = astray_flow if astray(t) else still
         requests.append(("plan_frame", [FrameInputs(t, 0, 7, flow, None, flow, None, frame)]))
     requests.append(("plan_frame", [FrameInputs(7, 7)]))
-    session = InterpolationSession(OFFLINE, WIDTH, HEIGHT, map_long_side=MAP_LONG_SIDE)
-    steadied = []
-    for method, args in requests:
-        getattr(session, method)(*args)
-        steadied.append(session._steady is not None and bool(session._steady[2].any()))
-    assert any(steadied), "the flow astray should make the mean colour swing past EASE_STEP"
-    session = InterpolationSession(OFFLINE, WIDTH, HEIGHT, map_long_side=MAP_LONG_SIDE)
-    results = run_both(session, [OFFLINE, WIDTH, HEIGHT, {"mapLongSide": MAP_LONG_SIDE}], requests)
-    assert_same_frames(*results)
+    assert_steadied_alike(OFFLINE, requests)
 
 
 def test_offline_frames_between_two_keys_match():
