@@ -16,6 +16,12 @@ export const FILL_RADIUS_FRACTION = 1 / 16;
 export const FILL_COARSENING = 4;
 export const FILL_LUMA_BINS = [0.0, 85.0, 170.0, 255.0];
 export const FILL_LUMA_SPACING = 85.0;
+// core.py's wide pass: trusted cells of a cell's own brightness within a wide window, before the
+// global look, matched on finer brightness bins, a few sufficing.
+export const FILL_WIDE_FRACTION = 1 / 8;
+export const FILL_WIDE_LUMA_SPACING = 255.0 / 8;
+export const FILL_WIDE_LUMA_BINS = Array.from({ length: 9 }, (_, k) => FILL_WIDE_LUMA_SPACING * k);
+export const FILL_WIDE_BELOW = 0.02;
 export const CONFIDENCE_FLOOR = 0.2;
 export const CONFIDENCE_BLUR = 3.0;
 export const FIT_SAMPLES = 20000;
@@ -279,10 +285,11 @@ export function fillUntrusted(blended, fallbackShare, fallback, cellLuma = null,
   const factor = fillCoarsening(gw, gh);
   const trusted = new Float32Array(n);
   for (let i = 0; i < n; i++) trusted[i] = 1 - fallbackShare[i];
-  const window = fillWindow(gw, gh, factor);
+  const window = fillWindow(gw, gh, factor, FILL_RADIUS_FRACTION);
   const plane = (data) => mat(gh, gw, 1, Float32Array, data);
   let around;
   let weightSum;
+  let fallbackHere = null; // per coarse cell (guided fills), else `fallback` everywhere
   if (!cellLuma || !guideLuma) {
     const weightedFull = mat(gh, gw, cn);
     for (let i = 0; i < n; i++) {
@@ -296,37 +303,25 @@ export function fillUntrusted(blended, fallbackShare, fallback, cellLuma = null,
     const lumaHere = coarse(plane(cellLuma), factor).data;
     const values = coarse(blended, factor);
     const m = lumaHere.length;
-    const weighted = new Float64Array(m * cn);
-    const alikeSum = new Float64Array(m * cn);
-    weightSum = new Float64Array(m);
-    const alikeWeight = new Float64Array(m);
-    const hat = new Float32Array(n);
-    const product = mat(values.height, values.width, cn);
-    for (const centre of FILL_LUMA_BINS) {
-      for (let i = 0; i < n; i++) hat[i] = trusted[i] * lumaHatAt(guideLuma[i], centre);
-      const weight = coarse(plane(hat), factor);
-      for (let i = 0; i < m; i++) {
-        const wi = weight.data[i];
-        for (let c = 0; c < cn; c++) product.data[i * cn + c] = values.data[i * cn + c] * wi;
-      }
-      const sums = windowSums(product, weight, window);
-      for (let i = 0; i < m; i++) {
-        const shareHere = lumaHatAt(lumaHere[i], centre);
-        weightSum[i] += sums.weightSum[i];
-        alikeWeight[i] += sums.weightSum[i] * shareHere;
-        for (let c = 0; c < cn; c++) {
-          weighted[i * cn + c] += sums.weightedSum[i * cn + c];
-          alikeSum[i * cn + c] += sums.weightedSum[i * cn + c] * shareHere;
-        }
-      }
-    }
-    around = new Float32Array(m * cn);
+    // The wide pass: trusted cells of the cell's own brightness, far around, before the global look.
+    const wide = binnedSums(values, trusted, guideLuma, lumaHere, gw, gh, factor, fillWindow(gw, gh, factor, FILL_WIDE_FRACTION), FILL_WIDE_LUMA_BINS, FILL_WIDE_LUMA_SPACING);
+    fallbackHere = new Float32Array(m * cn);
     for (let i = 0; i < m; i++) {
-      const alike = Math.min(1, Math.max(0, alikeWeight[i] * (1 / FALLBACK_BELOW)));
+      const alike = Math.min(1, Math.max(0, wide.alikeWeight[i] * (1 / FILL_WIDE_BELOW)));
       for (let c = 0; c < cn; c++) {
         const j = i * cn + c;
-        const plain = weighted[j] / Math.max(weightSum[i], 1e-6);
-        around[j] = plain + (alikeSum[j] / Math.max(alikeWeight[i], 1e-6) - plain) * alike;
+        fallbackHere[j] = fallback[c] + (wide.alikeSum[j] / Math.max(wide.alikeWeight[i], 1e-6) - fallback[c]) * alike;
+      }
+    }
+    const near = binnedSums(values, trusted, guideLuma, lumaHere, gw, gh, factor, window, FILL_LUMA_BINS, FILL_LUMA_SPACING);
+    weightSum = near.weightSum;
+    around = new Float32Array(m * cn);
+    for (let i = 0; i < m; i++) {
+      const alike = Math.min(1, Math.max(0, near.alikeWeight[i] * (1 / FALLBACK_BELOW)));
+      for (let c = 0; c < cn; c++) {
+        const j = i * cn + c;
+        const plain = near.weighted[j] / Math.max(weightSum[i], 1e-6);
+        around[j] = plain + (near.alikeSum[j] / Math.max(near.alikeWeight[i], 1e-6) - plain) * alike;
       }
     }
   }
@@ -335,7 +330,11 @@ export function fillUntrusted(blended, fallbackShare, fallback, cellLuma = null,
   const fill = mat(ch, cw, cn);
   for (let i = 0; i < ch * cw; i++) {
     const near = Math.min(1, Math.max(0, weightSum[i] * (1 / FALLBACK_BELOW)));
-    for (let c = 0; c < cn; c++) fill.data[i * cn + c] = fallback[c] + (around[i * cn + c] - fallback[c]) * near;
+    for (let c = 0; c < cn; c++) {
+      const j = i * cn + c;
+      const base = fallbackHere ? fallbackHere[j] : fallback[c];
+      fill.data[j] = base + (around[j] - base) * near;
+    }
   }
   let count = 0;
   for (let i = 0; i < n; i++) if (fallbackShare[i] !== 0) count++;
@@ -361,13 +360,48 @@ export function fillUntrusted(blended, fallbackShare, fallback, cellLuma = null,
   }
 }
 
-function lumaHatAt(v, centre) {
-  return Math.min(1, Math.max(0, 1 - Math.abs(v - centre) * (1 / FILL_LUMA_SPACING)));
+/** Window sums of the trusted coarse maps (values) and their weights, over all brightnesses and
+ * over each coarse cell's own (lumaHere), by the brightness bins the maps were fitted on (trusted,
+ * guideLuma: over the gw x gh grid). The maps are smooth within a coarse cell, so each bin's products
+ * are taken there. */
+function binnedSums(values, trusted, guideLuma, lumaHere, gw, gh, factor, window, bins, spacing) {
+  const { channels: cn } = values;
+  const n = gw * gh;
+  const m = lumaHere.length;
+  const weighted = new Float64Array(m * cn);
+  const alikeSum = new Float64Array(m * cn);
+  const weightSum = new Float64Array(m);
+  const alikeWeight = new Float64Array(m);
+  const hat = new Float32Array(n);
+  const product = mat(values.height, values.width, cn);
+  for (const centre of bins) {
+    for (let i = 0; i < n; i++) hat[i] = trusted[i] * lumaHatAt(guideLuma[i], centre, spacing);
+    const weight = coarse(mat(gh, gw, 1, Float32Array, hat), factor);
+    for (let i = 0; i < m; i++) {
+      const wi = weight.data[i];
+      for (let c = 0; c < cn; c++) product.data[i * cn + c] = values.data[i * cn + c] * wi;
+    }
+    const sums = windowSums(product, weight, window);
+    for (let i = 0; i < m; i++) {
+      const shareHere = lumaHatAt(lumaHere[i], centre, spacing);
+      weightSum[i] += sums.weightSum[i];
+      alikeWeight[i] += sums.weightSum[i] * shareHere;
+      for (let c = 0; c < cn; c++) {
+        weighted[i * cn + c] += sums.weightedSum[i * cn + c];
+        alikeSum[i * cn + c] += sums.weightedSum[i * cn + c] * shareHere;
+      }
+    }
+  }
+  return { weighted, alikeSum, weightSum, alikeWeight };
 }
 
-/** Membership of a brightness in the fill's bin at `centre` (the bins' hats sum to 1). */
-export function lumaHat(luma, centre) {
-  return Float32Array.from(luma, (v) => Math.min(1, Math.max(0, 1 - Math.abs(v - centre) * (1 / FILL_LUMA_SPACING))));
+function lumaHatAt(v, centre, spacing = FILL_LUMA_SPACING) {
+  return Math.min(1, Math.max(0, 1 - Math.abs(v - centre) * (1 / spacing)));
+}
+
+/** Membership of a brightness in a bin at `centre` of bins `spacing` apart (their hats sum to 1). */
+export function lumaHat(luma, centre, spacing = FILL_LUMA_SPACING) {
+  return Float32Array.from(luma, (v) => lumaHatAt(v, centre, spacing));
 }
 
 /** A grid mat averaged over whole coarse cells of factor x factor (the grid padded by replication). */
@@ -394,9 +428,9 @@ export function coarse(m, factor) {
   return out;
 }
 
-/** The fill's box window side, in coarse cells. */
-export function fillWindow(gw, gh, factor) {
-  const radius = Math.max(1, pyRound((Math.max(gw, gh) * FILL_RADIUS_FRACTION) / factor));
+/** A fill's box window side, spanning `fraction` of the grid's long side each way, in coarse cells. */
+export function fillWindow(gw, gh, factor, fraction) {
+  const radius = Math.max(1, pyRound((Math.max(gw, gh) * fraction) / factor));
   return 2 * radius + 1;
 }
 

@@ -34,6 +34,15 @@ FILL_COARSENING = 4
 # The fill's brightness bins (0-255 luma), for its joint-bilateral form (see fill_untrusted).
 FILL_LUMA_BINS = (0.0, 85.0, 170.0, 255.0)
 FILL_LUMA_SPACING = 85.0
+# Before the global transform, a cell far from trusted cells takes those of its own brightness within
+# a wide window (this share of the grid's long side, each way; guided fills only): content that no
+# key saw (a plain panel whose flows to both keys were found wrong) takes the look of its surface
+# seen elsewhere, not the frame's overall look. The wide window spans many surfaces, so brightness
+# is matched finely, and a few such cells suffice (FILL_WIDE_BELOW of the window).
+FILL_WIDE_FRACTION = 1 / 8
+FILL_WIDE_LUMA_SPACING = 255.0 / 8
+FILL_WIDE_LUMA_BINS = tuple(FILL_WIDE_LUMA_SPACING * k for k in range(9))
+FILL_WIDE_BELOW = 0.02
 _SAMPLE_ROW = 1024
 # Where neither key is trusted much, each keeps this much weight, so flickering confidences do not
 # make colours flicker. The floor fades as the other key's confidence rises: a region one key saw
@@ -260,8 +269,9 @@ def fill_untrusted(
     With cell_luma (the frame's brightness at each cell) and guide_luma (the brightness each cell's
     map was fitted on), both grid-sized in 0-255, the fill is joint-bilateral in brightness: a cell
     takes the maps of trusted cells about as bright as itself, the surface it belongs to (a wall
-    uncovered behind a dark box takes the wall's map, never the box's), and the fallback where no
-    such cell is near.
+    uncovered behind a dark box takes the wall's map, never the box's). Where no such cell is near,
+    it takes those of its brightness farther off (FILL_WIDE_FRACTION), and the fallback only where
+    there are none.
 
     The window spans FILL_RADIUS_FRACTION of the grid, so its averages are smooth: they are taken on
     a grid up to FILL_COARSENING times coarser (fill_coarsening) and brought back bilinearly, and
@@ -271,25 +281,27 @@ def fill_untrusted(
     grid_h, grid_w = fallback_share.shape
     factor = fill_coarsening(grid_w, grid_h)
     trusted = np.ascontiguousarray(1.0 - fallback_share, dtype=np.float32)
-    window = _fill_window(grid_w, grid_h, factor)
+    window = _fill_window(grid_w, grid_h, factor, FILL_RADIUS_FRACTION)
     if cell_luma is None or guide_luma is None:
         weighted = _coarse(blended * trusted[..., None], factor)
         weighted_sum, weight_sum = _window_sums(weighted, _coarse(trusted, factor), window)
         around = weighted_sum / np.maximum(weight_sum, 1e-6)
     else:
+        luma_here = _coarse(cell_luma, factor)
+        values = _coarse(blended, factor)
+        # The wide pass: trusted cells of the cell's own brightness, far around, before the global look.
+        wide = _fill_window(grid_w, grid_h, factor, FILL_WIDE_FRACTION)
+        _, _, alike_sum, alike_weight = _binned_sums(
+            values, trusted, guide_luma, luma_here, factor, wide, FILL_WIDE_LUMA_BINS, FILL_WIDE_LUMA_SPACING
+        )
+        alike = np.clip(alike_weight * (1.0 / FILL_WIDE_BELOW), 0.0, 1.0)
+        fallback = fallback + (alike_sum / np.maximum(alike_weight, 1e-6) - fallback) * alike
         # Joint-bilateral: the trusted cells averaged bin by bin of the brightness their maps were
         # fitted on (the bins' hats sum to 1, so the bins add up to the plain average), then each
         # coarse cell takes the bins of its own brightness, as far as such cells are near.
-        # The maps are smooth within a coarse cell, so each bin's products are taken there.
-        luma_here = _coarse(cell_luma, factor)
-        values = _coarse(blended, factor)
-        weighted_sum = alike_sum = weight_sum = alike_weight = 0.0
-        for centre in FILL_LUMA_BINS:
-            weight = _coarse(trusted * _luma_hat(guide_luma, centre), factor)
-            sums, weights = _window_sums(values * weight, weight, window)
-            share_here = _luma_hat(luma_here, centre)
-            weighted_sum, weight_sum = weighted_sum + sums, weight_sum + weights
-            alike_sum, alike_weight = alike_sum + sums * share_here, alike_weight + weights * share_here
+        weighted_sum, weight_sum, alike_sum, alike_weight = _binned_sums(
+            values, trusted, guide_luma, luma_here, factor, window, FILL_LUMA_BINS, FILL_LUMA_SPACING
+        )
         around = weighted_sum / np.maximum(weight_sum, 1e-6)
         alike = np.clip(alike_weight * (1.0 / FALLBACK_BELOW), 0.0, 1.0)
         around += (alike_sum / np.maximum(alike_weight, 1e-6) - around) * alike
@@ -302,9 +314,32 @@ def fill_untrusted(
     blended[rows, cols] += (fill_here - blended[rows, cols]) * share
 
 
-def _luma_hat(luma: np.ndarray, centre: float) -> np.ndarray:
-    """Membership of a brightness in the fill's bin at `centre` (the bins' hats sum to 1)."""
-    return np.clip(1.0 - np.abs(luma - centre) * (1.0 / FILL_LUMA_SPACING), 0.0, 1.0).astype(np.float32)
+def _binned_sums(
+    values: np.ndarray,
+    trusted: np.ndarray,
+    guide_luma: np.ndarray,
+    luma_here: np.ndarray,
+    factor: int,
+    window: tuple[int, int],
+    bins: tuple[float, ...],
+    spacing: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Window sums of the trusted coarse maps (values) and their weights, over all brightnesses and
+    over the coarse cell's own (luma_here), by the brightness bins the maps were fitted on.
+    The maps are smooth within a coarse cell, so each bin's products are taken there."""
+    weighted_sum = alike_sum = weight_sum = alike_weight = 0.0
+    for centre in bins:
+        weight = _coarse(trusted * _luma_hat(guide_luma, centre, spacing), factor)
+        sums, weights = _window_sums(values * weight, weight, window)
+        share_here = _luma_hat(luma_here, centre, spacing)
+        weighted_sum, weight_sum = weighted_sum + sums, weight_sum + weights
+        alike_sum, alike_weight = alike_sum + sums * share_here, alike_weight + weights * share_here
+    return weighted_sum, weight_sum, alike_sum, alike_weight
+
+
+def _luma_hat(luma: np.ndarray, centre: float, spacing: float = FILL_LUMA_SPACING) -> np.ndarray:
+    """Membership of a brightness in a bin at `centre` of bins `spacing` apart (their hats sum to 1)."""
+    return np.clip(1.0 - np.abs(luma - centre) * (1.0 / spacing), 0.0, 1.0).astype(np.float32)
 
 
 def _coarse(plane: np.ndarray, factor: int) -> np.ndarray:
@@ -319,9 +354,9 @@ def _coarse(plane: np.ndarray, factor: int) -> np.ndarray:
     return cv2.resize(plane, coarse, interpolation=cv2.INTER_AREA).reshape(coarse[1], coarse[0], -1)
 
 
-def _fill_window(grid_w: int, grid_h: int, factor: int) -> tuple[int, int]:
-    """The fill's box window, in coarse cells."""
-    radius = max(1, round(max(grid_w, grid_h) * FILL_RADIUS_FRACTION / factor))
+def _fill_window(grid_w: int, grid_h: int, factor: int, fraction: float) -> tuple[int, int]:
+    """A fill's box window, spanning `fraction` of the grid's long side each way, in coarse cells."""
+    radius = max(1, round(max(grid_w, grid_h) * fraction / factor))
     return 2 * radius + 1, 2 * radius + 1
 
 

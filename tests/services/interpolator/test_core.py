@@ -134,11 +134,23 @@ def synthesized_with_untrusted(untrusted: tuple[slice, slice]):
     return original, key, out
 
 
-def test_pixels_no_key_explains_use_the_global_look():
+def test_pixels_no_key_explains_far_from_any_trusted_pixel_use_the_global_look():
     original, key, out = synthesized_with_untrusted((slice(None), slice(90, None)))  # nothing on the right
     global_look = apply_colour_transform(original, key.transform)
-    assert psnr(out[:, 110:], global_look[:, 110:]) > 35
+    # Beyond the fill's wide window (an eighth of the frame each way, and a coarse cell) from x=90.
+    assert psnr(out[:, 135:], global_look[:, 135:]) > 35
     assert psnr(out[:, 10:60], two_looks(original, 80)[:, 10:60]) > 33
+
+
+def test_a_wide_untrusted_region_takes_the_look_of_trusted_pixels_like_it_before_the_global_one():
+    # The dusk half untrusted from its left edge to x=60: its middle is farther from the trusted
+    # dusk (60-80) than the fill's near window, within its wide one. It stays dusk: before, it took
+    # the global look (half snow), as content no key saw on a plain panel took the frame's look.
+    original, key, out = synthesized_with_untrusted((slice(None), slice(0, 60)))
+    dusk = apply_colour_transform(original, DUSK)
+    global_look = apply_colour_transform(original, key.transform)
+    band = (slice(8, 88), slice(44, 54))
+    assert psnr(out[band], dusk[band]) > psnr(out[band], global_look[band]) + 3
 
 
 def test_a_small_untrusted_patch_keeps_the_look_around_it_not_the_global_one():
