@@ -28,6 +28,7 @@ from client.media.frames import FrameSink
 from client.media.source import VideoSource
 from client.remote.stylizer import StylizerSession
 from services.interpolator import flow as flowlib
+from services.interpolator.chains import checked_confidences
 from services.interpolator.grids import shrink_to_long_side
 from services.interpolator.session import LIVE, OFFLINE, FrameInputs
 
@@ -60,12 +61,48 @@ class WorkItem:
     frame: FrameRecord
     prev_key: FrameRecord
     next_key: FrameRecord | None = None
-    # Resolves to (flow_prev, conf_prev, flow_next, conf_next); None for key frames.
+    # Resolves to (flow_prev, conf_prev, flow_next, conf_next), and offline to those and the steps
+    # to the neighbouring frames (step_back, step_on); None for key frames.
     flows: Future | None = None
+    # Offline: the frames just before and after this one (keys at a segment's ends), and the segment.
+    before: FrameRecord | None = None
+    after: FrameRecord | None = None
+    segment: Segment | None = None
+
+    def checked_flows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """The flows and confidences to the keys; offline, confidences checked against the chained motion."""
+        if self.segment is None:
+            return self.flows.result()
+        return self.segment.checked_flows(self)
 
     @property
     def is_key(self) -> bool:
         return self.frame is self.prev_key
+
+
+@dataclass
+class Segment:
+    """The frames between two keys (offline). Their flows to the keys are checked together against
+    the motion chained frame to frame (services/interpolator/chains.py), which needs them all."""
+
+    items: list[WorkItem]
+    _checked: list[tuple] | None = None
+
+    def checked_flows(self, item: WorkItem) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The item's flows to its keys and its confidences in them, checked. Waits for the whole
+        segment's flows (all submitted before any of its items is queued)."""
+        if self._checked is None:
+            self._checked = _check_segment([member.flows.result() for member in self.items], self.items[0].frame.rgb)
+        return self._checked[self.items.index(item)]
+
+
+def _check_segment(results: list[tuple], frame: np.ndarray) -> list[tuple]:
+    height, width = frame.shape[:2]
+    columns = (list(column) for column in zip(*results, strict=True))
+    flows_prev, confs_prev, flows_next, confs_next, steps_back, steps_on = columns
+    confs_prev = checked_confidences(flows_prev, confs_prev, steps_back, width, height)
+    confs_next = checked_confidences(flows_next[::-1], confs_next[::-1], steps_on[::-1], width, height)[::-1]
+    return list(zip(flows_prev, confs_prev, flows_next, confs_next, strict=True))
 
 
 @dataclass
@@ -103,7 +140,11 @@ def compute_flows(item: WorkItem) -> tuple[np.ndarray, np.ndarray, np.ndarray | 
     nxt = item.next_key.flow_frame
     flow_next = flowlib.estimate_flow(current, nxt)
     conf_next = flowlib.photometric_confidence(current, nxt, flow_next)
-    return flow_prev, conf_prev, flow_next, conf_next
+    if item.segment is None:
+        return flow_prev, conf_prev, flow_next, conf_next
+    step_back = flowlib.estimate_flow(current, item.before.flow_frame)
+    step_on = flowlib.estimate_flow(current, item.after.flow_frame)
+    return flow_prev, conf_prev, flow_next, conf_next, step_back, step_on
 
 
 class KeyFramePipeline:
@@ -163,10 +204,19 @@ class KeyFramePipeline:
         last_key: FrameRecord | None = None
         pending: list[FrameRecord] = []  # offline: intermediates waiting for their next key
 
-        def queue_intermediates(next_key: FrameRecord | None) -> None:
-            for record in pending:
-                item = WorkItem(record, last_key, next_key)
+        def queue_intermediates(next_key: FrameRecord) -> None:
+            frames = [last_key, *pending, next_key]
+            items = [
+                WorkItem(record, last_key, next_key, before=frames[i], after=frames[i + 2])
+                for i, record in enumerate(pending)
+            ]
+            segment = Segment(items)
+            # Every flow of the segment is submitted before any item is queued: the worker waits
+            # for them all at the segment's first frame.
+            for item in items:
+                item.segment = segment
                 item.flows = flow_pool.submit(compute_flows, item)
+            for item in items:
                 self._put(item)
             pending.clear()
 
@@ -217,7 +267,7 @@ class KeyFramePipeline:
                 if item.is_key:
                     inputs = FrameInputs(index=item.frame.index, prev_key=item.frame.index)
                 else:
-                    flow_prev, conf_prev, flow_next, conf_next = item.flows.result()
+                    flow_prev, conf_prev, flow_next, conf_next = item.checked_flows()
                     height, width = item.frame.rgb.shape[:2]
                     inputs = FrameInputs(
                         index=item.frame.index,

@@ -10,6 +10,7 @@ from client.device.keyframes import FixedIntervalSelector
 from client.media.frames import OutputFrame
 from client.media.source import VideoSource
 from client.remote.services import INPROC, ServiceOptions
+from client.video import pipeline as pipeline_module
 from client.video.job import VideoJob, stylize_video
 from client.video.pipeline import KeyFramePipeline, PipelineOptions
 from mvstylizer_common.imagecodec import PNG, encode_image
@@ -145,3 +146,62 @@ def test_key_frames_travel_small_and_frames_come_out_full_size(clip_and_style, k
         assert shift[0] > 25 and shift[2] < -25 and abs(shift[1]) < 6, shift
     check_positions = [square_centroid_x(frame) for frame in sink.frames]
     assert all(abs(x - (4 + STEP * i + 5.5)) < 1.5 for i, x in enumerate(check_positions))
+
+
+class _RecordingInterpolator(LocalInterpolator):
+    """The in-process interpolator, keeping what each frame's request carried."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.requests: list = []
+
+    def request_frame(self, pts: int, inputs) -> None:
+        self.requests.append(inputs)
+        super().request_frame(pts, inputs)
+
+
+@pytest.mark.parametrize("astray", [False, True], ids=["true-flows", "flows-astray"])
+def test_offline_a_flow_to_a_key_far_from_the_chained_motion_loses_its_confidence(clip_and_style, monkeypatch, astray):
+    """A flow straight to a key that a plain surface led astray (photometrically perfect, 30 px off
+    the motion that the frame-to-frame flows add up to) is not trusted; true flows keep their trust."""
+    clip, _ = clip_and_style
+    frames, _, _, _ = decode_all(clip)
+    real_flow = pipeline_module.flowlib.estimate_flow
+
+    def index_of(flow_frame) -> int:  # the square's position tells the frame
+        x = square_centroid_x(np.repeat(flow_frame.gray[..., None], 3, axis=2)) * 96 / flow_frame.gray.shape[1]
+        return round((x - 4 - 5.5) / STEP)
+
+    def estimate_flow(current, reference, preset=None):
+        flow = real_flow(current, reference, preset)
+        if astray and abs(index_of(current) - index_of(reference)) > 1:
+            flow = flow + np.array([0.0, 30.0], np.float32)
+        return flow
+
+    monkeypatch.setattr(pipeline_module.flowlib, "estimate_flow", estimate_flow)
+    monkeypatch.setattr(
+        pipeline_module.flowlib,
+        "photometric_confidence",
+        lambda current, reference, flow: np.ones(flow.shape[:2], np.float32),
+    )
+    interpolator = _RecordingInterpolator(OFFLINE, 96, 64)
+    with VideoSource(clip) as source:
+        pipeline = KeyFramePipeline(
+            source,
+            _ListSink(),
+            _TintingStylizer(),
+            interpolator,
+            FixedIntervalSelector(6),
+            PipelineOptions(mode=OFFLINE),
+        )
+        pipeline.run()
+    assert len(interpolator.requests) == len(frames) == FRAMES
+    for inputs in interpolator.requests:
+        if inputs.next_key is None:
+            continue  # a key frame
+        for key, confidence in [(inputs.prev_key, inputs.confidence_prev), (inputs.next_key, inputs.confidence_next)]:
+            mean = float(confidence.mean())
+            if astray and abs(inputs.index - key) > 1:
+                assert mean < 0.05, (inputs.index, key, mean)
+            else:
+                assert mean > 0.9, (inputs.index, key, mean)
