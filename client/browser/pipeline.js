@@ -9,8 +9,12 @@
 //   3. plan(): each frame from the answered keys before and after it in its shot (session.js,
 //      offline: both keys' maps moved along the flows to them and blended by where the frame lies
 //      between them). A frame with no answered key before it in its shot takes the closed form.
+// As the file job does, each flow to a key is checked against the motion chained frame to frame
+// (chains.js): the chains to the next key are made in pass 1, from each frame's flow to the frame
+// after it, and kept on their coarse grid; the chain to the key before is made in pass 3, in order.
 // The page renders each plan at full size (renderPlan). Frames are RGB mats at the plan size.
 
+import { chainThrough, chainsToKey, checkedConfidence, toChainGrid } from './chains.js';
 import { renderPlan } from './engine.js';
 import * as flowlib from './flow.js';
 import { gridSize } from './grids.js';
@@ -36,6 +40,9 @@ export class OfflineJob {
     this.keyOriginals = new Map(); // key index -> the key's frame (plan size)
     this.shotStarts = [0];
     this.previous = null; // [index, frame] of the last frame looked at
+    this.previousFlowFrame = null; // that frame prepared for flow
+    this.stepsOn = new Map(); // index -> the frame's flow to the next frame, until its segment closes
+    this.chainsToNext = new Map(); // index -> { key, chain }: the chained flow to the key after it
     this.lastKey = null;
     this.answers = new Map(); // key index -> stylized key (RGB mat)
     this.generation = 0;
@@ -45,6 +52,9 @@ export class OfflineJob {
 
   /** Pass 1: frame `index` (in order) looked at; it may become a key. */
   look(index, small) {
+    const flowFrame = this.flow.prepare(small, this.flowLongSide);
+    if (this.previous) this.stepsOn.set(this.previous[0], this.flow.estimateFlow(this.previousFlowFrame, flowFrame));
+    this.previousFlowFrame = flowFrame;
     const decision = this.selector.decide(index, small);
     if (decision.isKey || this.lastKey === null) {
       if (decision.cut) {
@@ -62,9 +72,20 @@ export class OfflineJob {
   finishLooking() {
     if (this.previous && this.previous[0] > this.lastKey) this.addKey(...this.previous);
     this.previous = null;
+    this.previousFlowFrame = null;
+    this.stepsOn.clear();
   }
 
   addKey(index, small) {
+    // The segment the key closes: its frames' chains to it, nearest first.
+    if (this.lastKey !== null && index - this.lastKey > 1) {
+      const frames = [];
+      for (let k = index - 1; k > this.lastKey; k--) frames.push(k);
+      const { width, height } = small;
+      const chains = chainsToKey(frames.map((k) => this.stepsOn.get(k)), width, height);
+      frames.forEach((k, i) => this.chainsToNext.set(k, { key: index, chain: chains[i] }));
+    }
+    for (const k of this.stepsOn.keys()) if (k < index) this.stepsOn.delete(k);
     this.keyOriginals.set(index, small);
     this.lastKey = index;
   }
@@ -92,6 +113,7 @@ export class OfflineJob {
     this.session = new InterpolationSession(OFFLINE, this.planWidth, this.planHeight, { mapLongSide: this.options.mapLongSide });
     this.closedForm = new InterpolationSession(LIVE, this.planWidth, this.planHeight, this.options);
     this.prepared = new Map(); // key index -> its frame prepared for flow
+    this.lastPlanned = null; // { index, flowFrame, chainToPrev }: pass 3's last frame, for the next one's chain
   }
 
   /** Pass 3: frame `index` (in order; small: the frame at the plan size): { plan, key, next, cut }. */
@@ -109,13 +131,33 @@ export class OfflineJob {
     for (const k of [prev, next]) {
       if (k !== null && !this.session.heldKeys.includes(k)) this.session.addKey(k, this.answers.get(k), this.keyOriginals.get(k));
     }
-    if (prev === index) return { plan: this.session.planFrame({ index, prevKey: index, original: small }), key: prev, next, cut };
+    if (prev === index) {
+      this.lastPlanned = null;
+      return { plan: this.session.planFrame({ index, prevKey: index, original: small }), key: prev, next, cut };
+    }
     const current = this.flow.prepare(small, this.flowLongSide);
+    const { frameWidth, frameHeight } = current;
     const inputs = { index, prevKey: prev, original: small };
     [inputs.flowToPrev, inputs.confidencePrev] = this.flowTo(current, prev);
+    // The chain to the key before, one step further (the first step is the flow to the key itself).
+    let chainToPrev = null;
+    if (index - 1 === prev) {
+      chainToPrev = toChainGrid(inputs.flowToPrev, frameWidth, frameHeight);
+    } else if (this.lastPlanned?.index === index - 1 && this.lastPlanned.chainToPrev) {
+      const step = toChainGrid(this.flow.estimateFlow(current, this.lastPlanned.flowFrame), frameWidth, frameHeight);
+      chainToPrev = chainThrough(step, this.lastPlanned.chainToPrev, frameWidth, frameHeight);
+    }
+    if (chainToPrev) {
+      inputs.confidencePrev = checkedConfidence(inputs.flowToPrev, inputs.confidencePrev, chainToPrev, frameWidth, frameHeight);
+    }
+    this.lastPlanned = { index, flowFrame: current, chainToPrev };
     if (next !== null) {
       inputs.nextKey = next;
       [inputs.flowToNext, inputs.confidenceNext] = this.flowTo(current, next);
+      const toNext = this.chainsToNext.get(index);
+      if (toNext?.key === next) {
+        inputs.confidenceNext = checkedConfidence(inputs.flowToNext, inputs.confidenceNext, toNext.chain, frameWidth, frameHeight);
+      }
     }
     for (const k of this.prepared.keys()) if (k < prev) this.prepared.delete(k);
     return { plan: this.session.planFrame(inputs), key: prev, next, cut };

@@ -19,7 +19,7 @@ import numpy as np
 
 from services.interpolator.grids import frame_to_grid_pixels, grid_size, pixel_grid, resize_field
 
-CHAIN_LONG_SIDE = 80
+CHAIN_LONG_SIDE = 48
 # A flow to a key this share of the frame's long side away from the chained motion keeps e^-1 of
 # its confidence. Chains drift a little over a segment; the errors this catches are gross.
 CHAIN_TOLERANCE = 0.12
