@@ -17,10 +17,12 @@ export function chainGrid(frameWidth, frameHeight) {
   return gridSize(frameWidth, frameHeight, CHAIN_LONG_SIDE);
 }
 
-/** A flow (any grid, frame pixels) averaged onto the chain grid. */
+/** A flow (any grid, frame pixels) on the chain grid: averaged where the flow's grid is finer,
+ * bilinear where it is coarser (a flow grid under CHAIN_LONG_SIDE). */
 export function toChainGrid(flow, frameWidth, frameHeight) {
   const [width, height] = chainGrid(frameWidth, frameHeight);
-  return flow.width === width && flow.height === height ? flow : resizeArea(flow, width, height);
+  if (flow.width === width && flow.height === height) return flow;
+  return flow.width >= width && flow.height >= height ? resizeArea(flow, width, height) : resizeField(flow, width, height);
 }
 
 /** The flow from a frame to a key through its neighbour frame: `step` (frame -> neighbour) then

@@ -277,8 +277,10 @@ export function keepAboveBlack(blended, fallbackShare, currentSmall, colourTrans
 }
 
 /** In place: cells with a fallback share take, that much, the map of the trusted cells around them
- * (normalised convolution), drawn toward `fallback` where few are near; with cellLuma and guideLuma
- * (Float32Arrays over the grid) the fill is joint-bilateral in brightness. */
+ * (normalised convolution), drawn toward a fallback where few are near; with cellLuma and guideLuma
+ * (Float32Arrays over the grid) the fill is joint-bilateral in brightness, and its fallback is the
+ * trusted cells of the cell's brightness within the wide window (core.py's wide pass), `fallback`
+ * where there are none. */
 export function fillUntrusted(blended, fallbackShare, fallback, cellLuma = null, guideLuma = null) {
   const { height: gh, width: gw, channels: cn } = blended;
   const n = gh * gw;

@@ -113,7 +113,7 @@ export class OfflineJob {
     this.session = new InterpolationSession(OFFLINE, this.planWidth, this.planHeight, { mapLongSide: this.options.mapLongSide });
     this.closedForm = new InterpolationSession(LIVE, this.planWidth, this.planHeight, this.options);
     this.prepared = new Map(); // key index -> its frame prepared for flow
-    this.lastPlanned = null; // { index, flowFrame, chainToPrev }: pass 3's last frame, for the next one's chain
+    this.lastPlanned = null; // { index, prev, flowFrame, chainToPrev }: pass 3's last frame, for the next one's chain
   }
 
   /** Pass 3: frame `index` (in order; small: the frame at the plan size): { plan, key, next, cut }. */
@@ -143,18 +143,19 @@ export class OfflineJob {
     let chainToPrev = null;
     if (index - 1 === prev) {
       chainToPrev = toChainGrid(inputs.flowToPrev, frameWidth, frameHeight);
-    } else if (this.lastPlanned?.index === index - 1 && this.lastPlanned.chainToPrev) {
+    } else if (this.lastPlanned?.index === index - 1 && this.lastPlanned.prev === prev && this.lastPlanned.chainToPrev) {
       const step = toChainGrid(this.flow.estimateFlow(current, this.lastPlanned.flowFrame), frameWidth, frameHeight);
       chainToPrev = chainThrough(step, this.lastPlanned.chainToPrev, frameWidth, frameHeight);
     }
     if (chainToPrev) {
       inputs.confidencePrev = checkedConfidence(inputs.flowToPrev, inputs.confidencePrev, chainToPrev, frameWidth, frameHeight);
     }
-    this.lastPlanned = { index, flowFrame: current, chainToPrev };
+    this.lastPlanned = { index, prev, flowFrame: current, chainToPrev };
     if (next !== null) {
       inputs.nextKey = next;
       [inputs.flowToNext, inputs.confidenceNext] = this.flowTo(current, next);
       const toNext = this.chainsToNext.get(index);
+      this.chainsToNext.delete(index); // pass 3 takes each frame once
       if (toNext?.key === next) {
         inputs.confidenceNext = checkedConfidence(inputs.flowToNext, inputs.confidenceNext, toNext.chain, frameWidth, frameHeight);
       }

@@ -16,7 +16,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -69,31 +69,46 @@ class WorkItem:
     after: FrameRecord | None = None
     segment: Segment | None = None
 
-    def checked_flows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
-        """The flows and confidences to the keys; offline, confidences checked against the chained motion."""
+    def checked_flows(
+        self, failed: threading.Event
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """The flows and confidences to the keys; offline, confidences checked against the chained
+        motion. Raises PipelineAbortedError once `failed` is set."""
         if self.segment is None:
             return self.flows.result()
-        return self.segment.checked_flows(self)
+        return self.segment.checked_flows(self, failed)
 
     @property
     def is_key(self) -> bool:
         return self.frame is self.prev_key
 
 
-@dataclass
 class Segment:
     """The frames between two keys (offline). Their flows to the keys are checked together against
     the motion chained frame to frame (services/interpolator/chains.py), which needs them all."""
 
-    items: list[WorkItem]
-    _checked: list[tuple] | None = None
+    def __init__(self, items: list[WorkItem]):
+        self._position = {id(item): position for position, item in enumerate(items)}
+        # The items' flows, in order: set once all are submitted.
+        self.futures: list[Future] | None = None
+        self._checked: list[tuple | None] | None = None
 
-    def checked_flows(self, item: WorkItem) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def checked_flows(self, item: WorkItem, failed: threading.Event) -> tuple[np.ndarray, ...]:
         """The item's flows to its keys and its confidences in them, checked. Waits for the whole
-        segment's flows (all submitted before any of its items is queued)."""
+        segment's flows (all submitted before any of its items is queued), or until `failed`.
+        Each frame's entry is dropped once taken (items are taken once, in order)."""
         if self._checked is None:
-            self._checked = _check_segment([member.flows.result() for member in self.items], self.items[0].frame.rgb)
-        return self._checked[self.items.index(item)]
+            pending = set(self.futures)
+            while pending:
+                if failed.is_set():
+                    raise PipelineAbortedError()
+                _, pending = wait(pending, timeout=_POLL_S)
+            frame = item.frame.rgb
+            self._checked = _check_segment([future.result() for future in self.futures], frame)
+            self.futures = None
+        position = self._position[id(item)]
+        checked, self._checked[position] = self._checked[position], None
+        return checked
 
 
 def _check_segment(results: list[tuple], frame: np.ndarray) -> list[tuple]:
@@ -112,7 +127,8 @@ class PipelineOptions:
     # Long side of the key frames sent to the stylizer (never enlarged); 0 sends them whole,
     # as frame-by-frame runs must, whose stylized keys are the output.
     key_long_side: int = 0
-    # Work items queued ahead of the worker (bounds memory and flow look-ahead).
+    # Work items queued ahead of the worker (bounds memory and flow look-ahead; offline, the flows
+    # of a whole segment between two keys are computed ahead, as its frames are held anyway).
     max_queued: int = 48
     flow_threads: int = 2
 
@@ -129,8 +145,10 @@ class PipelineResult:
     first_output_at: float | None = None  # time.time() when the first frame reached the sink
 
 
-def compute_flows(item: WorkItem) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """Flow and confidence from the item's frame to its key frame(s), on the flow grid."""
+def compute_flows(item: WorkItem) -> tuple[np.ndarray | None, ...]:
+    """Flow and confidence from the item's frame to its key frame(s), on the flow grid:
+    (flow_prev, conf_prev, flow_next, conf_next), and for a frame of an offline segment its flows to
+    the frames just before and after it too (step_back, step_on; a key's is the flow to the key)."""
     current = item.frame.flow_frame
     prev = item.prev_key.flow_frame
     flow_prev = flowlib.estimate_flow(current, prev)
@@ -142,8 +160,8 @@ def compute_flows(item: WorkItem) -> tuple[np.ndarray, np.ndarray, np.ndarray | 
     conf_next = flowlib.photometric_confidence(current, nxt, flow_next)
     if item.segment is None:
         return flow_prev, conf_prev, flow_next, conf_next
-    step_back = flowlib.estimate_flow(current, item.before.flow_frame)
-    step_on = flowlib.estimate_flow(current, item.after.flow_frame)
+    step_back = flow_prev if item.before is item.prev_key else flowlib.estimate_flow(current, item.before.flow_frame)
+    step_on = flow_next if item.after is item.next_key else flowlib.estimate_flow(current, item.after.flow_frame)
     return flow_prev, conf_prev, flow_next, conf_next, step_back, step_on
 
 
@@ -216,6 +234,7 @@ class KeyFramePipeline:
             for item in items:
                 item.segment = segment
                 item.flows = flow_pool.submit(compute_flows, item)
+            segment.futures = [item.flows for item in items]
             for item in items:
                 self._put(item)
             pending.clear()
@@ -267,7 +286,7 @@ class KeyFramePipeline:
                 if item.is_key:
                     inputs = FrameInputs(index=item.frame.index, prev_key=item.frame.index)
                 else:
-                    flow_prev, conf_prev, flow_next, conf_next = item.checked_flows()
+                    flow_prev, conf_prev, flow_next, conf_next = item.checked_flows(self._failed)
                     height, width = item.frame.rgb.shape[:2]
                     inputs = FrameInputs(
                         index=item.frame.index,

@@ -31,11 +31,14 @@ def chain_grid(frame_width: int, frame_height: int) -> tuple[int, int]:
 
 
 def to_chain_grid(flow: np.ndarray, frame_width: int, frame_height: int) -> np.ndarray:
-    """A flow (any grid, frame pixels) averaged onto the chain grid."""
+    """A flow (any grid, frame pixels) on the chain grid: averaged where the flow's grid is finer,
+    bilinear where it is coarser (a flow grid under CHAIN_LONG_SIDE)."""
     width, height = chain_grid(frame_width, frame_height)
     if flow.shape[:2] == (height, width):
         return flow
-    return cv2.resize(flow, (width, height), interpolation=cv2.INTER_AREA)
+    if flow.shape[1] >= width and flow.shape[0] >= height:
+        return cv2.resize(flow, (width, height), interpolation=cv2.INTER_AREA)
+    return resize_field(flow, width, height)
 
 
 def chain_through(step: np.ndarray, onward: np.ndarray | None, frame_width: int, frame_height: int) -> np.ndarray:

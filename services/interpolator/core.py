@@ -264,14 +264,16 @@ def fill_untrusted(
     guide_luma: np.ndarray | None = None,
 ) -> None:
     """In place: cells with a fallback share take, that much, the map of the trusted cells around
-    them (normalised convolution), drawn towards `fallback` (one value per channel) where few are near.
+    them (normalised convolution), drawn towards a fallback where few are near: `fallback` (one value
+    per channel), or with the brightnesses below, trusted cells of the cell's brightness farther off.
 
     With cell_luma (the frame's brightness at each cell) and guide_luma (the brightness each cell's
     map was fitted on), both grid-sized in 0-255, the fill is joint-bilateral in brightness: a cell
     takes the maps of trusted cells about as bright as itself, the surface it belongs to (a wall
-    uncovered behind a dark box takes the wall's map, never the box's). Where no such cell is near,
-    it takes those of its brightness farther off (FILL_WIDE_FRACTION), and the fallback only where
-    there are none.
+    uncovered behind a dark box takes the wall's map, never the box's), and their plain average
+    where none as bright are near. Where few trusted cells of any brightness are near, the fallback
+    it is drawn towards is itself the average of the trusted cells of its brightness farther off
+    (FILL_WIDE_FRACTION), and `fallback` only where there are none.
 
     The window spans FILL_RADIUS_FRACTION of the grid, so its averages are smooth: they are taken on
     a grid up to FILL_COARSENING times coarser (fill_coarsening) and brought back bilinearly, and

@@ -1,5 +1,7 @@
-// A picked video's job (client/browser/pipeline.js) whose flows straight to a key many frames away
-// go astray: `offset` frame pixels added to every flow between frames more than one apart, with full
+// A picked video's job (client/browser/pipeline.js) on a camera panning ever faster: frame i lies
+// pan * i + i * i / 2 pixels along, and that motion is its flows (a point of a frame lies further
+// left in a later one; every step differs, so a chain composed wrong shows), and
+// flows straight to a key more than one frame away gone astray by `offset` frame pixels, with full
 // photometric confidence, as a plain surface gives them. Flows between neighbours hold.
 
 import * as flowlib from '../../../client/browser/flow.js';
@@ -7,7 +9,7 @@ import { mat } from '../../../client/browser/cv.js';
 import { OfflineJob } from '../../../client/browser/pipeline.js';
 
 export class AstrayJob extends OfflineJob {
-  constructor(width, height, styleRgb, options, offset) {
+  constructor(width, height, styleRgb, options, offset, pan) {
     const indexOf = new WeakMap(); // a frame (small mat or flow frame) -> its index
     const flow = {
       prepare(small, longSide) {
@@ -16,14 +18,15 @@ export class AstrayJob extends OfflineJob {
         return prepared;
       },
       estimateFlow(current, reference) {
-        const estimated = flowlib.estimateFlow(current, reference);
-        if (Math.abs(indexOf.get(current) - indexOf.get(reference)) > 1) {
-          for (let i = 0; i < estimated.data.length; i += 2) {
-            estimated.data[i] += offset[0];
-            estimated.data[i + 1] += offset[1];
-          }
+        const along = (i) => pan * i + (i * i) / 2;
+        const [from, to] = [indexOf.get(current), indexOf.get(reference)];
+        const astray = Math.abs(to - from) > 1;
+        const flow = mat(current.gray.height, current.gray.width, 2, Float32Array);
+        for (let i = 0; i < flow.data.length; i += 2) {
+          flow.data[i] = -(along(to) - along(from)) + (astray ? offset[0] : 0);
+          flow.data[i + 1] = astray ? offset[1] : 0;
         }
-        return estimated;
+        return flow;
       },
       photometricConfidence(current) {
         const ones = mat(current.gray.height, current.gray.width, 1, Float32Array);

@@ -12,6 +12,7 @@ from tests.client.browser.jsbridge import call_js
 from tests.media import textured_background
 
 FRAME = (200, 120)
+JOB = "../../tests/client/browser/astray_job.mjs"
 
 
 def smooth_flow(width: int, height: int, seed: int, scale: float = 12.0) -> np.ndarray:
@@ -21,7 +22,9 @@ def smooth_flow(width: int, height: int, seed: int, scale: float = 12.0) -> np.n
     return cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
 
 
-@pytest.mark.parametrize("grid", [(200, 120), (100, 60), (48, 29)], ids=["full", "half", "chain-grid"])
+@pytest.mark.parametrize(
+    "grid", [(200, 120), (100, 60), (48, 29), (24, 14)], ids=["full", "half", "chain-grid", "coarser"]
+)
 def test_chains_to_a_key_match(grid):
     steps = [smooth_flow(*grid, seed) for seed in range(4)]
     python = chains.chains_to_key(steps, *FRAME)
@@ -44,31 +47,31 @@ def test_checked_confidences_match():
         assert python.min() < 0.3 < python.max()  # both agreeing and astray cells
 
 
+PAN = 4  # px a frame, and faster each frame: a chain a step off, or composed from the wrong end, shows
+
+
 def job_frames(count: int) -> list[np.ndarray]:
-    """A camera panning 2 px a frame over a textured scene."""
-    scene = textured_background(96 + 2 * count, 64, seed=3)
-    return [np.ascontiguousarray(scene[:, 2 * i : 2 * i + 96]) for i in range(count)]
+    """A still textured scene, so the key policy keeps to its maximum gap; the job's flows (made up
+    by astray_job.mjs) say it pans PAN px a frame and faster."""
+    scene = textured_background(96, 64, seed=3)
+    return [scene.copy() for _ in range(count)]
 
 
 @pytest.mark.parametrize("astray", [False, True], ids=["true-flows", "flows-astray"])
 def test_a_picked_videos_flows_far_from_the_chained_motion_lose_their_confidence(astray):
     """As the file job: a flow straight to a key that went 30 px astray (full photometric confidence,
-    as on a plain surface) is not trusted, in either direction; true flows keep their trust."""
+    as on a plain surface) is not trusted, in either direction; true flows (the pan's) keep their trust."""
     count = 14
     frames = job_frames(count)
     options = {"planLongSide": 96, "flowLongSide": 96, "policy": "auto", "maxGap": 6}
     offset = [0.0, 30.0] if astray else [0.0, 0.0]
     steps = [("look", [k, frame]) for k, frame in enumerate(frames)] + [("finishLooking", []), ("keyIndices", [])]
-    keys = call_js(
-        "../../tests/client/browser/astray_job.mjs", "AstrayJob", 96, 64, frames[0], options, offset, steps=steps
-    )[-1]
+    keys = call_js(JOB, "AstrayJob", 96, 64, frames[0], options, offset, PAN, steps=steps)[-1]
     assert keys[0] == 0 and keys[-1] == count - 1 and max(np.diff(keys)) > 2, keys
     steps = steps[:-1]
     steps += [("takeAnswer", [{"index": k, "rgb": frames[k], "generation": 0}]) for k in keys]
     steps += [("confidencesAt", [k, frame]) for k, frame in enumerate(frames)]
-    answers = call_js(
-        "../../tests/client/browser/astray_job.mjs", "AstrayJob", 96, 64, frames[0], options, offset, steps=steps
-    )
+    answers = call_js(JOB, "AstrayJob", 96, 64, frames[0], options, offset, PAN, steps=steps)
     checked = 0
     for given in answers[-count:]:
         if given is None:
@@ -82,4 +85,4 @@ def test_a_picked_videos_flows_far_from_the_chained_motion_lose_their_confidence
                 checked += 1
             else:
                 assert confidence > 0.9, given
-    assert checked >= 4 or not astray
+    assert checked >= 12 or not astray
