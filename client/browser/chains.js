@@ -5,8 +5,9 @@
 // tell where a point really is there, and a flow to the key that lands far from that loses its
 // confidence. Chains live on a coarse grid (CHAIN_LONG_SIDE), cheap to keep for every frame.
 
-import { mat, remapPoints, resizeArea } from './cv.js';
-import { frameToGridScale, gridSize, resizeField } from './grids.js';
+import { warpMap } from './core.js';
+import { resizeArea } from './cv.js';
+import { gridSize, resizeField } from './grids.js';
 
 export const CHAIN_LONG_SIDE = 48;
 // A flow to a key this share of the frame's long side from the chained motion keeps e^-1 of its confidence.
@@ -29,19 +30,9 @@ export function toChainGrid(flow, frameWidth, frameHeight) {
  * `onward` (neighbour -> key; null when the neighbour is the key). Both on the chain grid. */
 export function chainThrough(step, onward, frameWidth, frameHeight) {
   if (!onward) return step;
-  const { width, height } = step;
-  const [sx, sy] = frameToGridScale(width, height, frameWidth, frameHeight);
-  const n = width * height;
-  const xs = new Float32Array(n);
-  const ys = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    xs[i] = (i % width) + Math.fround(step.data[2 * i] * sx);
-    ys[i] = ((i / width) | 0) + Math.fround(step.data[2 * i + 1] * sy);
-  }
-  const moved = remapPoints(onward, xs, ys);
-  const out = mat(height, width, 2);
-  for (let j = 0; j < 2 * n; j++) out.data[j] = step.data[j] + moved[j];
-  return out;
+  const moved = warpMap(onward, step, frameWidth, frameHeight);
+  for (let j = 0; j < moved.data.length; j++) moved.data[j] += step.data[j];
+  return moved;
 }
 
 /** Float32Array over direct's grid, in [0, 1]: how near the flow straight to a key (direct, any grid)

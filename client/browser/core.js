@@ -138,7 +138,7 @@ export function keyOutput(key) {
   return affine.applyDetail(key.localMap, key.original);
 }
 
-/** Sample a key's map at x + flow(x), on the map's grid. flow: any grid, in frame pixels. */
+/** Sample a key's map (or any field on a grid) at x + flow(x), on its grid. flow: any grid, in frame pixels. */
 export function warpMap(localMap, flow, frameWidth, frameHeight) {
   const { height: gh, width: gw } = localMap;
   const f = resizeField(flow, gw, gh).data;

@@ -17,7 +17,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from services.interpolator.grids import frame_to_grid_pixels, grid_size, pixel_grid, resize_field
+from services.interpolator.core import warp_map
+from services.interpolator.grids import grid_size, resize_field
 
 CHAIN_LONG_SIDE = 48
 # A flow to a key this share of the frame's long side away from the chained motion keeps e^-1 of
@@ -47,9 +48,7 @@ def chain_through(step: np.ndarray, onward: np.ndarray | None, frame_width: int,
     frame pixels; so is the answer."""
     if onward is None:
         return step
-    height, width = step.shape[:2]
-    at = pixel_grid(height, width) + frame_to_grid_pixels(step, frame_width, frame_height)
-    return step + cv2.remap(onward, at, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return step + warp_map(onward, step, frame_width, frame_height)
 
 
 def chain_agreement(direct: np.ndarray, chained: np.ndarray, frame_width: int, frame_height: int) -> np.ndarray:

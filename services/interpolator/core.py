@@ -143,7 +143,8 @@ class FlowToKey:
 
 
 def warp_map(local_map: np.ndarray, flow: np.ndarray, frame_width: int, frame_height: int) -> np.ndarray:
-    """Sample a key's map at x + flow(x), on the map's grid. flow: any grid, in frame pixels."""
+    """Sample a key's map (or any field on a grid) at x + flow(x), on its grid. flow: any grid, in
+    frame pixels."""
     grid_h, grid_w = local_map.shape[:2]
     flow = frame_to_grid_pixels(resize_field(flow, grid_w, grid_h), frame_width, frame_height)
     sample_at = pixel_grid(grid_h, grid_w) + flow
