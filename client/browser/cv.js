@@ -150,28 +150,48 @@ export function resizeArea(m, width, height) {
     return shrinkByWholeFactor(m, m.width / width);
   }
   const cn = m.channels;
-  const xt = areaTable(m.width, width);
+  const xt = flatTaps(areaTable(m.width, width));
   const yt = areaTable(m.height, height);
   const out = mat(height, width, cn, m.data.constructor);
   const put = caster(m.data.constructor);
-  const row = new Float64Array(width * cn);
   const acc = new Float64Array(width * cn);
+  const src = m.data;
   for (let y = 0; y < height; y++) {
     acc.fill(0);
     for (const [sy, wy] of yt[y]) {
-      row.fill(0);
       const base = sy * m.width * cn;
+      // Each output pixel's taps summed in order, then weighted by the row's share.
       for (let x = 0; x < width; x++) {
-        for (const [sx, wx] of xt[x]) {
-          for (let c = 0; c < cn; c++) row[x * cn + c] += m.data[base + sx * cn + c] * wx;
+        const first = xt.start[x];
+        const end = xt.start[x + 1];
+        for (let c = 0; c < cn; c++) {
+          let sum = 0;
+          for (let t = first; t < end; t++) sum += src[base + xt.source[t] * cn + c] * xt.weight[t];
+          acc[x * cn + c] += sum * wy;
         }
       }
-      for (let i = 0; i < row.length; i++) acc[i] += row[i] * wy;
     }
     const base = y * width * cn;
     for (let i = 0; i < acc.length; i++) out.data[base + i] = put(acc[i]);
   }
   return out;
+}
+
+/** An area table's taps in flat arrays: output d reads source[start[d] .. start[d + 1]). */
+function flatTaps(table) {
+  const start = new Int32Array(table.length + 1);
+  table.forEach((taps, d) => {
+    start[d + 1] = start[d] + taps.length;
+  });
+  const source = new Int32Array(start[table.length]);
+  const weight = new Float64Array(start[table.length]);
+  table.forEach((taps, d) => {
+    taps.forEach(([s, w], k) => {
+      source[start[d] + k] = s;
+      weight[start[d] + k] = w;
+    });
+  });
+  return { start, source, weight };
 }
 
 /** OpenCV's 2x area path for uint8: the 2x2 mean, rounded half up. */
@@ -330,17 +350,21 @@ export function boxBlur(m, kw, kh, mode = 'reflect101') {
   const ry = (kh - 1) >> 1;
   const rows = new Float64Array(h * w * cn);
   const sums = new Float64Array(cn);
+  // Where each window starts and where it moves to, border mode applied once (channel offsets).
+  const first = Int32Array.from({ length: 2 * rx + 1 }, (_, k) => borderIndex(k - rx, w, mode) * cn);
+  const enters = Int32Array.from({ length: w }, (_, x) => borderIndex(x + rx + 1, w, mode) * cn);
+  const leaves = Int32Array.from({ length: w }, (_, x) => borderIndex(x - rx, w, mode) * cn);
   for (let y = 0; y < h; y++) {
     const base = y * w * cn;
     sums.fill(0);
-    for (let k = -rx; k <= rx; k++) {
-      const at = base + borderIndex(k, w, mode) * cn;
+    for (let k = 0; k < first.length; k++) {
+      const at = base + first[k];
       for (let c = 0; c < cn; c++) sums[c] += m.data[at + c];
     }
     for (let x = 0; x < w; x++) {
       for (let c = 0; c < cn; c++) rows[base + x * cn + c] = sums[c];
-      const enter = base + borderIndex(x + rx + 1, w, mode) * cn;
-      const leave = base + borderIndex(x - rx, w, mode) * cn;
+      const enter = base + enters[x];
+      const leave = base + leaves[x];
       for (let c = 0; c < cn; c++) sums[c] += m.data[enter + c] - m.data[leave + c];
     }
   }

@@ -68,7 +68,7 @@ export function estimateFlow(current, reference) {
   const curLevels = pyramidOf(current);
   const refLevels = pyramidOf(reference);
   const finest = Math.min(finestLevel(gw), curLevels.length - 1);
-  const scratch = lkScratch(curLevels[finest].width * curLevels[finest].height);
+  const scratch = lkScratch(curLevels[finest].width * curLevels[finest].height, curLevels[finest].width);
   let flow = null;
   for (let level = curLevels.length - 1; level >= finest; level--) {
     const cur = curLevels[level];
@@ -107,32 +107,33 @@ function upscaleFlow(flow, width, height) {
 }
 
 /** Buffers one estimate reuses over its levels and steps (sized for the finest level). */
-function lkScratch(n) {
-  return { warped: new Float32Array(n), terms: new Float64Array(5 * n), rows: new Float64Array(5 * n) };
+function lkScratch(n, width) {
+  return { warped: new Float32Array(n), row: new Float64Array(5 * width), rows: new Float64Array(5 * n), column: new Float64Array(5 * width) };
 }
 
 /** One Gauss-Newton step of windowed Lucas-Kanade, in place: the flow refined where the windows
- * can tell. */
+ * can tell. The five terms are summed over each window by running sums, along each row as the
+ * row's terms are made, then down the columns as each row is solved (the same sums, in the same
+ * order, as a separable box filter; no full-size pass in between). */
 function lucasKanadeStep(cur, ref, flow, scratch) {
   const { width: w, height: h } = cur;
-  const n = w * h;
   const f = flow.data;
   const c = cur.data;
-  const warped = scratch.warped;
-  const terms = scratch.terms;
+  const { warped, row: terms, rows, column } = scratch;
+  const r = LK_RADIUS;
   warpLinear(ref.data, w, h, f, 1, 1, warped);
   for (let y = 0; y < h; y++) {
     const up = Math.max(y - 1, 0) * w;
     const down = Math.min(y + 1, h - 1) * w;
-    const row = y * w;
+    const rowStart = y * w;
     for (let x = 0; x < w; x++) {
-      const i = row + x;
-      const l = row + (x > 0 ? x - 1 : 0);
-      const r = row + (x < w - 1 ? x + 1 : w - 1);
+      const i = rowStart + x;
+      const l = rowStart + (x > 0 ? x - 1 : 0);
+      const rr = rowStart + (x < w - 1 ? x + 1 : w - 1);
       const u = up + x;
       const d = down + x;
       // Gradients averaged over both images: steadier than either alone.
-      const ix = 0.25 * (warped[r] - warped[l] + c[r] - c[l]);
+      const ix = 0.25 * (warped[rr] - warped[l] + c[rr] - c[l]);
       const iy = 0.25 * (warped[d] - warped[u] + c[d] - c[u]);
       const it = warped[i] - c[i];
       // Pixels whose match falls outside the reference say nothing; large residuals (occlusions)
@@ -142,31 +143,56 @@ function lucasKanadeStep(cur, ref, flow, scratch) {
       const inside = sx >= 0 && sx <= w - 1 && sy >= 0 && sy <= h - 1;
       const q = it / LK_RESIDUAL_SCALE;
       const weight = inside ? 1 / (1 + q * q) : 0;
-      const t = 5 * i;
-      terms[t] = weight * ix * ix;
-      terms[t + 1] = weight * ix * iy;
-      terms[t + 2] = weight * iy * iy;
-      terms[t + 3] = weight * ix * it;
-      terms[t + 4] = weight * iy * it;
+      terms[x] = weight * ix * ix;
+      terms[w + x] = weight * ix * iy;
+      terms[2 * w + x] = weight * iy * iy;
+      terms[3 * w + x] = weight * ix * it;
+      terms[4 * w + x] = weight * iy * it;
+    }
+    // Each term's window sums along the row, borders replicated.
+    for (let k = 0; k < 5; k++) {
+      const from = k * w;
+      const to = (5 * y + k) * w;
+      const last = from + w - 1;
+      let s = 0;
+      for (let j = -r; j <= r; j++) s += terms[j < 0 ? from : j > w - 1 ? last : from + j];
+      for (let x = 0; x < w; x++) {
+        rows[to + x] = s;
+        const enter = x + r + 1;
+        const leave = x - r;
+        s += terms[enter > w - 1 ? last : from + enter] - terms[leave < 0 ? from : from + leave];
+      }
     }
   }
-  const side = 2 * LK_RADIUS + 1;
-  const sums = boxSums(terms, w, h, 5, LK_RADIUS, scratch.rows);
+  // Down the columns: the window sums of row y, then the row solved.
+  const stride = 5 * w;
+  column.fill(0);
+  for (let j = -r; j <= r; j++) {
+    const at = (j < 0 ? 0 : j > h - 1 ? h - 1 : j) * stride;
+    for (let k = 0; k < stride; k++) column[k] += rows[at + k];
+  }
+  const side = 2 * r + 1;
   const norm = 1 / (side * side);
-  for (let i = 0; i < n; i++) {
-    const t = 5 * i;
-    const a = sums[t] * norm + LK_RIDGE;
-    const b = sums[t + 1] * norm;
-    const cc = sums[t + 2] * norm + LK_RIDGE;
-    const ex = sums[t + 3] * norm;
-    const ey = sums[t + 4] * norm;
-    const det = a * cc - b * b;
-    const du = -(cc * ex - b * ey) / det;
-    const dv = -(a * ey - b * ex) / det;
-    // At most a pixel per step: the linearisation holds only that far.
-    const len = Math.max(1, Math.sqrt(du * du + dv * dv));
-    f[2 * i] += du / len;
-    f[2 * i + 1] += dv / len;
+  for (let y = 0; y < h; y++) {
+    for (let x = 0, i = y * w; x < w; x++, i++) {
+      const a = column[x] * norm + LK_RIDGE;
+      const b = column[w + x] * norm;
+      const cc = column[2 * w + x] * norm + LK_RIDGE;
+      const ex = column[3 * w + x] * norm;
+      const ey = column[4 * w + x] * norm;
+      const det = a * cc - b * b;
+      const du = -(cc * ex - b * ey) / det;
+      const dv = -(a * ey - b * ex) / det;
+      // At most a pixel per step: the linearisation holds only that far.
+      const len = Math.max(1, Math.sqrt(du * du + dv * dv));
+      f[2 * i] += du / len;
+      f[2 * i + 1] += dv / len;
+    }
+    const enter = y + r + 1;
+    const leave = y - r;
+    const enterAt = (enter > h - 1 ? h - 1 : enter) * stride;
+    const leaveAt = (leave < 0 ? 0 : leave) * stride;
+    for (let k = 0; k < stride; k++) column[k] += rows[enterAt + k] - rows[leaveAt + k];
   }
 }
 
@@ -190,36 +216,6 @@ function warpLinear(src, w, h, flow, fx, fy, out) {
       out[i] = top + (bottom - top) * ay;
     }
   }
-}
-
-/** Window sums (not means) of a w x h x cn plane over (2r+1)^2, borders replicated, in place of
- * `values` (rows: scratch of the same size). */
-function boxSums(values, w, h, cn, r, rows) {
-  const stride = w * cn;
-  for (let y = 0; y < h; y++) {
-    const base = y * stride;
-    for (let c = 0; c < cn; c++) {
-      let s = 0;
-      for (let k = -r; k <= r; k++) s += values[base + (k < 0 ? 0 : k > w - 1 ? w - 1 : k) * cn + c];
-      for (let x = 0; x < w; x++) {
-        rows[base + x * cn + c] = s;
-        const enter = x + r + 1;
-        const leave = x - r;
-        s += values[base + (enter > w - 1 ? w - 1 : enter) * cn + c] - values[base + (leave < 0 ? 0 : leave) * cn + c];
-      }
-    }
-  }
-  for (let i = 0; i < stride; i++) {
-    let s = 0;
-    for (let k = -r; k <= r; k++) s += rows[(k < 0 ? 0 : k > h - 1 ? h - 1 : k) * stride + i];
-    for (let y = 0; y < h; y++) {
-      values[y * stride + i] = s;
-      const enter = y + r + 1;
-      const leave = y - r;
-      s += rows[(enter > h - 1 ? h - 1 : enter) * stride + i] - rows[(leave < 0 ? 0 : leave) * stride + i];
-    }
-  }
-  return values;
 }
 
 /** Per-grid-pixel trust in [0, 1] that reference warped by flow explains current (float gh x gw x 1).
