@@ -7,11 +7,12 @@
 // the top, for tests and the automation hook.
 //
 // A camera frame is uploaded once and then both shrunk to the planning grid on the GPU (shrink():
-// cv2.resize INTER_AREA, only the grid-sized pixels read back) and rendered from the same texture:
-// its full-size pixels never pass through JS, and it is not uploaded twice. uploadVideoFrame() takes
-// a VideoFrame's 4:2:0 planes as they are (a memory copy) and turns them into RGB in a shader: on
-// SwiftShader the browser's own upload of a 640x360 video frame (upload()) costs about 25 ms, the
-// planes' copy and upload about 2.4 ms.
+// cv2.resize INTER_AREA, only the grid-sized pixels read back) and rendered from the same upload: its
+// full-size pixels never pass through JS, and it is not uploaded twice. uploadVideoFrame() takes a
+// VideoFrame's 4:2:0 planes as they are (a memory copy), and every pass that reads the frame turns
+// them into RGB as it reads: on SwiftShader the browser's own upload of a 640x360 video frame
+// (upload()) costs about 25 ms, a pass of its own that converts the planes about 9 ms of CPU, the
+// conversion inside the render pass about 1.
 
 import { offsetsAndGains } from './affine.js';
 import { AREA } from './flow_gl.js';
@@ -24,19 +25,7 @@ void main() { gl_Position = vec4(corner, 0.0, 1.0); }`;
 // Bilinear reads of grid fields with pixel centres aligned and edges clamped (cv2.resize's
 // INTER_LINEAR): by the texture unit's own filtering where float textures may be filtered
 // (one read a field, the cheap path on an emulated GPU), else by texelFetch.
-const FRAGMENT = (filtered) => `#version 300 es
-precision highp float;
-precision highp int;
-uniform highp sampler2D frame;    // RGBA8 (levels / 255, exact), row 0 = top of the picture
-uniform highp sampler2D offsets;  // grid RGB32F (RGBA16F): offset_c in levels
-uniform highp sampler2D gains;    // grid RGB32F (RGBA16F): gain_c, the map's response to grey
-uniform int mode;                 // 0: map with detail; 1: global transform
-uniform mat3 matrix;              // global transform's gains (columns: input R, G, B)
-uniform vec3 bias;                // global transform's offset, in levels
-uniform ivec2 size;               // frame width, height
-out vec4 colour;
-
-vec3 gridAt(highp sampler2D field, vec2 pixel) {
+const GRID_AT = (filtered) => `vec3 gridAt(highp sampler2D field, vec2 pixel) {
 ${
   filtered
     ? `  return texture(field, (pixel + 0.5) / vec2(size)).rgb;`
@@ -54,39 +43,119 @@ ${
   vec3 bottom = texelFetch(field, ivec2(i0.x, i1.y), 0).rgb * (1.0 - f.x) + texelFetch(field, i1, 0).rgb * f.x;
   return top * (1.0 - f.y) + bottom * f.y;`
 }
+}`;
+
+// The frame's pixels as the passes read them, by where the frame came from: 'rgb' (an RGBA8
+// texture), or a camera frame's planes, 'I420' or 'NV12' (VideoFrame.copyTo, 8 bits), turned into
+// RGB levels here as a conversion pass would store them: BT.601/709/2020 by toRgb and lift, the
+// chroma brought up bilinearly (centred samples), rounded and clipped to whole levels.
+// greyAt is OpenCV's RGB2GRAY of those levels (15-bit fixed point). With 'luma' (a camera frame
+// whose matrix's grey takes no chroma: BT.601's, whose luma weights are RGB2GRAY's), the grey comes
+// from the luma plane alone, a fetch instead of three: it differs from the levels' grey by at most a
+// level (their rounding), and more only where the frame's colour lies outside RGB and clips.
+const SOURCE = (source, greyFromLuma) => `
+uniform highp sampler2D frame;    // 'rgb': RGBA8 (levels / 255, exact), row 0 = top of the picture
+uniform highp sampler2D luma;     // R8, row 0 = top
+uniform highp sampler2D chromaU;  // RG8 (NV12: U, V) or R8 (I420: U), half size, filtered
+uniform highp sampler2D chromaV;  // R8 (I420: V)
+uniform mat3 toRgb;               // columns: Y, U, V (levels / 255) -> R, G, B (levels / 255)
+uniform vec3 lift;
+uniform vec2 greyOfLuma;          // 'luma': grey levels = Y (levels / 255) * x + y
+uvec3 levelsAt(ivec2 pixel) {
+${
+  source === 'rgb'
+    ? `  return uvec3(texelFetch(frame, pixel, 0).rgb * 255.0 + 0.5);`
+    : `  vec2 at = (vec2(pixel) + 0.5) / vec2(textureSize(luma, 0));
+  vec2 uv = ${source === 'NV12' ? 'texture(chromaU, at).rg' : 'vec2(texture(chromaU, at).r, texture(chromaV, at).r)'};
+  vec3 rgb = toRgb * vec3(texelFetch(luma, pixel, 0).r, uv) + lift;
+  return uvec3(clamp(floor(rgb * 255.0 + 0.5), 0.0, 255.0));`
 }
+}
+float greyAt(ivec2 pixel) {
+${
+  greyFromLuma
+    ? `  return clamp(floor(texelFetch(luma, pixel, 0).r * greyOfLuma.x + greyOfLuma.y + 0.5), 0.0, 255.0);`
+    : `  uvec3 rgb = levelsAt(pixel);
+  return float((rgb.r * 9798u + rgb.g * 19235u + rgb.b * 3735u + 16384u) >> 15);`
+}
+}`;
+
+// mode 0: the grid's map with the pixel's own luma detail; mode 1: one global 3x4 transform. Each
+// (mode, source) is a program of its own: an emulated GPU pays for both sides of a branch.
+const FRAGMENT = (filtered, mode, source, greyFromLuma = false) => `#version 300 es
+precision highp float;
+precision highp int;
+uniform highp sampler2D offsets;  // grid RGB32F (RGBA16F): offset_c in levels
+uniform highp sampler2D gains;    // grid RGB32F (RGBA16F): gain_c, the map's response to grey
+uniform mat3 matrix;              // global transform's gains (columns: input R, G, B)
+uniform vec3 bias;                // global transform's offset, in levels
+uniform ivec2 size;               // frame width, height
+out vec4 colour;
+${SOURCE(source, greyFromLuma)}
+${GRID_AT(filtered)}
 
 void main() {
   ivec2 pixel = ivec2(int(gl_FragCoord.x), size.y - 1 - int(gl_FragCoord.y));
-  uvec3 rgb = uvec3(texelFetch(frame, pixel, 0).rgb * 255.0 + 0.5);
-  vec3 value;
-  if (mode == 0) {
-    // OpenCV's RGB2GRAY in 15-bit fixed point, exactly.
-    float luma = float((rgb.r * 9798u + rgb.g * 19235u + rgb.b * 3735u + 16384u) >> 15);
-    value = gridAt(offsets, vec2(pixel)) + gridAt(gains, vec2(pixel)) * luma;
-  } else {
-    value = matrix * vec3(rgb) + bias;
-  }
+${
+  mode === 0
+    ? `  vec3 value = gridAt(offsets, vec2(pixel)) + gridAt(gains, vec2(pixel)) * greyAt(pixel);`
+    : `  vec3 value = matrix * vec3(levelsAt(pixel)) + bias;`
+}
   colour = vec4(clamp(floor(value + 0.5), 0.0, 255.0) / 255.0, 1.0);
 }`;
 
-// A camera frame's planes (VideoFrame.copyTo: NV12 or I420, 8 bits) to RGBA8 levels: the browser's
-// own video upload converts on the CPU and costs ten times as much on an emulated GPU.
-const YUV = `#version 300 es
+// cv2.resize(INTER_AREA) of a camera frame's planes to the grid, converted once per output pixel:
+// the luma's area mean (partly covered pixels weighted by their share), the chroma's mean over the
+// same area at half size, then to RGB. Not the area mean of the converted pixels only where that
+// clips, and by the chroma's filtering at the area's edges: a level or two in a strong colour edge.
+const AREA_PLANES = (source) => `#version 300 es
 precision highp float;
-uniform sampler2D luma;    // R8, row 0 = top
-uniform sampler2D chromaU; // RG8 (NV12: U, V) or R8 (I420: U), half size, filtered
-uniform sampler2D chromaV; // R8 (I420: V)
-uniform bool interleaved;
-uniform mat3 toRgb;        // columns: Y, U, V (levels / 255) -> R, G, B (levels / 255)
+precision highp int;
+uniform highp sampler2D luma;
+uniform highp sampler2D chromaU;
+uniform highp sampler2D chromaV;
+uniform mat3 toRgb;
 uniform vec3 lift;
+uniform vec2 scale;  // source pixels per output pixel
 out vec4 colour;
 void main() {
   ivec2 p = ivec2(gl_FragCoord.xy);
-  vec2 at = (vec2(p) + 0.5) / vec2(textureSize(luma, 0));
-  vec2 uv = interleaved ? texture(chromaU, at).rg : vec2(texture(chromaU, at).r, texture(chromaV, at).r);
-  vec3 rgb = toRgb * vec3(texelFetch(luma, p, 0).r, uv) + lift;
-  colour = vec4(clamp(floor(rgb * 255.0 + 0.5), 0.0, 255.0) / 255.0, 1.0);
+  ivec2 size = textureSize(luma, 0);
+  vec2 from = vec2(p) * scale;
+  vec2 to = min(from + scale, vec2(size));
+  ivec2 first = ivec2(floor(from));
+  ivec2 last = min(ivec2(ceil(to)), size) - 1;
+  float y = 0.0;
+  for (int j = first.y; j <= last.y; j++) {
+    float wy = min(float(j + 1), to.y) - max(float(j), from.y);
+    float row = 0.0;
+    for (int i = first.x; i <= last.x; i++) {
+      float wx = min(float(i + 1), to.x) - max(float(i), from.x);
+      row += wx * round(texelFetch(luma, ivec2(i, j), 0).r * 255.0);
+    }
+    y += wy * row;
+  }
+  y /= (to.x - from.x) * (to.y - from.y);
+  ivec2 chromaSize = textureSize(chromaU, 0);
+  vec2 cFrom = from * 0.5;
+  vec2 cTo = min(to * 0.5, vec2(chromaSize));
+  ivec2 cFirst = ivec2(floor(cFrom));
+  ivec2 cLast = min(ivec2(ceil(cTo)), chromaSize) - 1;
+  vec2 uv = vec2(0.0);
+  for (int j = cFirst.y; j <= cLast.y; j++) {
+    float wy = min(float(j + 1), cTo.y) - max(float(j), cFrom.y);
+    vec2 row = vec2(0.0);
+    for (int i = cFirst.x; i <= cLast.x; i++) {
+      float wx = min(float(i + 1), cTo.x) - max(float(i), cFrom.x);
+      ivec2 at = ivec2(i, j);
+      row += wx * ${source === 'NV12' ? 'texelFetch(chromaU, at, 0).rg' : 'vec2(texelFetch(chromaU, at, 0).r, texelFetch(chromaV, at, 0).r)'};
+    }
+    uv += wy * row;
+  }
+  uv /= (cTo.x - cFrom.x) * (cTo.y - cFrom.y);
+  vec3 rgb = toRgb * vec3(y / 255.0, uv) + lift;
+  // Levels rounded half to even, as OpenCV's saturate_cast does.
+  colour = vec4(clamp(roundEven(rgb * 255.0), 0.0, 255.0) / 255.0, 1.0);
 }`;
 
 /** [toRgb (column-major mat3), lift] for a VideoFrame's colour space, on levels / 255. */
@@ -109,35 +178,59 @@ export function yuvToRgb(colorSpace) {
   return [columns, lift];
 }
 
+// OpenCV's RGB2GRAY weights, as its 15-bit fixed point has them.
+const GREY_WEIGHTS = [9798 / 32768, 19235 / 32768, 3735 / 32768];
+
+/** [scale, offset] that give grey levels from luma (levels / 255) when a conversion's grey takes no
+ * chroma (its U and V weights below 1e-4 of a level per level: BT.601's), else null. */
+export function greyOfLuma(toRgb, lift) {
+  const column = (k) => GREY_WEIGHTS.reduce((sum, w, c) => sum + w * toRgb[3 * k + c], 0);
+  if (Math.abs(column(1)) > 1e-4 || Math.abs(column(2)) > 1e-4) return null;
+  return [column(0) * 255, GREY_WEIGHTS.reduce((sum, w, c) => sum + w * lift[c], 0) * 255];
+}
+
+const PLANE_UNITS = { luma: 3, chromaU: 4, chromaV: 5 };
+
 export class AffineApplier {
   /** gl: a WebGL2 context (its canvas is resized to each frame). */
   constructor(gl) {
     this.gl = gl;
     // Float grids filtered by the texture unit where the GPU allows it (OES_texture_float_linear).
     this.filtered = Boolean(gl.getExtension('OES_texture_float_linear'));
-    this.program = link(gl, VERTEX, FRAGMENT(this.filtered));
-    this.uniforms = Object.fromEntries(
-      ['frame', 'offsets', 'gains', 'mode', 'matrix', 'bias', 'size'].map((n) => [n, gl.getUniformLocation(this.program, n)]),
-    );
+    this.programs = new Map(); // `${mode} ${source}` or `area ${source}` -> { program, uniforms }
     this.textures = { frame: gl.createTexture(), offsets: gl.createTexture(), gains: gl.createTexture() };
-    this.area = link(gl, VERTEX, AREA, { corner: gl.getAttribLocation(this.program, 'corner') });
+    this.area = link(gl, VERTEX, AREA, { corner: 0 });
     this.areaUniforms = { picture: gl.getUniformLocation(this.area, 'picture'), scale: gl.getUniformLocation(this.area, 'scale') };
     this.framebuffer = gl.createFramebuffer();
     this.smallTarget = null;
-    this.yuv = link(gl, VERTEX, YUV, { corner: gl.getAttribLocation(this.program, 'corner') });
-    this.yuvUniforms = Object.fromEntries(
-      ['luma', 'chromaU', 'chromaV', 'interleaved', 'toRgb', 'lift'].map((n) => [n, gl.getUniformLocation(this.yuv, n)]),
-    );
-    this.planes = [gl.createTexture(), gl.createTexture(), gl.createTexture()];
+    // Two sets of plane textures, used in turns: a camera frame can still be rendered while the next
+    // one is uploaded and shrunk (the page plans a frame while the GPU shrinks the next).
+    this.planeSets = [0, 1].map(() => [gl.createTexture(), gl.createTexture(), gl.createTexture()]);
+    this.nextPlaneSet = 0;
     this.planeBuffer = null;
+    // Targets and pixel buffers of the shrinks read back later (shrinkLater), used in turns.
+    this.laterTargets = [];
+    this.nextLater = 0;
     const quad = gl.createBuffer();
     gl.bindBuffer(gl.ARRAY_BUFFER, quad);
     gl.bufferData(gl.ARRAY_BUFFER, new Float32Array([-1, -1, 1, -1, -1, 1, 1, 1]), gl.STATIC_DRAW);
     this.vao = gl.createVertexArray();
     gl.bindVertexArray(this.vao);
-    const corner = gl.getAttribLocation(this.program, 'corner');
-    gl.enableVertexAttribArray(corner);
-    gl.vertexAttribPointer(corner, 2, gl.FLOAT, false, 0, 0);
+    gl.enableVertexAttribArray(0);
+    gl.vertexAttribPointer(0, 2, gl.FLOAT, false, 0, 0);
+  }
+
+  /** The program of a pass ('0' map, '1' transform, 'area') over frames from `source`, made once
+   * (greyFromLuma: a map's grey from the luma plane alone). */
+  programFor(pass, source, greyFromLuma = false) {
+    const name = `${pass} ${source}${greyFromLuma ? ' luma' : ''}`;
+    if (!this.programs.has(name)) {
+      const fragment = pass === 'area' ? AREA_PLANES(source) : FRAGMENT(this.filtered, Number(pass), source, greyFromLuma);
+      const program = link(this.gl, VERTEX, fragment, { corner: 0 });
+      const names = ['frame', 'offsets', 'gains', 'matrix', 'bias', 'size', 'luma', 'chromaU', 'chromaV', 'toRgb', 'lift', 'greyOfLuma', 'scale'];
+      this.programs.set(name, { program, uniforms: Object.fromEntries(names.map((n) => [n, this.gl.getUniformLocation(program, n)])) });
+    }
+    return this.programs.get(name);
   }
 
   /** affine.applyDetail on the GPU: frame under coeffs (grid x 12 mat). frame: a uint8 H x W x 3
@@ -148,18 +241,23 @@ export class AffineApplier {
     const { offsets, gains } = offsetsAndGains(coeffs, frame, small);
     this.uploadGrid(this.textures.offsets, interleave(offsets), coeffs.width, coeffs.height);
     this.uploadGrid(this.textures.gains, interleave(gains), coeffs.width, coeffs.height);
-    this.draw(frame, 0);
+    this.draw(frame, 0, (gl, uniforms) => {
+      ['offsets', 'gains'].forEach((name, k) => {
+        gl.activeTexture(gl.TEXTURE1 + k);
+        gl.bindTexture(gl.TEXTURE_2D, this.textures[name]);
+        gl.uniform1i(uniforms[name], 1 + k);
+      });
+    });
   }
 
   /** core.applyColourTransform on the GPU: one 3x4 map (rows, on [0, 1] colours) for every pixel. */
   applyColourTransform(frame, transform) {
-    const { gl } = this;
-    gl.useProgram(this.program);
-    // mat3 uniforms are column-major: column k holds the gains of input channel k.
-    const columns = [0, 1, 2].flatMap((k) => [0, 1, 2].map((c) => transform[c][k]));
-    gl.uniformMatrix3fv(this.uniforms.matrix, false, new Float32Array(columns));
-    gl.uniform3fv(this.uniforms.bias, new Float32Array([0, 1, 2].map((c) => transform[c][3] * 255)));
-    this.draw(frame, 1);
+    this.draw(frame, 1, (gl, uniforms) => {
+      // mat3 uniforms are column-major: column k holds the gains of input channel k.
+      const columns = [0, 1, 2].flatMap((k) => [0, 1, 2].map((c) => transform[c][k]));
+      gl.uniformMatrix3fv(uniforms.matrix, false, new Float32Array(columns));
+      gl.uniform3fv(uniforms.bias, new Float32Array([0, 1, 2].map((c) => transform[c][3] * 255)));
+    });
   }
 
   /** Uploads a picture WebGL takes (a video, canvas, ImageBitmap, ImageData) or an H x W x 3 uint8
@@ -170,12 +268,6 @@ export class AffineApplier {
     const isMat = Boolean(frame.data?.BYTES_PER_ELEMENT);
     const width = frame.videoWidth || frame.displayWidth || frame.width;
     const height = frame.videoHeight || frame.displayHeight || frame.height;
-    if (this.frameSize) {
-      // The frame texture was a render target of fixed size (uploadVideoFrame): a new one.
-      gl.deleteTexture(this.textures.frame);
-      this.textures.frame = gl.createTexture();
-      this.frameSize = null;
-    }
     gl.bindTexture(gl.TEXTURE_2D, this.textures.frame);
     gl.pixelStorei(gl.UNPACK_ALIGNMENT, 1);
     // Pictures are taken as their bytes: no colour-space conversion, no premultiplied alpha.
@@ -185,12 +277,13 @@ export class AffineApplier {
     const pixels = isMat ? rgbaOf(frame) : frame;
     gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA8, width, height, 0, gl.RGBA, gl.UNSIGNED_BYTE, pixels);
     nearest(gl);
-    this.uploaded = { uploaded: true, width, height };
+    this.uploaded = { uploaded: true, width, height, source: 'rgb' };
     return this.uploaded;
   }
 
   /** upload() for a camera frame (a VideoFrame, which the caller closes): its planes copied out
-   * (NV12 or I420) and turned into RGB on the GPU. Other formats take upload()'s path. */
+   * (NV12 or I420) and uploaded as they are; the passes that read the frame convert them. Other
+   * formats take upload()'s path. The handle stays good for one more upload of a camera frame. */
   async uploadVideoFrame(frame) {
     const { gl } = this;
     const { format } = frame;
@@ -216,74 +309,124 @@ export class AffineApplier {
         gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, gl.LINEAR);
       }
     };
-    plane(this.planes[0], 0, rect.width, rect.height, 1, false);
-    plane(this.planes[1], 1, cw, ch, nv12 ? 2 : 1, true);
-    if (!nv12) plane(this.planes[2], 2, cw, ch, 1, true);
+    const planes = this.planeSets[this.nextPlaneSet];
+    this.nextPlaneSet = 1 - this.nextPlaneSet;
+    plane(planes[0], 0, rect.width, rect.height, 1, false);
+    plane(planes[1], 1, cw, ch, nv12 ? 2 : 1, true);
+    if (!nv12) plane(planes[2], 2, cw, ch, 1, true);
     gl.pixelStorei(gl.UNPACK_ROW_LENGTH, 0);
-    // The converted frame: the frame texture, made a render target of the frame's size.
-    if (this.frameSize?.[0] !== rect.width || this.frameSize?.[1] !== rect.height) {
-      this.textures.frame = gl.createTexture();
-      gl.bindTexture(gl.TEXTURE_2D, this.textures.frame);
-      gl.texStorage2D(gl.TEXTURE_2D, 1, gl.RGBA8, rect.width, rect.height);
-      nearest(gl);
-      this.frameSize = [rect.width, rect.height];
-    }
-    gl.bindFramebuffer(gl.FRAMEBUFFER, this.framebuffer);
-    gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, this.textures.frame, 0);
-    gl.drawBuffers([gl.COLOR_ATTACHMENT0]);
-    gl.viewport(0, 0, rect.width, rect.height);
-    gl.useProgram(this.yuv);
-    gl.bindVertexArray(this.vao);
-    ['luma', 'chromaU', 'chromaV'].forEach((name, unit) => {
-      gl.activeTexture(gl.TEXTURE0 + unit);
-      gl.bindTexture(gl.TEXTURE_2D, this.planes[unit]);
-      gl.uniform1i(this.yuvUniforms[name], unit);
-    });
     const [toRgb, lift] = yuvToRgb(frame.colorSpace);
-    gl.uniform1i(this.yuvUniforms.interleaved, nv12 ? 1 : 0);
-    gl.uniformMatrix3fv(this.yuvUniforms.toRgb, false, new Float32Array(toRgb));
-    gl.uniform3fv(this.yuvUniforms.lift, new Float32Array(lift));
-    gl.drawArrays(gl.TRIANGLE_STRIP, 0, 4);
-    gl.bindFramebuffer(gl.FRAMEBUFFER, null);
-    this.uploaded = { uploaded: true, width: rect.width, height: rect.height };
+    this.uploaded = {
+      uploaded: true,
+      width: rect.width,
+      height: rect.height,
+      source: format,
+      planes,
+      toRgb,
+      lift,
+      greyOfLuma: greyOfLuma(toRgb, lift),
+    };
     return this.uploaded;
   }
 
-  /** The uploaded frame shrunk to width x height (cv2.resize INTER_AREA, on the GPU), as an
-   * H x W x 3 uint8 mat: only these pixels are read back. */
-  shrink(width, height) {
+  /** Binds an uploaded camera frame's planes and colour conversion for `program`. */
+  bindPlanes(uniforms, picture) {
     const { gl } = this;
-    if (!this.uploaded) throw new Error('shrink() needs a frame upload()ed first');
+    Object.entries(PLANE_UNITS).forEach(([name, unit], k) => {
+      gl.activeTexture(gl.TEXTURE0 + unit);
+      gl.bindTexture(gl.TEXTURE_2D, picture.planes[k]);
+      gl.uniform1i(uniforms[name], unit);
+    });
+    gl.uniformMatrix3fv(uniforms.toRgb, false, new Float32Array(picture.toRgb));
+    gl.uniform3fv(uniforms.lift, new Float32Array(picture.lift));
+  }
+
+  /** The uploaded frame (or `picture`, a handle still good) shrunk to width x height
+   * (cv2.resize INTER_AREA, on the GPU), as an H x W x 3 uint8 mat: only these pixels are read back. */
+  shrink(width, height, picture = this.uploaded) {
+    const { gl } = this;
     if (this.smallTarget?.width !== width || this.smallTarget?.height !== height) {
       if (this.smallTarget) gl.deleteTexture(this.smallTarget.texture);
-      const texture = gl.createTexture();
-      gl.bindTexture(gl.TEXTURE_2D, texture);
-      gl.texStorage2D(gl.TEXTURE_2D, 1, gl.RGBA8, width, height);
-      nearest(gl);
-      this.smallTarget = { texture, width, height };
+      this.smallTarget = { texture: this.target(width, height), width, height };
     }
-    gl.bindFramebuffer(gl.FRAMEBUFFER, this.framebuffer);
-    gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, this.smallTarget.texture, 0);
-    gl.drawBuffers([gl.COLOR_ATTACHMENT0]);
-    gl.viewport(0, 0, width, height);
-    gl.useProgram(this.area);
-    gl.bindVertexArray(this.vao);
-    gl.activeTexture(gl.TEXTURE0);
-    gl.bindTexture(gl.TEXTURE_2D, this.textures.frame);
-    gl.uniform1i(this.areaUniforms.picture, 0);
-    gl.uniform2f(this.areaUniforms.scale, this.uploaded.width / width, this.uploaded.height / height);
-    gl.drawArrays(gl.TRIANGLE_STRIP, 0, 4);
+    this.drawArea(picture, this.smallTarget.texture, width, height);
     const rgba = new Uint8Array(width * height * 4);
     gl.readBuffer(gl.COLOR_ATTACHMENT0);
     gl.readPixels(0, 0, width, height, gl.RGBA, gl.UNSIGNED_BYTE, rgba);
     gl.bindFramebuffer(gl.FRAMEBUFFER, null);
-    const data = new Uint8Array(width * height * 3);
-    for (let i = 0, j = 0; i < rgba.length; i += 4, j += 3) {
-      data[j] = rgba[i];
-      data[j + 1] = rgba[i + 1];
-      data[j + 2] = rgba[i + 2];
+    return rgbOfRgba(rgba, width, height);
+  }
+
+  /** shrink() without waiting for the GPU: the pixels land in a buffer, and read() (a later task)
+   * takes them, by then made (else it waits for them). Two may be pending at once. */
+  shrinkLater(width, height, picture = this.uploaded) {
+    const { gl } = this;
+    let slot = this.laterTargets[this.nextLater];
+    if (slot?.width !== width || slot?.height !== height) {
+      if (slot) {
+        gl.deleteTexture(slot.texture);
+        gl.deleteBuffer(slot.buffer);
+      }
+      const buffer = gl.createBuffer();
+      gl.bindBuffer(gl.PIXEL_PACK_BUFFER, buffer);
+      gl.bufferData(gl.PIXEL_PACK_BUFFER, width * height * 4, gl.STREAM_READ);
+      gl.bindBuffer(gl.PIXEL_PACK_BUFFER, null);
+      slot = this.laterTargets[this.nextLater] = { texture: this.target(width, height), buffer, width, height };
     }
-    return { data, height, width, channels: 3 };
+    this.nextLater = 1 - this.nextLater;
+    this.drawArea(picture, slot.texture, width, height);
+    gl.readBuffer(gl.COLOR_ATTACHMENT0);
+    gl.bindBuffer(gl.PIXEL_PACK_BUFFER, slot.buffer);
+    gl.readPixels(0, 0, width, height, gl.RGBA, gl.UNSIGNED_BYTE, 0);
+    gl.bindBuffer(gl.PIXEL_PACK_BUFFER, null);
+    gl.bindFramebuffer(gl.FRAMEBUFFER, null);
+    const fence = gl.fenceSync(gl.SYNC_GPU_COMMANDS_COMPLETE, 0);
+    gl.flush();
+    return {
+      read: () => {
+        const rgba = new Uint8Array(width * height * 4);
+        gl.clientWaitSync(fence, 0, 0);
+        gl.deleteSync(fence);
+        gl.bindBuffer(gl.PIXEL_PACK_BUFFER, slot.buffer);
+        gl.getBufferSubData(gl.PIXEL_PACK_BUFFER, 0, rgba);
+        gl.bindBuffer(gl.PIXEL_PACK_BUFFER, null);
+        return rgbOfRgba(rgba, width, height);
+      },
+    };
+  }
+
+  /** An RGBA8 render target of width x height. */
+  target(width, height) {
+    const { gl } = this;
+    const texture = gl.createTexture();
+    gl.bindTexture(gl.TEXTURE_2D, texture);
+    gl.texStorage2D(gl.TEXTURE_2D, 1, gl.RGBA8, width, height);
+    nearest(gl);
+    return texture;
+  }
+
+  /** The area pass of `picture` into `texture` (width x height), left bound as the read framebuffer. */
+  drawArea(picture, texture, width, height) {
+    const { gl } = this;
+    if (!picture) throw new Error('shrink() needs a frame upload()ed first');
+    gl.bindFramebuffer(gl.FRAMEBUFFER, this.framebuffer);
+    gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, texture, 0);
+    gl.drawBuffers([gl.COLOR_ATTACHMENT0]);
+    gl.viewport(0, 0, width, height);
+    gl.bindVertexArray(this.vao);
+    if (picture.source === 'rgb') {
+      gl.useProgram(this.area);
+      gl.activeTexture(gl.TEXTURE0);
+      gl.bindTexture(gl.TEXTURE_2D, this.textures.frame);
+      gl.uniform1i(this.areaUniforms.picture, 0);
+      gl.uniform2f(this.areaUniforms.scale, picture.width / width, picture.height / height);
+    } else {
+      const { program, uniforms } = this.programFor('area', picture.source);
+      gl.useProgram(program);
+      this.bindPlanes(uniforms, picture);
+      gl.uniform2f(uniforms.scale, picture.width / width, picture.height / height);
+    }
+    gl.drawArrays(gl.TRIANGLE_STRIP, 0, 4);
   }
 
   /** The canvas's pixels as an H x W x 3 uint8 mat, row 0 at the top. */
@@ -315,25 +458,43 @@ export class AffineApplier {
     }
   }
 
-  draw(frame, mode) {
+  /** A full-size pass of `mode` over the frame onto the canvas; setInputs(gl, uniforms) sets the
+   * mode's own inputs. */
+  draw(frame, mode, setInputs) {
     const { gl } = this;
-    const { width, height } = frame.uploaded ? frame : this.upload(frame);
+    const picture = frame.uploaded ? frame : this.upload(frame);
+    const { width, height } = picture;
     if (gl.canvas.width !== width || gl.canvas.height !== height) {
       gl.canvas.width = width;
       gl.canvas.height = height;
     }
-    gl.useProgram(this.program);
+    const greyFromLuma = mode === 0 && picture.greyOfLuma != null;
+    const { program, uniforms } = this.programFor(mode, picture.source, greyFromLuma);
+    gl.useProgram(program);
+    if (greyFromLuma) gl.uniform2f(uniforms.greyOfLuma, ...picture.greyOfLuma);
     gl.bindVertexArray(this.vao);
     gl.viewport(0, 0, width, height);
-    ['frame', 'offsets', 'gains'].forEach((name, unit) => {
-      gl.activeTexture(gl.TEXTURE0 + unit);
-      gl.bindTexture(gl.TEXTURE_2D, this.textures[name]);
-      gl.uniform1i(this.uniforms[name], unit);
-    });
-    gl.uniform1i(this.uniforms.mode, mode);
-    gl.uniform2i(this.uniforms.size, width, height);
+    if (picture.source === 'rgb') {
+      gl.activeTexture(gl.TEXTURE0);
+      gl.bindTexture(gl.TEXTURE_2D, this.textures.frame);
+      gl.uniform1i(uniforms.frame, 0);
+    } else {
+      this.bindPlanes(uniforms, picture);
+    }
+    setInputs(gl, uniforms);
+    gl.uniform2i(uniforms.size, width, height);
     gl.drawArrays(gl.TRIANGLE_STRIP, 0, 4);
   }
+}
+
+function rgbOfRgba(rgba, width, height) {
+  const data = new Uint8Array(width * height * 3);
+  for (let i = 0, j = 0; i < rgba.length; i += 4, j += 3) {
+    data[j] = rgba[i];
+    data[j + 1] = rgba[i + 1];
+    data[j + 2] = rgba[i + 2];
+  }
+  return { data, height, width, channels: 3 };
 }
 
 function interleave(planes) {
