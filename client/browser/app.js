@@ -327,8 +327,8 @@ async function start(kind, attach) {
     link,
     sendKey: (index) => {
       if (!link.canSend) return false;
-      // The key is the frame being planned (the video may have moved on): from its GPU copy.
-      return link.offer(index, keyJpeg(current), keyWidth, keyHeight);
+      // The key is the frame being planned (the camera has moved on): from its GPU copy.
+      return link.offer(index, keyJpeg(current, current.planning), keyWidth, keyHeight);
     },
   }) : new OfflineJob(width, height, currentStyle().rgb, { ...sizes, strength, flow });
   const { planWidth, planHeight } = current.engine;
@@ -492,10 +492,10 @@ async function waitFor(done, ms) {
   while (!done() && performance.now() - from < ms) await sleep(5);
 }
 
-/** The frame uploaded last, at the key size, as the JPEG sent to the stylizer (from its GPU copy:
- * the video may have moved on since). */
-function keyJpeg(current) {
-  current.keyContext.putImageData(imageDataOf(applier.shrink(current.keyWidth, current.keyHeight)), 0, 0);
+/** A frame uploaded (the last, or `picture`, a handle still good), at the key size, as the JPEG sent
+ * to the stylizer (from its GPU copy: the video may have moved on since). */
+function keyJpeg(current, picture = undefined) {
+  current.keyContext.putImageData(imageDataOf(applier.shrink(current.keyWidth, current.keyHeight, picture)), 0, 0);
   return jpegOf(current.keyCanvas);
 }
 
@@ -581,18 +581,30 @@ async function onFrame(current, meta) {
  * it: each comes as a VideoFrame in the capture's own memory, so copying its planes out costs
  * little and no GPU work, and the video element need not play. The track keeps only the newest
  * frame: those that arrive while one is being made are dropped, counted from the frames'
- * timestamps (stats' frames_presented: the frames the camera gave since the first). */
+ * timestamps (stats' frames_presented: the frames the camera gave since the first).
+ * Each frame is planned and rendered once the next has been uploaded: the GPU shrinks that one
+ * while this one is planned, instead of the page waiting for it (one frame later on screen). */
 async function readCamera(current, track) {
   const reader = new MediaStreamTrackProcessor({ track }).readable.getReader();
   const interval = 1e6 / (track.getSettings().frameRate || 30); // microseconds
   let first = null;
+  let waiting = null; // the frame begun last, to be finished when the next one is begun
   while (run === current) {
     const { value: frame, done } = await reader.read();
     if (done) break;
     try {
       if (run !== current) break;
       first ??= frame.timestamp;
-      await processFrame(current, { presentedFrames: Math.round((frame.timestamp - first) / interval), frame });
+      // The frame before's pixels first: the GPU runs its commands in order, so a read asked after
+      // this frame's shrink would wait for that too.
+      const before = waiting;
+      waiting = null;
+      const readBefore = before && timed(() => before.small.read());
+      const begun = await beginFrame(current, { presentedFrames: Math.round((frame.timestamp - first) / interval), frame });
+      if (before) finishFrame(current, before, readBefore);
+      // A frame the GPU holds only until the next upload (not a camera's planes) is finished now.
+      if (begun && begun.picture.source === 'rgb') finishFrame(current, begun);
+      else waiting = begun;
     } catch (error) {
       current.error = String(error);
       console.error(error);
@@ -620,33 +632,58 @@ async function uploadFrame() {
   }
 }
 
+/** One frame, start to end: uploaded, shrunk, planned and rendered. */
 async function processFrame(current, meta) {
+  const begun = await beginFrame(current, meta);
+  if (begun) finishFrame(current, begun);
+}
+
+/** A frame's first half: uploaded once, and its planning-size pixels asked of the GPU (read back
+ * by finishFrame). Null if the run stopped meanwhile. */
+async function beginFrame(current, meta) {
   const started = performance.now();
-  current.firstPresented ??= meta.presentedFrames;
-  current.presented = meta.presentedFrames - current.firstPresented + 1;
-  const { engine } = current;
-  const { planWidth: w, planHeight: h } = engine;
+  const { planWidth: w, planHeight: h } = current.engine;
   // The frame is uploaded once, shrunk to the planning size on the GPU and rendered from there.
   const picture = meta.frame ? await applier.uploadVideoFrame(meta.frame) : await uploadFrame();
-  if (run !== current) return; // stopped (or another source started) meanwhile
+  if (run !== current) return null; // stopped (or another source started) meanwhile
   const uploaded = performance.now();
-  const small = applier.shrink(w, h);
+  const small = applier.shrinkLater(w, h, picture);
+  const asked = performance.now();
+  return { presentedFrames: meta.presentedFrames, picture, small, upload: uploaded - started, ask: asked - uploaded };
+}
+
+/** [what f returns, the ms it took]. */
+function timed(f) {
+  const started = performance.now();
+  const value = f();
+  return [value, performance.now() - started];
+}
+
+/** A frame's second half: its planning pixels read back (unless given: [pixels, ms]), planned,
+ * rendered and counted. */
+function finishFrame(current, begun, [small, readMs] = timed(() => begun.small.read())) {
+  const started = performance.now();
+  current.firstPresented ??= begun.presentedFrames;
+  current.presented = begun.presentedFrames - current.firstPresented + 1;
+  const { engine } = current;
   const grabbed = performance.now();
   const index = current.captured;
   current.captured += 1;
+  current.planning = begun.picture; // a key frame asked for now is this frame
   const { plan, key, next = null, cut } = engine.plan(index, small, fpsOf(current) || 30);
   const planned = performance.now();
-  engine.render(applier, plan, picture);
-  if ($('split').checked) drawOriginalLeft(current, picture);
+  engine.render(applier, plan, begun.picture);
+  if ($('split').checked) drawOriginalLeft(current, begun.picture);
   const rendered = performance.now();
-  addStage(current, 'capture', uploaded - started);
-  addStage(current, 'shrink', grabbed - uploaded);
+  addStage(current, 'capture', begun.upload);
+  addStage(current, 'shrink', begun.ask + readMs);
   addStage(current, 'plan', planned - grabbed);
   addStage(current, 'render', rendered - planned);
   current.rendered += 1;
   current.methods[plan.method] = (current.methods[plan.method] ?? 0) + 1;
   const now = performance.now();
-  current.deviceMs.push(now - started);
+  // The page's own time on the frame: both halves, not the wait between them.
+  current.deviceMs.push(begun.upload + begun.ask + readMs + (now - started));
   current.renderTimes.push(now);
   if (current.deviceMs.length > 300) current.deviceMs.shift();
   if (current.renderTimes.length > 60) current.renderTimes.shift();

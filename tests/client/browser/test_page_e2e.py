@@ -237,6 +237,40 @@ def test_a_stylizer_stopped_mid_stream_gives_the_closed_form_then_the_full_look_
         assert stats["frames_rendered"] == stats["frames_captured"]
 
 
+def best_shift(shown: np.ndarray, source: np.ndarray, reach: int = 4) -> int:
+    """The horizontal shift (pixels) whose grey best correlates `shown` with `source` (the look
+    changes the levels, not where the texture is)."""
+    grey = lambda rgb: rgb.astype(np.float64).mean(axis=-1)  # noqa: E731
+    a = grey(shown)[:, reach : WIDTH - reach].ravel()
+    b = grey(source)
+    score = {d: np.corrcoef(a, b[:, reach + d : WIDTH - reach + d].ravel())[0, 1] for d in range(-reach, reach + 1)}
+    return max(score, key=score.get)
+
+
+def test_each_camera_frame_is_shown_as_itself_though_it_is_rendered_after_the_next_ones_upload(
+    page_on_gateway, tmp_path
+):
+    # The camera loop renders a frame once the next one is on the GPU: a frame rendered from the
+    # other frame's planes would sit 2 px off its own source (the scene slides 2 px a frame).
+    page, _gateway = page_on_gateway
+    page.set_input_files("#style-file", str(red_style(tmp_path)))
+    page.wait_for_function("document.getElementById('style').options.length > 4")
+    page.evaluate("mvstylizer.trace(true, { keepEvery: 3 })")
+    page.click("#camera")
+    kept = "mvstylizer.frames().filter((f) => f.pixels).length"
+    wait_for(page, kept, lambda count: count >= 12)
+    page.evaluate("mvstylizer.trace(false)")
+    pairs = page.evaluate(
+        """() => mvstylizer.frames().filter((f) => f.pixels).map((f) => [f.source, f.pixels].map((m) => {
+          let s = ''; for (const b of m.data) s += String.fromCharCode(b);
+          return { width: m.width, height: m.height, data: btoa(s) }; }))"""
+    )
+    image = lambda m: np.frombuffer(base64.b64decode(m["data"]), np.uint8).reshape(m["height"], m["width"], 3)  # noqa: E731
+    shifts = [best_shift(image(shown), image(source)) for source, shown in pairs]
+    assert len(shifts) >= 12
+    assert shifts.count(0) >= len(shifts) - 1, shifts  # a cut's frame may match neither
+
+
 def webm_clip(frames: list[np.ndarray], rate: int = FPS) -> bytes:
     buffer = io.BytesIO()
     with av.open(buffer, "w", format="webm") as out:
