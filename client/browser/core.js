@@ -379,6 +379,7 @@ function binnedSums(values, trusted, guideLuma, lumaHere, gw, gh, factor, window
   for (const centre of bins) {
     for (let i = 0; i < n; i++) hat[i] = trusted[i] * lumaHatAt(guideLuma[i], centre, spacing);
     const weight = coarse(mat(gh, gw, 1, Float32Array, hat), factor);
+    if (!weight.data.some((w) => w !== 0)) continue; // no trusted cell this bright: adds nothing
     for (let i = 0; i < m; i++) {
       const wi = weight.data[i];
       for (let c = 0; c < cn; c++) product.data[i * cn + c] = values.data[i * cn + c] * wi;

@@ -92,7 +92,8 @@ export class DeviceEngine {
   plan(index, small, fps = 30) {
     if (small.width !== this.planWidth || small.height !== this.planHeight) small = resizeArea(small, this.planWidth, this.planHeight);
     const prepared = this.flow.prepare(small, this.flowLongSide);
-    const decision = this.selector.decide(index, small);
+    // flow.js's prepared frame is the selector's thumbnail too (a GPU flow's is not).
+    const decision = this.selector.decide(index, small, this.flow === flowlib ? prepared : null);
     if (decision.cut) {
       this.cuts += 1;
       this.session.startShot(index);

@@ -42,10 +42,10 @@ export function finestLevel(gridWidth) {
   return Math.max(0, Math.min(2, Math.floor(Math.log2(Math.max(1, gridWidth / FINEST_LEVEL_MIN_WIDTH)))));
 }
 
-/** The grey pyramid of a prepared frame as float mats, finest first (cached on the frame: a frame
+/** The grey pyramid of a prepared frame as float mats, finest first (cached with its grey: a frame
  * takes part in several flows). */
 export function pyramidOf(frame) {
-  if (!frame.pyramid) {
+  if (!frame.gray.pyramid) {
     const levels = [{ ...frame.gray, data: Float32Array.from(frame.gray.data) }];
     for (;;) {
       const top = levels[levels.length - 1];
@@ -54,9 +54,9 @@ export function pyramidOf(frame) {
       if (Math.min(w, h) < PYRAMID_MIN_SIDE) break;
       levels.push(resizeArea(top, w, h));
     }
-    frame.pyramid = levels;
+    frame.gray.pyramid = levels;
   }
-  return frame.pyramid;
+  return frame.gray.pyramid;
 }
 
 /** Flow on current's grid, in frame pixels: current(x) ~ reference(x + flow(x)). gh x gw x 2 mat. */

@@ -80,6 +80,14 @@ export function thumbnail(rgb) {
   return resizeArea(rgb, thumbW, Math.max(8, pyRound((rgb.height * thumbW) / rgb.width)));
 }
 
+/** Whether a frame flow.prepare made from rgb is at rgb's thumbnail's size (it is then the same
+ * area-averaged picture). */
+function isThumbnailOf(prepared, rgb) {
+  const width = Math.min(THUMB_WIDTH, rgb.width);
+  const height = Math.max(8, pyRound((rgb.height * width) / rgb.width));
+  return prepared.frameWidth === rgb.width && prepared.small?.width === width && prepared.small?.height === height;
+}
+
 /** Every `interval`-th frame since the last key (interval 1 = every frame), plus every cut. */
 export class FixedIntervalSelector {
   constructor(interval, cutThreshold = 0.4) {
@@ -116,9 +124,12 @@ export class AdaptiveSelector {
     this.sinceKey = 0;
   }
 
-  decide(index, rgb) {
-    const thumb = thumbnail(rgb);
-    const frame = flowlib.prepare(thumb, THUMB_WIDTH);
+  /** prepared: the frame already prepared by flow.js (flow.prepare(rgb, THUMB_WIDTH)), if the
+   * caller has it: at the thumbnail's size it is the thumbnail's own, and is not made twice. */
+  decide(index, rgb, prepared = null) {
+    const reuse = prepared && isThumbnailOf(prepared, rgb);
+    const thumb = reuse ? prepared.small : thumbnail(rgb);
+    const frame = reuse ? { ...prepared, frameWidth: thumb.width, frameHeight: thumb.height } : flowlib.prepare(thumb, THUMB_WIDTH);
     const cut = this.cuts.isCut(thumb);
     const reason = cut ? 'cut' : this.reason(frame);
     if (reason) {
