@@ -37,6 +37,7 @@ import { FlowGL, softwareRenderer } from './flow_gl.js';
 import { OfflineJob } from './pipeline.js';
 import { gridSize } from './grids.js';
 import { KEY_LONG_SIDE } from './keyframes.js';
+import { makeLaggingSelector } from './keyframes_lagging.js';
 import { StylizerLink } from './link.js';
 import { FileRecorder } from './recording.js';
 
@@ -325,6 +326,8 @@ async function start(kind, attach) {
     strength,
     flow,
     link,
+    // The key-frame policy's flow in a worker thread, beside the planning, where one starts.
+    selector: makeLaggingSelector() ?? undefined,
     sendKey: (index) => {
       if (!link.canSend) return false;
       // The key is the frame being planned (the camera has moved on): from its GPU copy.
@@ -548,6 +551,7 @@ function stop() {
   stopRecording();
   current.fileRecorder?.cancel();
   current.link.close();
+  current.engine.selector?.close?.();
   const stream = video.srcObject;
   stream?.getTracks().forEach((track) => track.stop());
   video.pause();

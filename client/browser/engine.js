@@ -7,6 +7,9 @@
 // latest key held, its maps moved along the flow from that key (flow.js), or in closed form after a
 // cut and while the stylizer is silent; affine_gl.js renders the plan at full size.
 //
+// The key-frame policy may be given (`selector`: an object with keyframes.js's decide), as the
+// page gives keyframes_lagging.js's, whose flow runs in a worker thread.
+//
 // The planning runs at a small size (the plan grid, flow and maps of a few hundred pixels): the
 // full-size frame is touched only by the shader. Flow and the map blend run in plain JS here; a GPU
 // version plugs in through the `flow` option (an object with flow.js's prepare, estimateFlow and
@@ -47,6 +50,7 @@ export class DeviceEngine {
     sendKey = () => false,
     flow = flowlib,
     planner = null,
+    selector = null,
   } = {}) {
     [this.planWidth, this.planHeight] = gridSize(width, height, planLongSide);
     this.flowLongSide = flowLongSide;
@@ -54,7 +58,7 @@ export class DeviceEngine {
     this.session =
       planner ??
       new InterpolationSession(LIVE, this.planWidth, this.planHeight, { mapLongSide, styleReference: styleRgb, strength });
-    this.selector = makeSelector(policy, 1, maxGap);
+    this.selector = selector ?? makeSelector(policy, 1, maxGap);
     this.link = link;
     this.sendKey = sendKey;
     this.keyFlow = new Map(); // the held key's frame, prepared for flow

@@ -80,6 +80,16 @@ export function thumbnail(rgb) {
   return resizeArea(rgb, thumbW, Math.max(8, pyRound((rgb.height * thumbW) / rgb.width)));
 }
 
+/** [the thumbnail, it prepared for flow]: from `prepared` (flow.prepare(rgb, THUMB_WIDTH)) where
+ * that is at the thumbnail's size (the same area-averaged picture), so neither is made twice. */
+export function thumbnailFrame(rgb, prepared = null) {
+  if (prepared && isThumbnailOf(prepared, rgb)) {
+    return [prepared.small, { ...prepared, frameWidth: prepared.small.width, frameHeight: prepared.small.height }];
+  }
+  const thumb = thumbnail(rgb);
+  return [thumb, flowlib.prepare(thumb, THUMB_WIDTH)];
+}
+
 /** Whether a frame flow.prepare made from rgb is at rgb's thumbnail's size (it is then the same
  * area-averaged picture). */
 function isThumbnailOf(prepared, rgb) {
@@ -127,10 +137,12 @@ export class AdaptiveSelector {
   /** prepared: the frame already prepared by flow.js (flow.prepare(rgb, THUMB_WIDTH)), if the
    * caller has it: at the thumbnail's size it is the thumbnail's own, and is not made twice. */
   decide(index, rgb, prepared = null) {
-    const reuse = prepared && isThumbnailOf(prepared, rgb);
-    const thumb = reuse ? prepared.small : thumbnail(rgb);
-    const frame = reuse ? { ...prepared, frameWidth: thumb.width, frameHeight: thumb.height } : flowlib.prepare(thumb, THUMB_WIDTH);
-    const cut = this.cuts.isCut(thumb);
+    const [thumb, frame] = thumbnailFrame(rgb, prepared);
+    return this.decideOn(frame, this.cuts.isCut(thumb));
+  }
+
+  /** decide() on the frame's thumbnail prepared for flow, its cut already told. */
+  decideOn(frame, cut) {
     const reason = cut ? 'cut' : this.reason(frame);
     if (reason) {
       this.key = frame;
