@@ -31,7 +31,7 @@
 import { AffineApplier } from './affine_gl.js';
 import { mat, resizeArea } from './cv.js';
 import { FrameEncoding } from './dist/messages.js';
-import { DeviceEngine, FLOW_LONG_SIDE, MAP_LONG_SIDE, PLAN_LONG_SIDE, shownMean } from './engine.js';
+import { DeviceEngine, FLOW_LONG_SIDE, MAP_LONG_SIDE, MAX_GAP, PLAN_LONG_SIDE, shownMean } from './engine.js';
 import * as flowlib from './flow.js';
 import { FlowGL, softwareRenderer } from './flow_gl.js';
 import { OfflineJob } from './pipeline.js';
@@ -327,7 +327,8 @@ async function start(kind, attach) {
     flow,
     link,
     // The key-frame policy's flow in a worker thread, beside the planning, where one starts.
-    selector: makeLaggingSelector() ?? undefined,
+    selector: makeLaggingSelector({ maxGap: MAX_GAP }) ?? undefined,
+    maxGap: MAX_GAP,
     sendKey: (index) => {
       if (!link.canSend) return false;
       // The key is the frame being planned (the camera has moved on): from its GPU copy.
@@ -605,10 +606,12 @@ async function readCamera(current, track) {
       waiting = null;
       const readBefore = before && timed(() => before.small.read());
       const begun = await beginFrame(current, { presentedFrames: Math.round((frame.timestamp - first) / interval), frame });
-      if (before) finishFrame(current, before, readBefore);
+      if (run !== current) break; // stopped meanwhile: nothing more is planned or drawn
       // A frame the GPU holds only until the next upload (not a camera's planes) is finished now.
-      if (begun && begun.picture.source === 'rgb') finishFrame(current, begun);
-      else waiting = begun;
+      const now = begun && begun.picture.source === 'rgb';
+      waiting = now ? null : begun;
+      if (before) finishFrame(current, before, readBefore);
+      if (now) finishFrame(current, begun);
     } catch (error) {
       current.error = String(error);
       console.error(error);

@@ -29,6 +29,8 @@ export const MAP_LONG_SIDE = 96;
 export const FLOW_LONG_SIDE = 128;
 export const MIN_KEY_INTERVAL = 6;
 export const MAX_KEY_INTERVAL = 60;
+// The adaptive key-frame policy's longest gap between keys, in frames.
+export const MAX_GAP = 30;
 export const FALLBACK_AFTER_MS = 1000;
 // Originals of keys sent and not answered yet (a reconnection loses some: they are not kept).
 const HELD_ORIGINALS = 8;
@@ -45,7 +47,7 @@ export class DeviceEngine {
     mapLongSide = MAP_LONG_SIDE,
     flowLongSide = FLOW_LONG_SIDE,
     policy = 'auto',
-    maxGap = 30,
+    maxGap = MAX_GAP,
     link = null,
     sendKey = () => false,
     flow = flowlib,
