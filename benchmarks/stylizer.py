@@ -292,13 +292,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip-speed", action="store_true", help="quality only: no 1080p latency or smoothing runs")
     parser.add_argument("--cv", action="store_true", help="cross-validate the regions settings (stylizer_cv.json)")
+    parser.add_argument(
+        "--cv-settings",
+        default=None,
+        help="with --cv: only these settings (comma-separated names of SEARCH), from the shipped ones",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     pairs = load_pairs(args.pairs)
     smoothing = load_smoothing()
     if args.cv:
-        cross_validation(pairs, smoothing, args.out)
+        only = tuple(args.cv_settings.split(",")) if args.cv_settings else None
+        cross_validation(pairs, smoothing, args.out, only)
         return
     summary, images = quality(pairs, smoothing)
     result = {"pairs": len(pairs), "quality": summary}
@@ -331,13 +337,16 @@ def main(argv: list[str] | None = None) -> None:
     )
 
 
-def cross_validation(pairs: list[Pair], smoothing: MetaSmoothing, out: Path) -> dict:
-    """benchmarks.stylizer_cv on these pairs, `preset` and color-matcher MKL beside; prints and writes it."""
+def cross_validation(
+    pairs: list[Pair], smoothing: MetaSmoothing, out: Path, only: tuple[str, ...] | None = None
+) -> dict:
+    """benchmarks.stylizer_cv on these pairs, `preset` and color-matcher MKL beside; prints and writes it.
+    only: tune just these settings, starting from the shipped ones (the others held as shipped)."""
     from benchmarks.stylizer_cv import cross_validate
 
     started = time.perf_counter()
     reference = reference_rows(pairs, smoothing)
-    result = cross_validate(pairs, smoothing, WORK_LONG_SIDE, reference)
+    result = cross_validate(pairs, smoothing, WORK_LONG_SIDE, reference, only=only)
     result["seconds"] = round(time.perf_counter() - started, 1)
     (out / "stylizer_cv.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
     sections = {**result["folds"], "all pairs, each scored by the settings tuned on the other half": None}

@@ -56,9 +56,9 @@ def test_cross_validation_scores_each_half_only_with_settings_tuned_on_the_other
     tuned_on: list[list[str]] = []
     real_tune = cv.tune
 
-    def recording_tune(evaluator, half, start, log=print):
+    def recording_tune(evaluator, half, start, log=print, search=cv.SEARCH):
         tuned_on.append([p.name for p in half])
-        return real_tune(evaluator, half, start, log)
+        return real_tune(evaluator, half, start, log, search)
 
     monkeypatch.setattr(cv, "tune", recording_tune)
     result = cv.cross_validate(pairs, smoothing, 32, reference_rows(pairs, smoothing), log=lambda *_: None)
@@ -73,6 +73,36 @@ def test_cross_validation_scores_each_half_only_with_settings_tuned_on_the_other
         summary = held_out[method]
         assert summary["median_style_ratio"] == pytest.approx(np.median([r["style_ratio"] for r in summary["pairs"]]))
     assert all(f["settings"]["look_correction"] in (0.0, 1.0) for f in folds)
+
+
+def test_cross_validation_of_some_settings_starts_from_the_shipped_ones_and_tunes_only_those(monkeypatch):
+    pairs = [synthetic_pair(n) for n in range(1, 3)]
+    smoothing = load_smoothing()
+    starts = []
+    real_tune = cv.tune
+
+    def recording_tune(evaluator, half, start, log=print, search=cv.SEARCH):
+        starts.append((start, [name for name, _ in search]))
+        return real_tune(evaluator, half, start, log, search)
+
+    monkeypatch.setattr(cv, "tune", recording_tune)
+    only = ("fine_grey_share",)
+    monkeypatch.setattr(cv, "SEARCH", (("look_correction", (0.0, 1.0)), ("fine_grey_share", (0.0, 1.0))))
+    result = cv.cross_validate(pairs, smoothing, 32, reference_rows(pairs, smoothing), log=lambda *_: None, only=only)
+    assert starts == [(cv.RegionConfig(), ["fine_grey_share"])] * 2
+    assert all(set(f["settings"]) == {"fine_grey_share"} for f in result["folds"].values())
+    with pytest.raises(ValueError, match="not settings of the search"):
+        cv.cross_validate(pairs, smoothing, 32, reference_rows(pairs, smoothing), only=("no_such_setting",))
+
+
+def test_the_objective_asks_for_the_target_edge_ssim_where_preset_keeps_less():
+    evaluator = cv.Evaluator(None, 32, {"preset": {"1": {"region_ratio": None, "edge_ssim": 0.90}}})
+    row = {"pair": "1", "region_ratio": None, "style_ratio": 0.2, "edge_ssim": 0.94}
+    rows = {"regions": [row], "regions+masks": []}
+    # 0.2 (global ratio) + 10 x (0.955 - 0.94): preset's own 0.90 does not lower the bar.
+    assert evaluator.objective(rows) == pytest.approx(0.2 + 10 * (cv.EDGE_SSIM_TARGET - 0.94))
+    rows["regions"][0]["edge_ssim"] = 0.97
+    assert evaluator.objective(rows) == pytest.approx(0.2)
 
 
 def test_a_candidate_differing_only_in_settings_a_mode_does_not_read_is_not_run_again_in_that_mode():

@@ -36,6 +36,7 @@ from torch import nn
 
 from mvstylizer_common.boxfilter import box_mean_plane
 from services.stylizer.colour import LUMA_WEIGHTS
+from services.stylizer.detail import add_to_channels
 from services.stylizer.models.base import StyleModel
 from services.stylizer.models.colour_transfer import mean_cov, mkl_transform
 from services.stylizer.models.registry import register_model
@@ -243,13 +244,20 @@ def restore_fine_detail(
 ) -> np.ndarray:
     """Give back `share` of the content's fine luminance detail that the mapping took (HxWx3 uint8,
     at output resolution)."""
+    lost = lost_fine_detail(content_rgb, smoothed_rgb, share, radius_fraction, eps)
+    return smoothed_rgb if lost is None else add_to_channels(smoothed_rgb, lost)
+
+
+def lost_fine_detail(
+    content_rgb: np.ndarray, smoothed_rgb: np.ndarray, share: float, radius_fraction: float, eps: float
+) -> np.ndarray | None:
+    """restore_fine_detail's grey levels to add (HxW float32), or None for none."""
     if share <= 0.0:
-        return smoothed_rgb
+        return None
     radius = detail_radius(content_rgb.shape[:2], radius_fraction)
     lost = fine_detail_image(content_rgb, radius, eps) - fine_detail_image(smoothed_rgb, radius, eps)
     lost *= 255.0 * share
-    # Saturating uint8 + float32 -> uint8, channel by channel, without float copies of the image.
-    return cv2.merge([cv2.add(channel, lost, dtype=cv2.CV_8U) for channel in cv2.split(smoothed_rgb)])
+    return lost
 
 
 def fine_detail_image(rgb: np.ndarray, radius: int, eps: float, subsample: int | None = None) -> np.ndarray:
