@@ -15,7 +15,7 @@
 // conversion inside the render pass about 1.
 
 import { offsetsAndGains } from './affine.js';
-import { AREA } from './flow_gl.js';
+import { AREA, AREA_MEAN } from './flow_gl.js';
 import { link, nearest } from './gl.js';
 
 const VERTEX = `#version 300 es
@@ -118,41 +118,13 @@ uniform mat3 toRgb;
 uniform vec3 lift;
 uniform vec2 scale;  // source pixels per output pixel
 out vec4 colour;
+${AREA_MEAN('lumaMean', 'float', 'round(texelFetch(luma, at, 0).r * 255.0)')}
+${AREA_MEAN('chromaMean', 'vec2', source === 'NV12' ? 'texelFetch(chromaU, at, 0).rg' : 'vec2(texelFetch(chromaU, at, 0).r, texelFetch(chromaV, at, 0).r)')}
 void main() {
-  ivec2 p = ivec2(gl_FragCoord.xy);
-  ivec2 size = textureSize(luma, 0);
-  vec2 from = vec2(p) * scale;
-  vec2 to = min(from + scale, vec2(size));
-  ivec2 first = ivec2(floor(from));
-  ivec2 last = min(ivec2(ceil(to)), size) - 1;
-  float y = 0.0;
-  for (int j = first.y; j <= last.y; j++) {
-    float wy = min(float(j + 1), to.y) - max(float(j), from.y);
-    float row = 0.0;
-    for (int i = first.x; i <= last.x; i++) {
-      float wx = min(float(i + 1), to.x) - max(float(i), from.x);
-      row += wx * round(texelFetch(luma, ivec2(i, j), 0).r * 255.0);
-    }
-    y += wy * row;
-  }
-  y /= (to.x - from.x) * (to.y - from.y);
-  ivec2 chromaSize = textureSize(chromaU, 0);
-  vec2 cFrom = from * 0.5;
-  vec2 cTo = min(to * 0.5, vec2(chromaSize));
-  ivec2 cFirst = ivec2(floor(cFrom));
-  ivec2 cLast = min(ivec2(ceil(cTo)), chromaSize) - 1;
-  vec2 uv = vec2(0.0);
-  for (int j = cFirst.y; j <= cLast.y; j++) {
-    float wy = min(float(j + 1), cTo.y) - max(float(j), cFrom.y);
-    vec2 row = vec2(0.0);
-    for (int i = cFirst.x; i <= cLast.x; i++) {
-      float wx = min(float(i + 1), cTo.x) - max(float(i), cFrom.x);
-      ivec2 at = ivec2(i, j);
-      row += wx * ${source === 'NV12' ? 'texelFetch(chromaU, at, 0).rg' : 'vec2(texelFetch(chromaU, at, 0).r, texelFetch(chromaV, at, 0).r)'};
-    }
-    uv += wy * row;
-  }
-  uv /= (cTo.x - cFrom.x) * (cTo.y - cFrom.y);
+  vec2 from = vec2(ivec2(gl_FragCoord.xy)) * scale;
+  vec2 to = min(from + scale, vec2(textureSize(luma, 0)));
+  float y = lumaMean(from, to);
+  vec2 uv = chromaMean(from * 0.5, min(to * 0.5, vec2(textureSize(chromaU, 0))));
   vec3 rgb = toRgb * vec3(y / 255.0, uv) + lift;
   // Levels rounded half to even, as OpenCV's saturate_cast does.
   colour = vec4(clamp(roundEven(rgb * 255.0), 0.0, 255.0) / 255.0, 1.0);
@@ -487,7 +459,8 @@ export class AffineApplier {
   }
 }
 
-function rgbOfRgba(rgba, width, height) {
+/** RGBA bytes (row 0 first, as read) as an H x W x 3 uint8 mat. */
+export function rgbOfRgba(rgba, width, height) {
   const data = new Uint8Array(width * height * 3);
   for (let i = 0, j = 0; i < rgba.length; i += 4, j += 3) {
     data[j] = rgba[i];

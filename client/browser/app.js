@@ -28,7 +28,7 @@
 // has no VideoEncoder, a picked video is recorded as the camera is, and the status line says so.
 // URL options besides the token: plan=, map=, flow= (long sides of the planning, map and flow grids).
 
-import { AffineApplier } from './affine_gl.js';
+import { AffineApplier, rgbOfRgba } from './affine_gl.js';
 import { mat, resizeArea } from './cv.js';
 import { FrameEncoding } from './dist/messages.js';
 import { DeviceEngine, FLOW_LONG_SIDE, MAP_LONG_SIDE, MAX_GAP, PLAN_LONG_SIDE, shownMean } from './engine.js';
@@ -77,14 +77,7 @@ function scratch(width, height) {
 }
 
 function rgbOf(context, width, height) {
-  const rgba = context.getImageData(0, 0, width, height).data;
-  const out = mat(height, width, 3, Uint8Array);
-  for (let i = 0, j = 0; i < rgba.length; i += 4, j += 3) {
-    out.data[j] = rgba[i];
-    out.data[j + 1] = rgba[i + 1];
-    out.data[j + 2] = rgba[i + 2];
-  }
-  return out;
+  return rgbOfRgba(context.getImageData(0, 0, width, height).data, width, height);
 }
 
 function imageDataOf(rgb) {
@@ -673,7 +666,6 @@ function finishFrame(current, begun, [small, readMs] = timed(() => begun.small.r
   current.firstPresented ??= begun.presentedFrames;
   current.presented = begun.presentedFrames - current.firstPresented + 1;
   const { engine } = current;
-  const grabbed = performance.now();
   const index = current.captured;
   current.captured += 1;
   current.planning = begun.picture; // a key frame asked for now is this frame
@@ -684,7 +676,7 @@ function finishFrame(current, begun, [small, readMs] = timed(() => begun.small.r
   const rendered = performance.now();
   addStage(current, 'capture', begun.upload);
   addStage(current, 'shrink', begun.ask + readMs);
-  addStage(current, 'plan', planned - grabbed);
+  addStage(current, 'plan', planned - started);
   addStage(current, 'render', rendered - planned);
   current.rendered += 1;
   current.methods[plan.method] = (current.methods[plan.method] ?? 0) + 1;

@@ -154,6 +154,7 @@ export function resizeArea(m, width, height) {
   const xt = areaTable(m.width, width);
   const yt = areaTable(m.height, height);
   const out = mat(height, width, cn, m.data.constructor);
+  const put = caster(m.data.constructor);
   const row = new Float64Array(width * cn);
   const acc = new Float64Array(width * cn);
   const src = m.data;
@@ -169,7 +170,8 @@ export function resizeArea(m, width, height) {
       }
       for (let i = 0; i < row.length; i++) acc[i] += row[i] * wy;
     }
-    storeRow(out.data, y * width * cn, acc);
+    const base = y * width * cn;
+    for (let i = 0; i < acc.length; i++) out.data[base + i] = put(acc[i]);
   }
   return out;
 }
@@ -180,6 +182,7 @@ function resizeArea3(m, width, height) {
   const xt = flatTaps(areaTable(m.width, width));
   const yt = flatTaps(areaTable(m.height, height));
   const out = mat(height, width, 3, m.data.constructor);
+  const put = caster(m.data.constructor);
   const acc = new Float64Array(width * 3);
   const src = m.data;
   const { start: xStart, source: xSource, weight: xWeight } = xt;
@@ -204,7 +207,8 @@ function resizeArea3(m, width, height) {
         acc[3 * x + 2] += b * wy;
       }
     }
-    storeRow(out.data, y * width * 3, acc);
+    const base = y * width * 3;
+    for (let i = 0; i < acc.length; i++) out.data[base + i] = put(acc[i]);
   }
   return out;
 }
@@ -224,14 +228,6 @@ function flatTaps(table) {
     });
   });
   return { start, source, weight };
-}
-
-/** Values stored in a mat's row as OpenCV stores them in its type (a call per type, so that each
- * stays a direct call the engine inlines). */
-function storeRow(data, base, values) {
-  if (data instanceof Uint8Array) for (let i = 0; i < values.length; i++) data[base + i] = saturateU8(values[i]);
-  else if (data instanceof Int16Array) for (let i = 0; i < values.length; i++) data[base + i] = saturateS16(values[i]);
-  else for (let i = 0; i < values.length; i++) data[base + i] = values[i];
 }
 
 /** OpenCV's 2x area path for uint8: the 2x2 mean, rounded half up. */

@@ -215,31 +215,38 @@ export function softwareRenderer(gl) {
   return /swiftshader|llvmpipe|softpipe|software/i.test(name);
 }
 
+/** GLSL: a function `name(from, to)` giving the mean of `fetch` (an expression of type `type` at
+ * `ivec2 at`) over the source pixels of [from, to) (to within the source), partly covered pixels
+ * weighted by their share: cv2.resize INTER_AREA's mean of one output pixel. */
+export const AREA_MEAN = (name, type, fetch) => `${type} ${name}(vec2 from, vec2 to) {
+  ivec2 first = ivec2(floor(from));
+  ivec2 last = ivec2(ceil(to)) - 1;
+  ${type} sum = ${type}(0.0);
+  for (int y = first.y; y <= last.y; y++) {
+    float wy = min(float(y + 1), to.y) - max(float(y), from.y);
+    ${type} row = ${type}(0.0);
+    for (int x = first.x; x <= last.x; x++) {
+      float wx = min(float(x + 1), to.x) - max(float(x), from.x);
+      ivec2 at = ivec2(x, y);
+      row += wx * ${fetch};
+    }
+    sum += wy * row;
+  }
+  return sum / ((to.x - from.x) * (to.y - from.y));
+}`;
+
 // cv2.resize(INTER_AREA) of a picture to the grid: each output pixel the mean of the source area it
 // covers, partly covered pixels weighted by their share. Bytes in and out (RGBA8).
 export const AREA = `${HEADER}
 uniform sampler2D picture;
 uniform vec2 scale;  // source pixels per output pixel
 out vec4 colour;
+${AREA_MEAN('areaMean', 'vec3', 'round(texelFetch(picture, at, 0).rgb * 255.0)')}  // whole levels: exact sums
 void main() {
-  ivec2 p = ivec2(gl_FragCoord.xy);
-  ivec2 size = textureSize(picture, 0);
-  vec2 from = vec2(p) * scale;
-  vec2 to = min(from + scale, vec2(size));
-  ivec2 first = ivec2(floor(from));
-  ivec2 last = min(ivec2(ceil(to)), size) - 1;
-  vec3 sum = vec3(0.0);
-  for (int y = first.y; y <= last.y; y++) {
-    float wy = min(float(y + 1), to.y) - max(float(y), from.y);
-    vec3 row = vec3(0.0);
-    for (int x = first.x; x <= last.x; x++) {
-      float wx = min(float(x + 1), to.x) - max(float(x), from.x);
-      row += wx * round(texelFetch(picture, ivec2(x, y), 0).rgb * 255.0);  // whole levels: exact sums
-    }
-    sum += wy * row;
-  }
+  vec2 from = vec2(ivec2(gl_FragCoord.xy)) * scale;
+  vec2 to = min(from + scale, vec2(textureSize(picture, 0)));
   // Levels rounded half to even, as OpenCV's saturate_cast does.
-  vec3 levels = roundEven(sum / ((to.x - from.x) * (to.y - from.y)));
+  vec3 levels = roundEven(areaMean(from, to));
   colour = vec4(clamp(levels, 0.0, 255.0) / 255.0, 1.0);
 }`;
 

@@ -74,10 +74,15 @@ export function bhattacharyya(a, b) {
   return Math.sqrt(Math.max(1 - result * s1, 0));
 }
 
+/** [width, height] of a frame's thumbnail: THUMB_WIDTH wide (never enlarged). */
+function thumbnailSize(rgb) {
+  const width = Math.min(THUMB_WIDTH, rgb.width);
+  return [width, Math.max(8, pyRound((rgb.height * width) / rgb.width))];
+}
+
 /** The frame at THUMB_WIDTH wide (never enlarged), area-averaged. */
 export function thumbnail(rgb) {
-  const thumbW = Math.min(THUMB_WIDTH, rgb.width);
-  return resizeArea(rgb, thumbW, Math.max(8, pyRound((rgb.height * thumbW) / rgb.width)));
+  return resizeArea(rgb, ...thumbnailSize(rgb));
 }
 
 /** [the thumbnail, it prepared for flow]: from `prepared` (flow.prepare(rgb, THUMB_WIDTH)) where
@@ -93,8 +98,7 @@ export function thumbnailFrame(rgb, prepared = null) {
 /** Whether a frame flow.prepare made from rgb is at rgb's thumbnail's size (it is then the same
  * area-averaged picture). */
 function isThumbnailOf(prepared, rgb) {
-  const width = Math.min(THUMB_WIDTH, rgb.width);
-  const height = Math.max(8, pyRound((rgb.height * width) / rgb.width));
+  const [width, height] = thumbnailSize(rgb);
   return prepared.frameWidth === rgb.width && prepared.small?.width === width && prepared.small?.height === height;
 }
 

@@ -15,7 +15,6 @@ const MAX_UNANSWERED = 2;
 export class LaggingSelector {
   constructor(worker, { maxGap = 30, cutThreshold = 0.4 } = {}) {
     this.looksAtFrames = true;
-    this.maxGap = maxGap;
     this.cuts = new CutDetector(cutThreshold);
     this.worker = worker;
     this.started = false;

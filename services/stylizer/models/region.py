@@ -60,7 +60,7 @@ from services.stylizer.colour import LUMA_WEIGHTS, rgb_to_lab
 from services.stylizer.detail import add_to_channels, fine_grey_loss
 from services.stylizer.models.base import StyleModel
 from services.stylizer.models.colour_transfer import mkl_transform
-from services.stylizer.models.preset import lost_fine_detail, restore_fine_detail
+from services.stylizer.models.preset import lost_fine_detail
 from services.stylizer.models.region_match import describe, lloyd, seeded_kmeans, transport_memberships
 from services.stylizer.models.registry import register_model
 from services.stylizer.upsample import box_mean
@@ -575,7 +575,7 @@ class RegionTransfer(StyleModel):
 
     def forward(self, content: torch.Tensor, style: RegionStyle, labels=None, strength: float = 1.0) -> torch.Tensor:
         out, share = self.render_parts(content, style, labels, strength)
-        if share <= 0.0:
+        if share <= 0.0 and self.config.fine_grey_share <= 0.0:
             return out
         images = [self.finish(_to_uint8(content[i]), _to_uint8(out[i]), share) for i in range(content.shape[0])]
         return torch.stack([torch.from_numpy(image).permute(2, 0, 1).float() / 255.0 for image in images]).to(content)
@@ -583,17 +583,15 @@ class RegionTransfer(StyleModel):
     def finish(self, content_rgb: np.ndarray, smoothed_rgb: np.ndarray, detail_share: float) -> np.ndarray:
         """Give back a share of the content's fine luminance detail the mapping took (output resolution)."""
         config = self.config
-        if config.fine_grey_share <= 0.0:
-            return restore_fine_detail(
-                content_rgb, smoothed_rgb, detail_share, config.detail_radius_fraction, config.detail_eps
-            )
-        # Both detail steps added in one pass: the finest grey detail is measured against the grey the
-        # first step gives (clipping aside).
         lost = lost_fine_detail(
             content_rgb, smoothed_rgb, detail_share, config.detail_radius_fraction, config.detail_eps
         )
-        finest = fine_grey_loss(content_rgb, smoothed_rgb, config.fine_grey_share, config.fine_grey_sigma, lost)
-        return add_to_channels(smoothed_rgb, finest if lost is None else lost + finest)
+        if config.fine_grey_share > 0.0:
+            # Both detail steps added in one pass: the finest grey detail is measured against the grey
+            # the first step gives (clipping aside).
+            finest = fine_grey_loss(content_rgb, smoothed_rgb, config.fine_grey_share, config.fine_grey_sigma, lost)
+            lost = finest if lost is None else lost + finest
+        return smoothed_rgb if lost is None else add_to_channels(smoothed_rgb, lost)
 
 
 def _towards(gain: torch.Tensor, offset: torch.Tensor, strength: float) -> tuple[torch.Tensor, torch.Tensor]:
