@@ -28,15 +28,13 @@ import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mvstylizer_common.boxfilter import box_mean_plane
 from services.stylizer.colour import LUMA_WEIGHTS
-from services.stylizer.detail import add_to_channels
+from services.stylizer.detail import add_to_channels, detail_radius, grey_detail_to_add
 from services.stylizer.models.base import StyleModel
 from services.stylizer.models.colour_transfer import mean_cov, mkl_transform
 from services.stylizer.models.registry import register_model
@@ -235,55 +233,13 @@ class PresetStylizer(StyleModel):
         )
 
 
-def detail_radius(size: tuple[int, int] | torch.Size, fraction: float) -> int:
-    return max(1, round(max(size) * fraction))
-
-
 def restore_fine_detail(
     content_rgb: np.ndarray, smoothed_rgb: np.ndarray, share: float, radius_fraction: float, eps: float
 ) -> np.ndarray:
     """Give back `share` of the content's fine luminance detail that the mapping took (HxWx3 uint8,
     at output resolution)."""
-    lost = lost_fine_detail(content_rgb, smoothed_rgb, share, radius_fraction, eps)
-    return smoothed_rgb if lost is None else add_to_channels(smoothed_rgb, lost)
-
-
-def lost_fine_detail(
-    content_rgb: np.ndarray, smoothed_rgb: np.ndarray, share: float, radius_fraction: float, eps: float
-) -> np.ndarray | None:
-    """restore_fine_detail's grey levels to add (HxW float32), or None for none."""
-    if share <= 0.0:
-        return None
-    radius = detail_radius(content_rgb.shape[:2], radius_fraction)
-    lost = fine_detail_image(content_rgb, radius, eps) - fine_detail_image(smoothed_rgb, radius, eps)
-    lost *= 255.0 * share
-    return lost
-
-
-def fine_detail_image(rgb: np.ndarray, radius: int, eps: float, subsample: int | None = None) -> np.ndarray:
-    """HxWx3 uint8 -> HxW float32: fine_detail() for one image, with OpenCV.
-
-    The base filter's coefficients are fitted on a grid `subsample` times coarser and
-    upsampled (the fast guided filter, He & Sun 2015): at 1080p, a fraction of the cost.
-    """
-    luma = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) * (1.0 / 255.0)
-    if subsample is None:
-        subsample = max(1, radius // 4)
-    height, width = luma.shape
-    small = luma
-    if subsample > 1:
-        size = (max(1, width // subsample), max(1, height // subsample))
-        small = cv2.resize(luma, size, interpolation=cv2.INTER_AREA)
-    small_radius = max(1, round(radius / subsample))
-    mean = box_mean_plane(small, small_radius)
-    variance = np.maximum(box_mean_plane(small * small, small_radius) - mean * mean, 0.0)
-    gain = variance / (variance + eps)
-    gain_mean = box_mean_plane(gain, small_radius)
-    offset_mean = box_mean_plane(mean - gain * mean, small_radius)
-    if subsample > 1:
-        gain_mean = cv2.resize(gain_mean, (width, height), interpolation=cv2.INTER_LINEAR)
-        offset_mean = cv2.resize(offset_mean, (width, height), interpolation=cv2.INTER_LINEAR)
-    return luma - (gain_mean * luma + offset_mean)
+    levels = grey_detail_to_add(content_rgb, smoothed_rgb, share, radius_fraction, eps)
+    return smoothed_rgb if levels is None else add_to_channels(smoothed_rgb, levels)
 
 
 _LUMA = torch.tensor(LUMA_WEIGHTS).view(1, 3, 1, 1)

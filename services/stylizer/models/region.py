@@ -57,10 +57,9 @@ import torch.nn.functional as F
 
 from mvstylizer_common.errors import InvalidInputError
 from services.stylizer.colour import LUMA_WEIGHTS, rgb_to_lab
-from services.stylizer.detail import add_to_channels, fine_grey_loss
+from services.stylizer.detail import add_to_channels, grey_detail_to_add
 from services.stylizer.models.base import StyleModel
 from services.stylizer.models.colour_transfer import mkl_transform
-from services.stylizer.models.preset import lost_fine_detail
 from services.stylizer.models.region_match import describe, lloyd, seeded_kmeans, transport_memberships
 from services.stylizer.models.registry import register_model
 from services.stylizer.upsample import box_mean
@@ -581,17 +580,19 @@ class RegionTransfer(StyleModel):
         return torch.stack([torch.from_numpy(image).permute(2, 0, 1).float() / 255.0 for image in images]).to(content)
 
     def finish(self, content_rgb: np.ndarray, smoothed_rgb: np.ndarray, detail_share: float) -> np.ndarray:
-        """Give back a share of the content's fine luminance detail the mapping took (output resolution)."""
-        config = self.config
-        lost = lost_fine_detail(
-            content_rgb, smoothed_rgb, detail_share, config.detail_radius_fraction, config.detail_eps
+        """Give back the content's fine luminance detail the mapping took (output resolution): a share
+        of the guided filter's residual, then the finest grey detail (services/stylizer/detail.py)."""
+        c = self.config
+        levels = grey_detail_to_add(
+            content_rgb,
+            smoothed_rgb,
+            detail_share,
+            c.detail_radius_fraction,
+            c.detail_eps,
+            c.fine_grey_share,
+            c.fine_grey_sigma,
         )
-        if config.fine_grey_share > 0.0:
-            # Both detail steps added in one pass: the finest grey detail is measured against the grey
-            # the first step gives (clipping aside).
-            finest = fine_grey_loss(content_rgb, smoothed_rgb, config.fine_grey_share, config.fine_grey_sigma, lost)
-            lost = finest if lost is None else lost + finest
-        return smoothed_rgb if lost is None else add_to_channels(smoothed_rgb, lost)
+        return smoothed_rgb if levels is None else add_to_channels(smoothed_rgb, levels)
 
 
 def _towards(gain: torch.Tensor, offset: torch.Tensor, strength: float) -> tuple[torch.Tensor, torch.Tensor]:

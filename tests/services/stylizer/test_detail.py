@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from benchmarks.metrics import edge_ssim
-from services.stylizer.detail import keep_fine_grey_detail
+from services.stylizer.detail import detail_radius, fine_detail_image, grey_detail_to_add, keep_fine_grey_detail
 from services.stylizer.models.region import RegionConfig, RegionTransfer
 from services.stylizer.pipeline import StylizationSession, StylizeSettings
 from services.stylizer.smoothing import load_smoothing
@@ -54,6 +54,23 @@ def test_half_the_share_gives_back_half_and_none_gives_back_nothing():
     half = fine(grey(keep_fine_grey_detail(content, mapped, share=0.5, sigma=2.0))) - fine(grey(mapped))
     assert np.abs(half - 0.5 * lost)[8:-8, 8:56].max() <= 2.0  # away from the edge and the borders
     assert np.abs(half - 0.5 * lost)[8:-8, 8:-8].mean() < 0.6
+
+
+@pytest.mark.parametrize("size", [(96, 128), (270, 480)])  # the guided filter fitted at full size, and coarser
+def test_both_steps_in_one_pass_are_the_two_steps_one_after_the_other(size):
+    """The guided step's levels (its two images' residuals apart, each at full size) and then the finest
+    step on the grey with those levels added, as separate passes, give what the one pass gives."""
+    content, mapped = (cv2.resize(image, size[::-1], interpolation=cv2.INTER_LINEAR) for image in content_and_mapped())
+    radius_fraction, eps = 1 / 24, 0.01
+    radius = detail_radius(size, radius_fraction)
+    guided = 0.8 * 255.0 * (fine_detail_image(content, radius, eps) - fine_detail_image(mapped, radius, eps))
+    difference = grey(content) - grey(mapped) - guided
+    finest = 0.7 * fine(difference, 1.5)
+    levels = grey_detail_to_add(content, mapped, 0.8, radius_fraction, eps, 0.7, 1.5)
+    np.testing.assert_allclose(levels, guided + finest, atol=2e-3)
+    np.testing.assert_allclose(grey_detail_to_add(content, mapped, 0.8, radius_fraction, eps), guided, atol=2e-3)
+    assert np.abs(guided).mean() > 0.3 and np.abs(finest).mean() > 0.3  # both steps add something here
+    assert grey_detail_to_add(content, mapped, 0.0, radius_fraction, eps, 0.0) is None
 
 
 def test_pictures_of_different_sizes_are_refused():

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from benchmarks.metrics import edge_ssim
 from mvstylizer_common.errors import WeightsError
+from services.stylizer.detail import fine_detail_image
 from services.stylizer.models import get_model, get_model_spec
 from services.stylizer.models.colour_transfer import MongeKantorovichTransfer
 from services.stylizer.models.preset import (
@@ -15,7 +16,6 @@ from services.stylizer.models.preset import (
     PresetStylizer,
     apply_curves,
     fine_detail,
-    fine_detail_image,
     from_opponent,
     load_preset,
     save_preset,
