@@ -400,10 +400,12 @@ class TintingStylizer(stylizer_pb2_grpc.StylizerServicer):
 
     def __init__(self, count: int):
         self.count = count
+        self.configs: list[stylizer_pb2.SessionConfig] = []
 
     async def Stylize(self, requests, context):
         async for request in requests:
             if request.HasField("config"):
+                self.configs.append(request.config)
                 yield stylizer_pb2.StylizeResponse(ready=stylizer_pb2.SessionReady(session_id="tint", model="tint"))
                 continue
             key = request.key_frame
@@ -419,14 +421,16 @@ class TintingStylizer(stylizer_pb2_grpc.StylizerServicer):
         return stylizer_pb2.ListModelsResponse()
 
 
-def tinting_stylizer(count: int) -> ServerThread:
+def tinting_stylizer(count: int) -> tuple[ServerThread, TintingStylizer]:
+    servicer = TintingStylizer(count)
+
     def factory(host: str, port: int):
         server = grpc.aio.server()
-        stylizer_pb2_grpc.add_StylizerServicer_to_server(TintingStylizer(count), server)
+        stylizer_pb2_grpc.add_StylizerServicer_to_server(servicer, server)
         health = add_health_and_reflection(server, [stylizer_server.SERVICE_NAME])
         return server, server.add_insecure_port(f"{host}:{port}"), health
 
-    return ServerThread(factory, stylizer_server.SERVICE_NAME)
+    return ServerThread(factory, stylizer_server.SERVICE_NAME), servicer
 
 
 def test_a_picked_videos_frames_are_made_from_the_keys_on_both_sides(tmp_path):
@@ -437,7 +441,7 @@ def test_a_picked_videos_frames_are_made_from_the_keys_on_both_sides(tmp_path):
     frames = [np.clip(scene[:, i : i + WIDTH], 0, 255).astype(np.uint8) for i in range(count)]
     clip = tmp_path / "picked.webm"
     clip.write_bytes(webm_clip(frames))
-    stylizer = tinting_stylizer(count)
+    stylizer, servicer = tinting_stylizer(count)
     try:
         with open_page(stylizer.address, None) as (page, _gateway):
             page.evaluate("mvstylizer.ready")
@@ -449,6 +453,9 @@ def test_a_picked_videos_frames_are_made_from_the_keys_on_both_sides(tmp_path):
         stylizer.stop()
     assert stats["frame_count"] == stats["frames_rendered"] == count, stats
     assert [r["index"] for r in records] == list(range(count))
+    # The answers are used at the plan's size, and the stylizer is asked to work at that size.
+    config = servicer.configs[0]
+    assert 0 < config.output_width <= WIDTH and config.work_long_side == max(config.output_width, config.output_height)
     # The look of each frame: its blue lift minus its red lift, -TINT at t = 0 to +TINT at t = 1.
     looks = np.array([(r["output"][2] - r["original"][2]) - (r["output"][0] - r["original"][0]) for r in records])
     ramp = TINT * (2 * np.arange(count) / (count - 1) - 1)
