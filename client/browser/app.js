@@ -39,6 +39,7 @@ import { gridSize } from './grids.js';
 import { KEY_LONG_SIDE } from './keyframes.js';
 import { makeLaggingSelector } from './keyframes_lagging.js';
 import { StylizerLink } from './link.js';
+import { decodePhoto } from './photos.js';
 import { FileRecorder } from './recording.js';
 
 const $ = (id) => document.getElementById(id);
@@ -169,7 +170,7 @@ async function pickStyle() {
   if (style && !style.jpeg) {
     const answer = await fetch(`styles/${encodeURIComponent(style.file)}`, { headers: { 'X-MvStylizer-Token': token } });
     if (!answer.ok) throw new Error(`the style photo ${style.file} could not be loaded (${answer.status})`);
-    const bitmap = await createImageBitmap(await answer.blob());
+    const bitmap = await decodePhoto(await answer.blob());
     Object.assign(style, styleFrom(style.name, bitmap, bitmap.width, bitmap.height));
     bitmap.close();
   }
@@ -210,7 +211,7 @@ async function decodeAnswer(current, answer) {
 }
 
 async function takeAnswer(current, answer) {
-  const bitmap = await createImageBitmap(new Blob([answer.image.data], { type: 'image/jpeg' }));
+  const bitmap = await decodePhoto(new Blob([answer.image.data], { type: 'image/jpeg' }));
   const { planWidth: w, planHeight: h } = current.engine;
   current.answerContext.drawImage(bitmap, 0, 0, w, h);
   bitmap.close();
@@ -847,7 +848,7 @@ function wire() {
     event.target.value = '';
     if (!file) return;
     try {
-      const bitmap = await createImageBitmap(file);
+      const bitmap = await decodePhoto(file);
       addStyle(styleFrom(file.name, bitmap, bitmap.width, bitmap.height));
       bitmap.close();
       restyle();
