@@ -338,6 +338,15 @@ async function start(kind, attach) {
   run = lastRun = current;
   link.config = sessionConfig(planWidth, planHeight);
   link.open();
+  // While the stylizer opens its session: the camera loop's code and shaders run once on made-up
+  // frames, so that the first seconds of the camera are not its slowest.
+  if (camera && typeof VideoFrame !== 'undefined') {
+    current.warmUpMs = await warmUp(width, height, { ...sizes, strength, flow }).catch((error) => {
+      console.warn('the warm-up did not run', error);
+      return null;
+    });
+    if (run !== current) return;
+  }
   $('hint').hidden = true;
   $('stop').disabled = false;
   $('record').disabled = false;
@@ -642,6 +651,57 @@ async function processFrame(current, meta) {
   if (begun) finishFrame(current, begun);
 }
 
+// Made-up frames the camera loop's work runs on before the camera's first: the JS engines compile
+// the planning code as it runs (the first plans of a page took 50-180 ms on this 2-core machine, and
+// the first two seconds dropped 20 frames of a 30 frames/s camera), and each shader is compiled at
+// its first draw. Both 4:2:0 layouts a camera gives are drawn; one key answer in six.
+const WARM_UP_FRAMES = 24;
+const WARM_UP_MS = 800; // no longer than this, on a slow device
+
+/** The camera loop run on WARM_UP_FRAMES made-up frames of width x height, through an engine of
+ * its own, with the view hidden meanwhile and cleared after: the ms it took. */
+async function warmUp(width, height, options) {
+  const started = performance.now();
+  const engine = new DeviceEngine(width, height, currentStyle().rgb, { ...options, link: { roundTripMs: () => null }, sendKey: () => true });
+  const { planWidth: w, planHeight: h } = engine;
+  const even = (n) => n - (n % 2);
+  const [fw, fh] = [even(width), even(height)];
+  const planes = new Uint8Array((fw * fh * 3) / 2);
+  // A texture that pans 4 pixels a frame.
+  const wave = Float32Array.from({ length: fw + 4 * WARM_UP_FRAMES }, (_, x) => 80 * Math.sin(x / 11));
+  const rows = Float32Array.from({ length: fh }, (_, y) => Math.cos(y / 9));
+  canvas.style.visibility = 'hidden';
+  try {
+    for (let index = 0; index < WARM_UP_FRAMES && performance.now() - started < WARM_UP_MS; index++) {
+      for (let y = 0; y < fh; y++) {
+        for (let x = 0; x < fw; x++) planes[y * fw + x] = 128 + wave[x + 4 * index] * rows[y];
+      }
+      planes.fill(128 + (index % 7), fw * fh);
+      const format = index % 4 === 3 ? 'NV12' : 'I420';
+      const frame = new VideoFrame(planes, { format, codedWidth: fw, codedHeight: fh, timestamp: index * 33333 });
+      let picture;
+      try {
+        picture = await applier.uploadVideoFrame(frame);
+      } finally {
+        frame.close();
+      }
+      const small = applier.shrinkLater(w, h, picture).read();
+      const { plan } = engine.plan(index, small);
+      engine.render(applier, plan, picture);
+      if (index % 6 === 0) {
+        const stylized = mat(h, w, 3, Uint8Array);
+        for (let i = 0; i < stylized.data.length; i++) stylized.data[i] = small.data[i] * 0.7 + 40;
+        engine.takeAnswer({ index, rgb: stylized, generation: engine.generation });
+      }
+    }
+  } finally {
+    gl.clearColor(0, 0, 0, 1);
+    gl.clear(gl.COLOR_BUFFER_BIT);
+    canvas.style.visibility = '';
+  }
+  return performance.now() - started;
+}
+
 /** A frame's first half: uploaded once, and its planning-size pixels asked of the GPU (read back
  * by finishFrame). Null if the run stopped meanwhile. */
 async function beginFrame(current, meta) {
@@ -761,6 +821,7 @@ function statsNow() {
     key_frames: link.sent,
     keys_answered: link.answered,
     round_trip_ms: link.roundTripMs(),
+    warm_up_ms: current.warmUpMs ?? null,
     methods: { ...current.methods },
     flow: flowChoice && { backend: flowChoice.name, ms: flowChoice.ms, emulated_gpu: flowChoice.emulated },
     stage_ms_p50: Object.fromEntries(Object.entries(current.stages).map(([name, times]) => [name, percentile(times, 0.5)])),

@@ -182,6 +182,8 @@ def test_every_captured_frame_is_rendered_stylized_and_no_frame_after_a_cut_keep
     flow = stats["flow"]
     assert flow["backend"] == min(flow["ms"], key=flow["ms"].get), flow
     assert {"capture", "shrink", "plan", "render"} <= set(stats["stage_ms_p50"]), stats
+    # The loop ran on made-up frames before the camera's first (and none of them is among the frames).
+    assert stats["warm_up_ms"] > 0, stats
 
     # Stylized, every one: each frame shown is redder than the frame captured (the style is red).
     shifts = [redness(f["output"]) - redness(f["original"]) for f in frames]
