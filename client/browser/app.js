@@ -62,6 +62,7 @@ let flowChoice = null; // { flow, name, ms: { js, webgl2 } }, measured once
 
 let styles = []; // { name, jpeg, width, height, rgb }
 let run = null; // the source playing now: { kind, engine, link, ... }
+let warming = Promise.resolve(); // the latest warm-up (see warmUp): a new source waits for it to stop
 let lastRun = null; // the source the status describes (the one playing, or the last one stopped)
 let tracing = false;
 let traceLog = [];
@@ -179,6 +180,8 @@ async function pickStyle() {
 
 // ---- the session with the stylizer ---------------------------------------------------------
 
+const MIN_WORK_LONG_SIDE = 16; // the stylizer's least working size (a plan may be smaller)
+
 function sessionConfig(planWidth, planHeight) {
   const style = currentStyle();
   return {
@@ -186,7 +189,7 @@ function sessionConfig(planWidth, planHeight) {
     model: $('model').value.trim(),
     // The answer is used at the plan's size, so the stylizer works at that size too: at the model's
     // own working size (512) a 640x360 key cost it 36 ms instead of 16, for a look 0.8 dE apart.
-    workLongSide: Math.max(planWidth, planHeight),
+    workLongSide: Math.max(MIN_WORK_LONG_SIDE, planWidth, planHeight),
     outputWidth: planWidth,
     outputHeight: planHeight,
     responseEncoding: FrameEncoding.JPEG,
@@ -292,6 +295,9 @@ async function startFile(file) {
 async function start(kind, attach) {
   stop();
   if (!applier) throw new Error('this browser has no WebGL2: the page cannot render');
+  // A warm-up of the source before stops at its next frame (run changed); it must not share the
+  // GPU's buffers with this one.
+  await warming;
   attach();
   video.muted = true;
   await new Promise((resolve, reject) => {
@@ -341,10 +347,11 @@ async function start(kind, attach) {
   // While the stylizer opens its session: the camera loop's code and shaders run once on made-up
   // frames, so that the first seconds of the camera are not its slowest.
   if (camera && typeof VideoFrame !== 'undefined') {
-    current.warmUpMs = await warmUp(width, height, { ...sizes, strength, flow }).catch((error) => {
+    warming = warmUp(current, { ...sizes, strength, flow }).catch((error) => {
       console.warn('the warm-up did not run', error);
       return null;
     });
+    current.warmUpMs = await warming;
     if (run !== current) return;
   }
   $('hint').hidden = true;
@@ -658,9 +665,11 @@ async function processFrame(current, meta) {
 const WARM_UP_FRAMES = 24;
 const WARM_UP_MS = 800; // no longer than this, on a slow device
 
-/** The camera loop run on WARM_UP_FRAMES made-up frames of width x height, through an engine of
- * its own, with the view hidden meanwhile and cleared after: the ms it took. */
-async function warmUp(width, height, options) {
+/** The camera loop run on WARM_UP_FRAMES made-up frames of the source's size, through an engine of
+ * its own, with the view hidden meanwhile and cleared after: the ms it took. It stops early if the
+ * source stops (run is no longer `current`). */
+async function warmUp(current, options) {
+  const { width, height } = current;
   const started = performance.now();
   const engine = new DeviceEngine(width, height, currentStyle().rgb, { ...options, link: { roundTripMs: () => null }, sendKey: () => true });
   const { planWidth: w, planHeight: h } = engine;
@@ -672,7 +681,7 @@ async function warmUp(width, height, options) {
   const rows = Float32Array.from({ length: fh }, (_, y) => Math.cos(y / 9));
   canvas.style.visibility = 'hidden';
   try {
-    for (let index = 0; index < WARM_UP_FRAMES && performance.now() - started < WARM_UP_MS; index++) {
+    for (let index = 0; index < WARM_UP_FRAMES && performance.now() - started < WARM_UP_MS && run === current; index++) {
       for (let y = 0; y < fh; y++) {
         for (let x = 0; x < fw; x++) planes[y * fw + x] = 128 + wave[x + 4 * index] * rows[y];
       }
@@ -685,6 +694,9 @@ async function warmUp(width, height, options) {
       } finally {
         frame.close();
       }
+      // The page stays responsive: a frame's upload may resolve without leaving the task.
+      await sleep(0);
+      if (run !== current) break;
       const small = applier.shrinkLater(w, h, picture).read();
       const { plan } = engine.plan(index, small);
       engine.render(applier, plan, picture);
@@ -695,6 +707,7 @@ async function warmUp(width, height, options) {
       }
     }
   } finally {
+    gl.bindFramebuffer(gl.FRAMEBUFFER, null);
     gl.clearColor(0, 0, 0, 1);
     gl.clear(gl.COLOR_BUFFER_BIT);
     canvas.style.visibility = '';

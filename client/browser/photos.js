@@ -6,5 +6,6 @@
 
 /** An ImageBitmap of the photo (a Blob or File), its pixel values as stored. */
 export function decodePhoto(blob) {
-  return createImageBitmap(blob, { colorSpaceConversion: 'none' });
+  // Turned by its EXIF orientation, as OpenCV's imdecode turns it.
+  return createImageBitmap(blob, { colorSpaceConversion: 'none', imageOrientation: 'from-image' });
 }

@@ -313,6 +313,39 @@ def test_a_picked_video_gives_every_one_of_its_frames_stylized_in_a_style_the_se
         assert min(redness(f["output"]) - redness(f["original"]) for f in frames) > 15
 
 
+def test_a_video_picked_while_the_camera_warms_up_is_made_whole_and_shown(stylizer_address, tmp_path):
+    """The camera's warm-up stops when another source starts, and the new source waits for it: the
+    picked video gets every frame, each made from its own picture, and the view is not left hidden."""
+    count = 12
+    source = [shot_frame(1, i) for i in range(count)]
+    clip = tmp_path / "picked.webm"
+    clip.write_bytes(webm_clip(source))
+    with open_page(stylizer_address, None) as (page, _gateway):
+        page.evaluate("mvstylizer.ready")
+        page.evaluate("mvstylizer.trace(true)")
+        # The camera starts, and the page returns as soon as its warm-up has hidden the view.
+        page.click("#camera")
+        page.evaluate(
+            """async () => {
+              const view = document.getElementById('stylized');
+              for (let waited = 0; view.style.visibility !== 'hidden' && waited < 20000; waited += 2) {
+                await new Promise((resolve) => setTimeout(resolve, 2));
+              }
+            }"""
+        )
+        assert page.evaluate("document.getElementById('stylized').style.visibility") == "hidden"
+        page.set_input_files("#video-file", str(clip))
+        stats = wait_for(page, "mvstylizer.stats()", lambda s: s.get("frame_count") and not s["running"])
+        frames = page.evaluate("mvstylizer.frames()")
+        visibility = page.evaluate("document.getElementById('stylized').style.visibility")
+    assert stats["frame_count"] == stats["frames_rendered"] == count, stats
+    assert [f["index"] for f in frames] == list(range(count))
+    assert visibility == ""
+    # Each frame's own picture (the clip is greenish; the warm-up's made-up frames are grey).
+    expected = [frame.reshape(-1, 3).mean(0) for frame in source]
+    assert max(np.abs(np.array(f["original"]) - e).max() for f, e in zip(frames, expected, strict=True)) < 6
+
+
 def decoded(data: bytes) -> tuple[list[np.ndarray], list[float]]:
     """A video file's frames (RGB) and their timestamps in seconds, as PyAV reads them."""
     with av.open(io.BytesIO(data)) as container:
