@@ -46,13 +46,6 @@ def guided_base(luma: np.ndarray, radius: int, eps: float, subsample: int | None
     return box_mean_plane(gain, small_radius), box_mean_plane(mean - gain * mean, small_radius)
 
 
-def fine_detail_image(rgb: np.ndarray, radius: int, eps: float, subsample: int | None = None) -> np.ndarray:
-    """HxWx3 uint8 -> HxW float32: the grey's residual over its self-guided filter (luma in [0, 1])."""
-    luma = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) * (1.0 / 255.0)
-    gain, offset = (_to_size(plane, luma.shape) for plane in guided_base(luma, radius, eps, subsample))
-    return luma - (gain * luma + offset)
-
-
 def _to_size(plane: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     if plane.shape == shape:
         return plane
@@ -98,7 +91,7 @@ def grey_detail_to_add(
 
 
 def _guided_levels(content_grey, output_grey, share: float, radius_fraction: float, eps: float) -> np.ndarray:
-    """share x 255 x (fine_detail_image(content) - fine_detail_image(output)), greys in 0..255, with one
+    """share x 255 x (the content's guided-filter residual - the output's), greys in 0..255, with one
     upsampling of the two offsets' difference instead of one of each (the upsampling is linear)."""
     radius = detail_radius(content_grey.shape, radius_fraction)
     gain_content, offset_content = guided_base(content_grey * (1.0 / 255.0), radius, eps)
@@ -117,8 +110,21 @@ def _guided_levels(content_grey, output_grey, share: float, radius_fraction: flo
     return levels
 
 
+def with_grey_detail(
+    content_rgb: np.ndarray,
+    output_rgb: np.ndarray,
+    guided_share: float,
+    radius_fraction: float,
+    eps: float,
+    fine_share: float = 0.0,
+    fine_sigma: float = 2.0,
+) -> np.ndarray:
+    """output_rgb with grey_detail_to_add's levels added to every channel (itself where there are none)."""
+    levels = grey_detail_to_add(content_rgb, output_rgb, guided_share, radius_fraction, eps, fine_share, fine_sigma)
+    return output_rgb if levels is None else add_to_channels(output_rgb, levels)
+
+
 def keep_fine_grey_detail(content_rgb: np.ndarray, output_rgb: np.ndarray, share: float, sigma: float) -> np.ndarray:
     """output_rgb with `share` of the content's grey detail finer than a Gaussian of `sigma` pixels
     that it lacks added to every channel (the finest step alone)."""
-    levels = grey_detail_to_add(content_rgb, output_rgb, 0.0, 0.0, 0.0, share, sigma)
-    return output_rgb if levels is None else add_to_channels(output_rgb, levels)
+    return with_grey_detail(content_rgb, output_rgb, 0.0, 0.0, 0.0, share, sigma)

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from services.stylizer.colour import LUMA_WEIGHTS
-from services.stylizer.detail import add_to_channels, detail_radius, grey_detail_to_add
+from services.stylizer.detail import detail_radius, with_grey_detail
 from services.stylizer.models.base import StyleModel
 from services.stylizer.models.colour_transfer import mean_cov, mkl_transform
 from services.stylizer.models.registry import register_model
@@ -238,8 +238,7 @@ def restore_fine_detail(
 ) -> np.ndarray:
     """Give back `share` of the content's fine luminance detail that the mapping took (HxWx3 uint8,
     at output resolution)."""
-    levels = grey_detail_to_add(content_rgb, smoothed_rgb, share, radius_fraction, eps)
-    return smoothed_rgb if levels is None else add_to_channels(smoothed_rgb, levels)
+    return with_grey_detail(content_rgb, smoothed_rgb, share, radius_fraction, eps)
 
 
 _LUMA = torch.tensor(LUMA_WEIGHTS).view(1, 3, 1, 1)

@@ -57,7 +57,7 @@ import torch.nn.functional as F
 
 from mvstylizer_common.errors import InvalidInputError
 from services.stylizer.colour import LUMA_WEIGHTS, rgb_to_lab
-from services.stylizer.detail import add_to_channels, grey_detail_to_add
+from services.stylizer.detail import with_grey_detail
 from services.stylizer.models.base import StyleModel
 from services.stylizer.models.colour_transfer import mkl_transform
 from services.stylizer.models.region_match import describe, lloyd, seeded_kmeans, transport_memberships
@@ -583,7 +583,7 @@ class RegionTransfer(StyleModel):
         """Give back the content's fine luminance detail the mapping took (output resolution): a share
         of the guided filter's residual, then the finest grey detail (services/stylizer/detail.py)."""
         c = self.config
-        levels = grey_detail_to_add(
+        return with_grey_detail(
             content_rgb,
             smoothed_rgb,
             detail_share,
@@ -592,7 +592,6 @@ class RegionTransfer(StyleModel):
             c.fine_grey_share,
             c.fine_grey_sigma,
         )
-        return smoothed_rgb if levels is None else add_to_channels(smoothed_rgb, levels)
 
 
 def _towards(gain: torch.Tensor, offset: torch.Tensor, strength: float) -> tuple[torch.Tensor, torch.Tensor]:

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from benchmarks.metrics import edge_ssim
-from services.stylizer.detail import detail_radius, fine_detail_image, grey_detail_to_add, keep_fine_grey_detail
+from services.stylizer.detail import detail_radius, grey_detail_to_add, guided_base, keep_fine_grey_detail
 from services.stylizer.models.region import RegionConfig, RegionTransfer
 from services.stylizer.pipeline import StylizationSession, StylizeSettings
 from services.stylizer.smoothing import load_smoothing
@@ -15,6 +15,18 @@ from tests.services.stylizer.test_region import DAY, DUSK, scene
 
 def grey(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+
+
+def fine_detail_image(rgb: np.ndarray, radius: int, eps: float, subsample: int | None = None) -> np.ndarray:
+    """HxWx3 uint8 -> HxW float32: the grey's residual over its self-guided filter (luma in [0, 1]),
+    the guided step's detail of one picture on its own (the one pass takes two pictures' at once)."""
+    luma = grey(rgb) * (1.0 / 255.0)
+    size = (luma.shape[1], luma.shape[0])
+    gain, offset = (
+        plane if plane.shape == luma.shape else cv2.resize(plane, size, interpolation=cv2.INTER_LINEAR)
+        for plane in guided_base(luma, radius, eps, subsample)
+    )
+    return luma - (gain * luma + offset)
 
 
 def fine(plane: np.ndarray, sigma: float = 2.0) -> np.ndarray:

@@ -8,7 +8,6 @@ import torch.nn.functional as F
 
 from benchmarks.metrics import edge_ssim
 from mvstylizer_common.errors import WeightsError
-from services.stylizer.detail import fine_detail_image
 from services.stylizer.models import get_model, get_model_spec
 from services.stylizer.models.colour_transfer import MongeKantorovichTransfer
 from services.stylizer.models.preset import (
@@ -26,6 +25,7 @@ from services.stylizer.pipeline import StylizationSession, StylizeSettings
 from services.stylizer.smoothing import load_smoothing
 from services.stylizer.train.grades import RandomGrade
 from services.stylizer.train.preset import PresetTraining, gradient_magnitude, train_preset
+from tests.services.stylizer.test_detail import fine_detail_image
 
 
 def smooth_photo(seed: int, size: int = 64) -> torch.Tensor:
