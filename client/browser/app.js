@@ -661,7 +661,8 @@ async function processFrame(current, meta) {
 // Made-up frames the camera loop's work runs on before the camera's first: the JS engines compile
 // the planning code as it runs (the first plans of a page took 50-180 ms on this 2-core machine, and
 // the first two seconds dropped 20 frames of a 30 frames/s camera), and each shader is compiled at
-// its first draw. Both 4:2:0 layouts a camera gives are drawn; one key answer in six.
+// its first draw. Both 4:2:0 layouts a camera gives are drawn, and each key the engine sends is
+// answered at once.
 const WARM_UP_FRAMES = 24;
 const WARM_UP_MS = 800; // no longer than this, on a slow device
 
@@ -671,7 +672,12 @@ const WARM_UP_MS = 800; // no longer than this, on a slow device
 async function warmUp(current, options) {
   const { width, height } = current;
   const started = performance.now();
-  const engine = new DeviceEngine(width, height, currentStyle().rgb, { ...options, link: { roundTripMs: () => null }, sendKey: () => true });
+  let keySent = null; // the key the engine sent while planning the frame, answered at once
+  const sendKey = (index) => {
+    keySent = index;
+    return true;
+  };
+  const engine = new DeviceEngine(width, height, currentStyle().rgb, { ...options, link: { roundTripMs: () => null }, sendKey });
   const { planWidth: w, planHeight: h } = engine;
   const even = (n) => n - (n % 2);
   const [fw, fh] = [even(width), even(height)];
@@ -698,12 +704,13 @@ async function warmUp(current, options) {
       await sleep(0);
       if (run !== current) break;
       const small = applier.shrinkLater(w, h, picture).read();
+      keySent = null;
       const { plan } = engine.plan(index, small);
       engine.render(applier, plan, picture);
-      if (index % 6 === 0) {
+      if (keySent !== null) {
         const stylized = mat(h, w, 3, Uint8Array);
         for (let i = 0; i < stylized.data.length; i++) stylized.data[i] = small.data[i] * 0.7 + 40;
-        engine.takeAnswer({ index, rgb: stylized, generation: engine.generation });
+        engine.takeAnswer({ index: keySent, rgb: stylized, generation: engine.generation });
       }
     }
   } finally {
