@@ -332,14 +332,17 @@ async function start(kind, attach) {
     // The key-frame policy's flow in a worker thread, beside the planning, where one starts.
     selector: makeLaggingSelector({ maxGap: MAX_GAP }) ?? undefined,
     maxGap: MAX_GAP,
-    sendKey: (index) => {
+    sendKey: (index, small) => {
       if (!link.canSend) return false;
-      // The key is the frame being planned (the camera has moved on): from its GPU copy.
-      return link.offer(index, keyJpeg(current, current.planning), keyWidth, keyHeight);
+      // The key is the frame being planned, at the plan's size: the stylizer works at that size for
+      // the page (sessionConfig), and those pixels are already read back. A 640-pixel key read back
+      // from the GPU and encoded on the page's thread cost it 20-36 ms a key.
+      return link.offer(index, smallJpeg(current, small), small.width, small.height);
     },
   }) : new OfflineJob(width, height, currentStyle().rgb, { ...sizes, strength, flow });
   const { planWidth, planHeight } = current.engine;
   [, current.answerContext] = scratch(planWidth, planHeight);
+  [current.planCanvas, current.planContext] = scratch(planWidth, planHeight);
   current.link = link;
   run = lastRun = current;
   link.config = sessionConfig(planWidth, planHeight);
@@ -514,6 +517,12 @@ async function waitFor(done, ms) {
 function keyJpeg(current, picture = undefined) {
   current.keyContext.putImageData(imageDataOf(applier.shrink(current.keyWidth, current.keyHeight, picture)), 0, 0);
   return jpegOf(current.keyCanvas);
+}
+
+/** A plan-size RGB mat as the JPEG sent to the stylizer. */
+function smallJpeg(current, small) {
+  current.planContext.putImageData(imageDataOf(small), 0, 0);
+  return jpegOf(current.planCanvas);
 }
 
 /** The file's frame duration: the smallest gap between the first frames' timestamps as it plays. */
@@ -752,7 +761,6 @@ function finishFrame(current, begun, [small, readMs] = timed(() => begun.small.r
   const { engine } = current;
   const index = current.captured;
   current.captured += 1;
-  current.planning = begun.picture; // a key frame asked for now is this frame
   const { plan, key, next = null, cut } = engine.plan(index, small, fpsOf(current) || 30);
   const planned = performance.now();
   engine.render(applier, plan, begun.picture);

@@ -38,8 +38,8 @@ const HELD_ORIGINALS = 8;
 export class DeviceEngine {
   /**
    * width, height: the source's frame size. styleRgb: the style photo (small RGB mat), for the closed form.
-   * link: a StylizerLink, or null (closed form only). sendKey(index): asks the page to send frame
-   * `index` as a key frame now (true when the link took it).
+   * link: a StylizerLink, or null (closed form only). sendKey(index, small): asks the page to send
+   * frame `index` (small: its pixels at the plan size) as a key frame now (true when the link took it).
    */
   constructor(width, height, styleRgb, {
     strength = 1.0,
@@ -150,7 +150,7 @@ export class DeviceEngine {
     if (!this.link || !this.keyDue) return;
     if (!this.cutPending && index - this.lastKeySent < this.keyInterval) return;
     if (this.keyWantedAt === null) this.keyWantedAt = performance.now();
-    if (!this.sendKey(index)) return;
+    if (!this.sendKey(index, small)) return;
     this.keyOriginals.set(index, small);
     while (this.keyOriginals.size > HELD_ORIGINALS) this.keyOriginals.delete(this.keyOriginals.keys().next().value);
     this.lastKeySent = index;

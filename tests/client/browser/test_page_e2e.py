@@ -108,9 +108,11 @@ def own_stylizer():
 
 
 @contextmanager
-def open_page(stylizer_address: str, clip: Path | None, init_script: str | None = None, **settings):
+def open_page(
+    stylizer_address: str, clip: Path | None, init_script: str | None = None, options: str = PAGE_OPTIONS, **settings
+):
     """(page, gateway): the device page in Chromium, its fake camera playing `clip`; init_script
-    runs in the page before its own scripts."""
+    runs in the page before its own scripts; options are the page URL's sizes."""
     assert CHROMIUM is not None, "chromium is required on CI"
     gateway = start_gateway(stylizer_address, **settings)
     try:
@@ -122,7 +124,7 @@ def open_page(stylizer_address: str, clip: Path | None, init_script: str | None 
                 page.on("pageerror", lambda error: errors.append(str(error)))
                 if init_script:
                     page.add_init_script(init_script)
-                page.goto(gateway.url + PAGE_OPTIONS)
+                page.goto(gateway.url + options)
                 page.wait_for_function("window.mvstylizer !== undefined")
                 yield page, gateway
                 assert not errors, errors
@@ -499,3 +501,74 @@ def test_a_picked_videos_frames_are_made_from_the_keys_on_both_sides(tmp_path):
     # frames made from the key before them only would keep its look until the next key.
     assert np.abs(looks - ramp).max() < 8, looks.round(1)
     assert (np.diff(looks) > 0).sum() >= count - 3, looks.round(1)
+
+
+class KeyKeepingStylizer(stylizer_pb2_grpc.StylizerServicer):
+    """A stylizer that keeps every key frame it is sent and answers each with the frame as it is."""
+
+    def __init__(self):
+        self.configs: list[stylizer_pb2.SessionConfig] = []
+        self.keys: dict[int, np.ndarray] = {}
+
+    async def Stylize(self, requests, context):
+        async for request in requests:
+            if request.HasField("config"):
+                self.configs.append(request.config)
+                yield stylizer_pb2.StylizeResponse(ready=stylizer_pb2.SessionReady(session_id="keep", model="keep"))
+                continue
+            key = request.key_frame
+            self.keys[key.index] = decode_image(key.image)
+            answer = stylizer_pb2.StylizedKeyFrame(index=key.index, pts=key.pts, image=key.image)
+            yield stylizer_pb2.StylizeResponse(key_frame=answer)
+
+    async def ListModels(self, request, context):
+        return stylizer_pb2.ListModelsResponse()
+
+
+def test_the_camera_sends_each_key_at_the_plan_size_as_the_very_frame_it_planned(tmp_path):
+    # The stylizer works at the plan's size for the page, so a larger key would only cost the page a
+    # read-back and an encode; and the key must be the frame planned, not the camera's newest.
+    servicer = KeyKeepingStylizer()
+
+    def factory(host: str, port: int):
+        server = grpc.aio.server()
+        stylizer_pb2_grpc.add_StylizerServicer_to_server(servicer, server)
+        health = add_health_and_reflection(server, [stylizer_server.SERVICE_NAME])
+        return server, server.add_insecure_port(f"{host}:{port}"), health
+
+    stylizer = ServerThread(factory, stylizer_server.SERVICE_NAME)
+    try:
+        with open_page(stylizer.address, one_shot_clip(tmp_path), options="&plan=80&map=48&flow=64") as (page, _gw):
+            page.set_input_files("#style-file", str(red_style(tmp_path)))
+            page.wait_for_function("document.getElementById('style').options.length > 4")
+            page.evaluate("mvstylizer.trace(true, { keepEvery: 1 })")
+            page.click("#camera")
+            wait_for(page, "mvstylizer.stats()", lambda s: s.get("keys_answered", 0) >= 3)
+            page.evaluate("mvstylizer.trace(false)")
+            sources = page.evaluate(
+                """() => Object.fromEntries(mvstylizer.frames().filter((f) => f.source).map((f) => {
+                  let s = ''; for (const b of f.source.data) s += String.fromCharCode(b);
+                  return [f.index, { width: f.source.width, height: f.source.height, data: btoa(s) }]; }))"""
+            )
+    finally:
+        stylizer.stop()
+    config = servicer.configs[0]
+    plan_size = (config.output_width, config.output_height)
+    assert plan_size == (80, 48), plan_size
+    image = lambda m: np.frombuffer(base64.b64decode(m["data"]), np.uint8).reshape(m["height"], m["width"], 3)  # noqa: E731
+    frames = {int(index): image(m) for index, m in sources.items()}
+    compared = 0
+    for index, key in servicer.keys.items():
+        assert (key.shape[1], key.shape[0]) == plan_size, key.shape
+        if index not in frames:
+            continue  # sent before the trace began
+        compared += 1
+        others = [frames[i] for i in frames if i != index and abs(i - index) <= 3]
+        error = lambda frame, key=key: np.abs(frame.astype(np.float32) - key).mean()  # noqa: E731
+        # The JPEG's loss on this small, saturated texture is 3-4 levels; a frame 1 px over is 5-6 off.
+        assert error(frames[index]) < 6 and error(frames[index]) < min(map(error, others)), (
+            index,
+            error(frames[index]),
+            [error(o) for o in others],
+        )
+    assert compared >= 2, (sorted(servicer.keys), sorted(frames)[:3])
