@@ -253,6 +253,8 @@ def run_page(
                     page.goto(url)
                     page.wait_for_function("window.mvstylizer !== undefined")
                     page.evaluate("mvstylizer.ready")
+                    # As a user who takes a few seconds to start: the page has warmed up at load.
+                    page.evaluate("mvstylizer.prepared")
                     page.wait_for_function(
                         f"document.getElementById('style').selectedOptions[0]?.text === {json.dumps(style.stem)}"
                     )

@@ -22,6 +22,7 @@
 //                              frame to the source's by its content
 //   mvstylizer.frames()        those records
 //   mvstylizer.ready           a promise, resolved once the page is wired up (the offered styles listed)
+//   mvstylizer.prepared        a promise, resolved once the page's warm-up at load is over (prepare)
 // Recording: the camera is recorded in real time (Record, MediaRecorder on the canvas stream); a
 // picked video's made frames are encoded as they are made (recording.js: one output frame per input
 // frame, at its timestamp), and Download offers the file once the last one is made. Where the browser
@@ -63,6 +64,8 @@ let flowChoice = null; // { flow, name, ms: { js, webgl2 } }, measured once
 let styles = []; // { name, jpeg, width, height, rgb }
 let run = null; // the source playing now: { kind, engine, link, ... }
 let warming = Promise.resolve(); // the latest warm-up (see warmUp): a new source waits for it to stop
+let preparing = true; // the page's warm-up at load goes on until a source starts
+let prepared = null; // what it did: { ms, frames }
 let lastRun = null; // the source the status describes (the one playing, or the last one stopped)
 let tracing = false;
 let traceLog = [];
@@ -214,11 +217,17 @@ async function decodeAnswer(current, answer) {
 }
 
 async function takeAnswer(current, answer) {
-  const bitmap = await decodePhoto(new Blob([answer.image.data], { type: 'image/jpeg' }));
   const { planWidth: w, planHeight: h } = current.engine;
-  current.answerContext.drawImage(bitmap, 0, 0, w, h);
+  const rgb = await decodeAt(current.answerContext, answer.image.data, w, h);
+  if (run === current) current.engine.takeAnswer({ index: answer.index, rgb, generation: answer.generation });
+}
+
+/** A JPEG's pixels drawn at w x h through `context`: an RGB mat. */
+async function decodeAt(context, jpeg, w, h) {
+  const bitmap = await decodePhoto(new Blob([jpeg], { type: 'image/jpeg' }));
+  context.drawImage(bitmap, 0, 0, w, h);
   bitmap.close();
-  if (run === current) current.engine.takeAnswer({ index: answer.index, rgb: rgbOf(current.answerContext, w, h), generation: answer.generation });
+  return rgbOf(context, w, h);
 }
 
 // ---- the flow: plain JS or WebGL2, whichever is the faster here -----------------------------
@@ -295,8 +304,9 @@ async function startFile(file) {
 async function start(kind, attach) {
   stop();
   if (!applier) throw new Error('this browser has no WebGL2: the page cannot render');
-  // A warm-up of the source before stops at its next frame (run changed); it must not share the
-  // GPU's buffers with this one.
+  // A warm-up of the source before (or the page's own, at load) stops at its next frame; it must not
+  // share the GPU's buffers with this one.
+  preparing = false;
   await warming;
   attach();
   video.muted = true;
@@ -350,11 +360,11 @@ async function start(kind, attach) {
   // While the stylizer opens its session: the camera loop's code and shaders run once on made-up
   // frames, so that the first seconds of the camera are not its slowest.
   if (camera && typeof VideoFrame !== 'undefined') {
-    warming = warmUp(current, { ...sizes, strength, flow }).catch((error) => {
+    warming = warmUp([width, height], { ...sizes, strength, flow }, { going: () => run === current }).catch((error) => {
       console.warn('the warm-up did not run', error);
       return null;
     });
-    current.warmUpMs = await warming;
+    current.warmUpMs = (await warming)?.ms;
     if (run !== current) return;
   }
   $('hint').hidden = true;
@@ -521,8 +531,13 @@ function keyJpeg(current, picture = undefined) {
 
 /** A plan-size RGB mat as the JPEG sent to the stylizer. */
 function smallJpeg(current, small) {
-  current.planContext.putImageData(imageDataOf(small), 0, 0);
-  return jpegOf(current.planCanvas);
+  return matJpeg(current.planCanvas, current.planContext, small);
+}
+
+/** An RGB mat as a JPEG, through a canvas of its size. */
+function matJpeg(c, context, rgb) {
+  context.putImageData(imageDataOf(rgb), 0, 0);
+  return jpegOf(c);
 }
 
 /** The file's frame duration: the smallest gap between the first frames' timestamps as it plays. */
@@ -674,31 +689,45 @@ async function processFrame(current, meta) {
 // answered at once.
 const WARM_UP_FRAMES = 24;
 const WARM_UP_MS = 800; // no longer than this, on a slow device
+// The engines compile the hottest code again, optimised, only after many runs: with the camera's
+// warm-up alone, a 640x360 camera still dropped 8-12 frames in its first 2-3 s here, and 1-3 after a
+// warm-up of 90 frames. That long a wait is not put before the camera: the page runs it once, as
+// soon as it loads (a camera started sooner stops it, and takes its own short warm-up).
+const PREPARE_FRAMES = 90;
+const PREPARE_MS = 4000;
+const PREPARE_SIZE = [640, 360];
 
-/** The camera loop run on WARM_UP_FRAMES made-up frames of the source's size, through an engine of
- * its own, with the view hidden meanwhile and cleared after: the ms it took. It stops early if the
- * source stops (run is no longer `current`). */
-async function warmUp(current, options) {
-  const { width, height } = current;
+/** The camera loop run on made-up frames of `size` ([width, height]), through an engine of its own,
+ * with the view hidden meanwhile and cleared after: { ms, frames } it took. Each frame goes while going()
+ * holds, at most `frames` of them for at most `ms`. Halfway, the scene cuts to another. */
+async function warmUp([width, height], options, { frames = WARM_UP_FRAMES, ms = WARM_UP_MS, going }) {
   const started = performance.now();
-  let keySent = null; // the key the engine sent while planning the frame, answered at once
-  const sendKey = (index) => {
-    keySent = index;
+  // The key the engine sent while planning the frame: answered at once, a tinted copy of it, through
+  // the JPEG codecs as a real key and answer go.
+  let keySent = null;
+  let done = 0; // frames warmed up
+  const sendKey = (index, small) => {
+    const tinted = mat(small.height, small.width, 3, Uint8Array);
+    for (let i = 0; i < tinted.data.length; i++) tinted.data[i] = small.data[i] * 0.7 + 40;
+    keySent = { index, jpeg: matJpeg(keyCanvas, keyContext, tinted) };
     return true;
   };
   const engine = new DeviceEngine(width, height, currentStyle().rgb, { ...options, link: { roundTripMs: () => null }, sendKey });
   const { planWidth: w, planHeight: h } = engine;
+  const [keyCanvas, keyContext] = scratch(w, h);
+  const [, answerContext] = scratch(w, h);
   const even = (n) => n - (n % 2);
   const [fw, fh] = [even(width), even(height)];
   const planes = new Uint8Array((fw * fh * 3) / 2);
-  // A texture that pans 4 pixels a frame.
-  const wave = Float32Array.from({ length: fw + 4 * WARM_UP_FRAMES }, (_, x) => 80 * Math.sin(x / 11));
-  const rows = Float32Array.from({ length: fh }, (_, y) => Math.cos(y / 9));
+  // A texture that pans 4 pixels a frame, and another after the cut.
+  const wave = Float32Array.from({ length: fw + 4 * frames }, (_, x) => 80 * Math.sin(x / 11));
+  const rows = [9, 4].map((period) => Float32Array.from({ length: fh }, (_, y) => Math.cos(y / period)));
   canvas.style.visibility = 'hidden';
   try {
-    for (let index = 0; index < WARM_UP_FRAMES && performance.now() - started < WARM_UP_MS && run === current; index++) {
+    for (let index = 0; index < frames && performance.now() - started < ms && going(); index++) {
+      const shot = rows[index < frames / 2 ? 0 : 1];
       for (let y = 0; y < fh; y++) {
-        for (let x = 0; x < fw; x++) planes[y * fw + x] = 128 + wave[x + 4 * index] * rows[y];
+        for (let x = 0; x < fw; x++) planes[y * fw + x] = 128 + wave[x + 4 * index] * shot[y];
       }
       planes.fill(128 + (index % 7), fw * fh);
       const format = index % 4 === 3 ? 'NV12' : 'I420';
@@ -711,16 +740,16 @@ async function warmUp(current, options) {
       }
       // The page stays responsive: a frame's upload may resolve without leaving the task.
       await sleep(0);
-      if (run !== current) break;
+      if (!going()) break;
       const small = applier.shrinkLater(w, h, picture).read();
       keySent = null;
       const { plan } = engine.plan(index, small);
       engine.render(applier, plan, picture);
       if (keySent !== null) {
-        const stylized = mat(h, w, 3, Uint8Array);
-        for (let i = 0; i < stylized.data.length; i++) stylized.data[i] = small.data[i] * 0.7 + 40;
-        engine.takeAnswer({ index: keySent, rgb: stylized, generation: engine.generation });
+        const rgb = await decodeAt(answerContext, keySent.jpeg, w, h);
+        engine.takeAnswer({ index: keySent.index, rgb, generation: engine.generation });
       }
+      done += 1;
     }
   } finally {
     gl.bindFramebuffer(gl.FRAMEBUFFER, null);
@@ -728,7 +757,7 @@ async function warmUp(current, options) {
     gl.clear(gl.COLOR_BUFFER_BIT);
     canvas.style.visibility = '';
   }
-  return performance.now() - started;
+  return { ms: performance.now() - started, frames: done };
 }
 
 /** A frame's first half: uploaded once, and its planning-size pixels asked of the GPU (read back
@@ -830,7 +859,7 @@ function percentile(values, q) {
 
 function statsNow() {
   const current = lastRun;
-  if (!current) return { running: false };
+  if (!current) return { running: false, prepared_at_load: prepared };
   const { link, engine } = current;
   const seconds = (performance.now() - current.startedAt) / 1000;
   return {
@@ -850,6 +879,7 @@ function statsNow() {
     keys_answered: link.answered,
     round_trip_ms: link.roundTripMs(),
     warm_up_ms: current.warmUpMs ?? null,
+    prepared_at_load: prepared,
     methods: { ...current.methods },
     flow: flowChoice && { backend: flowChoice.name, ms: flowChoice.ms, emulated_gpu: flowChoice.emulated },
     stage_ms_p50: Object.fromEntries(Object.entries(current.stages).map(([name, times]) => [name, percentile(times, 0.5)])),
@@ -954,11 +984,25 @@ function wire() {
   if (!applier) report(new Error('this browser has no WebGL2: the page cannot render'));
 }
 
+/** The page's warm-up at load (PREPARE_FRAMES), yielding to the page between frames. */
+async function prepare() {
+  if (!applier || typeof VideoFrame === 'undefined' || !preparing) return;
+  const flow = chooseFlow(...gridSize(...PREPARE_SIZE, sizes.planLongSide), sizes.flowLongSide).flow;
+  const options = { ...sizes, strength: Number($('strength').value), flow };
+  warming = warmUp(PREPARE_SIZE, options, { frames: PREPARE_FRAMES, ms: PREPARE_MS, going: () => preparing }).catch((error) => {
+    console.warn('the warm-up at load did not run', error);
+    return null;
+  });
+  prepared = await warming;
+}
+
 wire();
 const offered = serverStyles().catch(report);
+const preparedAtLoad = offered.then(prepare).catch((error) => console.warn('the warm-up at load did not run', error));
 window.mvstylizer = {
   version: 1,
   ready: offered.then(() => true),
+  prepared: preparedAtLoad.then(() => true),
   async stats() {
     return statsNow();
   },

@@ -348,6 +348,35 @@ def test_a_video_picked_while_the_camera_warms_up_is_made_whole_and_shown(styliz
     assert max(np.abs(np.array(f["original"]) - e).max() for f, e in zip(frames, expected, strict=True)) < 6
 
 
+PREPARE_FRAMES = 90  # client/browser/app.js: the page's warm-up at load, in frames
+
+
+def test_the_page_warms_up_at_load_and_a_camera_started_meanwhile_stops_that(stylizer_address, tmp_path):
+    clip = one_shot_clip(tmp_path)
+    with open_page(stylizer_address, clip) as (page, _gateway):
+        page.evaluate("mvstylizer.prepared")
+        done = page.evaluate("mvstylizer.stats()")["prepared_at_load"]
+        visibility = page.evaluate("document.getElementById('stylized').style.visibility")
+    # Well beyond the camera's own warm-up (24 frames), unless its time ran out on a slow machine.
+    assert done["frames"] == PREPARE_FRAMES or (done["frames"] > 24 and done["ms"] >= 4000), done
+    assert visibility == ""
+    with open_page(stylizer_address, clip) as (page, _gateway):
+        page.evaluate("mvstylizer.ready")
+        page.evaluate("mvstylizer.trace(true)")
+        page.click("#camera")
+        page.evaluate("mvstylizer.prepared")
+        stats = wait_for(page, "mvstylizer.stats()", lambda s: s.get("frames_rendered", 0) >= 20)
+        page.evaluate("mvstylizer.trace(false)")
+        frames = page.evaluate("mvstylizer.frames()")
+        visibility = page.evaluate("document.getElementById('stylized').style.visibility")
+    assert stats["prepared_at_load"]["frames"] < PREPARE_FRAMES, stats
+    assert stats["warm_up_ms"] > 0, stats
+    assert visibility == ""
+    # The camera's frames, every one, from the first (the clip is bluish, the made-up frames grey).
+    assert [f["index"] for f in frames] == list(range(len(frames))) and len(frames) >= 20
+    assert all(shot_of(f["original"]) == 0 and f["original"][2] > f["original"][0] + 20 for f in frames)
+
+
 def decoded(data: bytes) -> tuple[list[np.ndarray], list[float]]:
     """A video file's frames (RGB) and their timestamps in seconds, as PyAV reads them."""
     with av.open(io.BytesIO(data)) as container:
