@@ -30,7 +30,9 @@ export const MAX_EASE_FRAMES = 45;
 // fitted for (the flow errs, most where frames are far apart: a device that drops frames), and the
 // frame's mean colour swings while frame-by-frame stylization's holds. The key's global look follows
 // the content without the flow; each frame's mean colour may depart from its change by at most
-// EASE_STEP (summed over R, G and B), the rest taken off as an offset that fades as an ease does.
+// EASE_STEP (summed over R, G and B), the rest taken off as an offset that fades as an ease does;
+// nor may it lie further than EASE_STEP from that look plus the key's own departure from it (a slow
+// drift passes the step: session.py's EASE_STEP).
 // The means are taken over cells sampled at most STEADY_CELLS along the grid's long side (cheap).
 // Offline, the same holds between two keys, against the two keys' global looks and their own
 // departures from them, blended by the frame's distance to each, with the offset held and the mean
@@ -256,7 +258,8 @@ export class InterpolationSession {
       shown = target;
     }
     const look = key?.transform && key.contentStats ? compose(key.transform, adaptation(plan.colourStats, key.contentStats)) : null;
-    const offset = this.steadying(target, plan, look, switched);
+    const bias = look ? this.keyDeparture(key) : null;
+    const offset = this.steadying(target, plan, look, switched, bias, EASE_STEP, false);
     if (offset) {
       shown = plan.coeffs = withOffset(shown, offset);
       plan.transform = null;
@@ -314,10 +317,10 @@ export class InterpolationSession {
   /** The offset (0-255, per channel) that keeps the mean colour a key's maps (`target`) give this
    * frame from departing from the change of the global `look` (3x4) by more than EASE_STEP since the
    * frame before (see EASE_STEP); null when there is none. `switched`: the source changed here (its
-   * ease, or a key frame, runs its own course). Offline, `bias` is added to the look's mean, and
-   * `budget` bounds how far the frame's mean may lie from that (summed over RGB); the offset is then
-   * held, not faded (see STEADY_CELLS). */
-  steadying(target, plan, look, switched, bias = null, budget = null) {
+   * ease, or a key frame, runs its own course). `bias` is added to the look's mean, and `budget`
+   * bounds how far the frame's mean may lie from that (summed over RGB). Offline the offset is then
+   * held (see STEADY_CELLS); live (hold false) it fades, within the budget. */
+  steadying(target, plan, look, switched, bias = null, budget = null, hold = true) {
     if (!look) {
       this.steady = null;
       return null;
@@ -331,7 +334,7 @@ export class InterpolationSession {
     let offset = [0, 0, 0];
     if (this.steady && !switched) {
       const last = this.steady;
-      offset = budget === null ? last.offset.map((v) => Math.fround(v * (1 - 1 / EASE_FRAMES))) : [...last.offset];
+      offset = hold && budget !== null ? [...last.offset] : last.offset.map((v) => Math.fround(v * (1 - 1 / EASE_FRAMES)));
       const excess = [0, 1, 2].map((c) => mean[c] + offset[c] - last.mean[c] - (anchor[c] - last.anchor[c]));
       offset = takeBeyond(offset, excess, EASE_STEP);
       if (budget !== null) offset = takeBeyond(offset, [0, 1, 2].map((c) => mean[c] + offset[c] - anchor[c]), budget);

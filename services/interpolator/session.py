@@ -44,6 +44,10 @@ MAX_EASE_FRAMES = 45
 # frame's mean colour swings while frame-by-frame stylization's holds. The key's global look follows
 # the content without the flow; each frame's mean colour may depart from its change by at most
 # EASE_STEP (summed over R, G and B), the rest taken off as an offset that fades as an ease does.
+# Nor may it lie further than EASE_STEP from that look plus the key's own departure from it (as
+# offline, below): a drift of a level or so a frame passes the step, and over 20 frames from one key
+# (a white roof sliding over a plain road) it had reached 4-8 levels, while the look's stays within
+# 2-3 of frame-by-frame's.
 # The means are taken over cells sampled at most STEADY_CELLS along the grid's long side (cheap).
 # Offline, the same holds between two keys: where the flow to a key fails on content it cannot
 # follow (a plain surface moving fast), its maps swing the look as they do live. The mean is held to
@@ -295,10 +299,11 @@ class InterpolationSession:
         else:
             self._residual = None
             shown = target
-        look = None
+        look = bias = None
         if key is not None and key.transform is not None and key.content_stats is not None:
             look = compose(key.transform, adaptation(plan.colour_stats, key.content_stats))
-        offset = self._steadying(target, plan, look, switched)
+            bias = self._key_departure(key)
+        offset = self._steadying(target, plan, look, switched, bias=bias, budget=EASE_STEP, hold=False)
         if offset is not None:
             shown = _with_offset(shown, target.shape, offset)
             plan.coeffs, plan.transform = shown, None
@@ -353,13 +358,14 @@ class InterpolationSession:
         switched: bool,
         bias: np.ndarray | None = None,
         budget: float | None = None,
+        hold: bool = True,
     ) -> np.ndarray | None:
         """The offset (0-255, per channel) that keeps the mean colour a key's maps (`target`) give this
         frame from departing from the change of the global `look` (3x4) by more than EASE_STEP since
         the frame before (see EASE_STEP); None when there is none. `switched`: the source changed
-        here (its ease, or a key frame, runs its own course). Offline, `bias` is added to the look's
-        mean, and `budget` bounds how far the frame's mean may lie from that (summed over RGB); the
-        offset is then held, not faded (see STEADY_CELLS)."""
+        here (its ease, or a key frame, runs its own course). `bias` is added to the look's mean, and
+        `budget` bounds how far the frame's mean may lie from that (summed over RGB). Offline the
+        offset is then held (see STEADY_CELLS); live (hold=False) it fades, within the budget."""
         if look is None:
             self._steady = None
             return None
@@ -374,7 +380,8 @@ class InterpolationSession:
         offset = np.zeros(3, np.float32)
         if self._steady is not None and not switched:
             last_mean, last_anchor, last_offset = self._steady
-            offset = last_offset * np.float32(1.0 - 1.0 / EASE_FRAMES) if budget is None else last_offset.copy()
+            held = hold and budget is not None
+            offset = last_offset.copy() if held else last_offset * np.float32(1.0 - 1.0 / EASE_FRAMES)
             offset -= _beyond(mean + offset - last_mean - (anchor - last_anchor), EASE_STEP)
             if budget is not None:
                 offset -= _beyond(mean + offset - anchor, budget)

@@ -153,6 +153,18 @@ def test_live_frames_on_a_flow_gone_astray_match():
     assert_steadied_alike(LIVE, requests)
 
 
+def test_live_frames_on_a_flow_sliding_astray_match():
+    """A flow that slides further astray each frame drifts the look the key's maps give, a little a
+    frame; both sides hold the frames' mean colour near the key's look (session.EASE_STEP)."""
+    frame = scene(HEIGHT, WIDTH, seed=3)
+    requests = [("add_key", [0, stylize(frame), frame])]
+    for t in range(12):
+        sliding = np.zeros((HEIGHT, WIDTH, 2), np.float32)
+        sliding[..., 0] = 0.04 * WIDTH * t
+        requests.append(("plan_frame", [FrameInputs(t, 0, flow_to_prev=sliding, original=frame)]))
+    assert_steadied_alike(LIVE, requests)
+
+
 @pytest.mark.parametrize("astray", [lambda t: t % 2 == 1, lambda t: t >= 4], ids=["every-other", "up-to-the-key"])
 def test_offline_frames_on_a_flow_gone_astray_match(astray):
     """Between two keys, flows that point far astray swing the look the keys' maps give; both sides
