@@ -65,6 +65,7 @@ let styles = []; // { name, jpeg, width, height, rgb }
 let run = null; // the source playing now: { kind, engine, link, ... }
 let warming = Promise.resolve(); // the latest warm-up (see warmUp): a new source waits for it to stop
 let preparing = true; // the page's warm-up at load goes on until a source starts
+let starts = 0; // sources asked for: a start superseded while it waits gives its source up
 let prepared = null; // what it did: { ms, frames }
 let lastRun = null; // the source the status describes (the one playing, or the last one stopped)
 let tracing = false;
@@ -289,9 +290,13 @@ async function startCamera() {
     video: { facingMode: { ideal: $('facing').value }, width: { ideal: width }, height: { ideal: height } },
     audio: false,
   });
-  await start('camera', () => {
-    video.srcObject = stream;
-  });
+  await start(
+    'camera',
+    () => {
+      video.srcObject = stream;
+    },
+    () => stream.getTracks().forEach((track) => track.stop()),
+  );
 }
 
 async function startFile(file) {
@@ -301,13 +306,17 @@ async function startFile(file) {
   });
 }
 
-async function start(kind, attach) {
+/** Plays a source: attach() puts it on the video element; release() gives it up, should another
+ * source be started before this one runs. */
+async function start(kind, attach, release = () => {}) {
   stop();
   if (!applier) throw new Error('this browser has no WebGL2: the page cannot render');
+  const ticket = ++starts;
   // A warm-up of the source before (or the page's own, at load) stops at its next frame; it must not
   // share the GPU's buffers with this one.
   preparing = false;
   await warming;
+  if (ticket !== starts) return release(); // a newer source was started meanwhile
   attach();
   video.muted = true;
   await new Promise((resolve, reject) => {
@@ -315,6 +324,7 @@ async function start(kind, attach) {
     video.onerror = () => reject(new Error(`the ${kind} cannot be played here`));
     if (video.readyState >= 1) resolve();
   });
+  if (ticket !== starts) return release();
   const width = video.videoWidth;
   const height = video.videoHeight;
   const current = { kind, width, height, captured: 0, rendered: 0, firstPresented: null, presented: 0 };
@@ -327,11 +337,14 @@ async function start(kind, attach) {
     onAnswer: (answer) => decodeAnswer(current, answer).catch((error) => console.warn('a key frame answer was not usable', error)),
     onState: () => showStatus(),
   });
-  const [keyWidth, keyHeight] = gridSize(width, height, KEY_LONG_SIDE);
-  const [keyCanvas, keyContext] = scratch(keyWidth, keyHeight);
-  Object.assign(current, { keyWidth, keyHeight, keyCanvas, keyContext });
   const strength = Number($('strength').value);
   const camera = kind === 'camera';
+  if (!camera) {
+    // A picked video's keys go at 640 px long side (a camera's at the plan's size: sendKey below).
+    const [keyWidth, keyHeight] = gridSize(width, height, KEY_LONG_SIDE);
+    const [keyCanvas, keyContext] = scratch(keyWidth, keyHeight);
+    Object.assign(current, { keyWidth, keyHeight, keyCanvas, keyContext });
+  }
   const [planWidth0, planHeight0] = gridSize(width, height, sizes.planLongSide);
   const { flow } = chooseFlow(planWidth0, planHeight0, sizes.flowLongSide);
   current.engine = camera ? new DeviceEngine(width, height, currentStyle().rgb, {
@@ -522,8 +535,8 @@ async function waitFor(done, ms) {
   while (!done() && performance.now() - from < ms) await sleep(5);
 }
 
-/** A frame uploaded (the last, or `picture`, a handle still good), at the key size, as the JPEG sent
- * to the stylizer (from its GPU copy: the video may have moved on since). */
+/** A picked video's frame uploaded (the last, or `picture`, a handle still good), at the key size, as
+ * the JPEG sent to the stylizer (from its GPU copy: the video may have moved on since). */
 function keyJpeg(current, picture = undefined) {
   current.keyContext.putImageData(imageDataOf(applier.shrink(current.keyWidth, current.keyHeight, picture)), 0, 0);
   return jpegOf(current.keyCanvas);

@@ -299,9 +299,11 @@ export class InterpolationSession {
   }
 
   /** How far (0-255, per channel) the mean colour a key's own maps give its own frame lies from the
-   * mean its global look gives it, on the cells the steadying samples (cached per key). */
+   * mean its global look gives it, on the cells the steadying samples (cached per key held: a key
+   * held again at the same index, after a new style or a cut, is another key). */
   keyDeparture(key) {
-    let departure = this.departures.get(key.index);
+    const cached = this.departures.get(key.index);
+    let departure = cached?.key === key ? cached.departure : null;
     if (!departure) {
       const [gw, gh] = this.grid;
       const small = resizeArea(this.fit(key.original), gw, gh);
@@ -309,7 +311,7 @@ export class InterpolationSession {
       const look = meanShown(affine.globalMapCoeffs(key.transform), small, step);
       departure = meanShown(key.localMap, small, step).map((v, c) => Math.fround(v - look[c]));
       for (const index of [...this.departures.keys()]) if (!this.keys.has(index)) this.departures.delete(index);
-      this.departures.set(key.index, departure);
+      this.departures.set(key.index, { key, departure });
     }
     return departure;
   }

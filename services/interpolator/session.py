@@ -171,7 +171,7 @@ class InterpolationSession:
         # after a change of source.
         self._steady: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         # Offline: each held key's departure from its global look (see _key_departure).
-        self._departures: dict[int, np.ndarray] = {}
+        self._departures: dict[int, tuple[HeldKey, np.ndarray]] = {}
         # Live: the colour statistics of the stylizer's recent answers in this style (see LOOK_KEYS).
         self._looks: deque[ColourStats] = deque(maxlen=LOOK_KEYS)
         if style_reference is not None:
@@ -338,8 +338,10 @@ class InterpolationSession:
 
     def _key_departure(self, key: HeldKey) -> np.ndarray:
         """How far (0-255, per channel) the mean colour a key's own maps give its own frame lies from
-        the mean its global look gives it, on the cells the steadying samples (cached per key)."""
-        departure = self._departures.get(key.index)
+        the mean its global look gives it, on the cells the steadying samples (cached per key held: a
+        key held again at the same index, after a new style or a cut, is another key)."""
+        cached = self._departures.get(key.index)
+        departure = cached[1] if cached is not None and cached[0] is key else None
         if departure is None:
             small = cv2.resize(self._fit(key.original), self.grid, interpolation=cv2.INTER_AREA)
             step = self._steady_step
@@ -347,7 +349,7 @@ class InterpolationSession:
             look = _mean_shown(affine.global_map_coeffs(key.transform), cells)
             departure = _mean_shown(key.local_map[::step, ::step, : affine.COEFFS], cells) - look
             self._departures = {k: v for k, v in self._departures.items() if k in self._keys}
-            self._departures[key.index] = departure
+            self._departures[key.index] = (key, departure)
         return departure
 
     def _steadying(

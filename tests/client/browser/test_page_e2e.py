@@ -369,10 +369,12 @@ def test_the_page_warms_up_at_load_and_a_camera_started_meanwhile_stops_that(sty
         page.evaluate("mvstylizer.trace(false)")
         frames = page.evaluate("mvstylizer.frames()")
         visibility = page.evaluate("document.getElementById('stylized').style.visibility")
-    assert stats["prepared_at_load"]["frames"] < PREPARE_FRAMES, stats
+    # Stopped within a few frames of the click (the whole warm-up takes seconds).
+    assert stats["prepared_at_load"]["frames"] < PREPARE_FRAMES // 2, stats
     assert stats["warm_up_ms"] > 0, stats
     assert visibility == ""
-    # The camera's frames, every one, from the first (the clip is bluish, the made-up frames grey).
+    # The camera's frames, every one, from the first: the clip is bluish, and a warm-up frame drawn
+    # meanwhile (the warm-ups share the GPU's buffers with the camera loop) would leave grey ones.
     assert [f["index"] for f in frames] == list(range(len(frames))) and len(frames) >= 20
     assert all(shot_of(f["original"]) == 0 and f["original"][2] > f["original"][0] + 20 for f in frames)
 

@@ -350,3 +350,20 @@ def test_a_flow_that_slides_astray_a_little_each_frame_does_not_drift_the_look()
         drifts.append(float(np.abs(output.reshape(-1, 3).mean(0) - expected).sum()))
     worst = int(np.argmax(drifts))
     assert drifts[worst] < 4, f"a drift of {drifts[worst]:.1f} levels (summed over RGB) at frame {worst + 1}"
+
+
+def test_a_key_held_again_at_the_same_index_after_a_new_style_is_steadied_against_its_own_maps():
+    """The live steadying's reference includes each key's own departure from its global look, kept
+    per key: a key held again at an index after a new style photo is another key."""
+    scene = street_scene(None)
+    swapped = np.ascontiguousarray(stylize(scene)[..., ::-1])  # another look that differs by region
+    session = InterpolationSession(LIVE, W, H, style_reference=stylize(scene))
+    session.add_key(0, stylize(scene), scene)
+    first = session._key_departure(session._keys[0])
+    session.set_style_reference(swapped)
+    session.add_key(0, swapped, scene)
+    fresh = InterpolationSession(LIVE, W, H, style_reference=swapped)
+    fresh.add_key(0, swapped, scene)
+    expected = fresh._key_departure(fresh._keys[0])
+    assert np.abs(first - expected).max() > 0.05  # the two keys' departures differ
+    np.testing.assert_allclose(session._key_departure(session._keys[0]), expected, atol=1e-4)
