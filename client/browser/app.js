@@ -40,6 +40,7 @@ import { gridSize } from './grids.js';
 import { KEY_LONG_SIDE } from './keyframes.js';
 import { makeLaggingSelector } from './keyframes_lagging.js';
 import { StylizerLink } from './link.js';
+import { CameraQueue } from './camera_queue.js';
 import { decodePhoto } from './photos.js';
 import { FileRecorder } from './recording.js';
 
@@ -634,19 +635,20 @@ async function onFrame(current, meta) {
 
 /** The camera's frames straight from its track (MediaStreamTrackProcessor), where the browser has
  * it: each comes as a VideoFrame in the capture's own memory, so copying its planes out costs
- * little and no GPU work, and the video element need not play. The track keeps only the newest
- * frame: those that arrive while one is being made are dropped, counted from the frames'
- * timestamps (stats' frames_presented: the frames the camera gave since the first).
+ * little and no GPU work, and the video element need not play. Frames are read as they come and
+ * wait in a short queue (camera_queue.js); those given up are counted from the frames' timestamps
+ * (stats' frames_presented: the frames the camera gave since the first).
  * Each frame is planned and rendered once the next has been uploaded: the GPU shrinks that one
  * while this one is planned, instead of the page waiting for it (one frame later on screen). */
 async function readCamera(current, track) {
-  const reader = new MediaStreamTrackProcessor({ track }).readable.getReader();
+  const processor = new MediaStreamTrackProcessor({ track });
+  const frames = new CameraQueue(processor.readable.getReader(), () => run === current);
   const interval = 1e6 / (track.getSettings().frameRate || 30); // microseconds
   let first = null;
   let waiting = null; // the frame begun last, to be finished when the next one is begun
   while (run === current) {
-    const { value: frame, done } = await reader.read();
-    if (done) break;
+    const frame = await frames.next();
+    if (!frame) break;
     try {
       if (run !== current) break;
       first ??= frame.timestamp;
@@ -657,6 +659,14 @@ async function readCamera(current, track) {
       const readBefore = before && timed(() => before.small.read());
       const begun = await beginFrame(current, { presentedFrames: Math.round((frame.timestamp - first) / interval), frame });
       if (run !== current) break; // stopped meanwhile: nothing more is planned or drawn
+      // A stylized key that came back is fitted in a task of its own, before the frame's planning:
+      // the page's thread is never held long enough for two camera frames to come meanwhile.
+      if (current.engine.answers.length) {
+        const [, holdMs] = timed(() => current.engine.holdNewestAnswer());
+        addStage(current, 'fit', holdMs);
+        await yieldToPage();
+        if (run !== current) break;
+      }
       // A frame the GPU holds only until the next upload (not a camera's planes) is finished now.
       const now = begun && begun.picture.source === 'rgb';
       waiting = now ? null : begun;
@@ -669,7 +679,12 @@ async function readCamera(current, track) {
       frame.close();
     }
   }
-  reader.cancel().catch(() => {});
+  frames.close();
+}
+
+/** Lets the page run its waiting tasks (a camera frame that came, a socket message) and goes on. */
+function yieldToPage() {
+  return globalThis.scheduler?.yield ? globalThis.scheduler.yield() : new Promise((resolve) => setTimeout(resolve, 0));
 }
 
 /** The frame the video shows now, on the GPU: its planes copied out and converted there where the
