@@ -66,7 +66,7 @@ let styles = []; // { name, jpeg, width, height, rgb }
 let run = null; // the source playing now: { kind, engine, link, ... }
 let warming = Promise.resolve(); // the latest warm-up (see warmUp): a new source waits for it to stop
 let preparing = true; // the page's warm-up at load goes on until a source starts
-let starts = 0; // sources asked for: a start superseded while it waits gives its source up
+let starting = null; // the start still waiting to run, if any: { cancel() } gives its source up
 let prepared = null; // what it did: { ms, frames }
 let lastRun = null; // the source the status describes (the one playing, or the last one stopped)
 let tracing = false;
@@ -312,20 +312,30 @@ async function startFile(file) {
 async function start(kind, attach, release = () => {}) {
   stop();
   if (!applier) throw new Error('this browser has no WebGL2: the page cannot render');
-  const ticket = ++starts;
+  // A start still waiting (for a warm-up, or for its video's size) gives its source up for this one.
+  starting?.cancel();
+  const mine = { cancelled: false, wake: null };
+  mine.cancel = () => {
+    mine.cancelled = true;
+    release();
+    mine.wake?.();
+  };
+  starting = mine;
   // A warm-up of the source before (or the page's own, at load) stops at its next frame; it must not
   // share the GPU's buffers with this one.
   preparing = false;
   await warming;
-  if (ticket !== starts) return release(); // a newer source was started meanwhile
+  if (mine.cancelled) return;
   attach();
   video.muted = true;
   await new Promise((resolve, reject) => {
+    mine.wake = resolve; // the next start takes the video element's handlers over
     video.onloadedmetadata = resolve;
     video.onerror = () => reject(new Error(`the ${kind} cannot be played here`));
     if (video.readyState >= 1) resolve();
   });
-  if (ticket !== starts) return release();
+  if (mine.cancelled) return;
+  starting = null;
   const width = video.videoWidth;
   const height = video.videoHeight;
   const current = { kind, width, height, captured: 0, rendered: 0, firstPresented: null, presented: 0 };

@@ -603,3 +603,29 @@ def test_the_camera_sends_each_key_at_the_plan_size_as_the_very_frame_it_planned
             [error(o) for o in others],
         )
     assert compared >= 2, (sorted(servicer.keys), sorted(frames)[:3])
+
+
+# The streams the page opens, kept to see which are still live.
+KEEP_STREAMS = """
+window.openedStreams = [];
+const getUserMedia = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+navigator.mediaDevices.getUserMedia = async (constraints) => {
+  const stream = await getUserMedia(constraints);
+  window.openedStreams.push(stream);
+  return stream;
+};
+"""
+
+
+def test_a_camera_started_twice_at_once_runs_once_and_gives_the_other_camera_up(stylizer_address, tmp_path):
+    # Both starts wait for the warm-up at load; the later one runs, and the earlier gives its
+    # camera up instead of leaving a second run open.
+    with open_page(stylizer_address, one_shot_clip(tmp_path), init_script=KEEP_STREAMS) as (page, _gateway):
+        page.evaluate("mvstylizer.ready")
+        page.evaluate("() => { const camera = document.getElementById('camera'); camera.click(); camera.click(); }")
+        stats = wait_for(page, "mvstylizer.stats()", lambda s: s.get("frames_rendered", 0) >= 10)
+        live = page.evaluate(
+            """() => window.openedStreams.map((s) => s.getVideoTracks().every((t) => t.readyState === 'live'))"""
+        )
+    assert stats["running"] and stats["frames_rendered"] == stats["frames_captured"], stats
+    assert len(live) == 2 and live.count(True) == 1, live
