@@ -549,8 +549,7 @@ async function waitFor(done, ms) {
 /** A picked video's frame uploaded (the last, or `picture`, a handle still good), at the key size, as
  * the JPEG sent to the stylizer (from its GPU copy: the video may have moved on since). */
 function keyJpeg(current, picture = undefined) {
-  current.keyContext.putImageData(imageDataOf(applier.shrink(current.keyWidth, current.keyHeight, picture)), 0, 0);
-  return jpegOf(current.keyCanvas);
+  return matJpeg(current.keyCanvas, current.keyContext, applier.shrink(current.keyWidth, current.keyHeight, picture));
 }
 
 /** A plan-size RGB mat as the JPEG sent to the stylizer. */

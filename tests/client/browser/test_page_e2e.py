@@ -21,7 +21,7 @@ import pytest
 from benchmarks.browser import CHROMIUM, page_args
 from mvstylizer_common.imagecodec import JPEG, decode_image, encode_image, write_image_file
 from mvstylizer_common.serving import add_health_and_reflection
-from protos.mvstylizer.v1 import stylizer_pb2, stylizer_pb2_grpc
+from protos.mvstylizer.v1 import media_pb2, stylizer_pb2, stylizer_pb2_grpc
 from services.stylizer import server as stylizer_server
 from tests.media import textured_background
 from tests.servers import ServerThread
@@ -460,37 +460,33 @@ def test_without_videoencoder_a_picked_video_is_recorded_in_real_time_and_the_st
 TINT = 50  # grey levels: the tinting stylizer's red lift at t = 0, its blue lift at t = 1
 
 
-class TintingStylizer(stylizer_pb2_grpc.StylizerServicer):
-    """A stylizer whose look moves with the key's index: key k of a clip of `count` frames is the
-    frame with red lifted by TINT (1 - t) and blue by TINT t, t = k / (count - 1). Frames made from
-    the keys on both sides of them change look smoothly along the clip; frames made from the key
-    before them keep that key's look until the next one."""
+class ScriptedStylizer(stylizer_pb2_grpc.StylizerServicer):
+    """A stylizer of the test's own: it keeps each session's config and answers each key frame with
+    answer(key), an encoded image."""
 
-    def __init__(self, count: int):
-        self.count = count
+    def __init__(self):
         self.configs: list[stylizer_pb2.SessionConfig] = []
+
+    def answer(self, key: stylizer_pb2.KeyFrame) -> media_pb2.EncodedImage:
+        raise NotImplementedError
 
     async def Stylize(self, requests, context):
         async for request in requests:
             if request.HasField("config"):
                 self.configs.append(request.config)
-                yield stylizer_pb2.StylizeResponse(ready=stylizer_pb2.SessionReady(session_id="tint", model="tint"))
+                name = type(self).__name__
+                yield stylizer_pb2.StylizeResponse(ready=stylizer_pb2.SessionReady(session_id=name, model=name))
                 continue
             key = request.key_frame
-            t = key.index / (self.count - 1)
-            rgb = decode_image(key.image).astype(np.float32)
-            rgb[..., 0] += TINT * (1 - t)
-            rgb[..., 2] += TINT * t
-            image = encode_image(np.clip(rgb, 0, 255).astype(np.uint8), JPEG, 95)
-            answer = stylizer_pb2.StylizedKeyFrame(index=key.index, pts=key.pts, image=image)
+            answer = stylizer_pb2.StylizedKeyFrame(index=key.index, pts=key.pts, image=self.answer(key))
             yield stylizer_pb2.StylizeResponse(key_frame=answer)
 
     async def ListModels(self, request, context):
         return stylizer_pb2.ListModelsResponse()
 
 
-def tinting_stylizer(count: int) -> tuple[ServerThread, TintingStylizer]:
-    servicer = TintingStylizer(count)
+def serving(servicer: ScriptedStylizer) -> ServerThread:
+    """The servicer on a loopback port, with health and reflection as the real stylizer has."""
 
     def factory(host: str, port: int):
         server = grpc.aio.server()
@@ -498,7 +494,30 @@ def tinting_stylizer(count: int) -> tuple[ServerThread, TintingStylizer]:
         health = add_health_and_reflection(server, [stylizer_server.SERVICE_NAME])
         return server, server.add_insecure_port(f"{host}:{port}"), health
 
-    return ServerThread(factory, stylizer_server.SERVICE_NAME), servicer
+    return ServerThread(factory, stylizer_server.SERVICE_NAME)
+
+
+class TintingStylizer(ScriptedStylizer):
+    """A stylizer whose look moves with the key's index: key k of a clip of `count` frames is the
+    frame with red lifted by TINT (1 - t) and blue by TINT t, t = k / (count - 1). Frames made from
+    the keys on both sides of them change look smoothly along the clip; frames made from the key
+    before them keep that key's look until the next one."""
+
+    def __init__(self, count: int):
+        super().__init__()
+        self.count = count
+
+    def answer(self, key):
+        t = key.index / (self.count - 1)
+        rgb = decode_image(key.image).astype(np.float32)
+        rgb[..., 0] += TINT * (1 - t)
+        rgb[..., 2] += TINT * t
+        return encode_image(np.clip(rgb, 0, 255).astype(np.uint8), JPEG, 95)
+
+
+def tinting_stylizer(count: int) -> tuple[ServerThread, TintingStylizer]:
+    servicer = TintingStylizer(count)
+    return serving(servicer), servicer
 
 
 def test_a_picked_videos_frames_are_made_from_the_keys_on_both_sides(tmp_path):
@@ -534,40 +553,23 @@ def test_a_picked_videos_frames_are_made_from_the_keys_on_both_sides(tmp_path):
     assert (np.diff(looks) > 0).sum() >= count - 3, looks.round(1)
 
 
-class KeyKeepingStylizer(stylizer_pb2_grpc.StylizerServicer):
+class KeyKeepingStylizer(ScriptedStylizer):
     """A stylizer that keeps every key frame it is sent and answers each with the frame as it is."""
 
     def __init__(self):
-        self.configs: list[stylizer_pb2.SessionConfig] = []
+        super().__init__()
         self.keys: dict[int, np.ndarray] = {}
 
-    async def Stylize(self, requests, context):
-        async for request in requests:
-            if request.HasField("config"):
-                self.configs.append(request.config)
-                yield stylizer_pb2.StylizeResponse(ready=stylizer_pb2.SessionReady(session_id="keep", model="keep"))
-                continue
-            key = request.key_frame
-            self.keys[key.index] = decode_image(key.image)
-            answer = stylizer_pb2.StylizedKeyFrame(index=key.index, pts=key.pts, image=key.image)
-            yield stylizer_pb2.StylizeResponse(key_frame=answer)
-
-    async def ListModels(self, request, context):
-        return stylizer_pb2.ListModelsResponse()
+    def answer(self, key):
+        self.keys[key.index] = decode_image(key.image)
+        return key.image
 
 
 def test_the_camera_sends_each_key_at_the_plan_size_as_the_very_frame_it_planned(tmp_path):
     # The stylizer works at the plan's size for the page, so a larger key would only cost the page a
     # read-back and an encode; and the key must be the frame planned, not the camera's newest.
     servicer = KeyKeepingStylizer()
-
-    def factory(host: str, port: int):
-        server = grpc.aio.server()
-        stylizer_pb2_grpc.add_StylizerServicer_to_server(servicer, server)
-        health = add_health_and_reflection(server, [stylizer_server.SERVICE_NAME])
-        return server, server.add_insecure_port(f"{host}:{port}"), health
-
-    stylizer = ServerThread(factory, stylizer_server.SERVICE_NAME)
+    stylizer = serving(servicer)
     try:
         with open_page(stylizer.address, one_shot_clip(tmp_path), options="&plan=80&map=48&flow=64") as (page, _gw):
             page.set_input_files("#style-file", str(red_style(tmp_path)))
