@@ -18,7 +18,7 @@ import { offsetsAndGains } from './affine.js';
 import { AREA, AREA_MEAN } from './flow_gl.js';
 import { link, nearest } from './gl.js';
 
-const VERTEX = `#version 300 es
+export const VERTEX = `#version 300 es
 in vec2 corner;
 void main() { gl_Position = vec4(corner, 0.0, 1.0); }`;
 
@@ -82,7 +82,7 @@ ${
 
 // mode 0: the grid's map with the pixel's own luma detail; mode 1: one global 3x4 transform. Each
 // (mode, source) is a program of its own: an emulated GPU pays for both sides of a branch.
-const FRAGMENT = (filtered, mode, source, greyFromLuma = false) => `#version 300 es
+export const FRAGMENT = (filtered, mode, source, greyFromLuma = false) => `#version 300 es
 precision highp float;
 precision highp int;
 uniform highp sampler2D offsets;  // grid RGB32F (RGBA16F): offset_c in levels
