@@ -15,6 +15,7 @@
 // conversion inside the render pass about 1.
 
 import { offsetsAndGains } from './affine.js';
+import { copyPlanes, hasPlanes } from './camera_planes.js';
 import { AREA, AREA_MEAN } from './flow_gl.js';
 import { link, nearest } from './gl.js';
 
@@ -255,26 +256,31 @@ export class AffineApplier {
 
   /** upload() for a camera frame (a VideoFrame, which the caller closes): its planes copied out
    * (NV12 or I420) and uploaded as they are; the passes that read the frame convert them. Other
-   * formats take upload()'s path. The handle stays good for one more upload of a camera frame. */
+   * formats take upload()'s path. A frame whose planes were copied out already (camera_queue.js's
+   * CameraPlanes) is uploaded from those. The handle stays good for one more upload of a camera frame. */
   async uploadVideoFrame(frame) {
+    if (frame.planes) return this.uploadPlanes(frame.planes);
+    if (!hasPlanes(frame)) return this.upload(frame);
+    const planes = await copyPlanes(frame, this.planeBuffer);
+    this.planeBuffer = planes.data.buffer;
+    return this.uploadPlanes(planes);
+  }
+
+  /** A camera frame's 4:2:0 planes, as VideoFrame.copyTo gives them ({ format: 'NV12' or 'I420',
+   * width, height (the visible rectangle's), layout, data, colorSpace }: camera_planes.js), uploaded
+   * as they are. */
+  uploadPlanes({ format, width, height, layout, data, colorSpace }) {
     const { gl } = this;
-    const { format } = frame;
-    const rect = frame.visibleRect;
-    if (!['NV12', 'I420'].includes(format) || !rect || rect.x % 2 || rect.y % 2) return this.upload(frame);
-    const size = frame.allocationSize();
-    if (!this.planeBuffer || this.planeBuffer.length < size) this.planeBuffer = new Uint8Array(size);
-    const buffer = this.planeBuffer.subarray(0, size);
-    const layout = await frame.copyTo(buffer);
     const nv12 = format === 'NV12';
-    const cw = Math.ceil(rect.width / 2);
-    const ch = Math.ceil(rect.height / 2);
+    const cw = Math.ceil(width / 2);
+    const ch = Math.ceil(height / 2);
     gl.pixelStorei(gl.UNPACK_ALIGNMENT, 1);
     gl.pixelStorei(gl.UNPACK_FLIP_Y_WEBGL, false);
     const plane = (texture, k, w, h, channels, filter) => {
       gl.bindTexture(gl.TEXTURE_2D, texture);
       gl.pixelStorei(gl.UNPACK_ROW_LENGTH, layout[k].stride / channels);
       const [internal, type] = channels === 2 ? [gl.RG8, gl.RG] : [gl.R8, gl.RED];
-      gl.texImage2D(gl.TEXTURE_2D, 0, internal, w, h, 0, type, gl.UNSIGNED_BYTE, buffer.subarray(layout[k].offset));
+      gl.texImage2D(gl.TEXTURE_2D, 0, internal, w, h, 0, type, gl.UNSIGNED_BYTE, data.subarray(layout[k].offset));
       nearest(gl);
       if (filter) {
         gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.LINEAR);
@@ -283,15 +289,15 @@ export class AffineApplier {
     };
     const planes = this.planeSets[this.nextPlaneSet];
     this.nextPlaneSet = 1 - this.nextPlaneSet;
-    plane(planes[0], 0, rect.width, rect.height, 1, false);
+    plane(planes[0], 0, width, height, 1, false);
     plane(planes[1], 1, cw, ch, nv12 ? 2 : 1, true);
     if (!nv12) plane(planes[2], 2, cw, ch, 1, true);
     gl.pixelStorei(gl.UNPACK_ROW_LENGTH, 0);
-    const [toRgb, lift] = yuvToRgb(frame.colorSpace);
+    const [toRgb, lift] = yuvToRgb(colorSpace);
     this.uploaded = {
       uploaded: true,
-      width: rect.width,
-      height: rect.height,
+      width,
+      height,
       source: format,
       planes,
       toRgb,

@@ -40,7 +40,7 @@ import { gridSize } from './grids.js';
 import { KEY_LONG_SIDE } from './keyframes.js';
 import { makeLaggingSelector } from './keyframes_lagging.js';
 import { StylizerLink } from './link.js';
-import { CameraQueue } from './camera_queue.js';
+import { CameraQueue, workerReader } from './camera_queue.js';
 import { decodePhoto } from './photos.js';
 import { FileRecorder } from './recording.js';
 
@@ -644,14 +644,18 @@ async function onFrame(current, meta) {
 
 /** The camera's frames straight from its track (MediaStreamTrackProcessor), where the browser has
  * it: each comes as a VideoFrame in the capture's own memory, so copying its planes out costs
- * little and no GPU work, and the video element need not play. Frames are read as they come and
- * wait in a short queue (camera_queue.js); those given up are counted from the frames' timestamps
- * (stats' frames_presented: the frames the camera gave since the first).
+ * little and no GPU work, and the video element need not play. Frames are read as they come, in a
+ * worker where the browser lets the track's stream go to one (which copies the planes out and
+ * gives the frame back to the camera at once), and wait in a short queue (camera_queue.js); those
+ * given up, and any the camera skipped, are counted from the frames' timestamps (stats'
+ * frames_presented: the frames the camera's clock spans since the first).
  * Each frame is planned and rendered once the next has been uploaded: the GPU shrinks that one
  * while this one is planned, instead of the page waiting for it (one frame later on screen). */
 async function readCamera(current, track) {
   const processor = new MediaStreamTrackProcessor({ track });
-  const frames = new CameraQueue(processor.readable.getReader(), () => run === current);
+  const inWorker = workerReader(processor.readable);
+  current.cameraReader = inWorker ? 'worker' : 'page';
+  const frames = new CameraQueue(inWorker ?? processor.readable.getReader(), () => run === current);
   const interval = 1e6 / (track.getSettings().frameRate || 30); // microseconds
   let first = null;
   let waiting = null; // the frame begun last, to be finished when the next one is begun
@@ -929,6 +933,7 @@ function statsNow() {
     link_reason: link.reason,
     recording: current.fileRecorder ? { codec: current.fileRecorder.codec, frames: current.fileRecorder.frames } : null,
     recording_note: current.recordingNote ?? null,
+    camera_reader: current.cameraReader ?? null, // a camera's frames read in a 'worker' or on the 'page'
     error: current.error ?? null,
   };
 }

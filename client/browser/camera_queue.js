@@ -1,11 +1,13 @@
 // The camera's frames, read as they come (app.js's camera loop).
 //
-// Frames are read as soon as the page's thread is free, not only when the loop asks for the next:
-// the track holds one frame, and drops it when another comes before it is read, so a frame whose
-// work ran past a frame interval lost the next one whenever one was already waiting. Up to
-// CAMERA_QUEUE frames wait here; the loop takes them oldest first and catches up (it takes 20 ms a
-// frame at 640x360 on this 2-core machine), and a longer wait gives the oldest up.
-export const CAMERA_QUEUE = 2;
+// Frames are read as soon as they come, not only when the loop asks for the next: the track holds
+// one frame, and drops it when another comes before it is read. Where the browser lets the track's
+// stream go to a worker, it is read there (camera_worker.js, through workerReader), so that the
+// page's thread, busy with a frame's planning or a key's fit, loses none; else as soon as the
+// page's thread is free. Up to CAMERA_QUEUE frames wait here; the loop takes them oldest first and
+// catches up (it takes about 20 ms a frame at 640x360 on this 2-core machine), and a longer wait
+// gives the oldest up.
+export const CAMERA_QUEUE = 4;
 
 export class CameraQueue {
   /** reader: a ReadableStream reader of VideoFrames (MediaStreamTrackProcessor's); going(): whether
@@ -50,4 +52,67 @@ export class CameraQueue {
     for (const frame of this.frames.splice(0)) frame.close();
     this.reader.cancel().catch(() => {});
   }
+}
+
+/** A camera frame whose planes were copied out in the worker (camera_planes.js): what the camera
+ * loop takes of a VideoFrame (timestamp, close()), with the planes instead of the frame. close()
+ * gives the planes' buffer back to the worker. */
+class CameraPlanes {
+  constructor(planes, timestamp, giveBack) {
+    this.planes = planes;
+    this.timestamp = timestamp;
+    this.giveBack = giveBack;
+  }
+
+  close() {
+    if (this.planes) this.giveBack(this.planes.data.buffer);
+    this.planes = null;
+  }
+}
+
+/** A reader, as CameraQueue takes one, of a track's frames (`readable`: a
+ * MediaStreamTrackProcessor's stream) read in a worker (camera_worker.js); null where the browser
+ * does not let the stream go to a worker (the caller reads it here). */
+export function workerReader(readable) {
+  if (typeof Worker === 'undefined') return null;
+  let worker;
+  try {
+    worker = new Worker(new URL('./camera_worker.js', import.meta.url), { type: 'module' });
+    worker.postMessage({ readable }, [readable]);
+  } catch {
+    worker?.terminate();
+    return null;
+  }
+  const frames = [];
+  let wake = null;
+  let ended = false;
+  const giveBack = (buffer) => {
+    if (!ended) worker.postMessage({ buffer }, [buffer]);
+  };
+  worker.onmessage = ({ data }) => {
+    const frame = data.planes ? new CameraPlanes(data.planes, data.timestamp, giveBack) : data.frame;
+    if (frame && ended) frame.close();
+    else if (frame) frames.push(frame);
+    if (data.error) console.warn('the camera stopped', data.error);
+    if (data.done) ended = true;
+    wake?.();
+  };
+  worker.onerror = (event) => {
+    console.warn('the camera worker failed', event.message);
+    ended = true;
+    wake?.();
+  };
+  return {
+    async read() {
+      while (!frames.length && !ended) await new Promise((resolve) => (wake = resolve));
+      wake = null;
+      return frames.length ? { value: frames.shift(), done: false } : { value: undefined, done: true };
+    },
+    async cancel() {
+      ended = true;
+      worker.terminate();
+      for (const frame of frames.splice(0)) frame.close();
+      wake?.();
+    },
+  };
 }
