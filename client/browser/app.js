@@ -656,11 +656,15 @@ async function readCamera(current, track) {
   const inWorker = workerReader(processor.readable);
   current.cameraReader = inWorker ? 'worker' : 'page';
   const frames = new CameraQueue(inWorker ?? processor.readable.getReader(), () => run === current);
+  current.cameraQueue = frames;
   const interval = 1e6 / (track.getSettings().frameRate || 30); // microseconds
   let first = null;
   let waiting = null; // the frame begun last, to be finished when the next one is begun
+  let lastTask = performance.now(); // when the loop last let the page's other tasks run
   while (run === current) {
+    const idle = !frames.frames.length; // no frame waits: the next comes in a task of its own
     const frame = await frames.next();
+    if (idle) lastTask = performance.now();
     if (!frame) break;
     try {
       if (run !== current) break;
@@ -691,8 +695,26 @@ async function readCamera(current, track) {
     } finally {
       frame.close();
     }
+    // The page's other tasks (a key's answer from the socket, a tap on Stop, the view's update) run
+    // at least every TASK_EVERY_MS, also while frames wait: taking a waiting frame leaves no task,
+    // and a page behind its camera would otherwise run frame after frame and hear nothing else.
+    if (performance.now() - lastTask >= TASK_EVERY_MS) {
+      await nextTask();
+      lastTask = performance.now();
+    }
   }
   frames.close();
+}
+
+// How long the camera loop may go on taking waiting frames before the page's other tasks run: less
+// than two frame intervals, so a page catching up (its first frames, a slow one) does so in a burst
+// while an answer waits at most that long.
+const TASK_EVERY_MS = 100;
+
+/** Resolves in a timer's task: after the tasks already waiting, timers' included (a task posted
+ * otherwise may run ahead of due timers; a timer nested in timers waits at least 4 ms). */
+function nextTask() {
+  return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
 /** Lets the page run its waiting tasks (a camera frame that came, a socket message) and goes on. */
@@ -934,6 +956,7 @@ function statsNow() {
     recording: current.fileRecorder ? { codec: current.fileRecorder.codec, frames: current.fileRecorder.frames } : null,
     recording_note: current.recordingNote ?? null,
     camera_reader: current.cameraReader ?? null, // a camera's frames read in a 'worker' or on the 'page'
+    camera_given_up: current.cameraQueue?.givenUp ?? null, // of `dropped`: those the page's queue gave up
     error: current.error ?? null,
   };
 }

@@ -4,10 +4,11 @@
 // one frame, and drops it when another comes before it is read. Where the browser lets the track's
 // stream go to a worker, it is read there (camera_worker.js, through workerReader), so that the
 // page's thread, busy with a frame's planning or a key's fit, loses none; else as soon as the
-// page's thread is free. Up to CAMERA_QUEUE frames wait here; the loop takes them oldest first and
+// page's thread is free. Up to CAMERA_QUEUE frames wait here (a quarter of a second at 30 frames/s:
+// the page's first second, with its first keys, runs slower); the loop takes them oldest first and
 // catches up (it takes about 20 ms a frame at 640x360 on this 2-core machine), and a longer wait
 // gives the oldest up.
-export const CAMERA_QUEUE = 4;
+export const CAMERA_QUEUE = 8;
 
 export class CameraQueue {
   /** reader: a ReadableStream reader of VideoFrames (MediaStreamTrackProcessor's); going(): whether
@@ -17,6 +18,7 @@ export class CameraQueue {
     this.frames = [];
     this.wake = null;
     this.ended = false;
+    this.givenUp = 0; // frames given up for a longer wait
     this.pump(going).catch((error) => console.warn('the camera stopped', error));
   }
 
@@ -30,7 +32,10 @@ export class CameraQueue {
           break;
         }
         this.frames.push(frame);
-        while (this.frames.length > CAMERA_QUEUE) this.frames.shift().close();
+        while (this.frames.length > CAMERA_QUEUE) {
+          this.frames.shift().close();
+          this.givenUp += 1;
+        }
         this.wake?.();
       }
     } finally {

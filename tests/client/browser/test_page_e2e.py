@@ -46,10 +46,10 @@ def shot_frame(shot: int, index: int) -> np.ndarray:
     return np.clip(frame * tint, 0, 255).astype(np.uint8)
 
 
-def write_y4m(path: Path, frames: list[np.ndarray]) -> Path:
+def write_y4m(path: Path, frames: list[np.ndarray], fps: int = FPS) -> Path:
     """The frames as a 4:2:0 YUV4MPEG2 file (BT.601 limited range), the fake camera's format."""
     with path.open("wb") as out:
-        out.write(f"YUV4MPEG2 W{WIDTH} H{HEIGHT} F{FPS}:1 Ip A1:1 C420jpeg\n".encode())
+        out.write(f"YUV4MPEG2 W{WIDTH} H{HEIGHT} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
         for rgb in frames:
             r, g, b = (rgb[..., c].astype(np.float32) for c in range(3))
             y = 16 + 0.257 * r + 0.504 * g + 0.098 * b
@@ -651,3 +651,29 @@ def test_the_camera_is_read_in_a_worker_so_a_page_thread_held_for_three_frames_l
     assert after["frames_rendered"] == after["frames_captured"], after
     # At most one frame the camera itself skipped, under this machine's load.
     assert after["dropped"] - before["dropped"] <= 1, (before, after)
+
+
+# The page's own record of how long its thread went without running a timer's task (ms).
+TASK_GAPS = """window.taskGaps = [];
+let lastTick = performance.now();
+setInterval(() => { const now = performance.now(); window.taskGaps.push(now - lastTick); lastTick = now; }, 20);"""
+
+
+def test_a_page_behind_its_camera_still_runs_its_other_tasks_and_stops_when_asked(stylizer_address, tmp_path):
+    # A camera faster than the page can follow: frames always wait, so taking the next leaves no
+    # task of its own; the page must still take its answers, its timers and a tap on Stop.
+    frames = [shot_frame(0, i) for i in range(SHOT_FRAMES)]
+    clip = write_y4m(tmp_path / "fast.y4m", frames + frames[::-1], fps=240)
+    with open_page(stylizer_address, clip, init_script=TASK_GAPS) as (page, _gateway):
+        start_camera(page, red_style(tmp_path))
+        page.wait_for_function("document.getElementById('stop').disabled === false")
+        page.evaluate("window.taskGaps.length = 0")
+        # Each wait below needs the page's tasks to run: its timer's (Playwright enforces the
+        # timeout itself), the socket's for the answers, and the tap's.
+        page.wait_for_function("window.taskGaps.length >= 30", timeout=20_000)
+        stats = wait_for(page, "mvstylizer.stats()", lambda s: s["keys_answered"] >= 2, timeout=30)
+        page.click("#stop", timeout=5_000)
+        stopped = wait_for(page, "mvstylizer.stats()", lambda s: not s["running"], timeout=10)
+    # Behind: frames waited and the oldest were given up.
+    assert stats["camera_given_up"] > 0, stats
+    assert stopped["frames_rendered"] == stopped["frames_captured"], stopped
