@@ -671,9 +671,12 @@ def test_a_page_behind_its_camera_still_runs_its_other_tasks_and_stops_when_aske
         # Each wait below needs the page's tasks to run: its timer's (Playwright enforces the
         # timeout itself), the socket's for the answers, and the tap's.
         page.wait_for_function("window.taskGaps.length >= 5", timeout=30_000)
-        stats = wait_for(page, "mvstylizer.stats()", lambda s: s["keys_answered"] >= 2, timeout=30)
-        page.click("#stop", timeout=5_000)
+        # Behind: frames waited and the oldest were given up; answers still came.
+        stats = wait_for(
+            page, "mvstylizer.stats()", lambda s: s["camera_given_up"] > 0 and s["keys_answered"] >= 2, timeout=30
+        )
+        # Forced: the tap itself, without waiting for the view's frames to show the button settled.
+        page.click("#stop", force=True, timeout=20_000)
         stopped = wait_for(page, "mvstylizer.stats()", lambda s: not s["running"], timeout=10)
-    # Behind: frames waited and the oldest were given up.
-    assert stats["camera_given_up"] > 0, stats
+    assert stats["camera_given_up"] > 0 and stats["keys_answered"] >= 2, stats
     assert stopped["frames_rendered"] == stopped["frames_captured"], stopped
