@@ -6,6 +6,7 @@
 import { offsetsAndGains as pageOffsetsAndGains } from '../../client/browser/affine.js';
 import { FRAGMENT, VERTEX } from '../../client/browser/affine_gl.js';
 import { AREA } from '../../client/browser/flow_gl.js';
+import { link, nearest, viewportQuad } from '../../client/browser/gl.js';
 import { WGSL_APPLY_COMPUTE, WGSL_APPLY_FRAGMENT, WGSL_AREA } from './wgsl.js';
 
 const GL_VERTEX = VERTEX;
@@ -104,27 +105,6 @@ const rgbOf = (rgba) => {
 };
 
 // ---- WebGL2 -------------------------------------------------------------------------------------
-function link(gl, vs, fs) {
-  const p = gl.createProgram();
-  for (const [type, src] of [[gl.VERTEX_SHADER, vs], [gl.FRAGMENT_SHADER, fs]]) {
-    const s = gl.createShader(type);
-    gl.shaderSource(s, src);
-    gl.compileShader(s);
-    if (!gl.getShaderParameter(s, gl.COMPILE_STATUS)) throw new Error(gl.getShaderInfoLog(s));
-    gl.attachShader(p, s);
-  }
-  gl.bindAttribLocation(p, 0, 'corner');
-  gl.linkProgram(p);
-  if (!gl.getProgramParameter(p, gl.LINK_STATUS)) throw new Error(gl.getProgramInfoLog(p));
-  return p;
-}
-function params(gl, filter) {
-  gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, filter);
-  gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, filter);
-  gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE);
-  gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE);
-}
-
 class GLBench {
   constructor(canvas) {
     const t0 = now();
@@ -133,8 +113,8 @@ class GLBench {
     this.canvas = canvas;
     if (!gl.getExtension('OES_texture_float_linear')) throw new Error('no OES_texture_float_linear');
     this.timer = gl.getExtension('EXT_disjoint_timer_query_webgl2');
-    this.apply = link(gl, GL_VERTEX, GL_APPLY);
-    this.area = link(gl, GL_VERTEX, GL_AREA);
+    this.apply = link(gl, GL_VERTEX, GL_APPLY, { corner: 0 });
+    this.area = link(gl, GL_VERTEX, GL_AREA, { corner: 0 });
     const u = (p, n) => gl.getUniformLocation(p, n);
     this.uApply = { offsets: u(this.apply, 'offsets'), gains: u(this.apply, 'gains'), frame: u(this.apply, 'frame'), size: u(this.apply, 'size') };
     this.uArea = { picture: u(this.area, 'picture'), scale: u(this.area, 'scale') };
@@ -144,19 +124,13 @@ class GLBench {
     this.small = gl.createTexture();
     gl.bindTexture(gl.TEXTURE_2D, this.small);
     gl.texStorage2D(gl.TEXTURE_2D, 1, gl.RGBA8, GW, GH);
-    params(gl, gl.NEAREST);
+    nearest(gl);
     this.fbSmall = gl.createFramebuffer();
     gl.bindFramebuffer(gl.FRAMEBUFFER, this.fbSmall);
     gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, this.small, 0);
     this.fbFrame = gl.createFramebuffer();
     gl.bindFramebuffer(gl.FRAMEBUFFER, null);
-    const quad = gl.createBuffer();
-    gl.bindBuffer(gl.ARRAY_BUFFER, quad);
-    gl.bufferData(gl.ARRAY_BUFFER, new Float32Array([-1, -1, 1, -1, -1, 1, 1, 1]), gl.STATIC_DRAW);
-    this.vao = gl.createVertexArray();
-    gl.bindVertexArray(this.vao);
-    gl.enableVertexAttribArray(0);
-    gl.vertexAttribPointer(0, 2, gl.FLOAT, false, 0, 0);
+    this.vao = viewportQuad(gl);
     this.smallBytes = new Uint8Array(GW * GH * 4);
     this.one = new Uint8Array(4);
     this.pending = [];
@@ -172,7 +146,7 @@ class GLBench {
     gl.pixelStorei(gl.UNPACK_PREMULTIPLY_ALPHA_WEBGL, false);
     gl.pixelStorei(gl.UNPACK_FLIP_Y_WEBGL, false);
     gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA8, w, h, 0, gl.RGBA, gl.UNSIGNED_BYTE, src);
-    params(gl, gl.NEAREST);
+    nearest(gl);
     this.w = w;
     this.h = h;
     if (this.canvas.width !== w || this.canvas.height !== h) {
@@ -211,7 +185,9 @@ class GLBench {
       gl.bindTexture(gl.TEXTURE_2D, tex);
       gl.pixelStorei(gl.UNPACK_ALIGNMENT, 1);
       gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGB32F, GW, GH, 0, gl.RGB, gl.FLOAT, rgbOf(data));
-      params(gl, gl.LINEAR);
+      nearest(gl);
+      gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.LINEAR);
+      gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, gl.LINEAR);
     }
   }
   applyPass(timed = false) {
@@ -475,23 +451,23 @@ class GPUBench {
 }
 
 // ---- CPU reference of the apply pass (float64; bilinear on the float32 grid values) --------------
+// Pixel i's two grid taps along a side of n pixels over `cells` cells and the far tap's weight:
+// centres aligned, edges clamped (cv2.resize's INTER_LINEAR).
+function linearTaps(i, n, cells) {
+  const at = (i + 0.5) * (cells / n) - 0.5;
+  let first = Math.floor(at);
+  let weight = at - first;
+  if (first < 0) [first, weight] = [0, 0];
+  if (first >= cells - 1) [first, weight] = [cells - 1, 0];
+  return [first, Math.min(first + 1, cells - 1), weight];
+}
+
 function cpuApply(pixels, w, h, { off, gain }) {
   const out = new Uint8Array(w * h * 4);
-  const sx = GW / w, sy = GH / h;
   for (let y = 0; y < h; y++) {
-    let fy = (y + 0.5) * sy - 0.5;
-    let y0 = Math.floor(fy);
-    let ty = fy - y0;
-    if (y0 < 0) { y0 = 0; ty = 0; }
-    if (y0 >= GH - 1) { y0 = GH - 1; ty = 0; }
-    const y1 = Math.min(y0 + 1, GH - 1);
+    const [y0, y1, ty] = linearTaps(y, h, GH);
     for (let x = 0; x < w; x++) {
-      let fx = (x + 0.5) * sx - 0.5;
-      let x0 = Math.floor(fx);
-      let tx = fx - x0;
-      if (x0 < 0) { x0 = 0; tx = 0; }
-      if (x0 >= GW - 1) { x0 = GW - 1; tx = 0; }
-      const x1 = Math.min(x0 + 1, GW - 1);
+      const [x0, x1, tx] = linearTaps(x, w, GW);
       const p = 4 * (y * w + x);
       const grey = (pixels[p] * 9798 + pixels[p + 1] * 19235 + pixels[p + 2] * 3735 + 16384) >> 15;
       for (let c = 0; c < 3; c++) {

@@ -17,7 +17,7 @@
 import { offsetsAndGains } from './affine.js';
 import { copyPlanes, hasPlanes } from './camera_planes.js';
 import { AREA, AREA_MEAN } from './flow_gl.js';
-import { link, nearest } from './gl.js';
+import { link, nearest, viewportQuad } from './gl.js';
 
 export const VERTEX = `#version 300 es
 in vec2 corner;
@@ -184,13 +184,7 @@ export class AffineApplier {
     // Targets and pixel buffers of the shrinks read back later (shrinkLater), used in turns.
     this.laterTargets = [];
     this.nextLater = 0;
-    const quad = gl.createBuffer();
-    gl.bindBuffer(gl.ARRAY_BUFFER, quad);
-    gl.bufferData(gl.ARRAY_BUFFER, new Float32Array([-1, -1, 1, -1, -1, 1, 1, 1]), gl.STATIC_DRAW);
-    this.vao = gl.createVertexArray();
-    gl.bindVertexArray(this.vao);
-    gl.enableVertexAttribArray(0);
-    gl.vertexAttribPointer(0, 2, gl.FLOAT, false, 0, 0);
+    this.vao = viewportQuad(gl);
   }
 
   /** The program of a pass ('0' map, '1' transform, 'area') over frames from `source`, made once

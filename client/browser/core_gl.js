@@ -16,7 +16,7 @@
 import { program } from './flow_gl.js';
 import { CONFIDENCE_BLUR, CONFIDENCE_FLOOR, finishBlend, mapWithGuide } from './core.js';
 import { gaussianKernel } from './cv.js';
-import { nearest, setInputs } from './gl.js';
+import { nearest, setInputs, viewportQuad } from './gl.js';
 import { frameToGridScale, resizeField } from './grids.js';
 
 export const MAX_KEYS = 3;
@@ -135,14 +135,7 @@ export class CoreGL {
     this.keys = new Map();
     this.targets = new Map();
     this.inputs = { flows: gl.createTexture(), confidence: gl.createTexture() };
-    const quad = gl.createBuffer();
-    gl.bindBuffer(gl.ARRAY_BUFFER, quad);
-    gl.bufferData(gl.ARRAY_BUFFER, new Float32Array([-1, -1, 1, -1, -1, 1, 1, 1]), gl.STATIC_DRAW);
-    this.vao = gl.createVertexArray();
-    gl.bindVertexArray(this.vao);
-    gl.enableVertexAttribArray(0);
-    gl.vertexAttribPointer(0, 2, gl.FLOAT, false, 0, 0);
-    gl.bindVertexArray(null);
+    this.vao = viewportQuad(gl);
   }
 
   /** core.blendMaps with the warp, weights and blend on the GPU. */

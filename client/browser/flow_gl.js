@@ -35,7 +35,7 @@ import {
   prepare as prepareOnCpu,
   pyramidOf,
 } from './flow.js';
-import { link, nearest, setInputs } from './gl.js';
+import { link, nearest, setInputs, viewportQuad } from './gl.js';
 import { frameToGridScale, gridSize } from './grids.js';
 
 // Frames whose grey pyramids stay uploaded (a key and the frames that follow it).
@@ -272,14 +272,7 @@ export class FlowGL {
     this.uploaded = new Map();
     this.lastFlow = null;
     this.framebuffer = gl.createFramebuffer();
-    const quad = gl.createBuffer();
-    gl.bindBuffer(gl.ARRAY_BUFFER, quad);
-    gl.bufferData(gl.ARRAY_BUFFER, new Float32Array([-1, -1, 1, -1, -1, 1, 1, 1]), gl.STATIC_DRAW);
-    this.vao = gl.createVertexArray();
-    gl.bindVertexArray(this.vao);
-    gl.enableVertexAttribArray(0);
-    gl.vertexAttribPointer(0, 2, gl.FLOAT, false, 0, 0);
-    gl.bindVertexArray(null);
+    this.vao = viewportQuad(gl);
   }
 
   /** flow.prepare: { gray, frameWidth, frameHeight, small } for an H x W x 3 mat (on the CPU) or

@@ -8,6 +8,20 @@ export function nearest(gl) {
   gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE);
 }
 
+/** A vertex array of the quad that covers the viewport (a triangle strip of 4 corners at attribute
+ * location 0, the passes' `corner`); left unbound. */
+export function viewportQuad(gl) {
+  const corners = gl.createBuffer();
+  gl.bindBuffer(gl.ARRAY_BUFFER, corners);
+  gl.bufferData(gl.ARRAY_BUFFER, new Float32Array([-1, -1, 1, -1, -1, 1, 1, 1]), gl.STATIC_DRAW);
+  const vao = gl.createVertexArray();
+  gl.bindVertexArray(vao);
+  gl.enableVertexAttribArray(0);
+  gl.vertexAttribPointer(0, 2, gl.FLOAT, false, 0, 0);
+  gl.bindVertexArray(null);
+  return vao;
+}
+
 /** A linked program of the two shaders; attributes: {name: location}, bound before linking. */
 export function link(gl, vertex, fragment, attributes = {}) {
   const program = gl.createProgram();
