@@ -706,9 +706,9 @@ async function readCamera(current, track) {
   frames.close();
 }
 
-// How long the camera loop may go on taking waiting frames before the page's other tasks run: less
-// than two frame intervals, so a page catching up (its first frames, a slow one) does so in a burst
-// while an answer waits at most that long.
+// How long the camera loop may go on taking waiting frames before the page's other tasks run: three
+// frame intervals at 30 frames/s, so a page catching up (its first frames, a slow one) does so in a
+// burst, while an answer waits at most that long (every 50 ms dropped more frames here).
 const TASK_EVERY_MS = 100;
 
 /** Resolves in a timer's task: after the tasks already waiting, timers' included (a task posted

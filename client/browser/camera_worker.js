@@ -12,7 +12,8 @@
 
 import { copyPlanes, hasPlanes } from './camera_planes.js';
 
-// Buffers given back, kept for the next frames (the page holds a few at most: camera_queue.js).
+// Buffers given back, kept for the next frames; a frame finds none only while the page is behind
+// (it holds up to camera_queue.js's CAMERA_QUEUE), and then gets a new one.
 const POOL = 6;
 const pool = [];
 
