@@ -53,6 +53,14 @@ SEARCH: tuple[tuple[str, tuple], ...] = (
     ("mask_look_correction", (None, 0.0, 0.5)),  # None: as look_correction
     ("fine_grey_share", (0.0, 0.5, 1.0)),
     ("fine_grey_sigma", (2.0, 1.0, 4.0)),
+    # Each region's tone curve with label masks (None: as tone_share, which stays 0: with the automatic
+    # regions every variant tried took bikes.mp4's key interval 10 below 38 dB against frame by frame),
+    # where it starts from (the frame's own luma quantiles, or the style region's taken as Gaussian) and
+    # its slope bounds.
+    ("mask_tone_share", (0.0, 0.5, 1.0)),
+    ("tone_from_style", (False, True)),
+    ("tone_min_slope", (0.4, 0.6)),
+    ("tone_max_slope", (2.5, 1.8)),
 )
 # Where the descent starts: the settings before any cross-validation (hand-tuned on 10 pairs).
 START = RegionConfig(

@@ -299,3 +299,72 @@ def test_with_transport_the_look_is_stable_across_slightly_different_frames():
         assert np.abs(a[rows].reshape(-1, 3).mean(0) - b[rows].reshape(-1, 3).mean(0)).max() < 3.0
     again = model.encode_style(to_tensor(scene(**THIN_SKY_STYLE, seed=1), CPU))
     torch.testing.assert_close(again.descriptors, code.descriptors)
+
+
+def test_tone_curves_pass_through_the_targets_quantiles_with_their_slopes_bounded():
+    from services.stylizer.models.region import TONE_LUT, tone_curves
+
+    levels = torch.linspace(0.0, 1.0, 17, dtype=torch.float64)
+    sources = (0.2 + 0.4 * levels)[None]
+    # A target whose lower half rises twice as fast as the source's and whose upper half is flat.
+    targets = torch.where(levels < 0.5, 0.1 + 0.8 * levels, torch.full_like(levels, 0.5))[None]
+    curve = tone_curves(sources, targets, 0.4, 2.5)[0]
+    grid = torch.linspace(0.0, 1.0, TONE_LUT, dtype=torch.float64)
+    slopes = curve.diff() / grid.diff()
+    assert bool((slopes >= 0.4 - 1e-9).all()) and bool((slopes <= 2.5 + 1e-9).all())
+    at = lambda x: float(np.interp(x, grid.numpy(), curve.numpy()))  # noqa: E731
+    assert at(0.4) == pytest.approx(0.5, abs=0.005)  # the median lands on the target's median
+    assert at(0.3) == pytest.approx(0.3, abs=0.005)  # slope 2, within bounds: through the target
+    # Where the target is flat the curve keeps the least slope (no posterisation); past the outer
+    # quantiles it goes on at slope 1.
+    assert at(0.5) == pytest.approx(0.5 + 0.1 * 0.4, abs=0.005)
+    assert at(0.9) - at(0.8) == pytest.approx(0.1, abs=0.005)
+    assert at(0.1) == pytest.approx(0.1 - 0.1, abs=0.005)
+
+
+def test_weighted_quantiles_are_each_regions_quantiles():
+    from services.stylizer.models.region import TONE_QUANTILES, weighted_quantiles
+
+    values = torch.from_numpy(np.random.default_rng(0).random(20_000).astype(np.float32))
+    inside = values > 0.6
+    memberships = torch.stack([torch.ones_like(values), inside.float()])
+    found = weighted_quantiles(values, memberships, TONE_QUANTILES)
+    for row, subset in zip(found, (values, values[inside]), strict=True):
+        expected = np.quantile(subset.numpy(), TONE_QUANTILES.numpy())
+        assert np.abs(row.numpy() - expected).max() < 2e-3
+
+
+def region_luma_quantiles(image: torch.Tensor, region: np.ndarray) -> np.ndarray:
+    picture = image[0].permute(1, 2, 0).numpy()
+    return np.quantile(luma(picture[region]), np.linspace(0.05, 0.95, 19))
+
+
+@pytest.mark.parametrize("masked", [True, False])
+def test_the_tone_curve_gives_a_region_its_counterparts_tones_not_only_their_mean_and_spread(masked):
+    # The style's sky brightens as the square of the distance across it (mostly deep, a bright tail: a
+    # skewed luma distribution); the content's sky is an even gradient. An affine map matches the two's
+    # mean and spread only; the tone curve brings the sky's whole luma distribution close to the style's.
+    rng = np.random.default_rng(0)
+    height, width = 96, 128
+    across = np.linspace(0.0, 1.0, width)[None, :, None]
+    style = np.empty((height, width, 3), np.float32)
+    style[:48] = (40 + 170 * across**2) * np.array([0.7, 0.85, 1.0]) + 30
+    style[48:] = np.array([90, 80, 40]) + rng.normal(0, 20, size=(48, width, 1))
+    content = np.empty((height, width, 3), np.float32)
+    content[:48] = (90 + 110 * across) * np.array([0.8, 0.9, 1.0])
+    content[48:] = np.array([80, 110, 60]) + rng.normal(0, 20, size=(48, width, 1))
+    style, content = (np.clip(x + rng.normal(0, 2, x.shape), 0, 255).astype(np.uint8) for x in (style, content))
+    labels = np.zeros((height, width), np.uint8)
+    labels[:48] = 1
+    sky = labels == 1
+    sky[44:52] = False
+    target = np.quantile(luma(style[:48].reshape(-1, 3).astype(np.float64) / 255.0), np.linspace(0.05, 0.95, 19))
+    errors = {}
+    for share in (0.0, 1.0):
+        # Two automatic regions, so that the style's sky is one region as its label is.
+        model = RegionTransfer(RegionConfig(tone_share=share, mask_tone_share=share, look_correction=0.0, regions=2))
+        code = model.encode_style(to_tensor(style, CPU), labels=labels if masked else None)
+        with torch.inference_mode():
+            out, _ = model.render_parts(to_tensor(content, CPU), code, labels=labels if masked else None)
+        errors[share] = np.abs(region_luma_quantiles(out, sky) - target).mean()
+    assert errors[1.0] < 0.6 * errors[0.0], f"sky's luma quantiles off by {errors[1.0]:.3f} against {errors[0.0]:.3f}"
