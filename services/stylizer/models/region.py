@@ -264,7 +264,7 @@ def describe_support(stats: RegionStats, pixels: torch.Tensor, assignment: torch
     pixels = pixels.double()
     luma_weights = torch.tensor(LUMA_WEIGHTS, dtype=torch.float64)
     luma = luma_weights @ pixels
-    spread = torch.einsum("i,kij,j->k", luma_weights, stats.cov, luma_weights).clamp_min(0.0).sqrt()
+    spread = luma_variance(stats.cov).clamp_min(0.0).sqrt()
     count = len(stats.share)
     low, high = torch.zeros(count, 3, 1, dtype=torch.float64), torch.ones(count, 3, 1, dtype=torch.float64)
     levels = torch.linspace(0.0, 1.0, TONE_LEVELS, dtype=torch.float64)
@@ -314,6 +314,12 @@ def tone_curves(sources: torch.Tensor, targets: torch.Tensor, min_slope: float, 
         start = torch.where(grid < x[0], 0, torch.where(grid > x[-1], len(x) - 1, segment))
         curves[k] = y[start] + slope * (grid - x[start])
     return curves
+
+
+def luma_variance(cov: torch.Tensor) -> torch.Tensor:
+    """Kx3x3 RGB covariances -> K variances of their luma."""
+    luma = torch.tensor(LUMA_WEIGHTS, dtype=cov.dtype)
+    return torch.einsum("i,kij,j->k", luma, cov, luma)
 
 
 def half_way(value: torch.Tensor, scale: float) -> torch.Tensor:
@@ -496,16 +502,19 @@ class RegionTransfer(StyleModel):
         floor = c.cov_floor * eye
         transform, _ = gaussian_ot(content.mean, content.cov + floor, style.mean, style.cov + floor)
         transform = limit_gain(transform, c.max_gain, c.min_gain)
-        trust = content.share / (content.share + c.shrink_share)
-        if style.support is not None:
-            trust = trust * style.support
-        trust = (1.0 - c.global_share) * trust.view(-1, 1, 1)
+        trust = (1.0 - c.global_share) * self.region_trust(content, style).view(-1, 1, 1)
         global_t, global_s = global_map
         transform = trust * transform + (1 - trust) * global_t
         transform = floor_luma_gain(transform, content.cov + floor, c.min_luma_gain)
         # The offset keeps the region's mean going where its own map (or the global one) sends it.
         target = trust * style.mean + (1 - trust) * (global_t @ content.mean + global_s)
         return transform, target - transform @ content.mean
+
+    def region_trust(self, content: RegionStats, style: RegionStats) -> torch.Tensor:
+        """K: how far each region's own map is trusted, less as the content region gets small and as
+        its style counterpart can support less (small, nearly uniform or clipped)."""
+        trust = content.share / (content.share + self.config.shrink_share)
+        return trust if style.support is None else trust * style.support
 
     def encode_style(self, style: torch.Tensor, labels=None) -> RegionStyle:
         """1x3xHxW style photo (and optionally its HxW label map) -> RegionStyle."""
@@ -572,16 +581,14 @@ class RegionTransfer(StyleModel):
         share = c.mask_tone_share if masked and c.mask_tone_share is not None else c.tone_share
         if share <= 0.0 or style.luma_quantiles is None:
             return look
-        trust = content.share / (content.share + self.config.shrink_share)
-        if style.support is not None:
-            trust = trust * style.support
-        look.tone_targets, look.tone_trust = style.luma_quantiles, trust * share
+        look.tone_targets = style.luma_quantiles
+        look.tone_trust = self.region_trust(content, style) * share
         if self.config.tone_from_style:
             # The region's luma once its affine map has given it the style region's mean and spread,
             # taken as Gaussian: the curve then depends on the style alone, not on each frame's pixels.
             luma = torch.tensor(LUMA_WEIGHTS, dtype=torch.float64)
             mean = torch.einsum("i,kio->k", luma, style.mean)
-            spread = torch.einsum("i,kij,j->k", luma, style.cov, luma).clamp_min(0.0).sqrt()
+            spread = luma_variance(style.cov).clamp_min(0.0).sqrt()
             normal = torch.distributions.Normal(0.0, 1.0).icdf(TONE_QUANTILES.double())
             look.tone_sources = mean[:, None] + spread[:, None] * normal[None]
         return look
@@ -607,16 +614,15 @@ class RegionTransfer(StyleModel):
         gains, offsets = self.region_maps(stats, style_stats, global_map)
         global_t, global_s = global_map
         low, high = style_stats.low.clone(), style_stats.high.clone()
-        for i, label in enumerate(present):
-            if label not in style.labels:  # no counterpart in the style: the whole-image transfer
-                gains[i], offsets[i] = global_t[0], global_s[0]
-                low[i], high[i] = 0.0, 1.0
+        missing = torch.tensor([label not in style.labels for label in present])
+        for i in torch.nonzero(missing).flatten():  # no counterpart in the style: the whole-image transfer
+            gains[i], offsets[i] = global_t[0], global_s[0]
+            low[i], high[i] = 0.0, 1.0
         soft = one_hot.float()[None]
         weights = self.follow_edges(soft, content, self.config.mask_edge_radius_fraction)[0].flatten(1)
         look = RegionLook(weights, gains, offsets, global_t[0], global_s[0], low, high)
         look = self.with_tone_targets(look, stats, style_stats, masked=True)
         if look.tone_trust is not None:
-            missing = torch.tensor([label not in style.labels for label in present])
             look.tone_trust = torch.where(missing, torch.zeros_like(look.tone_trust), look.tone_trust)
         return look
 
@@ -654,11 +660,11 @@ class RegionTransfer(StyleModel):
         luma = (luma_weights @ blended).clamp(0.0, 1.0)  # N
         stride = c.stats_stride
         sample = subsample(luma[None], *size, stride)[0]
-        # Each pixel counts for its main region only, as the style's pixels did for theirs: soft
-        # memberships would give every region the whole of a gradient its counterpart only has a band of.
         if look.tone_sources is not None:
             sources = look.tone_sources
         else:
+            # Each pixel counts for its main region only, as the style's pixels did for theirs: soft
+            # memberships would give every region the whole of a gradient its counterpart only has a band of.
             member = subsample(look.weights.float(), *size, stride)
             member = F.one_hot(member.argmax(dim=0), len(member)).T.float()
             sources = weighted_quantiles(sample, member, TONE_QUANTILES)  # KxQ
@@ -762,7 +768,7 @@ def floor_luma_gain(transform: torch.Tensor, cov: torch.Tensor, min_gain: float)
     if min_gain <= 0.0:
         return transform
     luma = torch.tensor(LUMA_WEIGHTS, dtype=transform.dtype)
-    spread = torch.einsum("i,kij,j->k", luma, cov, luma)
+    spread = luma_variance(cov)
     gain = torch.einsum("i,kij,kjl,l->k", luma, transform, cov, luma) / spread.clamp_min(1e-12)
     missing = (min_gain - gain).clamp_min(0.0)
     return transform + missing.view(-1, 1, 1) * torch.ones(3, 1, dtype=transform.dtype) @ luma[None]
