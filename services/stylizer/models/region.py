@@ -126,8 +126,8 @@ class RegionConfig:
     # (cv): the whole look at strength 1 comes as close to the style's as `preset` does.
     look_correction: float = 1.0
     # The same with label masks (None: look_correction). Half-way (cv, with the tone curves: half A
-    # chose 1 and scored 0.5 as well, half B chose 0.5): the labels' looks differ less than with none,
-    # and the whole comes as close to the style's as `preset`'s.
+    # chose 1 and scored 0.5 as well, half B chose 0.5): the labels' looks differ a little less than
+    # with none, and the whole look comes closer to the style's than `preset`'s does.
     mask_look_correction: float | None = 0.5
     # Share of each region's tone curve applied after its affine map: the region's luma distribution
     # (not only its mean and spread) moved onto its style counterpart's, by a monotone curve whose
