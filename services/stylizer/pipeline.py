@@ -70,7 +70,7 @@ class StylizationSession:
         style_labels: np.ndarray | None = None,
     ):
         """style_code: the style already encoded (e.g. from a cache); style_rgb and style_labels are then
-        not used. style_labels: HxW integer label map of the style photo (any size: resized
+        not used. style_labels: HxW integer label map of the style photo (any size of its shape: resized
         nearest-neighbour), e.g. services.stylizer.masks.labels_from_mask(mask); models with
         supports_labels only."""
         check_strength(model, settings.strength)
@@ -99,13 +99,13 @@ class StylizationSession:
             if style_labels is None:
                 self.style_code = model.encode_style(style_t)
             else:
-                labels = check_labels(style_labels, (style_small.shape[1], style_small.shape[0]))
+                labels = check_labels(style_labels, (style_small.shape[1], style_small.shape[0]), "style mask")
                 self.style_code = model.encode_style(style_t, labels=labels)
 
     def stylize(self, content_rgb: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
         """HxWx3 uint8 content -> stylized uint8 at the output size.
 
-        labels: the frame's HxW integer label map (any size: resized nearest-neighbour), for models
+        labels: the frame's HxW integer label map (any size of its shape: resized nearest-neighbour), for models
         with supports_labels; the session's style must then have been given style labels."""
         height, width = content_rgb.shape[:2]
         out_w = self.settings.output_width or width
@@ -120,7 +120,7 @@ class StylizationSession:
             options = {}
             if labels is not None:
                 check_label_support(self.model)
-                options["labels"] = check_labels(labels, (low_w, low_h))
+                options["labels"] = check_labels(labels, (low_w, low_h), "content mask")
             if self.settings.strength != 1.0:
                 options["strength"] = self.settings.strength
             stylized_low, state = self.model.render_parts(low_t, self.style_code, **options)

@@ -232,7 +232,7 @@ class Stylizer:
                 mask = decode_mask()
             except CorruptImageError as error:
                 raise InvalidInputError(f"key frame mask: {error}") from error
-            return content, labels_from_mask(mask, (content.shape[1], content.shape[0]))
+            return content, labels_from_mask(mask, (content.shape[1], content.shape[0]), "content mask")
 
         content, labels = await loop.run_in_executor(None, decode_all)
         decoded = time.perf_counter()

@@ -276,8 +276,9 @@ def test_masks_give_each_label_the_look_of_the_same_label_in_the_style(stylizer_
         ({"strength": 1.5}, "strength"),
         ({"strength": float("nan")}, "strength"),
         ({"style_mask": media_pb2.EncodedImage(encoding=PNG, data=b"not a mask")}, "style mask"),
+        ({"style_mask": encode_image(two_label_mask(200, 20), PNG)}, "style mask is 200x20"),
     ],
-    ids=["strength-over-1", "strength-nan", "unreadable-style-mask"],
+    ids=["strength-over-1", "strength-nan", "unreadable-style-mask", "style-mask-of-another-shape"],
 )
 def test_bad_strength_or_mask_is_invalid_argument(stylizer_address, overrides, words):
     with grpc.insecure_channel(stylizer_address) as channel:
@@ -286,6 +287,22 @@ def test_bad_strength_or_mask_is_invalid_argument(stylizer_address, overrides, w
         with pytest.raises(grpc.RpcError) as failure:
             list(call)
         assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT and words in failure.value.details()
+
+
+def test_a_key_frame_mask_of_another_shape_is_invalid_argument(stylizer_address):
+    stream = Stream(
+        stylizer_address,
+        config(style=encode_image(two_tone_style(), PNG), style_mask=encode_image(two_label_mask(80, 60), PNG)),
+    )
+    assert stream.receive().HasField("ready")
+    frame = stylizer_pb2.KeyFrame(index=0, image=encode_image(textured_background(), PNG))
+    frame.mask.CopyFrom(encode_image(two_label_mask(64, 96), PNG))  # portrait, for a landscape frame
+    stream.send(stylizer_pb2.StylizeRequest(key_frame=frame))
+    with pytest.raises(grpc.RpcError) as failure:
+        stream.receive()
+    assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "content mask is 64x96" in failure.value.details()
+    stream.close()
 
 
 def test_a_key_frame_mask_needs_a_style_mask(stylizer_address):
