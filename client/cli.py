@@ -42,7 +42,7 @@ from client.remote.stylizer import StylizerStreamError
 from client.video.job import VideoJob, stylize_video
 from mvstylizer_common.auth import resolve_token
 from mvstylizer_common.errors import InvalidInputError, LimitExceededError, ServerBusyError
-from mvstylizer_common.imagecodec import ENCODING_BY_NAME, load_image_file, write_image_file
+from mvstylizer_common.imagecodec import ENCODING_BY_NAME, load_image_file, photo_format, write_image_file
 from mvstylizer_common.samples import DEMO_CLIP, DEMO_STYLE, sample_clip, sample_style
 from mvstylizer_common.tls import ClientTls, add_tls_flags
 from services.interpolator.session import LIVE, OFFLINE
@@ -309,6 +309,12 @@ def run_video(args: argparse.Namespace) -> int:
         if item.problem:
             print(f"error: {item.problem}", file=sys.stderr)
     runnable = [item for item in items if not item.problem]
+    for path in sorted({item.input for item in runnable if _is_photo(item.input)}):
+        # Allowed (a still opens as a one-frame video), but rarely what was meant.
+        print(
+            f"note: {path} is a photo: its video is one frame; `mvstylizer stylize-image` writes a photo",
+            file=sys.stderr,
+        )
     metrics_by_output = {}
     if runnable:
         with Stylizer(services=_services(args)) as stylizer:
@@ -325,6 +331,14 @@ def run_video(args: argparse.Namespace) -> int:
     if not failed:
         return EXIT_OK
     return EXIT_BAD_INPUT if all(item.bad_input for item in failed) else EXIT_FAILURE
+
+
+def _is_photo(path: str) -> bool:
+    try:
+        with open(path, "rb") as file:
+            return photo_format(file.read(16)) is not None
+    except OSError:
+        return False
 
 
 def _run_item(args: argparse.Namespace, stylizer: Stylizer, item: batch.BatchItem) -> dict | None:

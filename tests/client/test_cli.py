@@ -96,17 +96,32 @@ def test_stylize_image_with_label_masks_and_strength(media, stylizer_address, tm
     _, _, style = media
     content = tmp_path / "content.png"
     content.write_bytes(encode_image(moving_square_frame(3), PNG).data)
-    mask = np.zeros((64, 96, 3), np.uint8)
-    mask[:32] = 255
-    mask_path = tmp_path / "mask.png"
-    mask_path.write_bytes(encode_image(mask, PNG).data)
+    # Each photo its own mask: the content is 96x64, the style 80x60.
+    paths = []
+    for name, (height, width) in (("content", (64, 96)), ("style", (60, 80))):
+        mask = np.zeros((height, width, 3), np.uint8)
+        mask[: height // 2] = 255
+        paths.append(tmp_path / f"mask_{name}.png")
+        paths[-1].write_bytes(encode_image(mask, PNG).data)
     out = tmp_path / "masked.png"
     done = run_cli(
         "stylize-image", str(content), "--style", style, "-o", str(out), "--stylizer", stylizer_address,
-        "--content-mask", str(mask_path), "--style-mask", str(mask_path), "--strength", "0.7",
+        "--content-mask", str(paths[0]), "--style-mask", str(paths[1]), "--strength", "0.7",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert read_image_file(str(out)).shape == (64, 96, 3)
+
+
+def test_a_photo_given_to_stylize_makes_a_one_frame_video_and_a_hint(media, stylizer_address, tmp_path):
+    _, _, style = media
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(encode_image(moving_square_frame(3), PNG).data)
+    out = tmp_path / "photo.mp4"
+    done = run_cli("stylize", str(photo), "--style", style, "-o", str(out), "--stylizer", stylizer_address)
+    assert done.returncode == 0, done.stderr
+    assert "is a photo" in done.stderr and "stylize-image" in done.stderr
+    frames, _, _, _ = decode_all(str(out))
+    assert len(frames) == 1 and frames[0].shape == (64, 96, 3)
 
 
 def test_stylize_image(media, stylizer_address):
