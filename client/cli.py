@@ -449,7 +449,7 @@ def run_demo(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     clip, style = sample_clip(args.clip), sample_style(args.style_photo)
     video_path = out / "demo.mp4"
-    print(f"stylizing {clip.name} with {style.name} -> {video_path}", file=sys.stderr)
+    print(f"stylizing {clip} with {style} -> {video_path}", file=sys.stderr)
     metrics = stylize_video(_video_job(args, str(clip), str(style), str(video_path)))
     comparison = out / "demo_side_by_side.png"
     demo.side_by_side(str(clip), str(video_path), str(comparison), metrics["frames_out"])
