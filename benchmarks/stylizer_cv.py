@@ -51,6 +51,7 @@ SEARCH: tuple[tuple[str, tuple], ...] = (
     ("uniform_std", (0.002, 0.01)),
     ("auto_range_bound", (False, True)),
     ("mask_look_correction", (None, 0.0, 0.25, 0.5)),  # None: as look_correction
+    ("mask_edge_radius_fraction", (1 / 32, 1 / 64, 1 / 128)),
     ("fine_grey_share", (0.0, 0.5, 1.0)),
     ("fine_grey_sigma", (2.0, 1.0, 4.0)),
     # Each region's tone curve with label masks (None: as tone_share, which stays 0: with the automatic
