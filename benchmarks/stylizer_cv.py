@@ -70,6 +70,7 @@ START = RegionConfig(
     match_lightness_weight=0.15,
     match_texture_weight=2.0,
     min_gain=1.0 / 3.0,
+    mask_edge_radius_fraction=1 / 32,
 )
 # Settings the label-mask mode never reads (it matches labels, not automatic regions), and those only
 # the transport matching reads: a candidate differing only in them gives the same output, run once.

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import grpc
+from PIL import Image
 
 from client import batch, demo
 from client.api import Stylizer
@@ -309,7 +310,7 @@ def run_video(args: argparse.Namespace) -> int:
         if item.problem:
             print(f"error: {item.problem}", file=sys.stderr)
     runnable = [item for item in items if not item.problem]
-    for path in sorted({item.input for item in runnable if _is_photo(item.input)}):
+    for path in sorted({item.input for item in runnable if is_still_photo(item.input)}):
         # Allowed (a still opens as a one-frame video), but rarely what was meant.
         print(
             f"note: {path} is a photo: its video is one frame; `mvstylizer stylize-image` writes a photo",
@@ -333,11 +334,17 @@ def run_video(args: argparse.Namespace) -> int:
     return EXIT_BAD_INPUT if all(item.bad_input for item in failed) else EXIT_FAILURE
 
 
-def _is_photo(path: str) -> bool:
+def is_still_photo(path: str) -> bool:
+    """A regular file in a photo format holding one frame (an animated GIF or PNG is a video)."""
+    if not os.path.isfile(path):
+        return False
     try:
         with open(path, "rb") as file:
-            return photo_format(file.read(16)) is not None
-    except OSError:
+            if photo_format(file.read(16)) is None:
+                return False
+        with Image.open(path) as image:
+            return getattr(image, "n_frames", 1) == 1
+    except (OSError, ValueError, Image.DecompressionBombError):
         return False
 
 

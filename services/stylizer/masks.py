@@ -53,25 +53,34 @@ def check_same_shape(mask_size: tuple[int, int], image_size: tuple[int, int], wh
     rounding = 0.5 * (width + height + mask_w + mask_h)
     if difference > SHAPE_TOLERANCE * max(width * mask_h, height * mask_w) + rounding:
         raise InvalidInputError(
-            f"the {what} is {mask_w}x{mask_h}, {mask_w / mask_h:.2f}:1, but its photo is {width / height:.2f}:1:"
-            " a mask must be drawn on its own photo (at any scale)"
+            f"the {what} is {mask_w}x{mask_h} but its photo is {width}x{height}: a mask must be drawn"
+            " on its own photo, the same way up (any scale)"
         )
 
 
-def resize_labels(labels: np.ndarray, size: tuple[int, int], what: str = "label mask") -> np.ndarray:
-    """HxW integer labels -> the given (width, height), nearest-neighbour; refused if their shapes differ."""
+def resize_labels(
+    labels: np.ndarray, size: tuple[int, int], what: str = "label mask", photo_size: tuple[int, int] | None = None
+) -> np.ndarray:
+    """HxW integer labels -> the given (width, height), nearest-neighbour; refused if their shape is not
+    the photo's (photo_size, default size: give the photo's own size when size is a working size,
+    rounded)."""
     width, height = size
     if width < 1 or height < 1:
         raise InvalidInputError(f"cannot resize labels to {width}x{height}")
+    check_same_shape((labels.shape[1], labels.shape[0]), photo_size or size, what)
     if (labels.shape[1], labels.shape[0]) == (width, height):
         return labels
-    check_same_shape((labels.shape[1], labels.shape[0]), (width, height), what)
     return cv2.resize(labels.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST)
 
 
-def check_labels(labels: np.ndarray, size: tuple[int, int] | None = None, what: str = "label mask") -> np.ndarray:
+def check_labels(
+    labels: np.ndarray,
+    size: tuple[int, int] | None = None,
+    what: str = "label mask",
+    photo_size: tuple[int, int] | None = None,
+) -> np.ndarray:
     """Validate a label map (HxW, integers 0..255); resize it nearest-neighbour to (width, height) if
-    given, refusing one of another shape (what names it in the error)."""
+    given, refusing one of another shape than its photo's (resize_labels; what names it in the error)."""
     labels = np.asarray(labels)
     if labels.ndim != 2 or labels.size == 0:
         raise InvalidInputError(f"a label map must be HxW, got shape {labels.shape}")
@@ -80,4 +89,4 @@ def check_labels(labels: np.ndarray, size: tuple[int, int] | None = None, what: 
     if labels.min() < 0 or labels.max() > 255:
         raise InvalidInputError("labels must lie in 0..255")
     labels = labels.astype(np.uint8)
-    return labels if size is None else resize_labels(labels, size, what)
+    return labels if size is None else resize_labels(labels, size, what, photo_size)

@@ -99,7 +99,9 @@ class StylizationSession:
             if style_labels is None:
                 self.style_code = model.encode_style(style_t)
             else:
-                labels = check_labels(style_labels, (style_small.shape[1], style_small.shape[0]), "style mask")
+                style_size = (style_rgb.shape[1], style_rgb.shape[0])
+                small_size = (style_small.shape[1], style_small.shape[0])
+                labels = check_labels(style_labels, small_size, "style mask", style_size)
                 self.style_code = model.encode_style(style_t, labels=labels)
 
     def stylize(self, content_rgb: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
@@ -120,7 +122,7 @@ class StylizationSession:
             options = {}
             if labels is not None:
                 check_label_support(self.model)
-                options["labels"] = check_labels(labels, (low_w, low_h), "content mask")
+                options["labels"] = check_labels(labels, (low_w, low_h), "content mask", (width, height))
             if self.settings.strength != 1.0:
                 options["strength"] = self.settings.strength
             stylized_low, state = self.model.render_parts(low_t, self.style_code, **options)

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 
+from client.cli import is_still_photo
 from client.device.lut import apply_lut, read_cube
 from client.progress import Progress
 from client.remote.embedded import REPO_ROOT
@@ -122,6 +123,19 @@ def test_a_photo_given_to_stylize_makes_a_one_frame_video_and_a_hint(media, styl
     assert "is a photo" in done.stderr and "stylize-image" in done.stderr
     frames, _, _, _ = decode_all(str(out))
     assert len(frames) == 1 and frames[0].shape == (64, 96, 3)
+
+
+def test_only_a_one_frame_photo_counts_as_a_still(media, tmp_path):
+    from PIL import Image
+
+    _, clip, _ = media
+    still = tmp_path / "still.png"
+    still.write_bytes(encode_image(moving_square_frame(3), PNG).data)
+    animated = tmp_path / "animated.gif"
+    frames = [Image.fromarray(moving_square_frame(i)) for i in range(3)]
+    frames[0].save(animated, save_all=True, append_images=frames[1:], duration=40)
+    assert is_still_photo(str(still))
+    assert not is_still_photo(str(animated)) and not is_still_photo(clip) and not is_still_photo(str(tmp_path))
 
 
 def test_stylize_image(media, stylizer_address):
