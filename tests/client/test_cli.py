@@ -46,6 +46,12 @@ def run_cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
     )
 
 
+def square_photo(path: Path) -> str:
+    """Writes the moving square's frame 3 as a PNG photo at path; its path as a string."""
+    path.write_bytes(encode_image(moving_square_frame(3), PNG).data)
+    return str(path)
+
+
 @pytest.fixture(scope="module")
 def media(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cli")
@@ -95,8 +101,7 @@ def test_stylize_with_embedded_services_keeps_frames_timing_size_and_audio(media
 
 def test_stylize_image_with_label_masks_and_strength(media, stylizer_address, tmp_path):
     _, _, style = media
-    content = tmp_path / "content.png"
-    content.write_bytes(encode_image(moving_square_frame(3), PNG).data)
+    content = square_photo(tmp_path / "content.png")
     # Each photo its own mask: the content is 96x64, the style 80x60.
     paths = []
     for name, (height, width) in (("content", (64, 96)), ("style", (60, 80))):
@@ -106,7 +111,7 @@ def test_stylize_image_with_label_masks_and_strength(media, stylizer_address, tm
         paths[-1].write_bytes(encode_image(mask, PNG).data)
     out = tmp_path / "masked.png"
     done = run_cli(
-        "stylize-image", str(content), "--style", style, "-o", str(out), "--stylizer", stylizer_address,
+        "stylize-image", content, "--style", style, "-o", str(out), "--stylizer", stylizer_address,
         "--content-mask", str(paths[0]), "--style-mask", str(paths[1]), "--strength", "0.7",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -115,10 +120,9 @@ def test_stylize_image_with_label_masks_and_strength(media, stylizer_address, tm
 
 def test_a_photo_given_to_stylize_makes_a_one_frame_video_and_a_hint(media, stylizer_address, tmp_path):
     _, _, style = media
-    photo = tmp_path / "photo.png"
-    photo.write_bytes(encode_image(moving_square_frame(3), PNG).data)
+    photo = square_photo(tmp_path / "photo.png")
     out = tmp_path / "photo.mp4"
-    done = run_cli("stylize", str(photo), "--style", style, "-o", str(out), "--stylizer", stylizer_address)
+    done = run_cli("stylize", photo, "--style", style, "-o", str(out), "--stylizer", stylizer_address)
     assert done.returncode == 0, done.stderr
     assert "is a photo" in done.stderr and "stylize-image" in done.stderr
     frames, _, _, _ = decode_all(str(out))
@@ -129,21 +133,19 @@ def test_only_a_one_frame_photo_counts_as_a_still(media, tmp_path):
     from PIL import Image
 
     _, clip, _ = media
-    still = tmp_path / "still.png"
-    still.write_bytes(encode_image(moving_square_frame(3), PNG).data)
+    still = square_photo(tmp_path / "still.png")
     animated = tmp_path / "animated.gif"
     frames = [Image.fromarray(moving_square_frame(i)) for i in range(3)]
     frames[0].save(animated, save_all=True, append_images=frames[1:], duration=40)
-    assert is_still_photo(str(still))
+    assert is_still_photo(still)
     assert not is_still_photo(str(animated)) and not is_still_photo(clip) and not is_still_photo(str(tmp_path))
 
 
 def test_stylize_image(media, stylizer_address):
     folder, _, style = media
-    content = folder / "content.png"
-    content.write_bytes(encode_image(moving_square_frame(3), PNG).data)
+    content = square_photo(folder / "content.png")
     out = folder / "styled.png"
-    done = run_cli("stylize-image", str(content), "--style", style, "-o", str(out), "--stylizer", stylizer_address)
+    done = run_cli("stylize-image", content, "--style", style, "-o", str(out), "--stylizer", stylizer_address)
     assert done.returncode == 0, done.stderr
     result = read_image_file(str(out))
     assert result.shape == (64, 96, 3)
@@ -182,9 +184,8 @@ def bad_inputs(folder, clip, style):
     out = str(folder / "x.mp4")
     video = ["stylize", clip, "--style", style, "-o"]
     far = ["--stylizer", "127.0.0.1:1", "--connect-timeout", "120"]
-    content_png = folder / "content_for_masks.png"
-    content_png.write_bytes(encode_image(moving_square_frame(3), PNG).data)
-    image_to_png = ["stylize-image", str(content_png), "--style", style, "-o", str(folder / "x.png")]
+    content_png = square_photo(folder / "content_for_masks.png")
+    image_to_png = ["stylize-image", content_png, "--style", style, "-o", str(folder / "x.png")]
     return {
         "missing-input": (["stylize", str(folder / "nope.mp4"), "--style", style, "-o", out], "nope.mp4"),
         "corrupt-input": (["stylize", str(corrupt), "--style", style, "-o", out], "corrupt.mp4"),
