@@ -661,11 +661,11 @@ class RegionTransfer(StyleModel):
         c = self.config
         luma_weights = torch.tensor(LUMA_WEIGHTS, dtype=torch.float32)
         luma = (luma_weights @ blended).clamp(0.0, 1.0)  # N
-        stride = c.stats_stride
-        sample = subsample(luma[None], *size, stride)[0]
         if look.tone_sources is not None:
             sources = look.tone_sources
         else:
+            stride = c.stats_stride
+            sample = subsample(luma[None], *size, stride)[0]
             # Each pixel counts for its main region only, as the style's pixels did for theirs: soft
             # memberships would give every region the whole of a gradient its counterpart only has a band of.
             member = subsample(look.weights.float(), *size, stride)
