@@ -26,7 +26,7 @@ class BatchItem:
 
     @property
     def name(self) -> str:
-        return f"{Path(self.input).name} with {Path(self.style).name}"
+        return f"{self.input} with {Path(self.style).name}"
 
 
 def styles_from(path: str) -> list[str]:
@@ -41,15 +41,29 @@ def styles_from(path: str) -> list[str]:
 
 
 def labels(paths: list[str], group: Callable[[str], object] = lambda _: None) -> dict[str, str]:
-    """What each path is called in output names: its stem, or stem-extension (a-jpg, a-png) where
-    other paths of its group share the stem, so that their outputs do not collide."""
-    stems = Counter((group(p), Path(p).stem.lower()) for p in dict.fromkeys(paths))
-    named = {}
-    for p in paths:
+    """What each path is called in output names, unique within its group: its stem; stem-extension
+    (a-jpg, a-png) where paths of its group share the stem but not the extension; and, where whole file names are
+    shared (day1/VID_1.mp4, day2/VID_1.mp4), its folder's name in front (day1-VID_1), then as many
+    folders above as it takes."""
+    unique = list(dict.fromkeys(paths))
+    suffixes: dict[tuple, set[str]] = {}
+    for p in unique:
+        suffixes.setdefault((group(p), Path(p).stem.lower()), set()).add(Path(p).suffix.lower())
+    own = {}
+    for p in unique:
         path = Path(p)
-        shared = stems[(group(p), path.stem.lower())] > 1 and path.suffix
-        named[p] = f"{path.stem}-{path.suffix[1:]}" if shared else path.stem
-    return named
+        told_apart = len(suffixes[(group(p), path.stem.lower())]) > 1 and path.suffix
+        own[p] = f"{path.stem}-{path.suffix[1:]}" if told_apart else path.stem
+    named = dict(own)
+    for depth in range(1, max((len(Path(p).resolve().parent.parts) for p in unique), default=0) + 1):
+        taken = Counter((group(p), named[p].lower()) for p in unique)
+        clashing = [p for p in unique if taken[(group(p), named[p].lower())] > 1]
+        if not clashing:
+            break
+        for p in clashing:
+            folders = [part for part in Path(p).resolve().parent.parts[-depth:] if part != Path(p).anchor]
+            named[p] = "-".join([*folders, own[p]])
+    return {p: named[p] for p in paths}
 
 
 def output_name(

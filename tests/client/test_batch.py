@@ -36,6 +36,28 @@ def test_inputs_that_share_a_stem_in_one_out_dir_each_get_an_output_of_their_own
     assert [item.problem for item in items] == [None, None]
 
 
+def test_inputs_with_the_same_file_name_in_one_out_dir_are_told_apart_by_their_folders(files, tmp_path):
+    folder, _, styles = files
+    videos = []
+    for parts in (("day1",), ("day2",), ("trip", "x"), ("home", "x")):
+        place = folder.joinpath(*parts)
+        place.mkdir(parents=True)
+        (place / "clip.mp4").write_bytes(b"a video")
+        videos.append(str(place / "clip.mp4"))
+    other = folder / "day1" / "other.mp4"
+    other.write_bytes(b"a video")
+    items = batch.plan([*videos, str(other)], str(styles / "b.png"), None, str(tmp_path / "out"), overwrite=False)
+    assert [os.path.basename(item.output) for item in items] == [
+        "day1-clip-b.mp4",
+        "day2-clip-b.mp4",
+        "trip-x-clip-b.mp4",  # x alone does not tell these two apart
+        "home-x-clip-b.mp4",
+        "other-b.mp4",  # a name no other input has keeps it
+    ]
+    assert [item.problem for item in items] == [None] * 5
+    assert items[1].name == f"{videos[1]} with b.png"  # the summary names the input as given
+
+
 @pytest.mark.parametrize("overwrite", [False, True])
 def test_an_output_that_is_another_input_of_the_run_is_refused_before_any_work(files, overwrite):
     folder, clip, styles = files
