@@ -22,6 +22,7 @@ import anyio.to_thread
 import uvicorn
 from anyio import CapacityLimiter
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from mvstylizer_common.errors import InvalidInputError
 
@@ -96,12 +97,44 @@ class _QuietH11(H11Protocol):
         super().connection_lost(exc)
 
 
+class _DroppingTransport:
+    """A transport whose close() gives the peer `flush_s` to take what is still buffered, then drops
+    the connection. asyncio's own close() waits for the buffer to drain, for ever when the peer reads
+    nothing: the connection is never lost, and a WebSocket send waiting for room never returns."""
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop, flush_s: float):
+        self._transport = transport
+        self._loop = loop
+        self._flush_s = flush_s
+
+    def close(self) -> None:
+        self._transport.close()
+        if self._transport.get_write_buffer_size() > 0:
+            self._loop.call_later(self._flush_s, self._transport.abort)  # a no-op once the connection is lost
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+class _WebSockets(WebSocketsSansIOProtocol):
+    """The `websockets` package's sans-I/O protocol, whose closes (keepalive ping timeout, close
+    handshake timeout, the app's end) drop a peer that reads nothing after close_flush_s: a client
+    that never reads its answers frees its session within the ping interval, timeout and this."""
+
+    close_flush_s = 10.0
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(_DroppingTransport(transport, self.loop, self.close_flush_s))
+
+
 class WebServer:
     """Serves `app` on `sock` (from bind()) until stop(); start() returns once it accepts connections.
 
     certfile/keyfile: serve HTTPS (PEM files). WebSockets are served (by the `websockets` package's
     sans-I/O protocol) with messages of at most `ws_max_size` bytes (a larger one closes that socket
-    with 1009) and no compression (frames are JPEG or PNG already). lifespan: run the app's startup
+    with 1009) and no compression (frames are JPEG or PNG already). A WebSocket peer that answers no
+    ping within ws_ping_timeout_s is closed, and dropped ws_close_flush_s later if it still reads
+    nothing. lifespan: run the app's startup
     and shutdown (in the server's event loop)."""
 
     def __init__(
@@ -116,6 +149,9 @@ class WebServer:
         certfile: str | None = None,
         keyfile: str | None = None,
         ws_max_size: int = 16 * 1024 * 1024,
+        ws_ping_interval_s: float = 20.0,
+        ws_ping_timeout_s: float = 20.0,
+        ws_close_flush_s: float = 10.0,
         lifespan: bool = False,
     ):
         self.sock = sock
@@ -126,8 +162,10 @@ class WebServer:
             loop="asyncio",
             http=protocol,
             lifespan="on" if lifespan else "off",
-            ws="websockets-sansio",
+            ws=type("WebSockets", (_WebSockets,), {"close_flush_s": ws_close_flush_s}),
             ws_max_size=ws_max_size,
+            ws_ping_interval=ws_ping_interval_s,
+            ws_ping_timeout=ws_ping_timeout_s,
             ws_per_message_deflate=False,
             ssl_certfile=certfile,
             ssl_keyfile=keyfile,

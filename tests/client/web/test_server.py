@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import os
 import socket
+import threading
 import time
 
 from starlette.applications import Starlette
@@ -68,5 +71,45 @@ def test_a_request_trickled_in_after_an_answer_is_cut_off():
                     break
                 time.sleep(0.05)
             assert closed, "the trickling connection was still open after 16 request timeouts"
+    finally:
+        server.stop()
+
+
+def test_a_websocket_peer_that_reads_nothing_is_dropped_and_its_handler_ends():
+    """A client that never reads: the server's sends fill the socket's buffers, the keepalive ping goes
+    unanswered, and the connection is dropped, so the handler (a session and its slot) ends."""
+    ended = threading.Event()
+
+    async def flood(websocket: WebSocket) -> None:
+        await websocket.accept()
+        try:
+            while True:
+                await websocket.send_bytes(bytes(1 << 20))
+        except Exception:  # the send that finds the connection lost
+            ended.set()
+            raise
+
+    server = WebServer(
+        Starlette(routes=[WebSocketRoute("/ws", flood)]),
+        bind("127.0.0.1", 0),
+        ws_ping_interval_s=0.5,
+        ws_ping_timeout_s=0.5,
+        ws_close_flush_s=0.5,
+    )
+    server.start()
+    try:
+        with socket.socket() as client:
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            client.connect(("127.0.0.1", server.port))
+            key = base64.b64encode(os.urandom(16)).decode()
+            client.sendall(
+                f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+            )
+            answer = b""
+            while b"\r\n\r\n" not in answer:
+                answer += client.recv(1)  # the handshake's answer only; nothing after it is read
+            assert b" 101 " in answer
+            assert ended.wait(15)
     finally:
         server.stop()
