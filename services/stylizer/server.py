@@ -15,7 +15,13 @@ from google.protobuf.message import DecodeError
 from grpc._cython.cygrpc import ExecuteBatchError  # what a send to a client that has gone raises
 
 from mvstylizer_common.auth import server_interceptors
-from mvstylizer_common.errors import CorruptImageError, InvalidInputError, MvStylizerError, TooSlowError
+from mvstylizer_common.errors import (
+    CorruptImageError,
+    InvalidInputError,
+    LimitExceededError,
+    MvStylizerError,
+    TooSlowError,
+)
 from mvstylizer_common.grpc_options import DEFAULT_MAX_MESSAGE_BYTES, message_size_options
 from mvstylizer_common.imagecodec import DEFAULT_JPEG_QUALITY, decode_image, encode_image
 from mvstylizer_common.serving import abort_with, add_health_and_reflection, bind
@@ -52,11 +58,13 @@ class StylizerServicer(stylizer_pb2_grpc.StylizerServicer):
         *,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         config_timeout_s: float = DEFAULT_CONFIG_TIMEOUT_S,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     ):
         self.stylizer = stylizer
         self.metrics = stylizer.metrics
         self.max_in_flight = max_in_flight
         self.config_timeout_s = config_timeout_s
+        self.max_message_bytes = max_message_bytes
 
     async def ListModels(self, request, context):
         if request is None:  # bytes that are not a ListModelsRequest (_lenient_parser)
@@ -96,6 +104,7 @@ class StylizerServicer(stylizer_pb2_grpc.StylizerServicer):
             config = first.config
             if config.jpeg_quality > 100:
                 raise InvalidInputError(f"jpeg_quality {config.jpeg_quality} is over 100")
+            check_response_encoding(config, self.max_message_bytes)
             opened = await loop.run_in_executor(None, self.stylizer.open, _session_request(config))
             session = f"session {opened.id}"
             encoding = config.response_encoding or media_pb2.FRAME_ENCODING_JPEG
@@ -172,6 +181,25 @@ class StylizerServicer(stylizer_pb2_grpc.StylizerServicer):
                 total_ms=result.total_ms,
             ),
         )
+
+
+# What a StylizeResponse adds to a raw answer's pixels (fields, timings): far less than this.
+RESPONSE_OVERHEAD_BYTES = 4096
+
+
+def check_response_encoding(config: stylizer_pb2.SessionConfig, max_message_bytes: int) -> None:
+    """An encoding the wire knows, and raw answers that fit a message: refused before any work,
+    not after each key frame's."""
+    encoding = config.response_encoding
+    if encoding not in media_pb2.FrameEncoding.values():
+        raise InvalidInputError(f"response_encoding {encoding} is not a FrameEncoding")
+    if encoding == media_pb2.FRAME_ENCODING_RAW_RGB24 and config.output_width and config.output_height:
+        answer = config.output_width * config.output_height * 3 + RESPONSE_OVERHEAD_BYTES
+        if answer > max_message_bytes:
+            raise LimitExceededError(
+                f"raw answers of {config.output_width}x{config.output_height} are {answer / 2**20:.1f} MB, over the "
+                f"message limit of {max_message_bytes / 2**20:g} MB: ask for JPEG or PNG, or a smaller output"
+            )
 
 
 def _session_request(config: stylizer_pb2.SessionConfig) -> SessionRequest:
@@ -302,7 +330,7 @@ def create_server(
         batching=batching,
         admission=admission,
     )
-    servicer = StylizerServicer(stylizer, config_timeout_s=config_timeout_s)
+    servicer = StylizerServicer(stylizer, config_timeout_s=config_timeout_s, max_message_bytes=max_message_bytes)
     server = grpc.aio.server(
         options=message_size_options(max_message_bytes), interceptors=server_interceptors(auth_token)
     )

@@ -237,6 +237,13 @@ def _check_config(request: stylizer_pb2.StylizeRequest, limits: SessionLimits) -
             f"a style photo of {size / MB:.1f} MB is over the limit of {limits.max_style_bytes / MB:g} MB",
         )
     _check_image(config.style, "style photo", limits.max_style_pixels)
+    # An answer is made at the output size, whatever the key frame's: bounded as a key frame is.
+    if config.output_width * config.output_height > limits.max_key_frame_pixels:
+        raise CloseError(
+            CLOSE_TOO_BIG,
+            f"an output of {config.output_width}x{config.output_height} is over the limit of "
+            f"{limits.max_key_frame_pixels / 1e6:g} Mpx",
+        )
     if config.HasField("style_mask"):
         _check_image(config.style_mask, "style mask", limits.max_style_pixels)
 

@@ -11,7 +11,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from mvstylizer_common.errors import WeightsError
 from mvstylizer_common.grpc_options import message_size_options
-from mvstylizer_common.imagecodec import JPEG, PNG, decode_image, encode_image
+from mvstylizer_common.imagecodec import JPEG, PNG, RAW, decode_image, encode_image
 from protos.mvstylizer.v1 import media_pb2, stylizer_pb2, stylizer_pb2_grpc
 from services.stylizer.models import DEFAULT_MODEL
 from services.stylizer.models.photo_wct import PhotoWCT
@@ -328,6 +328,53 @@ def test_strength_moves_the_look_between_the_content_and_the_full_transfer(styli
         stream.close()
     distance = [float(np.abs(look - content).mean()) for look in looks]
     assert distance[0] < 3 < distance[1] < distance[2], distance
+
+
+@pytest.mark.parametrize(
+    "settings, code, words",
+    [
+        (dict(response_encoding=99), grpc.StatusCode.INVALID_ARGUMENT, "response_encoding 99 is not a FrameEncoding"),
+        (
+            dict(response_encoding=RAW, output_width=7000, output_height=5000),
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            "raw answers of 7000x5000 are 100.1 MB, over the message limit of 64 MB",
+        ),
+    ],
+    ids=["unknown encoding", "raw answers over the message limit"],
+)
+def test_an_answer_encoding_that_cannot_be_sent_is_refused_before_any_work(stylizer_address, settings, code, words):
+    with grpc.insecure_channel(stylizer_address) as channel:
+        request = stylizer_pb2.StylizeRequest(config=config(**settings))
+        call = stylizer_pb2_grpc.StylizerStub(channel).Stylize(iter([request]), timeout=TIMEOUT)
+        with pytest.raises(grpc.RpcError) as failure:
+            list(call)  # no SessionReady: refused at the config
+        assert failure.value.code() == code and words in failure.value.details()
+
+
+def test_raw_answers_that_fit_a_message_are_sent(stylizer_address):
+    stream = Stream(stylizer_address, config(response_encoding=RAW, output_width=96, output_height=64))
+    try:
+        stream.receive()
+        stream.send_frame(0, encode_image(moving_square_frame(0), JPEG))
+        image = stream.receive().key_frame.image
+        assert (image.encoding, image.width, image.height, len(image.data)) == (RAW, 96, 64, 96 * 64 * 3)
+    finally:
+        stream.close()
+
+
+def test_a_key_frame_of_an_unknown_encoding_is_refused(stylizer_address):
+    stream = Stream(stylizer_address, config())
+    try:
+        stream.receive()
+        image = encode_image(moving_square_frame(0), JPEG)
+        image.encoding = 99
+        stream.send_frame(0, image)
+        with pytest.raises(grpc.RpcError) as failure:
+            stream.receive()
+        assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "image encoding 99 is not a FrameEncoding" in failure.value.details()
+    finally:
+        stream.close()
 
 
 def test_a_jpeg_quality_over_100_is_invalid_argument(stylizer_address):

@@ -192,6 +192,7 @@ NOISE = np.random.default_rng(0).integers(0, 256, (700, 700, 3), dtype=np.uint8)
             CLOSE_TOO_BIG,
             "style mask of 150x150 is over the limit",
         ),
+        (config_request(output_width=200, output_height=101), CLOSE_TOO_BIG, "output of 200x101 is over the limit"),
     ],
     ids=[
         "key frame first",
@@ -202,10 +203,14 @@ NOISE = np.random.default_rng(0).integers(0, 256, (700, 700, 3), dtype=np.uint8)
         "style pixels",
         "style not a photo",
         "style mask pixels",
+        "output pixels",
     ],
 )
 def test_a_bad_first_message_closes_the_socket_with_a_reason(stylizer_address, first, code, words):
-    gateway = start_gateway(stylizer_address, limits=SessionLimits(max_style_bytes=1 << 20, max_style_pixels=10_000))
+    gateway = start_gateway(
+        stylizer_address,
+        limits=SessionLimits(max_style_bytes=1 << 20, max_style_pixels=10_000, max_key_frame_pixels=20_000),
+    )
     try:
         socket = open_socket(gateway)
         socket.send(first)
