@@ -71,13 +71,14 @@ class ReinhardTransfer(StyleModel):
 
     def encode_style(self, style: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         lab = rgb_to_lab(style).flatten(2)
-        return lab.mean(dim=2, keepdim=True), lab.std(dim=2, keepdim=True)
+        return lab.mean(dim=2, keepdim=True), lab.std(dim=2, correction=0, keepdim=True)
 
     def forward(self, content: torch.Tensor, style: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         style_mean, style_std = style
         lab = rgb_to_lab(content)
         flat = lab.flatten(2)
-        mean, std = flat.mean(dim=2, keepdim=True), flat.std(dim=2, keepdim=True)
+        # The population std: one pixel has 0 (clamped below), not the sample std's NaN.
+        mean, std = flat.mean(dim=2, keepdim=True), flat.std(dim=2, correction=0, keepdim=True)
         mapped = (flat - mean) * (style_std.to(flat) / std.clamp_min(1e-3)) + style_mean.to(flat)
         return lab_to_rgb(mapped.reshape(lab.shape)).clamp(0.0, 1.0)
 

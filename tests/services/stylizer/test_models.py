@@ -60,6 +60,17 @@ def test_reinhard_matches_lab_mean_and_std():
     torch.testing.assert_close(out_lab.std(2), style_lab.std(2), atol=0.5, rtol=0)
 
 
+@pytest.mark.parametrize("name", ["mkl", "reinhard"])
+def test_a_one_pixel_frame_takes_a_colour_of_the_style(name):
+    """One pixel has no spread of its own: the global colour transfers still give it a finite colour
+    near the style's (reinhard gave black: the sample std of one pixel is NaN)."""
+    style = mid_range(3, [0.35, 0.4, 0.6], [0.002, 0.002, 0.004])
+    model = get_model(name)
+    out = model(torch.full((1, 3, 1, 1), 0.5), model.encode_style(style))
+    assert torch.isfinite(out).all()
+    assert (out.flatten() - style.flatten(2).mean(2).flatten()).abs().max() < 0.1, out.flatten()
+
+
 def test_lab_round_trip():
     rgb = torch.rand(1, 3, 8, 8)
     torch.testing.assert_close(lab_to_rgb(rgb_to_lab(rgb)), rgb, atol=1e-4, rtol=0)
