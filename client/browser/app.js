@@ -73,6 +73,7 @@ let tracing = false;
 let traceLog = [];
 let traceKeepEvery = 0; // every n-th traced frame keeps its pixels (0: none)
 let recorder = null;
+let notice = null; // the last error: the status line keeps it until the next source or style is picked
 
 // ---- pictures ----------------------------------------------------------------------------
 
@@ -180,6 +181,7 @@ async function pickStyle() {
     Object.assign(style, styleFrom(style.name, bitmap, bitmap.width, bitmap.height));
     bitmap.close();
   }
+  notice = null;
   restyle();
 }
 
@@ -311,6 +313,8 @@ async function startFile(file) {
  * source be started before this one runs. */
 async function start(kind, attach, release = () => {}) {
   stop();
+  notice = null;
+  withdrawDownload(); // what Download offered was the source before's: this one's comes at its end
   if (!applier) throw new Error('this browser has no WebGL2: the page cannot render');
   // A start still waiting (for a warm-up, or for its video's size) gives its source up for this one.
   starting?.cancel();
@@ -457,7 +461,7 @@ async function stepThroughFile(current) {
   const output = current.fileRecorder;
   if (output && run === current) {
     try {
-      offerDownload(await output.finish());
+      offerDownload(await output.finish(), downloadName(current.kind));
       current.recordingNote = `recorded ${output.frames} frames (${output.codec}): Download saves them`;
     } catch (error) {
       recordingFailed(current, error);
@@ -922,7 +926,7 @@ function percentile(values, q) {
 
 function statsNow() {
   const current = lastRun;
-  if (!current) return { running: false, prepared_at_load: prepared };
+  if (!current) return { running: false, prepared_at_load: prepared, notice };
   const { link, engine } = current;
   const seconds = (performance.now() - current.startedAt) / 1000;
   return {
@@ -958,13 +962,15 @@ function statsNow() {
     camera_reader: current.cameraReader ?? null, // a camera's frames read in a 'worker' or on the 'page'
     camera_given_up: current.cameraQueue?.givenUp ?? null, // of `dropped`: those the page's queue gave up
     error: current.error ?? null,
+    notice, // the last error reported (a file that does not play, a photo that does not open)
   };
 }
 
 function showStatus() {
   const s = statsNow();
+  const noticed = notice ? `\nerror: ${notice}` : '';
   if (!s.source) {
-    $('status').textContent = 'idle';
+    $('status').textContent = notice ? `error: ${notice}` : 'idle';
     return;
   }
   const ms = (v) => (v === null ? '-' : `${v.toFixed(0)} ms`);
@@ -974,7 +980,7 @@ function showStatus() {
     `${s.source.kind} ${s.source.width}x${s.source.height}${s.phase ? ` (${s.phase})` : ''}  ${s.fps_rendered.toFixed(1)} fps  device ${ms(s.device_ms_p50)}/frame  ` +
     `key round trip ${ms(s.round_trip_ms)}\nkeys ${s.key_frames} sent, ${s.keys_answered} answered  ` +
     `up ${kb(s.bytes_up)} down ${kb(s.bytes_down)}  stylizer: ${s.link}${s.link_reason && s.link !== 'ready' ? ` (${s.link_reason})` : ''}\n` +
-    `${methods || 'no frames yet'}${s.recording_note ? `\n${s.recording_note}` : ''}${s.error ? `\nerror: ${s.error}` : ''}`;
+    `${methods || 'no frames yet'}${s.recording_note ? `\n${s.recording_note}` : ''}${s.error ? `\nerror: ${s.error}` : ''}${noticed}`;
 }
 
 function startRecording() {
@@ -984,24 +990,41 @@ function startRecording() {
   recorder = new MediaRecorder(stream, type ? { mimeType: type } : {});
   recorder.ondataavailable = (event) => event.data.size && chunks.push(event.data);
   recorder.onstop = () => {
-    offerDownload(new Blob(chunks, { type: recorder?.mimeType || type || 'video/webm' }));
+    offerDownload(new Blob(chunks, { type: recorder?.mimeType || type || 'video/webm' }), downloadName(lastRun?.kind ?? 'camera'));
     recorder = null;
     $('record').textContent = 'Record';
     $('record').classList.remove('on');
   };
+  withdrawDownload();
   recorder.start(1000);
   $('record').textContent = 'Stop recording';
   $('record').classList.add('on');
 }
 
-/** Download saves `blob` (a recording). */
-function offerDownload(blob) {
+/** Download saves `blob` (a recording) as `name` plus the container's extension. */
+function offerDownload(blob, name) {
+  withdrawDownload();
   const link = $('download');
-  if (link.href) URL.revokeObjectURL(link.href);
   link.href = URL.createObjectURL(blob);
-  link.download = `mvstylizer.${blob.type.includes('mp4') ? 'mp4' : 'webm'}`;
+  link.download = `${name}.${blob.type.includes('mp4') ? 'mp4' : 'webm'}`;
   link.textContent = `Download (${(blob.size / 1e6).toFixed(1)} MB)`;
   link.hidden = false;
+}
+
+/** Download offers nothing (its file is given back). */
+function withdrawDownload() {
+  const link = $('download');
+  if (link.href) URL.revokeObjectURL(link.href);
+  link.removeAttribute('href');
+  link.hidden = true;
+}
+
+/** A recording's file name, as the command line names its outputs: SOURCE-STYLE (a picked file's
+ * name without its extension, or 'camera'). */
+function downloadName(kind) {
+  const source = kind.startsWith('file ') ? kind.slice(5).replace(/\.[^.]*$/, '') : 'camera';
+  const safe = (text) => text.replace(/[^\w.-]+/g, '-').replace(/^-+|-+$/g, '') || 'mvstylizer';
+  return `${safe(source)}-${safe(currentStyle()?.name ?? 'style')}`;
 }
 
 function stopRecording() {
@@ -1010,7 +1033,8 @@ function stopRecording() {
 
 function report(error) {
   console.error(error);
-  $('status').textContent = `error: ${error.message ?? error}`;
+  notice = String(error.message ?? error);
+  showStatus();
 }
 
 function wire() {
@@ -1035,6 +1059,7 @@ function wire() {
       const bitmap = await decodePhoto(file);
       addStyle(styleFrom(file.name, bitmap, bitmap.width, bitmap.height));
       bitmap.close();
+      notice = null;
       restyle();
     } catch (error) {
       report(new Error(`${file.name} is not a picture this browser can open`));

@@ -429,6 +429,29 @@ def test_a_picked_videos_download_has_one_stylized_frame_per_input_frame_at_its_
     assert f"recorded {count} frames (VP" in status, status
 
 
+def test_a_second_picked_file_withdraws_the_first_ones_download_and_its_error_stays_in_view(stylizer_address, tmp_path):
+    """Download never offers the file before's output while another is being made, is named after its
+    source, and an error stays in the status line (it was replaced within half a second)."""
+    clip = tmp_path / "picked.webm"
+    clip.write_bytes(webm_clip([shot_frame(0, i) for i in range(6)]))
+    broken = tmp_path / "broken.webm"
+    broken.write_bytes(b"not a video at all")
+    with open_page(stylizer_address, None) as (page, _gateway):
+        page.evaluate("mvstylizer.ready")
+        page.set_input_files("#video-file", str(clip))
+        wait_for(page, "mvstylizer.stats()", lambda s: s.get("frame_count") and not s["running"])
+        with page.expect_download() as download_info:
+            page.click("#download")
+        name = download_info.value.suggested_filename
+        assert name.startswith("picked-") and name.endswith(".webm"), name
+        page.set_input_files("#video-file", str(broken))
+        stats = wait_for(page, "mvstylizer.stats()", lambda s: s.get("notice"))
+        assert "broken.webm cannot be played here" in stats["notice"], stats
+        assert not page.is_visible("#download")
+        page.wait_for_timeout(2000)  # four status refreshes
+        assert "error: the file broken.webm cannot be played here" in page.inner_text("#status")
+
+
 def most_like(frame: np.ndarray, candidates: list[np.ndarray]) -> int:
     """The index of the candidate whose luminance pattern correlates best with the frame's."""
 
