@@ -95,7 +95,9 @@ def _run_live(job: LiveJob, listener, on_started, stop: threading.Event | None) 
         try:
             sinks: list[FrameSink] = list(job.sinks)
             if job.output:
-                file_sink = live_video_sink(str(partial), source.width, source.height, source.fps)
+                file_sink = live_video_sink(
+                    str(partial), source.width, source.height, source.fps, source.sample_aspect_ratio
+                )
                 sinks.append(file_sink)
             preview_sink = PreviewSink()
             sinks.append(preview_sink)

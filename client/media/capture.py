@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from client.media.frames import LIVE_TIME_BASE, SourceFrame
-from client.media.orientation import quarter_turns, upright, upright_size
+from client.media.orientation import quarter_turns, upright, upright_sample_aspect_ratio, upright_size
 from mvstylizer_common.errors import InvalidInputError
 
 # Frames a paced source may queue ahead of a slow consumer (about a quarter second at 30 fps).
@@ -72,6 +72,7 @@ class LiveSource:
     width: int
     height: int
     fps: float
+    sample_aspect_ratio: Fraction | None = None  # upright; None: square pixels
 
     def __init__(self, capacity: int):
         self.mailbox = FrameMailbox(capacity)
@@ -125,6 +126,7 @@ class PacedFileSource(LiveSource):
                 self.width, self.height = upright_size(
                     stream.codec_context.width, stream.codec_context.height, self._turns
                 )
+                self.sample_aspect_ratio = upright_sample_aspect_ratio(stream, self._turns)
         except (av.error.FFmpegError, OSError) as error:
             raise InvalidInputError(f"{path}: not a readable video ({error})") from error
 

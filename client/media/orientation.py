@@ -6,6 +6,7 @@ see the picture as a player shows it."""
 from __future__ import annotations
 
 import logging
+from fractions import Fraction
 
 import av
 import cv2
@@ -45,3 +46,12 @@ def upright(rgb: np.ndarray, turns: int) -> np.ndarray:
 def upright_size(width: int, height: int, turns: int) -> tuple[int, int]:
     """(width, height) of a coded size once turned upright."""
     return (height, width) if turns % 2 else (width, height)
+
+
+def upright_sample_aspect_ratio(stream: av.video.stream.VideoStream, turns: int) -> Fraction | None:
+    """A pixel's width over its height once the frames stand upright (camcorder and DV video have
+    non-square pixels, which players stretch to the picture's shape); None for square pixels."""
+    sar = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
+    if not sar or sar <= 0 or sar == 1:
+        return None
+    return 1 / Fraction(sar) if turns % 2 else Fraction(sar)

@@ -10,7 +10,7 @@ from fractions import Fraction
 import av
 
 from client.media.frames import SourceFrame
-from client.media.orientation import quarter_turns, upright, upright_size
+from client.media.orientation import quarter_turns, upright, upright_sample_aspect_ratio, upright_size
 from mvstylizer_common.errors import InvalidInputError
 
 log = logging.getLogger(__name__)
@@ -25,6 +25,8 @@ class SourceInfo:
     frame_count: int  # 0 when the container does not say
     has_audio: bool
     rotation: int = 0  # degrees counter-clockwise the frames were turned to stand upright
+    # A pixel's width over its height, upright (camcorder and DV video have non-square pixels); None: square.
+    sample_aspect_ratio: Fraction | None = None
 
 
 @dataclass
@@ -84,6 +86,7 @@ class VideoSource:
         turns = self._turns or 0
         self.info.width, self.info.height = upright_size(ctx.width, ctx.height, turns)
         self.info.rotation = 90 * turns
+        self.info.sample_aspect_ratio = upright_sample_aspect_ratio(self._stream, turns)
 
     def peek(self) -> SourceFrame | None:
         """The first frame, decoded now (None if nothing decodes); `frames()` still yields it."""

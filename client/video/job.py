@@ -105,6 +105,7 @@ def stylize_video(
                     crf=job.crf,
                     preset=job.preset,
                     codec=job.codec,
+                    sample_aspect_ratio=info.sample_aspect_ratio,
                 )
             interpolator: InterpolatorBackend
             # Frame-by-frame: every frame is a key, output exactly as the stylizer made it.

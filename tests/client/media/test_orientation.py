@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from types import SimpleNamespace
 
 import av
@@ -44,14 +45,17 @@ def expected_centre(index: int) -> tuple[float, float]:
     return 6 + 2 * index + (MARK - 1) / 2, 8 + (MARK - 1) / 2
 
 
-def write_phone_clip(path, rotation: int) -> None:
+def write_phone_clip(path, rotation: int, sample_aspect_ratio: Fraction | None = None) -> None:
     """What a phone writes: each frame turned against `rotation` (degrees counter-clockwise) and
-    the display matrix that turns it back, so a player shows it upright."""
+    the display matrix that turns it back, so a player shows it upright (with non-square coded
+    pixels of `sample_aspect_ratio`, as a camcorder's, when given)."""
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=25)
         coded_frames = [np.ascontiguousarray(np.rot90(upright_frame(i), k=-rotation // 90)) for i in range(FRAMES)]
         stream.height, stream.width = coded_frames[0].shape[:2]  # landscape for a quarter turn
         stream.pix_fmt = "yuv420p"
+        if sample_aspect_ratio is not None:
+            stream.codec_context.sample_aspect_ratio = sample_aspect_ratio
         stream.set_display_rotation(rotation)
         for index, coded in enumerate(coded_frames):
             frame = av.VideoFrame.from_ndarray(coded, format="rgb24")
@@ -129,6 +133,36 @@ def test_live_from_a_phone_clip_writes_upright_frames_without_a_rotation(phone, 
     assert report["captured"] == report["output"] == FRAMES
     assert rotations_in(out) == ((WIDTH, HEIGHT), {0})
     check_upright(decode_all(str(out))[0])
+
+
+@pytest.mark.parametrize("rotation", [0, 90])
+def test_non_square_pixels_are_kept_by_stylize_and_live(tmp_path, stylizer_address, rotation):
+    """Camcorder and DV video have non-square pixels (128/117 here, coded): the outputs say so too,
+    turned with the picture, or players show them squeezed."""
+    clip = tmp_path / "camcorder.mp4"
+    write_phone_clip(clip, rotation, sample_aspect_ratio=Fraction(128, 117))
+    upright_ratio = Fraction(128, 117) if rotation == 0 else Fraction(117, 128)
+    with VideoSource(str(clip)) as source:
+        assert source.info.sample_aspect_ratio == upright_ratio
+    assert PacedFileSource(str(clip)).sample_aspect_ratio == upright_ratio
+    style = tmp_path / "style.png"
+    style.write_bytes(encode_image(style_photo(), PNG).data)
+    services = ServiceOptions(stylizer=stylizer_address)
+    stylize_video(VideoJob(str(clip), str(style), str(tmp_path / "file.mp4"), services))
+    run_live(LiveJob(style=str(style), source=str(clip), output=str(tmp_path / "live.mp4"), services=services))
+    for name in ("file.mp4", "live.mp4"):
+        with av.open(str(tmp_path / name)) as container:
+            assert container.streams.video[0].sample_aspect_ratio == upright_ratio, name
+
+
+def test_square_pixels_are_written_as_they_were_read(phone, tmp_path, stylizer_address):
+    clip, style = phone
+    with VideoSource(str(clip)) as source:
+        assert source.info.sample_aspect_ratio is None
+    out = tmp_path / "out.mp4"
+    stylize_video(VideoJob(str(clip), style, str(out), ServiceOptions(stylizer=stylizer_address)))
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].sample_aspect_ratio in (None, 0, 1)
 
 
 def test_the_preview_frame_and_the_lut_read_upright_frames(phone):
