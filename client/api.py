@@ -11,7 +11,9 @@
 `Stylizer()` starts a stylizer on loopback (as the command line does) unless `stylizer=`
 names a running one (HOST:PORT, or several for replicas). Every default is the command
 line's: the same dataclasses (client.remote.services.ServiceOptions, client.video.job.VideoJob,
-client.live.engine.LiveOptions) hold them.
+client.live.engine.LiveOptions) hold them, and an output that exists is refused unless
+overwrite=True. The look's settings (strength, model, work_size) go to Stylizer() for every job,
+or to one job.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import os
 import queue
 import threading
 from collections.abc import Iterable, Iterator
@@ -41,6 +44,9 @@ from mvstylizer_common.imagecodec import load_image_file, write_image_file
 __all__ = ["ServiceOptions", "Stylizer", "stylize_image", "stylize_video"]
 
 _END = object()
+
+# ServiceOptions' fields a job may set for itself: they travel in each session's config.
+LOOK_SETTINGS = ("strength", "model", "work_size", "wire_format")
 
 
 class Stylizer:
@@ -87,6 +93,15 @@ class Stylizer:
                 "this Stylizer is closed (its with block has ended): run jobs inside it, or open a new one"
             )
 
+    def _services_for(self, options: dict) -> ServiceOptions:
+        """The warm services with this job's look settings (taken out of options)."""
+        look = {name: options.pop(name) for name in LOOK_SETTINGS if name in options}
+        if not look:
+            return self.warm_services
+        services = dataclasses.replace(self.warm_services, **look)
+        services.check()
+        return services
+
     def _style(self, style: str | None) -> str:
         chosen = style or self.style
         if not chosen:
@@ -95,8 +110,12 @@ class Stylizer:
 
     def stylize_video(self, input: str, output: str, style: str | None = None, **job_options) -> dict:
         """input video -> output video (same frames, timing and audio); job_options: VideoJob's fields
-        (keyframes, key_interval, max_gap, mode, flow_size, crf, ...). Returns the run's metrics."""
-        job = VideoJob(input, self._style(style), output, services=self.warm_services, **job_options)
+        (keyframes, key_interval, max_gap, mode, flow_size, crf, overwrite, ...) and the look's
+        (strength, model, work_size). Returns the run's metrics."""
+        services = self._services_for(job_options)
+        job_options.setdefault("overwrite", False)
+        _refuse_existing(output, job_options["overwrite"])
+        job = VideoJob(input, self._style(style), output, services=services, **job_options)
         return _stylize_video(job)
 
     def stylize_image(
@@ -107,15 +126,22 @@ class Stylizer:
         *,
         content_mask: str | None = None,
         style_mask: str | None = None,
+        overwrite: bool = False,
+        **look,
     ) -> np.ndarray:
-        """A photo in the style's look: HxWx3 uint8 RGB (also written to `output` when given)."""
+        """A photo in the style's look: HxWx3 uint8 RGB (also written to `output` when given; one
+        that exists is refused unless overwrite). look: strength, model, work_size for this photo."""
+        services = self._services_for(look)
+        if look:
+            raise TypeError(f"stylize_image() got unexpected keyword arguments: {', '.join(look)}")
         if output is not None:
             check_output_path(output, [content, self._style(style)], kind="image")
+            _refuse_existing(output, overwrite)
         stylized = _stylize_image(
-            content, self._style(style), self.warm_services, content_mask=content_mask, style_mask=style_mask
+            content, self._style(style), services, content_mask=content_mask, style_mask=style_mask
         )
         if output is not None:
-            with written_whole(output) as partial:
+            with written_whole(output, replace=overwrite) as partial:
                 write_image_file(str(partial), stylized)
         return stylized
 
@@ -125,12 +151,14 @@ class Stylizer:
         style: str | None = None,
         fps: float = 30.0,
         options: LiveOptions | None = None,
+        **look,
     ) -> Iterator[np.ndarray]:
         """HxWx3 uint8 RGB frames in (all of one size), stylized frames out: one per frame, in order,
         each made as soon as its frame arrives (live mode: forward only, never waiting for a later
         key frame), in the same engine as `mvstylizer live`. fps: the frames' rate; frames are taken no
         faster than that (as from a camera), so the stylizer's answers keep up as they do live. Each
-        frame is copied when taken: a capture loop may refill one buffer."""
+        frame is copied when taken: a capture loop may refill one buffer. look: strength, model,
+        work_size for these frames."""
         if not (isinstance(fps, int | float) and math.isfinite(fps) and fps > 0):
             raise InvalidInputError(f"fps must be a positive number of frames per second, got {fps!r}")
         iterator = iter(frames)
@@ -143,7 +171,9 @@ class Stylizer:
         style_message, style_rgb = load_image_file(self._style(style))
         outputs: queue.Queue = queue.Queue(maxsize=16)
         failure: list[BaseException] = []
-        services = self.warm_services
+        services = self._services_for(look)
+        if look:
+            raise TypeError(f"stylize_frames() got unexpected keyword arguments: {', '.join(look)}")
 
         class _Handover:
             accepts_i420 = False
@@ -186,16 +216,23 @@ class Stylizer:
             raise failure[0]
 
 
+def _refuse_existing(output: str, overwrite: bool) -> None:
+    """An output that exists is kept unless overwrite (as the command line does), before any work."""
+    if not overwrite and os.path.lexists(output):
+        raise InvalidInputError(f"{output}: exists (overwrite=True replaces it)")
+
+
 def stylize_video(input: str, style: str, output: str, **options) -> dict:
     """One video, with a stylizer started for it (see Stylizer for many jobs). options: VideoJob's
-    fields, and ServiceOptions' under services=ServiceOptions(...)."""
+    fields, the look's (strength, model, work_size), and ServiceOptions' under services=ServiceOptions(...)."""
     services = options.pop("services", None)
     with Stylizer(style, services) as stylizer:
         return stylizer.stylize_video(input, output, **options)
 
 
 def stylize_image(content: str, style: str, output: str | None = None, **options) -> np.ndarray:
-    """One photo, with a stylizer started for it; HxWx3 uint8 RGB (also written to `output`)."""
+    """One photo, with a stylizer started for it; HxWx3 uint8 RGB (also written to `output`).
+    options: Stylizer.stylize_image's (masks, overwrite, the look's settings) and services=."""
     services = options.pop("services", None)
     with Stylizer(style, services) as stylizer:
         return stylizer.stylize_image(content, output=output, **options)

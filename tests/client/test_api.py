@@ -9,7 +9,7 @@ from client.live.engine import LiveOptions
 from client.remote.services import ServiceOptions
 from client.video.job import VideoJob
 from mvstylizer_common.errors import InvalidInputError
-from mvstylizer_common.imagecodec import PNG, encode_image
+from mvstylizer_common.imagecodec import PNG, encode_image, load_image_file
 from tests.media import decode_all, encode_clip, most_like, moving_square_frame, style_photo
 
 
@@ -62,9 +62,30 @@ def test_the_api_and_the_command_line_share_every_default():
     args = build_parser().parse_args(["stylize", "in.mp4", "--style", "s.png"])
     assert _services(args) == ServiceOptions(auth_token=_services(args).auth_token)
     job = _video_job(args, "in.mp4", "s.png", "out.mp4")
-    # The one deliberate difference: the command line keeps an output that appeared during the run
-    # unless --overwrite; the API writes where it is told.
     assert job == VideoJob("in.mp4", "s.png", "out.mp4", services=job.services, overwrite=False)
-    assert VideoJob("in.mp4", "s.png", "out.mp4").overwrite
     live = build_parser().parse_args(["live", "--source", "synthetic", "--style", "s.png"])
     assert (live.min_key_interval, live.fallback_after) == (LiveOptions.min_key_interval, LiveOptions.fallback_after_s)
+
+
+def test_an_output_that_exists_is_kept_unless_overwrite_and_a_job_may_set_its_own_look(files, stylizer_address):
+    folder, style, photo, clip = files
+    photo_out, video_out = folder / "kept.png", folder / "kept.mp4"
+    photo_out.write_bytes(b"an earlier photo")
+    video_out.write_bytes(b"an earlier video")
+    with Stylizer(style=style, stylizer=stylizer_address) as stylizer:
+        with pytest.raises(InvalidInputError, match=r"kept\.png: exists \(overwrite=True"):
+            stylizer.stylize_image(photo, output=str(photo_out))
+        with pytest.raises(InvalidInputError, match=r"kept\.mp4: exists \(overwrite=True"):
+            stylizer.stylize_video(clip, str(video_out))
+        assert photo_out.read_bytes() == b"an earlier photo" and video_out.read_bytes() == b"an earlier video"
+        full = stylizer.stylize_image(photo, output=str(photo_out), overwrite=True)
+        assert load_image_file(str(photo_out))[1].shape == full.shape
+        stylizer.stylize_video(clip, str(video_out), overwrite=True, strength=0.0)
+        # strength 0: the content's own look; the warm stylizer's default (1) is the style's.
+        none = stylizer.stylize_image(photo, strength=0.0)
+        original = load_image_file(photo)[1].astype(float)
+        assert np.abs(none - original).mean() < 3 < np.abs(full - original).mean()
+        kept = decode_all(str(video_out))[0]
+        assert len(kept) == 12
+        with pytest.raises(TypeError, match="unexpected keyword arguments: colour"):
+            stylizer.stylize_image(photo, colour="red")
