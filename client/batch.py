@@ -67,12 +67,19 @@ def labels(paths: list[str], group: Callable[[str], object] = lambda _: None) ->
 
 
 def output_name(
-    input_path: str, style: str, out_dir: str | None, *, input_label: str | None = None, style_label: str | None = None
+    input_path: str,
+    style: str,
+    out_dir: str | None,
+    *,
+    input_label: str | None = None,
+    style_label: str | None = None,
+    photo: bool = False,
 ) -> str:
     """Beside the input (or in out_dir): <input label>-<style label><the input's container, else .mp4>
-    (labels: the stems, by default)."""
+    (labels: the stems, by default); for a photo, <the input's photo format, else .png>."""
     source = Path(input_path)
-    suffix = source.suffix.lower() if source.suffix.lower() in VIDEO_CONTAINERS else ".mp4"
+    formats, default = (IMAGE_EXTENSIONS, ".png") if photo else (VIDEO_CONTAINERS, ".mp4")
+    suffix = source.suffix.lower() if source.suffix.lower() in formats else default
     folder = Path(out_dir) if out_dir else source.parent
     return str(folder / f"{input_label or source.stem}-{style_label or Path(style).stem}{suffix}")
 
@@ -89,9 +96,11 @@ def plan(
     out_dir: str | None,
     overwrite: bool,
     preview_frame: int | None = None,
+    photos: bool = False,
 ) -> list[BatchItem]:
     """One item per (input, style). `output` names the one output of a single input and style;
-    with preview_frame, each item writes that frame's PNG and no video (so only the PNG is checked).
+    with preview_frame, each item writes that frame's PNG and no video (so only the PNG is checked);
+    photos: the inputs are photos, and so are the outputs.
     Raises InvalidInputError for what sinks the whole batch: -o with many outputs, an --out-dir that
     cannot be made, an output that is also an input of the run (even with --overwrite)."""
     styles = styles_from(style)
@@ -108,6 +117,7 @@ def plan(
                 out_dir,
                 input_label=input_labels[input_path],
                 style_label=style_labels[style_path],
+                photo=photos,
             )
             if preview_frame is not None:
                 target = preview_name(target, preview_frame)
@@ -115,7 +125,7 @@ def plan(
     _refuse_outputs_that_are_inputs(items, [*inputs, *styles])
     if out_dir is not None:
         _make_out_dir(out_dir)
-    kind = "video" if preview_frame is None else "image"
+    kind = "video" if preview_frame is None and not photos else "image"
     taken: set[Path] = set()
     for item in items:
         try:

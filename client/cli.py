@@ -22,7 +22,7 @@ from PIL import Image
 
 from client import batch, demo
 from client.api import Stylizer
-from client.image import image_summary, stylize_image
+from client.image import image_summary
 from client.live.engine import LiveOptions
 from client.live.job import LiveJob, run_live, write_metrics
 from client.look import (
@@ -33,7 +33,7 @@ from client.look import (
     write_lut,
     write_preview_frame,
 )
-from client.media.paths import check_output_path, written_whole
+from client.media.paths import written_whole
 from client.media.sink import ENCODERS, PRESETS
 from client.process_setup import prepare_client_process
 from client.progress import Progress
@@ -190,10 +190,20 @@ def build_parser() -> argparse.ArgumentParser:
     add_services(video, video=True)
     add_video_options(video)
 
-    image = commands.add_parser("stylize-image", help="stylize one photo")
-    image.add_argument("content", help="content photo")
-    image.add_argument("--style", required=True, help="style photo (JPEG, PNG, ...)")
-    image.add_argument("-o", "--output", required=True, help="output photo (.png, .jpg)")
+    image = commands.add_parser("stylize-image", help="stylize photos")
+    image.add_argument("contents", nargs="+", metavar="CONTENT", help="content photos (one or many)")
+    image.add_argument(
+        "--style", required=True, help="style photo (JPEG, PNG, ...), or a folder of them (one output per style)"
+    )
+    image.add_argument(
+        "-o",
+        "--output",
+        help="output photo (.png, .jpg) for one photo and style; default: CONTENT-STYLE.png beside the content",
+    )
+    image.add_argument(
+        "--out-dir", help="put the outputs in this folder (named CONTENT-STYLE and the content's format)"
+    )
+    image.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
     image.add_argument(
         "--content-mask",
         metavar="PNG",
@@ -400,24 +410,54 @@ def _failure(error: Exception, item: batch.BatchItem) -> tuple[str, bool]:
 
 
 def run_image(args: argparse.Namespace) -> int:
-    check_output_path(args.output, [args.content, args.style], kind="image")
+    """Every (photo, style) pair, with one warm stylizer; a failed item is reported and the rest run."""
     if args.lut:
         check_lut_path(args.lut)
     services = _services(args)
     services.check()
+    if (args.content_mask is None) != (args.style_mask is None):
+        raise InvalidInputError("--content-mask and --style-mask go together: give both or neither")
+    items = batch.plan(args.contents, args.style, args.output, args.out_dir, args.overwrite, photos=True)
+    if len(items) > 1 and (args.lut or args.content_mask):
+        raise InvalidInputError("--lut and the masks go with one photo and one style")
+    for item in items:
+        if item.problem:
+            print(f"error: {item.problem}", file=sys.stderr)
+    runnable = [item for item in items if not item.problem]
+    if runnable:
+        with Stylizer(services=services) as stylizer:
+            for item in runnable:
+                _run_photo(args, stylizer, item, alone=len(items) == 1)
+    failed = [item for item in items if not item.done]
+    if len(items) > 1 and (failed or not args.quiet):
+        print(batch.summary(items), file=sys.stderr)
+    if not failed:
+        return EXIT_OK
+    return EXIT_BAD_INPUT if all(item.bad_input for item in failed) else EXIT_FAILURE
+
+
+def _run_photo(args: argparse.Namespace, stylizer: Stylizer, item: batch.BatchItem, alone: bool) -> None:
+    """One photo and style, written whole (item.done set), or the reason it failed on the item
+    (alone: the run's only item, whose error needs no name before it)."""
     started = time.perf_counter()
-    stylized = stylize_image(
-        args.content, args.style, services, content_mask=args.content_mask, style_mask=args.style_mask
-    )
-    with written_whole(args.output) as partial:
-        write_image_file(str(partial), stylized)
-    if args.lut:
-        write_fitted_lut([load_image_file(args.content)[1]], [stylized], args.style, args.lut)
-    if not args.quiet:
+    try:
+        stylized = stylizer.stylize_image(
+            item.input, item.style, content_mask=args.content_mask, style_mask=args.style_mask
+        )
+        with written_whole(item.output, replace=args.overwrite) as partial:
+            write_image_file(str(partial), stylized)
         if args.lut:
-            print(f"wrote {args.lut}", file=sys.stderr)
-        print(image_summary(args.output, stylized, time.perf_counter() - started), file=sys.stderr)
-    return EXIT_OK
+            write_fitted_lut([load_image_file(item.input)[1]], [stylized], item.style, args.lut)
+        if not args.quiet:
+            if args.lut:
+                print(f"wrote {args.lut}", file=sys.stderr)
+            print(image_summary(item.output, stylized, time.perf_counter() - started), file=sys.stderr)
+        item.done = True
+    except Exception as error:
+        if args.verbose:
+            log.exception("%s failed", item.name)
+        item.fail(*_failure(error, item))
+        print(f"error: {item.problem}" if alone else f"error: {item.name}: {item.problem}", file=sys.stderr)
 
 
 def run_live_command(args: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ from client import cli
 from client.media.sink import VideoSink
 from client.video.job import ServiceOptions, VideoJob, stylize_video
 from mvstylizer_common.errors import InvalidInputError
-from mvstylizer_common.imagecodec import PNG, encode_image, read_image_file
+from mvstylizer_common.imagecodec import JPEG, PNG, encode_image, read_image_file
 from tests.client.test_cli import run_cli
 from tests.media import decode_all, encode_clip, moving_square_frame, style_photo
 
@@ -49,7 +49,7 @@ def test_an_oversized_style_in_a_folder_fails_alone_and_the_rest_are_written(med
     assert code == 2, err  # every failure was bad input
     assert sorted(p.name for p in folder.glob("clip-*")) == ["clip-cold.mp4", "clip-warm.mp4", "clip-x.mp4"]
     assert "3 of 4 stylized" in err
-    assert "failed  clip.mp4 with big.png:" in err and "exceeds" in err
+    assert f"failed  {clip} with big.png:" in err and "exceeds" in err
     assert err.count("  ok      ") == 3
 
 
@@ -70,7 +70,7 @@ def test_a_full_disk_on_item_1_fails_that_item_and_the_others_run(media, stylize
     assert not (folder / "clip-cold.mp4").exists()
     for name in ("clip-warm.mp4", "clip-x.mp4"):
         assert len(decode_all(str(folder / name))[0]) == FRAMES
-    assert "2 of 3 stylized" in err and f"failed  clip.mp4 with cold.png: OSError: [Errno {code}]" in err
+    assert "2 of 3 stylized" in err and f"failed  {clip} with cold.png: OSError: [Errno {code}]" in err
     assert not [name for name in os.listdir(folder) if "partial" in name]
 
 
@@ -122,8 +122,34 @@ def test_stylize_image_prints_one_summary_line(media, stylizer_address, capsys):
     assert cli.run_image(cli.build_parser().parse_args([*args, "--stylizer", stylizer_address])) == 0
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"wrote {out}: 96x64 in ")
+    # An output that exists is kept, as `stylize` keeps one, unless --overwrite.
+    assert cli.run_image(cli.build_parser().parse_args([*args, "--stylizer", stylizer_address, "-q"])) == 2
+    assert capsys.readouterr().err == f"error: {out}: exists (--overwrite replaces it)\n"
+    args.append("--overwrite")
     assert cli.run_image(cli.build_parser().parse_args([*args, "--stylizer", stylizer_address, "-q"])) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_many_photos_with_a_folder_of_styles_each_get_an_output_and_a_bad_one_fails_alone(
+    media, stylizer_address, capsys
+):
+    folder, _, styles = media
+    (styles / "x.jpg").unlink()
+    photos = folder / "photos"
+    photos.mkdir()
+    (photos / "a.png").write_bytes(encode_image(moving_square_frame(2), PNG).data)
+    (photos / "b.jpg").write_bytes(encode_image(moving_square_frame(4), JPEG).data)
+    (photos / "broken.png").write_bytes(b"not a photo")
+    inputs = [str(photos / name) for name in ("a.png", "b.jpg", "broken.png")]
+    out = folder / "out"
+    argv = ["stylize-image", *inputs, "--style", str(styles), "--out-dir", str(out), "--stylizer", stylizer_address]
+    code = cli.run_image(cli.build_parser().parse_args(argv))
+    err = capsys.readouterr().err
+    assert code == 2, err  # the one failure is bad input
+    # Each photo in its own format; the broken one's outputs are never written.
+    assert sorted(p.name for p in out.iterdir()) == ["a-cold.png", "a-warm.png", "b-cold.jpg", "b-warm.jpg"]
+    assert read_image_file(str(out / "b-warm.jpg")).shape == (64, 96, 3)
+    assert "4 of 6 stylized" in err and err.count("  failed  ") == 2 and "broken.png with cold.png" in err
 
 
 def test_overwrite_never_replaces_another_input_of_the_run(media):
