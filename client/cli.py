@@ -446,8 +446,8 @@ def _run_photo(args: argparse.Namespace, stylizer: Stylizer, item: batch.BatchIt
         )
         with written_whole(item.output, replace=args.overwrite) as partial:
             write_image_file(str(partial), stylized)
-        if args.lut:
-            write_fitted_lut([load_image_file(item.input)[1]], [stylized], item.style, args.lut)
+            if args.lut:  # before the photo is published: a LUT that cannot be written leaves neither
+                write_fitted_lut([load_image_file(item.input)[1]], [stylized], item.style, args.lut)
         if not args.quiet:
             if args.lut:
                 print(f"wrote {args.lut}", file=sys.stderr)

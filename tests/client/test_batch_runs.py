@@ -163,3 +163,22 @@ def test_overwrite_never_replaces_another_input_of_the_run(media):
     assert done.returncode == 2, done.stderr
     assert "overwrite an input" in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert second.read_bytes() == Path(clip).read_bytes()
+
+
+def test_a_lut_that_cannot_be_written_late_leaves_no_photo_either(media, stylizer_address, capsys, monkeypatch):
+    """The photo and its LUT are one output: a LUT write failing after the checks (a full disk, a
+    folder refusing new files) publishes neither."""
+    folder, _, styles = media
+    content = folder / "photo.png"
+    content.write_bytes(encode_image(moving_square_frame(2), PNG).data)
+    out, lut = folder / "photo-warm.png", folder / "look.cube"
+
+    def full_disk(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(cli, "write_fitted_lut", full_disk)
+    argv = ["stylize-image", str(content), "--style", str(styles / "warm.png"), "-o", str(out), "--lut", str(lut)]
+    assert cli.run_image(cli.build_parser().parse_args([*argv, "--stylizer", stylizer_address])) == 1
+    assert "No space left on device" in capsys.readouterr().err
+    assert not out.exists() and not lut.exists()
+    assert sorted(p.name for p in folder.iterdir()) == ["clip.mp4", "photo.png", "styles"]
