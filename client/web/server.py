@@ -119,12 +119,37 @@ class _DroppingTransport:
 class _WebSockets(WebSocketsSansIOProtocol):
     """The `websockets` package's sans-I/O protocol, whose closes (keepalive ping timeout, close
     handshake timeout, the app's end) drop a peer that reads nothing after close_flush_s: a client
-    that never reads its answers frees its session within the ping interval, timeout and this."""
+    that never reads its answers frees its session within the ping interval, timeout and this. A
+    message in more than max_fragments fragments closes the connection with 1009."""
 
     close_flush_s = 10.0
+    # Fragments one message may come in. Browsers send a message whole; each fragment costs the
+    # shared event loop a parse, and a message in a million one-byte fragments stalled every page.
+    max_fragments = 1024
 
     def connection_made(self, transport) -> None:
         super().connection_made(_DroppingTransport(transport, self.loop, self.close_flush_s))
+
+    def handle_text(self, event) -> None:
+        self._fragments = 1
+        super().handle_text(event)
+
+    def handle_bytes(self, event) -> None:
+        self._fragments = 1
+        super().handle_bytes(event)
+
+    def handle_cont(self, event) -> None:
+        if self.close_sent or self.transport.is_closing():
+            return
+        self._fragments = getattr(self, "_fragments", 0) + 1
+        if self._fragments > self.max_fragments:
+            self.frames = []
+            self.conn.fail(1009, f"a message in more than {self.max_fragments} fragments")
+            self.transport.write(b"".join(self.conn.data_to_send()))
+            self.close_sent = True
+            self.transport.close()
+            return
+        super().handle_cont(event)
 
 
 class WebServer:

@@ -8,10 +8,12 @@ import socket
 import threading
 import time
 
+import pytest
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from client.web.server import WebServer, bind
@@ -111,5 +113,27 @@ def test_a_websocket_peer_that_reads_nothing_is_dropped_and_its_handler_ends():
                 answer += client.recv(1)  # the handshake's answer only; nothing after it is read
             assert b" 101 " in answer
             assert ended.wait(15)
+    finally:
+        server.stop()
+
+
+def test_a_message_in_too_many_fragments_closes_that_socket_and_the_server_goes_on():
+    """Each fragment costs the shared event loop a parse: a message may come in at most 1024."""
+    server = WebServer(Starlette(routes=[WebSocketRoute("/ws", echo)]), bind("127.0.0.1", 0))
+    server.start()
+    try:
+        with connect(f"ws://127.0.0.1:{server.port}/ws", open_timeout=10) as fine:
+            fine.send([b"x"] * 1000)  # an iterable: sent as fragments of one message
+            assert fine.recv(timeout=10) == b"x" * 1000
+        with connect(f"ws://127.0.0.1:{server.port}/ws", open_timeout=10) as flood:
+            with pytest.raises(ConnectionClosed) as closed:
+                flood.send([b"x"] * 5000)
+                flood.recv(timeout=10)
+            # The close frame, unless the reset of a socket closed with unread data overtook it.
+            if closed.value.rcvd is not None:
+                assert closed.value.rcvd.code == 1009 and "1024 fragments" in closed.value.rcvd.reason
+        with connect(f"ws://127.0.0.1:{server.port}/ws", open_timeout=10) as after:
+            after.send(b"still here")
+            assert after.recv(timeout=10) == b"still here"
     finally:
         server.stop()
