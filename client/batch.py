@@ -3,6 +3,7 @@ and how the run went, item by item."""
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,29 +42,51 @@ def styles_from(path: str) -> list[str]:
 
 
 def labels(paths: list[str], group: Callable[[str], object] = lambda _: None) -> dict[str, str]:
-    """What each path is called in output names, unique within its group: its stem; stem-extension
-    (a-jpg, a-png) where paths of its group share the stem but not the extension; and, where whole file names are
-    shared (day1/VID_1.mp4, day2/VID_1.mp4), its folder's name in front (day1-VID_1), then as many
-    folders above as it takes."""
-    unique = list(dict.fromkeys(paths))
+    """What each path is called in output names, unique within its group (case aside): its stem;
+    stem-extension (a-jpg, a-png) where paths of its group share the stem but not the extension;
+    where whole file names are shared (day1/VID_1.mp4, day2/VID_1.mp4), the folders it was given in
+    before it (day1-VID_1), as many as it takes; and a count (VID_1-2) where even those are shared.
+    Names of one file (clip.mp4, ./clip.mp4) are one input: they get one label."""
+    first_name = {}  # each file's first name in the run, by where it really is
+    for p in paths:
+        first_name.setdefault(os.path.realpath(p), p)
+    unique = list(first_name.values())
     suffixes: dict[tuple, set[str]] = {}
     for p in unique:
-        suffixes.setdefault((group(p), Path(p).stem.lower()), set()).add(Path(p).suffix.lower())
+        suffixes.setdefault((group(p), Path(p).stem.lower()), set()).add(Path(p).suffix)
     own = {}
     for p in unique:
         path = Path(p)
         told_apart = len(suffixes[(group(p), path.stem.lower())]) > 1 and path.suffix
         own[p] = f"{path.stem}-{path.suffix[1:]}" if told_apart else path.stem
+
+    def key(p: str, label: str) -> tuple:
+        return group(p), label.lower()
+
+    # Only what shares its own name with a file in another folder takes folders (as given: symlinks
+    # not followed); names shared within one folder (VID.mp4, VID.MP4) are counted below.
+    parent = {p: Path(os.path.abspath(p)).parent for p in unique}
+    shared = Counter(key(p, own[p]) for p in unique)
+    same_folder = Counter((key(p, own[p]), parent[p]) for p in unique)
     named = dict(own)
-    for depth in range(1, max((len(Path(p).resolve().parent.parts) for p in unique), default=0) + 1):
-        taken = Counter((group(p), named[p].lower()) for p in unique)
-        clashing = [p for p in unique if taken[(group(p), named[p].lower())] > 1]
+    folders = {
+        p: parent[p].parts[1:]
+        for p in unique
+        if shared[key(p, own[p])] > 1 and same_folder[(key(p, own[p]), parent[p])] == 1
+    }
+    for depth in range(1, max((len(f) for f in folders.values()), default=0) + 1):
+        taken = Counter(key(p, named[p]) for p in unique)
+        clashing = [p for p in folders if taken[key(p, named[p])] > 1]
         if not clashing:
             break
         for p in clashing:
-            folders = [part for part in Path(p).resolve().parent.parts[-depth:] if part != Path(p).anchor]
-            named[p] = "-".join([*folders, own[p]])
-    return {p: named[p] for p in paths}
+            named[p] = "-".join([*folders[p][-depth:], own[p]])
+    taken = Counter()
+    for p in unique:  # shared even with every folder: counted, in the order given
+        taken[key(p, named[p])] += 1
+        if taken[key(p, named[p])] > 1:
+            named[p] = f"{named[p]}-{taken[key(p, named[p])]}"
+    return {p: named[first_name[os.path.realpath(p)]] for p in paths}
 
 
 def output_name(

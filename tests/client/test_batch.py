@@ -1,6 +1,7 @@
 """The batch plan: output names, and what is refused before any work."""
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -98,3 +99,35 @@ def test_an_out_dir_that_is_a_file_is_refused(files):
     _, clip, styles = files
     with pytest.raises(InvalidInputError, match="not a folder"):
         batch.plan([clip], str(styles / "b.png"), None, clip, overwrite=False)
+
+
+def test_labels_never_hold_a_path_and_one_file_named_twice_is_one_input(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in (
+        "clip.mp4",
+        "VID.mp4",
+        "VID.MP4",
+        "day1-clip.mp4",
+        "day1/clip.mp4",
+        "Day1/clip.mp4",
+        "x/day1/clip.mp4",
+    ):
+        Path(name).parent.mkdir(parents=True, exist_ok=True)
+        Path(name).write_bytes(b"a video")
+    named = batch.labels(["clip.mp4", "./clip.mp4", str(tmp_path / "clip.mp4")])
+    assert set(named.values()) == {"clip"}  # one file, however it is named
+    # Told apart only by case (one output on a file system that ignores it): counted.
+    assert batch.labels(["VID.mp4", "VID.MP4"]) == {"VID.mp4": "VID-mp4", "VID.MP4": "VID-MP4-2"}
+    named = batch.labels(["day1-clip.mp4", "day1/clip.mp4", "Day1/clip.mp4", "x/day1/clip.mp4"])
+    assert named["day1-clip.mp4"] == "day1-clip"  # its own name is no one else's: kept
+    assert named["x/day1/clip.mp4"] == "x-day1-clip"
+    assert len({label.lower() for label in named.values()}) == 4
+    assert not any(os.sep in label for label in named.values())
+
+
+def test_a_file_given_twice_is_stylized_once(files, tmp_path, monkeypatch):
+    folder, _, styles = files
+    monkeypatch.chdir(folder)
+    items = batch.plan(["clip.mp4", "./clip.mp4"], str(styles / "b.png"), None, str(tmp_path / "out"), overwrite=False)
+    assert [os.path.basename(item.output) for item in items] == ["clip-b.mp4", "clip-b.mp4"]
+    assert items[0].problem is None and "also the output of an earlier item" in items[1].problem
