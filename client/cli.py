@@ -198,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     image.add_argument(
         "-o",
         "--output",
-        help="output photo (.png, .jpg) for one photo and style; default: CONTENT-STYLE.png beside the content",
+        help="output photo (.png, .jpg) for one photo and style; default: CONTENT-STYLE beside it, in its format",
     )
     image.add_argument(
         "--out-dir", help="put the outputs in this folder (named CONTENT-STYLE and the content's format)"
@@ -312,10 +312,10 @@ def run_video(args: argparse.Namespace) -> int:
     # and before the plan makes a missing --out-dir.
     _video_job(args, "", "", "").check()
     if args.lut:
-        check_lut_path(args.lut)
-    items = batch.plan(args.inputs, args.style, args.output, args.out_dir, args.overwrite, args.preview_frame)
-    if args.lut and len(items) > 1:
+        check_lut_path(args.lut, args.overwrite)
+    if args.lut and len(args.inputs) * len(batch.styles_from(args.style)) > 1:  # before --out-dir is made
         raise InvalidInputError("--lut names one file: give one input and one style")
+    items = batch.plan(args.inputs, args.style, args.output, args.out_dir, args.overwrite, args.preview_frame)
     for item in items:
         if item.problem:
             print(f"error: {item.problem}", file=sys.stderr)
@@ -412,14 +412,14 @@ def _failure(error: Exception, item: batch.BatchItem) -> tuple[str, bool]:
 def run_image(args: argparse.Namespace) -> int:
     """Every (photo, style) pair, with one warm stylizer; a failed item is reported and the rest run."""
     if args.lut:
-        check_lut_path(args.lut)
+        check_lut_path(args.lut, args.overwrite)
     services = _services(args)
     services.check()
     if (args.content_mask is None) != (args.style_mask is None):
         raise InvalidInputError("--content-mask and --style-mask go together: give both or neither")
-    items = batch.plan(args.contents, args.style, args.output, args.out_dir, args.overwrite, photos=True)
-    if len(items) > 1 and (args.lut or args.content_mask):
+    if (args.lut or args.content_mask) and len(args.contents) * len(batch.styles_from(args.style)) > 1:
         raise InvalidInputError("--lut and the masks go with one photo and one style")
+    items = batch.plan(args.contents, args.style, args.output, args.out_dir, args.overwrite, photos=True)
     for item in items:
         if item.problem:
             print(f"error: {item.problem}", file=sys.stderr)
@@ -447,7 +447,9 @@ def _run_photo(args: argparse.Namespace, stylizer: Stylizer, item: batch.BatchIt
         with written_whole(item.output, replace=args.overwrite) as partial:
             write_image_file(str(partial), stylized)
             if args.lut:  # before the photo is published: a LUT that cannot be written leaves neither
-                write_fitted_lut([load_image_file(item.input)[1]], [stylized], item.style, args.lut)
+                write_fitted_lut(
+                    [load_image_file(item.input)[1]], [stylized], item.style, args.lut, replace=args.overwrite
+                )
         if not args.quiet:
             if args.lut:
                 print(f"wrote {args.lut}", file=sys.stderr)

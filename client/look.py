@@ -29,8 +29,9 @@ _GAP = 8
 LUT_FRAMES = 8
 
 
-def check_lut_path(path: str) -> None:
-    """Before any work: a .cube file (not a directory) in a folder that exists and can be written."""
+def check_lut_path(path: str, overwrite: bool = True) -> None:
+    """Before any work: a .cube file (not a directory) in a folder that exists and can be written,
+    and (unless overwrite) not there yet."""
     out = Path(path)
     if out.is_dir():
         raise InvalidInputError(f"--lut {path}: is a directory; give a file name (e.g. {out / 'look.cube'})")
@@ -39,6 +40,8 @@ def check_lut_path(path: str) -> None:
     folder = out.parent.resolve()
     if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
         raise InvalidInputError(f"--lut {path}: folder {folder} is missing or not writable")
+    if not overwrite and os.path.lexists(path):
+        raise InvalidInputError(f"--lut {path}: exists (--overwrite replaces it)")
 
 
 def frames_for_lut(path: str, count: int = LUT_FRAMES) -> list[np.ndarray]:

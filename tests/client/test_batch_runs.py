@@ -182,3 +182,30 @@ def test_a_lut_that_cannot_be_written_late_leaves_no_photo_either(media, stylize
     assert "No space left on device" in capsys.readouterr().err
     assert not out.exists() and not lut.exists()
     assert sorted(p.name for p in folder.iterdir()) == ["clip.mp4", "photo.png", "styles"]
+
+
+def test_a_lut_that_exists_is_kept_unless_overwrite_before_any_work(media, capsys):
+    folder, clip, styles = media
+    lut = folder / "look.cube"
+    lut.write_text("an earlier look")
+    content = folder / "photo.png"
+    content.write_bytes(encode_image(moving_square_frame(2), PNG).data)
+    far = ["--stylizer", "127.0.0.1:1", "--connect-timeout", "1"]  # never reached: refused first
+    for argv in (
+        ["stylize-image", str(content), "--style", str(styles / "warm.png"), "-o", str(folder / "p.png")],
+        ["stylize", clip, "--style", str(styles / "warm.png"), "-o", str(folder / "v.mp4")],
+    ):
+        with pytest.raises(InvalidInputError, match=r"look\.cube: exists \(--overwrite replaces it\)"):
+            _run([*argv, "--lut", str(lut), *far])
+    assert lut.read_text() == "an earlier look"
+    assert not (folder / "p.png").exists() and not (folder / "v.mp4").exists()
+    # Many items with --lut: refused before --out-dir is made.
+    with pytest.raises(InvalidInputError, match="one"):
+        _run(["stylize-image", str(content), "--style", str(styles), "--out-dir", str(folder / "new"), "--lut",
+              str(folder / "other.cube"), *far])  # fmt: skip
+    assert not (folder / "new").exists()
+
+
+def _run(argv: list[str]) -> int:
+    args = cli.build_parser().parse_args(argv)
+    return (cli.run_image if argv[0] == "stylize-image" else cli.run_video)(args)
