@@ -109,8 +109,9 @@ class _DroppingTransport:
 
     def close(self) -> None:
         self._transport.close()
-        if self._transport.get_write_buffer_size() > 0:
-            self._loop.call_later(self._flush_s, self._transport.abort)  # a no-op once the connection is lost
+        # Whatever the buffer's size says (a TLS transport's counts only what TLS has not encrypted
+        # yet): a no-op once the connection is lost.
+        self._loop.call_later(self._flush_s, self._transport.abort)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
@@ -120,36 +121,58 @@ class _WebSockets(WebSocketsSansIOProtocol):
     """The `websockets` package's sans-I/O protocol, whose closes (keepalive ping timeout, close
     handshake timeout, the app's end) drop a peer that reads nothing after close_flush_s: a client
     that never reads its answers frees its session within the ping interval, timeout and this. A
-    message in more than max_fragments fragments closes the connection with 1009."""
+    peer sending frames past its budget (see max_frame_rate) is closed with 1008."""
 
     close_flush_s = 10.0
-    # Fragments one message may come in. Browsers send a message whole; each fragment costs the
-    # shared event loop a parse, and a message in a million one-byte fragments stalled every page.
-    max_fragments = 1024
+    # Frames a connection may send (data, continuations, pings, pongs): bursts of max_burst_frames,
+    # refilled at max_frame_rate a second. A browser sends a few messages a second, each whole; each
+    # frame costs the shared event loop a parse, and two million one-byte fragments held every page.
+    max_frame_rate = 1000.0
+    max_burst_frames = 4096
 
     def connection_made(self, transport) -> None:
         super().connection_made(_DroppingTransport(transport, self.loop, self.close_flush_s))
+        self._frame_budget = float(self.max_burst_frames)
+        self._budget_at = self.loop.time()
 
-    def handle_text(self, event) -> None:
-        self._fragments = 1
-        super().handle_text(event)
-
-    def handle_bytes(self, event) -> None:
-        self._fragments = 1
-        super().handle_bytes(event)
+    def _within_budget(self) -> bool:
+        """Counts one frame; False (and the connection closed with 1008) past the budget."""
+        if self.close_sent or self.transport.is_closing():
+            return False
+        now = self.loop.time()
+        self._frame_budget = min(
+            self.max_burst_frames, self._frame_budget + (now - self._budget_at) * self.max_frame_rate
+        )
+        self._budget_at = now
+        if self._frame_budget >= 1:
+            self._frame_budget -= 1
+            return True
+        self.frames = []
+        self.conn.fail(1008, f"more than {self.max_burst_frames} frames at once or {self.max_frame_rate:g} a second")
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        self.transport.close()
+        return False
 
     def handle_cont(self, event) -> None:
-        if self.close_sent or self.transport.is_closing():
-            return
-        self._fragments = getattr(self, "_fragments", 0) + 1
-        if self._fragments > self.max_fragments:
-            self.frames = []
-            self.conn.fail(1009, f"a message in more than {self.max_fragments} fragments")
-            self.transport.write(b"".join(self.conn.data_to_send()))
-            self.close_sent = True
-            self.transport.close()
-            return
-        super().handle_cont(event)
+        if self._within_budget():
+            super().handle_cont(event)
+
+    def handle_text(self, event) -> None:
+        if self._within_budget():
+            super().handle_text(event)
+
+    def handle_bytes(self, event) -> None:
+        if self._within_budget():
+            super().handle_bytes(event)
+
+    def handle_ping(self) -> None:
+        if self._within_budget():
+            super().handle_ping()
+
+    def handle_pong(self, event) -> None:
+        if self._within_budget():
+            super().handle_pong(event)
 
 
 class WebServer:
