@@ -987,10 +987,12 @@ function startRecording() {
   const stream = canvas.captureStream(30);
   const type = ['video/webm;codecs=vp9', 'video/webm;codecs=vp8', 'video/webm', 'video/mp4'].find((t) => MediaRecorder.isTypeSupported(t));
   const chunks = [];
+  // Named for what it records now: a recording cut off by another source's start is still offered.
+  const name = downloadName(run?.kind ?? lastRun?.kind ?? 'camera');
   recorder = new MediaRecorder(stream, type ? { mimeType: type } : {});
   recorder.ondataavailable = (event) => event.data.size && chunks.push(event.data);
   recorder.onstop = () => {
-    offerDownload(new Blob(chunks, { type: recorder?.mimeType || type || 'video/webm' }), downloadName(lastRun?.kind ?? 'camera'));
+    offerDownload(new Blob(chunks, { type: recorder?.mimeType || type || 'video/webm' }), name);
     recorder = null;
     $('record').textContent = 'Record';
     $('record').classList.remove('on');
@@ -1022,9 +1024,10 @@ function withdrawDownload() {
 /** A recording's file name, as the command line names its outputs: SOURCE-STYLE (a picked file's
  * name without its extension, or 'camera'). */
 function downloadName(kind) {
-  const source = kind.startsWith('file ') ? kind.slice(5).replace(/\.[^.]*$/, '') : 'camera';
-  const safe = (text) => text.replace(/[^\w.-]+/g, '-').replace(/^-+|-+$/g, '') || 'mvstylizer';
-  return `${safe(source)}-${safe(currentStyle()?.name ?? 'style')}`;
+  const stem = (name) => name.replace(/\.[^.]*$/, '');
+  const source = kind.startsWith('file ') ? stem(kind.slice(5)) : 'camera';
+  const safe = (text) => text.replace(/[^\p{L}\p{N}_.-]+/gu, '-').replace(/^-+|-+$/g, '') || 'mvstylizer';
+  return `${safe(source)}-${safe(stem(currentStyle()?.name ?? 'style'))}`;
 }
 
 function stopRecording() {
