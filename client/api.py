@@ -158,22 +158,31 @@ class Stylizer:
         key frame), in the same engine as `mvstylizer live`. fps: the frames' rate; frames are taken no
         faster than that (as from a camera), so the stylizer's answers keep up as they do live. Each
         frame is copied when taken: a capture loop may refill one buffer. look: strength, model,
-        work_size for these frames."""
+        work_size for these frames. The settings are checked here, before the first frame is asked for."""
         if not (isinstance(fps, int | float) and math.isfinite(fps) and fps > 0):
             raise InvalidInputError(f"fps must be a positive number of frames per second, got {fps!r}")
-        iterator = iter(frames)
+        services = self._services_for(look)
+        if look:
+            raise TypeError(f"stylize_frames() got unexpected keyword arguments: {', '.join(look)}")
+        return self._stylized_frames(iter(frames), self._style(style), fps, options, services)
+
+    def _stylized_frames(
+        self,
+        iterator: Iterator[np.ndarray],
+        style: str,
+        fps: float,
+        options: LiveOptions | None,
+        services: ServiceOptions,
+    ) -> Iterator[np.ndarray]:
         try:
             first = np.asarray(next(iterator))
         except StopIteration:
             return
         if first.dtype != np.uint8 or first.ndim != 3 or first.shape[2] != 3:
             raise InvalidInputError(f"frames must be HxWx3 uint8 RGB, got {first.shape} {first.dtype}")
-        style_message, style_rgb = load_image_file(self._style(style))
+        style_message, style_rgb = load_image_file(style)
         outputs: queue.Queue = queue.Queue(maxsize=16)
         failure: list[BaseException] = []
-        services = self._services_for(look)
-        if look:
-            raise TypeError(f"stylize_frames() got unexpected keyword arguments: {', '.join(look)}")
 
         class _Handover:
             accepts_i420 = False

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from mvstylizer_common.errors import CorruptImageError, InvalidInputError, LimitExceededError
+from mvstylizer_common.errors import CorruptImageError, LimitExceededError
 from mvstylizer_common.limits import DEFAULT_MAX_PIXELS, MAX_IMAGE_FILE_BYTES
 from protos.mvstylizer.v1 import media_pb2
 
@@ -50,7 +50,7 @@ def decode_image(message: media_pb2.EncodedImage, max_pixels: int = DEFAULT_MAX_
     """Decode to HxWx3 uint8 RGB; raises CorruptImageError for bytes that do not decode."""
     # Read once: every read of a bytes field copies it (a 60 MB frame is 20 ms under the GIL).
     if message.encoding not in media_pb2.FrameEncoding.values():
-        raise InvalidInputError(f"image encoding {message.encoding} is not a FrameEncoding")
+        raise CorruptImageError(f"image encoding {message.encoding} is not a FrameEncoding")
     data = message.data
     if not data:
         raise CorruptImageError("empty image")

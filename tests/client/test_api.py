@@ -89,3 +89,8 @@ def test_an_output_that_exists_is_kept_unless_overwrite_and_a_job_may_set_its_ow
         assert len(kept) == 12
         with pytest.raises(TypeError, match="unexpected keyword arguments: colour"):
             stylizer.stylize_image(photo, colour="red")
+        # Checked when called, not when (or if ever) the first frame is asked for.
+        with pytest.raises(TypeError, match="unexpected keyword arguments: colour"):
+            stylizer.stylize_frames([], colour="red")
+        with pytest.raises(InvalidInputError, match="strength"):
+            stylizer.stylize_frames([], strength=2.0)
