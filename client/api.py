@@ -164,12 +164,14 @@ class Stylizer:
         services = self._services_for(look)
         if look:
             raise TypeError(f"stylize_frames() got unexpected keyword arguments: {', '.join(look)}")
-        return self._stylized_frames(iter(frames), self._style(style), fps, options, services)
+        style_message, style_rgb = load_image_file(self._style(style))
+        return self._stylized_frames(iter(frames), style_message, style_rgb, fps, options, services)
 
     def _stylized_frames(
         self,
         iterator: Iterator[np.ndarray],
-        style: str,
+        style_message,
+        style_rgb: np.ndarray,
         fps: float,
         options: LiveOptions | None,
         services: ServiceOptions,
@@ -180,7 +182,6 @@ class Stylizer:
             return
         if first.dtype != np.uint8 or first.ndim != 3 or first.shape[2] != 3:
             raise InvalidInputError(f"frames must be HxWx3 uint8 RGB, got {first.shape} {first.dtype}")
-        style_message, style_rgb = load_image_file(style)
         outputs: queue.Queue = queue.Queue(maxsize=16)
         failure: list[BaseException] = []
 
@@ -235,6 +236,7 @@ def stylize_video(input: str, style: str, output: str, **options) -> dict:
     """One video, with a stylizer started for it (see Stylizer for many jobs). options: VideoJob's
     fields, the look's (strength, model, work_size), and ServiceOptions' under services=ServiceOptions(...)."""
     services = options.pop("services", None)
+    _refuse_existing(output, options.get("overwrite", False))  # before a stylizer is started
     with Stylizer(style, services) as stylizer:
         return stylizer.stylize_video(input, output, **options)
 
@@ -243,5 +245,7 @@ def stylize_image(content: str, style: str, output: str | None = None, **options
     """One photo, with a stylizer started for it; HxWx3 uint8 RGB (also written to `output`).
     options: Stylizer.stylize_image's (masks, overwrite, the look's settings) and services=."""
     services = options.pop("services", None)
+    if output is not None:
+        _refuse_existing(output, options.get("overwrite", False))  # before a stylizer is started
     with Stylizer(style, services) as stylizer:
         return stylizer.stylize_image(content, output=output, **options)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from client.media.paths import IMAGE_EXTENSIONS, VIDEO_CONTAINERS, check_output_path, same_file
+from client.media.paths import IMAGE_EXTENSIONS, PHOTO_EXTENSIONS, VIDEO_CONTAINERS, check_output_path, same_file
 from mvstylizer_common.errors import InvalidInputError
 
 
@@ -34,11 +34,23 @@ def styles_from(path: str) -> list[str]:
     """A style photo, or every photo in a folder (one output per style), sorted by name."""
     given = Path(path)
     if given.is_dir():
-        photos = sorted(str(p) for p in given.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+        photos = sorted(str(p) for p in given.iterdir() if p.suffix.lower() in PHOTO_EXTENSIONS and p.is_file())
         if not photos:
-            raise InvalidInputError(f"{path}: a folder with no style photos ({', '.join(sorted(IMAGE_EXTENSIONS))})")
+            raise InvalidInputError(f"{path}: a folder with no style photos ({', '.join(sorted(PHOTO_EXTENSIONS))})")
         return photos
     return [path]
+
+
+def once(paths: list[str]) -> tuple[list[str], list[str]]:
+    """(each file once, under the name it was first given; the later names of files given already):
+    an overlapping glob (*.jpg IMG*.jpg) names some files twice, and each is stylized once."""
+    seen: set[str] = set()
+    first, again = [], []
+    for p in paths:
+        real = os.path.realpath(p)
+        (again if real in seen else first).append(p)
+        seen.add(real)
+    return first, again
 
 
 def labels(paths: list[str], group: Callable[[str], object] = lambda _: None) -> dict[str, str]:
@@ -127,6 +139,8 @@ def plan(
     Raises InvalidInputError for what sinks the whole batch: -o with many outputs, an --out-dir that
     cannot be made, an output that is also an input of the run (even with --overwrite)."""
     styles = styles_from(style)
+    if output and out_dir:
+        raise InvalidInputError("-o and --out-dir: give one (-o names one output, --out-dir the folder of many)")
     if output and (len(inputs) > 1 or len(styles) > 1):
         raise InvalidInputError("-o names one output: with several inputs or styles use --out-dir (or neither)")
     input_labels = labels(inputs, group=lambda p: Path(out_dir or Path(p).parent).resolve())

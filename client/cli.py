@@ -313,9 +313,10 @@ def run_video(args: argparse.Namespace) -> int:
     _video_job(args, "", "", "").check()
     if args.lut:
         check_lut_path(args.lut, args.overwrite)
-    if args.lut and len(args.inputs) * len(batch.styles_from(args.style)) > 1:  # before --out-dir is made
+    if args.lut and len(batch.once(args.inputs)[0]) * len(batch.styles_from(args.style)) > 1:  # before --out-dir
         raise InvalidInputError("--lut names one file: give one input and one style")
-    items = batch.plan(args.inputs, args.style, args.output, args.out_dir, args.overwrite, args.preview_frame)
+    inputs = _each_once(args.inputs)
+    items = batch.plan(inputs, args.style, args.output, args.out_dir, args.overwrite, args.preview_frame)
     for item in items:
         if item.problem:
             print(f"error: {item.problem}", file=sys.stderr)
@@ -342,6 +343,14 @@ def run_video(args: argparse.Namespace) -> int:
     if not failed:
         return EXIT_OK
     return EXIT_BAD_INPUT if all(item.bad_input for item in failed) else EXIT_FAILURE
+
+
+def _each_once(paths: list[str]) -> list[str]:
+    """The inputs, each file once, with a note for each named again."""
+    first, again = batch.once(paths)
+    for path in again:
+        print(f"note: {path} was given already: stylized once", file=sys.stderr)
+    return first
 
 
 def is_still_photo(path: str) -> bool:
@@ -417,9 +426,10 @@ def run_image(args: argparse.Namespace) -> int:
     services.check()
     if (args.content_mask is None) != (args.style_mask is None):
         raise InvalidInputError("--content-mask and --style-mask go together: give both or neither")
-    if (args.lut or args.content_mask) and len(args.contents) * len(batch.styles_from(args.style)) > 1:
+    if (args.lut or args.content_mask) and len(batch.once(args.contents)[0]) * len(batch.styles_from(args.style)) > 1:
         raise InvalidInputError("--lut and the masks go with one photo and one style")
-    items = batch.plan(args.contents, args.style, args.output, args.out_dir, args.overwrite, photos=True)
+    contents = _each_once(args.contents)
+    items = batch.plan(contents, args.style, args.output, args.out_dir, args.overwrite, photos=True)
     for item in items:
         if item.problem:
             print(f"error: {item.problem}", file=sys.stderr)

@@ -160,6 +160,8 @@ _SNIFF_BYTES = 16
 # corrupt; the checks here refuse or accept those anyway, and a warning would break one-line errors.
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+# The same for OpenCV's decoders ("PNG input buffer is incomplete" before "not a readable image").
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 
 def photo_format(head: bytes) -> tuple[str, str] | None:

@@ -21,6 +21,8 @@ from mvstylizer_common.errors import InvalidInputError
 VIDEO_CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 # Formats OpenCV writes for photos.
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+# What a photo read (not written) may be called: every format imagecodec reads.
+PHOTO_EXTENSIONS = IMAGE_EXTENSIONS | {".gif", ".pnm", ".ppm", ".pgm", ".pbm", ".ras", ".jp2", ".j2k", ".avif"}
 
 
 def check_output_path(path: str, inputs: list[str], kind: str = "video") -> None:

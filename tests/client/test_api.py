@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from client.api import Stylizer
+from client.api import Stylizer, stylize_video
 from client.cli import _services, _video_job, build_parser
 from client.live.engine import LiveOptions
 from client.remote.services import ServiceOptions
@@ -94,3 +94,8 @@ def test_an_output_that_exists_is_kept_unless_overwrite_and_a_job_may_set_its_ow
             stylizer.stylize_frames([], colour="red")
         with pytest.raises(InvalidInputError, match="strength"):
             stylizer.stylize_frames([], strength=2.0)
+        with pytest.raises(InvalidInputError, match=r"no-such-style\.png"):
+            stylizer.stylize_frames([], style=str(folder / "no-such-style.png"))
+    # The one-job functions check the output before they start a stylizer (none is reachable here).
+    with pytest.raises(InvalidInputError, match="exists"):
+        stylize_video(clip, style, str(video_out), services=ServiceOptions(stylizer="127.0.0.1:1"))

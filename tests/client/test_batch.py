@@ -125,9 +125,25 @@ def test_labels_never_hold_a_path_and_one_file_named_twice_is_one_input(tmp_path
     assert not any(os.sep in label for label in named.values())
 
 
-def test_a_file_given_twice_is_stylized_once(files, tmp_path, monkeypatch):
+def test_a_file_given_twice_is_one_input(files, tmp_path, monkeypatch):
     folder, _, styles = files
     monkeypatch.chdir(folder)
-    items = batch.plan(["clip.mp4", "./clip.mp4"], str(styles / "b.png"), None, str(tmp_path / "out"), overwrite=False)
+    given = ["clip.mp4", "./clip.mp4", str(folder / "clip.mp4")]
+    assert batch.once(given) == (["clip.mp4"], ["./clip.mp4", str(folder / "clip.mp4")])
+    # Planned twice all the same, the second would be refused rather than write over the first.
+    items = batch.plan(given[:2], str(styles / "b.png"), None, str(tmp_path / "out"), overwrite=False)
     assert [os.path.basename(item.output) for item in items] == ["clip-b.mp4", "clip-b.mp4"]
     assert items[0].problem is None and "also the output of an earlier item" in items[1].problem
+
+
+def test_o_and_out_dir_together_are_refused_before_the_folder_is_made(files, tmp_path):
+    _, clip, styles = files
+    with pytest.raises(InvalidInputError, match="-o and --out-dir: give one"):
+        batch.plan([clip], str(styles / "b.png"), str(tmp_path / "x.mp4"), str(tmp_path / "new"), overwrite=False)
+    assert not (tmp_path / "new").exists()
+
+
+def test_a_folder_of_styles_takes_every_photo_format_read(tmp_path):
+    for name in ("a.gif", "b.PNG", "c.ppm", "notes.txt", "clip.mp4"):
+        (tmp_path / name).write_bytes(b"x")
+    assert [os.path.basename(p) for p in batch.styles_from(str(tmp_path))] == ["a.gif", "b.PNG", "c.ppm"]

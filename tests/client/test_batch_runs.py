@@ -184,6 +184,16 @@ def test_a_lut_that_cannot_be_written_late_leaves_no_photo_either(media, stylize
     assert sorted(p.name for p in folder.iterdir()) == ["clip.mp4", "photo.png", "styles"]
 
 
+def test_a_photo_given_twice_is_stylized_once_with_a_note(media, stylizer_address, capsys, monkeypatch):
+    folder, _, styles = media
+    monkeypatch.chdir(folder)
+    Path("photo.png").write_bytes(encode_image(moving_square_frame(2), PNG).data)
+    argv = ["stylize-image", "photo.png", str(folder / "photo.png"), "--style", str(styles / "warm.png")]
+    assert cli.run_image(cli.build_parser().parse_args([*argv, "-q", "--stylizer", stylizer_address])) == 0
+    assert capsys.readouterr().err == f"note: {folder / 'photo.png'} was given already: stylized once\n"
+    assert read_image_file("photo-warm.png").shape == (64, 96, 3)
+
+
 def test_a_lut_that_exists_is_kept_unless_overwrite_before_any_work(media, capsys):
     folder, clip, styles = media
     lut = folder / "look.cube"
