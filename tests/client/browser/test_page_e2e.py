@@ -619,7 +619,13 @@ def test_the_camera_sends_each_key_at_the_plan_size_as_the_very_frame_it_planned
         if index not in frames:
             continue  # sent before the trace began
         compared += 1
-        others = [frames[i] for i in frames if i != index and abs(i - index) <= 3]
+        # A camera behind its clock repeats a frame (a loaded machine's fake camera does): a repeat
+        # of the planned frame is that frame too.
+        others = [
+            frames[i]
+            for i in frames
+            if i != index and abs(i - index) <= 3 and not np.array_equal(frames[i], frames[index])
+        ]
         error = lambda frame, key=key: np.abs(frame.astype(np.float32) - key).mean()  # noqa: E731
         # The JPEG's loss on this small, saturated texture is 3-4 levels; a frame 1 px over is 5-6 off.
         assert error(frames[index]) < 6 and error(frames[index]) < min(map(error, others)), (
