@@ -58,8 +58,13 @@ class ServiceOptions:
             raise InvalidInputError(
                 f"--work-size {self.work_size}: expected 0 (the model's default) or 16..{MAX_WORK_SIZE}"
             )
-        if not 0.0 <= self.strength <= 1.0:  # also refuses NaN
-            raise InvalidInputError(f"--strength {self.strength}: expected 0..1")
+        # A number (the API may be handed None or a string) in 0..1; the comparison also refuses NaN.
+        if (
+            isinstance(self.strength, bool)
+            or not isinstance(self.strength, int | float)
+            or not 0.0 <= self.strength <= 1.0
+        ):
+            raise InvalidInputError(f"--strength {self.strength!r}: expected a number in 0..1")
         if not self.connect_timeout > 0:
             raise InvalidInputError(f"--connect-timeout {self.connect_timeout}: expected a positive number of seconds")
         if self.wire_format not in ENCODING_BY_NAME:

@@ -92,8 +92,9 @@ def test_an_output_that_exists_is_kept_unless_overwrite_and_a_job_may_set_its_ow
         # Checked when called, not when (or if ever) the first frame is asked for.
         with pytest.raises(TypeError, match="unexpected keyword arguments: colour"):
             stylizer.stylize_frames([], colour="red")
-        with pytest.raises(InvalidInputError, match="strength"):
-            stylizer.stylize_frames([], strength=2.0)
+        for strength in (2.0, None, "0.5", True):
+            with pytest.raises(InvalidInputError, match=r"strength .*: expected a number in 0\.\.1"):
+                stylizer.stylize_frames([], strength=strength)
         with pytest.raises(InvalidInputError, match=r"no-such-style\.png"):
             stylizer.stylize_frames([], style=str(folder / "no-such-style.png"))
     # The one-job functions check the output before they start a stylizer (none is reachable here).
