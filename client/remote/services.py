@@ -4,6 +4,7 @@ them, connects, and gets its channels (the file job, the image job and the live 
 from __future__ import annotations
 
 import logging
+import numbers
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -61,7 +62,7 @@ class ServiceOptions:
         # A number (the API may be handed None or a string) in 0..1; the comparison also refuses NaN.
         if (
             isinstance(self.strength, bool)
-            or not isinstance(self.strength, int | float)
+            or not isinstance(self.strength, numbers.Real)
             or not 0.0 <= self.strength <= 1.0
         ):
             raise InvalidInputError(f"--strength {self.strength!r}: expected a number in 0..1")
