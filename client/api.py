@@ -142,7 +142,7 @@ class Stylizer:
         )
         if output is not None:
             with written_whole(output, replace=overwrite) as partial:
-                write_image_file(str(partial), stylized)
+                write_image_file(str(partial), stylized, shown_as=output)
         return stylized
 
     def stylize_frames(

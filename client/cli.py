@@ -455,7 +455,7 @@ def _run_photo(args: argparse.Namespace, stylizer: Stylizer, item: batch.BatchIt
             item.input, item.style, content_mask=args.content_mask, style_mask=args.style_mask
         )
         with written_whole(item.output, replace=args.overwrite) as partial:
-            write_image_file(str(partial), stylized)
+            write_image_file(str(partial), stylized, shown_as=item.output)
             if args.lut:  # before the photo is published: a LUT that cannot be written leaves neither
                 write_fitted_lut(
                     [load_image_file(item.input)[1]], [stylized], item.style, args.lut, replace=args.overwrite

@@ -246,7 +246,8 @@ def load_image_bytes(
     return message, rgb
 
 
-def write_image_file(path: str, rgb: np.ndarray) -> None:
-    """Write RGB to disk; the format follows the extension."""
+def write_image_file(path: str, rgb: np.ndarray, shown_as: str | None = None) -> None:
+    """Write RGB to disk; the format follows the extension. shown_as: the name errors give (the
+    output a partial file becomes)."""
     if not cv2.imwrite(path, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
-        raise OSError(f"{path}: could not write image")
+        raise OSError(f"{shown_as or path}: could not be written")

@@ -10,6 +10,7 @@ import pytest
 from client import cli
 from client.media.sink import VideoSink
 from client.video.job import ServiceOptions, VideoJob, stylize_video
+from mvstylizer_common import imagecodec
 from mvstylizer_common.errors import InvalidInputError
 from mvstylizer_common.imagecodec import JPEG, PNG, encode_image, read_image_file
 from tests.client.test_cli import run_cli
@@ -219,3 +220,16 @@ def test_a_lut_that_exists_is_kept_unless_overwrite_before_any_work(media, capsy
 def _run(argv: list[str]) -> int:
     args = cli.build_parser().parse_args(argv)
     return (cli.run_image if argv[0] == "stylize-image" else cli.run_video)(args)
+
+
+def test_a_photo_that_cannot_be_written_is_named_as_the_output(media, stylizer_address, capsys, monkeypatch):
+    """Written through a hidden partial file: the error names the output the user asked for."""
+    folder, _, styles = media
+    content = folder / "photo.png"
+    content.write_bytes(encode_image(moving_square_frame(2), PNG).data)
+    out = folder / "photo-warm.png"
+    monkeypatch.setattr(imagecodec.cv2, "imwrite", lambda *_args: False)
+    argv = ["stylize-image", str(content), "--style", str(styles / "warm.png"), "-o", str(out), "-q"]
+    assert cli.run_image(cli.build_parser().parse_args([*argv, "--stylizer", stylizer_address])) == 1
+    err = capsys.readouterr().err
+    assert err == f"error: OSError: {out}: could not be written\n" and not out.exists()
