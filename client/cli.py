@@ -63,6 +63,17 @@ def program_name(argv0: str | None = None) -> str:
     return "python -m client" if name in ("__main__.py", "-m", "-c", "") else name
 
 
+def add_batch_outputs(parser: argparse.ArgumentParser, *, output: str, out_dir: str) -> None:
+    """What a batch command takes besides its inputs: the style (or a folder of them) and where the
+    outputs go (help texts: the command's own)."""
+    parser.add_argument(
+        "--style", required=True, help="style photo (JPEG, PNG, ...), or a folder of them (one output per style)"
+    )
+    parser.add_argument("-o", "--output", help=output)
+    parser.add_argument("--out-dir", help=out_dir)
+    parser.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=program_name(), description="Photorealistic video style transfer.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -165,16 +176,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     video = commands.add_parser("stylize", help="stylize video files")
     video.add_argument("inputs", nargs="+", metavar="INPUT", help="input videos (one or many)")
-    video.add_argument(
-        "--style", required=True, help="style photo (JPEG, PNG, ...), or a folder of them (one output per style)"
+    add_batch_outputs(
+        video,
+        output="output video (.mp4, .mkv, .mov) for one input and style; default: INPUT-STYLE.mp4 beside the input",
+        out_dir="put the outputs in this folder (named INPUT-STYLE.mp4)",
     )
-    video.add_argument(
-        "-o",
-        "--output",
-        help="output video (.mp4, .mkv, .mov) for one input and style; default: INPUT-STYLE.mp4 beside the input",
-    )
-    video.add_argument("--out-dir", help="put the outputs in this folder (named INPUT-STYLE.mp4)")
-    video.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
     video.add_argument(
         "--preview-frame",
         type=int,
@@ -192,18 +198,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     image = commands.add_parser("stylize-image", help="stylize photos")
     image.add_argument("contents", nargs="+", metavar="CONTENT", help="content photos (one or many)")
-    image.add_argument(
-        "--style", required=True, help="style photo (JPEG, PNG, ...), or a folder of them (one output per style)"
+    add_batch_outputs(
+        image,
+        output="output photo (.png, .jpg) for one photo and style; default: CONTENT-STYLE beside it, in its format",
+        out_dir="put the outputs in this folder (named CONTENT-STYLE and the content's format)",
     )
-    image.add_argument(
-        "-o",
-        "--output",
-        help="output photo (.png, .jpg) for one photo and style; default: CONTENT-STYLE beside it, in its format",
-    )
-    image.add_argument(
-        "--out-dir", help="put the outputs in this folder (named CONTENT-STYLE and the content's format)"
-    )
-    image.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
     image.add_argument(
         "--content-mask",
         metavar="PNG",
@@ -313,14 +312,11 @@ def run_video(args: argparse.Namespace) -> int:
     _video_job(args, "", "", "").check()
     if args.lut:
         check_lut_path(args.lut, args.overwrite)
-    if args.lut and len(batch.once(args.inputs)[0]) * len(batch.styles_from(args.style)) > 1:  # before --out-dir
-        raise InvalidInputError("--lut names one file: give one input and one style")
     inputs = _each_once(args.inputs)
+    if args.lut and len(inputs) * len(batch.styles_from(args.style)) > 1:  # before --out-dir is made
+        raise InvalidInputError("--lut names one file: give one input and one style")
     items = batch.plan(inputs, args.style, args.output, args.out_dir, args.overwrite, args.preview_frame)
-    for item in items:
-        if item.problem:
-            print(f"error: {item.problem}", file=sys.stderr)
-    runnable = [item for item in items if not item.problem]
+    runnable = _runnable(items)
     for path in sorted({item.input for item in runnable if is_still_photo(item.input)}):
         # Allowed (a still opens as a one-frame video), but rarely what was meant.
         print(
@@ -337,6 +333,20 @@ def run_video(args: argparse.Namespace) -> int:
     if args.metrics_json:
         only = next(iter(metrics_by_output.values())) if len(items) == 1 and metrics_by_output else None
         Path(args.metrics_json).write_text(json.dumps(only or metrics_by_output, indent=2) + "\n")
+    return _batch_exit(args, items)
+
+
+def _runnable(items: list[batch.BatchItem]) -> list[batch.BatchItem]:
+    """The planned items that can run; each that cannot is reported now, in one line."""
+    for item in items:
+        if item.problem:
+            print(f"error: {item.problem}", file=sys.stderr)
+    return [item for item in items if not item.problem]
+
+
+def _batch_exit(args: argparse.Namespace, items: list[batch.BatchItem]) -> int:
+    """The summary of a batch of several items, and the run's exit code: 0 when every item was
+    stylized, 2 when every failure was bad input, else 1."""
     failed = [item for item in items if not item.done]
     if len(items) > 1 and (failed or not args.quiet):
         print(batch.summary(items), file=sys.stderr)
@@ -400,11 +410,17 @@ def _run_item(args: argparse.Namespace, stylizer: Stylizer, item: batch.BatchIte
         item.done = True
         return metrics
     except Exception as error:
-        if args.verbose:
-            log.exception("%s failed", item.name)
-        item.fail(*_failure(error, item))
-        print(f"error: {item.name}: {item.problem}", file=sys.stderr)
+        _item_failed(args, item, error)
         return None
+
+
+def _item_failed(args: argparse.Namespace, item: batch.BatchItem, error: Exception, alone: bool = False) -> None:
+    """Records and reports (at once, in one line) why an item failed; the others still run. alone:
+    the run's only item, whose error needs no name before it."""
+    if args.verbose:
+        log.exception("%s failed", item.name)
+    item.fail(*_failure(error, item))
+    print(f"error: {item.problem}" if alone else f"error: {item.name}: {item.problem}", file=sys.stderr)
 
 
 def _failure(error: Exception, item: batch.BatchItem) -> tuple[str, bool]:
@@ -426,24 +442,16 @@ def run_image(args: argparse.Namespace) -> int:
     services.check()
     if (args.content_mask is None) != (args.style_mask is None):
         raise InvalidInputError("--content-mask and --style-mask go together: give both or neither")
-    if (args.lut or args.content_mask) and len(batch.once(args.contents)[0]) * len(batch.styles_from(args.style)) > 1:
-        raise InvalidInputError("--lut and the masks go with one photo and one style")
     contents = _each_once(args.contents)
+    if (args.lut or args.content_mask) and len(contents) * len(batch.styles_from(args.style)) > 1:
+        raise InvalidInputError("--lut and the masks go with one photo and one style")
     items = batch.plan(contents, args.style, args.output, args.out_dir, args.overwrite, photos=True)
-    for item in items:
-        if item.problem:
-            print(f"error: {item.problem}", file=sys.stderr)
-    runnable = [item for item in items if not item.problem]
+    runnable = _runnable(items)
     if runnable:
         with Stylizer(services=services) as stylizer:
             for item in runnable:
                 _run_photo(args, stylizer, item, alone=len(items) == 1)
-    failed = [item for item in items if not item.done]
-    if len(items) > 1 and (failed or not args.quiet):
-        print(batch.summary(items), file=sys.stderr)
-    if not failed:
-        return EXIT_OK
-    return EXIT_BAD_INPUT if all(item.bad_input for item in failed) else EXIT_FAILURE
+    return _batch_exit(args, items)
 
 
 def _run_photo(args: argparse.Namespace, stylizer: Stylizer, item: batch.BatchItem, alone: bool) -> None:
@@ -466,10 +474,7 @@ def _run_photo(args: argparse.Namespace, stylizer: Stylizer, item: batch.BatchIt
             print(image_summary(item.output, stylized, time.perf_counter() - started), file=sys.stderr)
         item.done = True
     except Exception as error:
-        if args.verbose:
-            log.exception("%s failed", item.name)
-        item.fail(*_failure(error, item))
-        print(f"error: {item.problem}" if alone else f"error: {item.name}: {item.problem}", file=sys.stderr)
+        _item_failed(args, item, error, alone)
 
 
 def run_live_command(args: argparse.Namespace) -> int:
