@@ -25,6 +25,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from mvstylizer_common.errors import InvalidInputError
+from mvstylizer_common.token_bucket import TokenBucket
 
 log = logging.getLogger(__name__)
 
@@ -132,20 +133,13 @@ class _WebSockets(WebSocketsSansIOProtocol):
 
     def connection_made(self, transport) -> None:
         super().connection_made(_DroppingTransport(transport, self.loop, self.close_flush_s))
-        self._frame_budget = float(self.max_burst_frames)
-        self._budget_at = self.loop.time()
+        self._frame_budget = TokenBucket(self.max_frame_rate, self.max_burst_frames, self.loop.time())
 
     def _within_budget(self) -> bool:
         """Counts one frame; False (and the connection closed with 1008) past the budget."""
         if self.close_sent or self.transport.is_closing():
             return False
-        now = self.loop.time()
-        self._frame_budget = min(
-            self.max_burst_frames, self._frame_budget + (now - self._budget_at) * self.max_frame_rate
-        )
-        self._budget_at = now
-        if self._frame_budget >= 1:
-            self._frame_budget -= 1
+        if self._frame_budget.take(self.loop.time()):
             return True
         self.frames = []
         self.conn.fail(1008, f"more than {self.max_burst_frames} frames at once or {self.max_frame_rate:g} a second")

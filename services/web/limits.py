@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mvstylizer_common.errors import InvalidInputError
+from mvstylizer_common.token_bucket import TokenBucket
 
 MB = 1024 * 1024
 # A phone's 1080p JPEG key frame is under 1 MB and a PNG one a few: 16 MB leaves room, not a heap.
@@ -59,20 +60,8 @@ class SessionLimits:
             )
 
 
-class KeyRate:
-    """A token bucket: `rate` key frames a second on average, bursts of up to one second's worth."""
+class KeyRate(TokenBucket):
+    """`rate` key frames a second on average, bursts of up to one second's worth."""
 
     def __init__(self, rate: float, now: float):
-        self.rate = rate
-        self.capacity = max(1.0, rate)
-        self.tokens = self.capacity
-        self.last = now
-
-    def take(self, now: float) -> bool:
-        """Whether one more key frame is within the rate at time `now` (and count it if so)."""
-        self.tokens = min(self.capacity, self.tokens + (now - self.last) * self.rate)
-        self.last = now
-        if self.tokens < 1.0:
-            return False
-        self.tokens -= 1.0
-        return True
+        super().__init__(rate, max(1.0, rate), now)
