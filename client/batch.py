@@ -59,10 +59,7 @@ def labels(paths: list[str], group: Callable[[str], object] = lambda _: None) ->
     where whole file names are shared (day1/VID_1.mp4, day2/VID_1.mp4), the folders it was given in
     before it (day1-VID_1), as many as it takes; and a count (VID_1-2) where even those are shared.
     Names of one file (clip.mp4, ./clip.mp4) are one input: they get one label."""
-    first_name = {}  # each file's first name in the run, by where it really is
-    for p in paths:
-        first_name.setdefault(os.path.realpath(p), p)
-    unique = list(first_name.values())
+    unique = once(paths)[0]
     suffixes: dict[tuple, set[str]] = {}
     for p in unique:
         suffixes.setdefault((group(p), Path(p).stem.lower()), set()).add(Path(p).suffix)
@@ -98,7 +95,8 @@ def labels(paths: list[str], group: Callable[[str], object] = lambda _: None) ->
         taken[key(p, named[p])] += 1
         if taken[key(p, named[p])] > 1:
             named[p] = f"{named[p]}-{taken[key(p, named[p])]}"
-    return {p: named[first_name[os.path.realpath(p)]] for p in paths}
+    by_file = {os.path.realpath(p): named[p] for p in unique}
+    return {p: by_file[os.path.realpath(p)] for p in paths}
 
 
 def output_name(
