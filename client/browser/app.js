@@ -315,6 +315,7 @@ async function start(kind, attach, release = () => {}) {
   stop();
   notice = null;
   withdrawDownload(); // what Download offered was the source before's: this one's comes at its end
+  if (lastRun) lastRun.recordingNote = null; // it said Download saves that output
   if (!applier) throw new Error('this browser has no WebGL2: the page cannot render');
   // A start still waiting (for a warm-up, or for its video's size) gives its source up for this one.
   starting?.cancel();

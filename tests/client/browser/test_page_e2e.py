@@ -449,7 +449,9 @@ def test_a_second_picked_file_withdraws_the_first_ones_download_and_its_error_st
         assert "broken.webm cannot be played here" in stats["notice"], stats
         assert not page.is_visible("#download")
         page.wait_for_timeout(2000)  # four status refreshes
-        assert "error: the file broken.webm cannot be played here" in page.inner_text("#status")
+        status = page.inner_text("#status")
+        assert "error: the file broken.webm cannot be played here" in status
+        assert "Download saves" not in status  # the withdrawn output is not offered in words either
 
 
 def most_like(frame: np.ndarray, candidates: list[np.ndarray]) -> int:
